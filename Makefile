@@ -1,0 +1,36 @@
+# Every target builds its own virtual environment; nothing else is needed
+# beyond Python 3.11+, pip and a C compiler.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+SOURCES := $(wildcard bwc_core/*.py bwc_core/*.pyi src_cython/*.pyx src_cython/*.pxd) setup.py pyproject.toml
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test bench debug clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(STAMP): $(PY) $(SOURCES)
+	$(PIP) install --quiet ".[tests,bench]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/bwc demo --out demo-out
+
+test: $(STAMP)
+	cd tests && ../$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	cd benchmarks && ../$(PY) -m pytest -q -p no:cacheprovider --benchmark-only \
+		--benchmark-columns=min,median,mean,ops,rounds $(BENCH_ARGS) .
+
+# Line tracing and bounds checks for hunting bugs in the Cython core.
+debug: $(PY)
+	BWC_DEBUG=1 $(PIP) install --quiet --no-build-isolation ".[tests,bench]"
+	rm -f $(STAMP)
+
+clean:
+	rm -rf build dist *.egg-info $(VENV) src_cython/*.c demo-out

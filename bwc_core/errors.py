@@ -1,0 +1,132 @@
+"""The typed error hierarchy of bwc-core.
+
+Every exception the library raises on purpose derives from :class:`BwcError`.
+Where a caller would naturally catch a builtin (``ValueError`` for a bad
+argument, ``OSError`` for an unreadable file) the subclass inherits that
+builtin too, as PyNaCl does. Verification problems are *findings*, not
+exceptions: these errors are for misuse and unreadable input.
+"""
+
+from __future__ import annotations
+
+import builtins
+
+__all__ = [
+    "BwcError",
+    "PreEventBufferError",
+    "BufferFullError",
+    "ClockError",
+    "ContainerError",
+    "CorruptMediaError",
+    "CryptoError",
+    "ExhibitError",
+    "JournalError",
+    "KeyFileError",
+    "MediaError",
+    "PacketError",
+    "PacketOrderError",
+    "PolicyError",
+    "SignatureError",
+    "StateError",
+    "TrustError",
+    "UnsupportedCodecError",
+    "UnsafePathError",
+    "ValueError",
+    "TypeError",
+]
+
+
+class BwcError(Exception):
+    """Base class of every error bwc-core raises on purpose."""
+
+
+class ValueError(builtins.ValueError, BwcError):
+    """A bad argument value."""
+
+
+class TypeError(builtins.TypeError, BwcError):
+    """An argument of the wrong type (for example a strided buffer)."""
+
+
+# --- packets and buffer -------------------------------------------------------
+
+
+class PacketError(ValueError):
+    """A packet record is malformed (missing pts, unknown kind, bad payload)."""
+
+
+class PacketOrderError(PacketError):
+    """Decode timestamps went backwards within a stream."""
+
+
+class PreEventBufferError(BwcError):
+    """Base class of pre-event buffer errors."""
+
+
+class BufferFullError(PreEventBufferError, ValueError):
+    """A single payload cannot fit in the buffer at all."""
+
+
+# --- media ---------------------------------------------------------------------
+
+
+class MediaError(OSError, BwcError):
+    """A media file could not be read or written."""
+
+
+class CorruptMediaError(MediaError):
+    """A media file is truncated, garbled, or not media at all."""
+
+
+class UnsupportedCodecError(MediaError):
+    """The stream uses a codec bwc-core does not frame."""
+
+
+class ContainerError(MediaError):
+    """The container muxer or demuxer failed."""
+
+
+# --- trust ----------------------------------------------------------------------
+
+
+class CryptoError(BwcError):
+    """Base class of key and signature errors."""
+
+
+class KeyFileError(OSError, CryptoError):
+    """A key file is unreadable, truncated, foreign, or the passphrase is wrong."""
+
+
+class SignatureError(CryptoError, ValueError):
+    """A signature does not verify."""
+
+
+class TrustError(CryptoError, ValueError):
+    """A certificate is untrusted, expired, revoked or of the wrong role."""
+
+
+class JournalError(OSError, BwcError):
+    """The journal is unreadable or its chain is broken."""
+
+
+class ClockError(ValueError):
+    """A clock reading is unusable (not timezone-aware, goes backwards)."""
+
+
+# --- workflows --------------------------------------------------------------------
+
+
+class StateError(RuntimeError, BwcError):
+    """An operation is not allowed in the recorder's current state."""
+
+
+class PolicyError(ValueError):
+    """An action violates recording policy (e.g. deactivation without a reason)."""
+
+
+class ExhibitError(OSError, BwcError):
+    """An exhibit cannot be built or read."""
+
+
+class UnsafePathError(ExhibitError, ValueError):
+    """A path escapes its directory, is absolute, is a link, or is oversized."""

@@ -1,0 +1,33 @@
+"""Declares the Cython extensions; metadata lives in pyproject.toml."""
+
+import os
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+DEBUG = os.environ.get("BWC_DEBUG") == "1"
+
+directives = {
+    "language_level": 3,
+    "embedsignature": True,
+    "binding": False,
+}
+macros = []
+if DEBUG:
+    directives.update({"linetrace": True, "boundscheck": True, "wraparound": True})
+    macros.append(("CYTHON_TRACE_NOGIL", "1"))
+
+extra_compile_args = ["-O0", "-g"] if DEBUG else ["-O3"]
+
+extensions = [
+    Extension(
+        f"bwc_core.{os.path.splitext(name)[0]}",
+        [os.path.join("src_cython", name)],
+        define_macros=macros,
+        extra_compile_args=extra_compile_args,
+    )
+    for name in sorted(os.listdir("src_cython"))
+    if name.endswith(".pyx")
+]
+
+setup(ext_modules=cythonize(extensions, compiler_directives=directives))
