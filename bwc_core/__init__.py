@@ -9,6 +9,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version as _version
 
 from . import errors
+from .buffer import BufferStats, PreEventBuffer
 from .errors import BwcError
 from .media import MediaSource, StreamInfo, SyntheticCamera, write_packets
 from .packets import PacketRecord
@@ -27,4 +28,6 @@ __all__ = [
     "__version__",
     "errors",
     "write_packets",
+    "PreEventBuffer",
+    "BufferStats",
 ]
