@@ -409,7 +409,7 @@ cdef class Ring:
             v = self._make_room(size, False)
             if v >= 0:
                 break
-        self._store(v, stream, pts, dts, dur, 0, data, size)
+        self._store(v, stream, pts, dts, dur, F_KEY if key else 0, data, size)
         return 0
 
     def push(self, packet, /):
@@ -457,7 +457,7 @@ cdef class Ring:
         dur = 0 if value is None else value
         try:
             PyObject_GetBuffer(payload, &view, PyBUF_SIMPLE)
-        except (BufferError, TypeError) as exc:
+        except (BufferError, TypeError, ValueError) as exc:
             raise BwcTypeError(
                 f"payload must be a C-contiguous bytes-like buffer ({exc})") from None
         try:
