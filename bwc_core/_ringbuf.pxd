@@ -77,6 +77,11 @@ cdef class Ring:
                            int64_t *num, int64_t *den)
     cdef tuple _av_stream_info(self, object packet, object s)
     cdef list _records(self, object blob, int64_t *meta, int64_t n)
+    cdef int _push_buffer(self, object payload, int stream, int kcode, int64_t num, int64_t den,
+                          object tb, int64_t pts, int64_t dts, int64_t dur, bint key) except -1
+    cdef bint _fast_record(self, object packet, int *stream, int *kcode, int64_t *num,
+                           int64_t *den, int64_t *pts, int64_t *dts, int64_t *dur,
+                           bint *key) except -1
     cdef int _push_locked(self, int stream, int kcode, int64_t num, int64_t den, object tb,
                           int64_t pts, int64_t dts, int64_t dur, bint key,
                           const unsigned char *data, int64_t size) except -1

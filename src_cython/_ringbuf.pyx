@@ -18,7 +18,7 @@ cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_RawFree, PyMem_RawMalloc
-from cpython.object cimport PyObject_GenericSetAttr
+from cpython.object cimport PyObject, PyObject_GenericSetAttr
 from cpython.pythread cimport (
     NOWAIT_LOCK,
     WAIT_LOCK,
@@ -28,7 +28,7 @@ from cpython.pythread cimport (
     PyThread_release_lock,
 )
 from libc.stdint cimport int32_t, int64_t, uint8_t
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
 import logging
 import math
@@ -50,6 +50,14 @@ cdef extern from *:
     """
     ctypedef long long bwc_i128  # really __int128: exact cross-time-base products
 
+cdef extern from "structmember.h":
+    ctypedef struct PyMemberDef:
+        Py_ssize_t offset
+
+cdef extern from "Python.h":
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef *d_member
+
 cdef enum:
     K_NONE = 0
     K_VIDEO = 1
@@ -69,7 +77,10 @@ cdef enum:
 
 _log = logging.getLogger("bwc_core.buffer")
 
-cdef tuple _KIND_NAMES = (None, "video", "audio", "data")
+cdef str _KIND_VIDEO = "video"
+cdef str _KIND_AUDIO = "audio"
+cdef str _KIND_DATA = "data"
+cdef tuple _KIND_NAMES = (None, _KIND_VIDEO, _KIND_AUDIO, _KIND_DATA)
 cdef dict _AV_KINDS = {"video": K_VIDEO, "audio": K_AUDIO, "subtitle": K_DATA, "data": K_DATA}
 cdef object _AV_PACKET = None       # av.packet.Packet, looked up once av is imported
 cdef object _new_record = PacketRecord.__new__
@@ -81,6 +92,43 @@ cdef str _S_DURATION = "duration"
 cdef str _S_TIME_BASE = "time_base"
 cdef str _S_KEYFRAME = "keyframe"
 cdef str _S_PAYLOAD = "payload"
+
+# Byte offsets of PacketRecord's __slots__, so the hot path reads an exact
+# PacketRecord's fields directly instead of through eight attribute lookups.
+# Records are immutable and __init__ sets every slot; a NULL slot falls back.
+cdef Py_ssize_t _OFF_STREAM, _OFF_KIND, _OFF_PTS, _OFF_DTS, _OFF_DURATION
+cdef Py_ssize_t _OFF_TIME_BASE, _OFF_KEYFRAME, _OFF_PAYLOAD
+cdef bint _FAST_RECORD = False
+cdef object _TRUE = True   # the bool singleton (PacketRecord stores bool(keyframe))
+
+
+cdef Py_ssize_t _slot_offset(str name) except -2:
+    descr = PacketRecord.__dict__.get(name)
+    if type(descr).__name__ != "member_descriptor":
+        return -1
+    return (<PyMemberDescrObject *>descr).d_member.offset
+
+
+def _init_offsets():
+    global _OFF_STREAM, _OFF_KIND, _OFF_PTS, _OFF_DTS, _OFF_DURATION
+    global _OFF_TIME_BASE, _OFF_KEYFRAME, _OFF_PAYLOAD, _FAST_RECORD
+    _OFF_STREAM = _slot_offset("stream")
+    _OFF_KIND = _slot_offset("kind")
+    _OFF_PTS = _slot_offset("pts")
+    _OFF_DTS = _slot_offset("dts")
+    _OFF_DURATION = _slot_offset("duration")
+    _OFF_TIME_BASE = _slot_offset("time_base")
+    _OFF_KEYFRAME = _slot_offset("keyframe")
+    _OFF_PAYLOAD = _slot_offset("payload")
+    _FAST_RECORD = min(_OFF_STREAM, _OFF_KIND, _OFF_PTS, _OFF_DTS, _OFF_DURATION,
+                       _OFF_TIME_BASE, _OFF_KEYFRAME, _OFF_PAYLOAD) > 0
+
+
+_init_offsets()
+
+
+cdef inline PyObject *_slot(object obj, Py_ssize_t offset) noexcept:
+    return (<PyObject **>((<char *><PyObject *>obj) + offset))[0]
 
 
 cdef inline int64_t _pow2_at_least(int64_t n):
@@ -144,6 +192,9 @@ cdef class Ring:
                 or self.s_stream == NULL or self.s_flags == NULL or self.kf == NULL
                 or self.lock == NULL):
             raise MemoryError(f"cannot allocate a {max_bytes}-byte pre-event buffer")
+        # Touch every page now: the capture thread never takes a page fault, and the
+        # memory is really committed when the buffer is built, not on its first lap.
+        memset(self.arena, 0, <size_t>max_bytes)
         for i in range(MAX_STREAMS):
             self.st_kind[i] = K_NONE
             self.st_has_dts[i] = 0
@@ -424,9 +475,14 @@ cdef class Ring:
         cdef int64_t num = 0, den = 0, pts, dts, dur
         cdef bint key
         cdef object tb = None, payload, value
-        cdef Py_buffer view
 
-        if type(packet) is PacketRecord or isinstance(packet, PacketRecord):
+        if _FAST_RECORD and type(packet) is PacketRecord and self._fast_record(
+                packet, &stream, &kcode, &num, &den, &pts, &dts, &dur, &key):
+            payload = <object>_slot(packet, _OFF_PAYLOAD)
+            tb = <object>_slot(packet, _OFF_TIME_BASE)
+            self._push_buffer(payload, stream, kcode, num, den, tb, pts, dts, dur, key)
+            return
+        if isinstance(packet, PacketRecord):
             payload = packet.payload
             tb = self._record_stream(packet, &stream, &kcode, &num, &den)
             key = packet.keyframe
@@ -455,6 +511,11 @@ cdef class Ring:
         dts = pts if value is None else value
         value = packet.duration
         dur = 0 if value is None else value
+        self._push_buffer(payload, stream, kcode, num, den, tb, pts, dts, dur, key)
+
+    cdef int _push_buffer(self, object payload, int stream, int kcode, int64_t num, int64_t den,
+                          object tb, int64_t pts, int64_t dts, int64_t dur, bint key) except -1:
+        cdef Py_buffer view
         try:
             PyObject_GetBuffer(payload, &view, PyBUF_SIMPLE)
         except (BufferError, TypeError, ValueError) as exc:
@@ -472,6 +533,43 @@ cdef class Ring:
         if self.pending_log is not None:
             message, self.pending_log = self.pending_log, None
             _log.warning(message)
+        return 0
+
+    cdef bint _fast_record(self, object packet, int *stream, int *kcode, int64_t *num,
+                           int64_t *den, int64_t *pts, int64_t *dts, int64_t *dur,
+                           bint *key) except -1:
+        """Read an exact PacketRecord's slots directly; False means "take the general path"."""
+        cdef PyObject *o_stream = _slot(packet, _OFF_STREAM)
+        cdef PyObject *o_kind = _slot(packet, _OFF_KIND)
+        cdef PyObject *o_pts = _slot(packet, _OFF_PTS)
+        cdef PyObject *o_dts = _slot(packet, _OFF_DTS)
+        cdef PyObject *o_dur = _slot(packet, _OFF_DURATION)
+        cdef PyObject *o_tb = _slot(packet, _OFF_TIME_BASE)
+        cdef PyObject *o_key = _slot(packet, _OFF_KEYFRAME)
+        cdef PyObject *o_payload = _slot(packet, _OFF_PAYLOAD)
+        cdef Py_ssize_t index
+        if (o_stream == NULL or o_kind == NULL or o_pts == NULL or o_dts == NULL or o_dur == NULL
+                or o_tb == NULL or o_key == NULL or o_payload == NULL):
+            return False
+        if o_kind == <PyObject *>_KIND_VIDEO:
+            kcode[0] = K_VIDEO
+        elif o_kind == <PyObject *>_KIND_AUDIO:
+            kcode[0] = K_AUDIO
+        elif o_kind == <PyObject *>_KIND_DATA:
+            kcode[0] = K_DATA
+        else:
+            return False
+        index = <object>o_stream
+        if not (0 <= index < MAX_STREAMS) or <object>o_tb is not self.st_tb[index]:
+            return False          # new stream or a fresh Fraction: the general path checks it
+        stream[0] = <int>index
+        num[0] = self.st_num[index]
+        den[0] = self.st_den[index]
+        pts[0] = <object>o_pts
+        dts[0] = <object>o_dts
+        dur[0] = <object>o_dur
+        key[0] = o_key == <PyObject *>_TRUE
+        return True
 
     cdef object _record_stream(self, object packet, int *stream, int *kcode,
                                int64_t *num, int64_t *den):
