@@ -551,6 +551,8 @@ cdef class Ring:
         if (o_stream == NULL or o_kind == NULL or o_pts == NULL or o_dts == NULL or o_dur == NULL
                 or o_tb == NULL or o_key == NULL or o_payload == NULL):
             return False
+        if o_pts == <PyObject *>None or o_dts == <PyObject *>None or o_dur == <PyObject *>None:
+            return False          # only a record forged around __init__; the general path says why
         if o_kind == <PyObject *>_KIND_VIDEO:
             kcode[0] = K_VIDEO
         elif o_kind == <PyObject *>_KIND_AUDIO:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gc
 import logging
-import math
+import os
 import threading
 import tracemalloc
 from fractions import Fraction
@@ -616,6 +616,15 @@ def test_bad_input_is_a_typed_error_and_changes_nothing(bad, error):
     assert buf.stats == twin.stats
 
 
+def test_forged_record_without_pts_is_still_a_packet_error():
+    rec = _video(0, key=True)
+    object.__setattr__(rec, "pts", None)  # only possible by going around __init__
+    buf = PreEventBuffer(1, 1000)
+    buf.push(_video(0, key=True))  # registers the stream, so the fast path is taken first
+    with pytest.raises(PacketError, match="no pts"):
+        buf.push(rec)
+
+
 def test_bad_first_packet_does_not_choose_the_video_stream():
     buf = PreEventBuffer(1, 100)
     with pytest.raises(BufferFullError):
@@ -804,6 +813,12 @@ class _Mutable:
         self.payload = bytes(200)
 
 
+def _rss() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * 4096
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs /proc for RSS")
 def test_no_memory_growth_over_a_million_pushes():
     buf = PreEventBuffer(max_seconds=2, max_bytes=2**20, keep_audio=True)
     audio = PacketRecord(1, "audio", 0, None, 1024, ATB, True, bytes(100))
@@ -817,6 +832,7 @@ def test_no_memory_growth_over_a_million_pushes():
 
     run(0, 100_000)  # steady state: full window, evicting a GOP a second
     gc.collect()
+    rss_before = _rss()
     tracemalloc.start()
     try:
         base, _ = tracemalloc.get_traced_memory()
@@ -827,6 +843,7 @@ def test_no_memory_growth_over_a_million_pushes():
     finally:
         tracemalloc.stop()
     assert current - base < 16 * 1024, f"grew by {current - base} bytes"
+    assert _rss() - rss_before < 8 * 2**20, "resident memory grew by more than 8 MiB"
     assert peak - base < 64 * 1024, f"peak {peak - base} bytes above baseline"
     s = buf.stats
     assert s.pushed == 1_100_001 and s.evicted_gops > 30_000 and 2 <= s.seconds < 3
