@@ -99,6 +99,10 @@ class Envelope:
     payload: bytes
     signatures: tuple[Signature, ...]
 
+    def __post_init__(self) -> None:
+        # Accept any iterable of (keyid, sig) pairs; store Signature tuples.
+        object.__setattr__(self, "signatures", tuple(Signature(*s) for s in self.signatures))
+
     def pae(self) -> bytes:
         """The bytes the signatures cover."""
         return pae(self.payload_type, self.payload)

@@ -345,7 +345,7 @@ def _analyze(
 
     # Pass 2: every line's signature, then its body.
     verified: list[Record] = []
-    if not res.keys:
+    if not res.keys and lines:
         found.append(_finding("signature.invalid",
                               "no usable device.genesis: no record can be checked against a device key",
                               lines=len(parsed)))
