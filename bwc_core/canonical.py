@@ -38,34 +38,60 @@ _encode = json.JSONEncoder(
 ).encode
 
 
-def _check(obj: Any, depth: int) -> None:
-    """Raise CanonicalJSONError unless ``obj`` is representable canonically."""
-    if depth > MAX_DEPTH:
-        raise CanonicalJSONError(f"nesting deeper than {MAX_DEPTH} levels")
-    if isinstance(obj, str) or obj is None or obj is True or obj is False:
-        return
-    if isinstance(obj, int):
-        if not INT_MIN <= obj <= INT_MAX:
-            raise CanonicalJSONError(f"integer {obj} outside the signed 64-bit range")
-        return
-    if isinstance(obj, dict):
-        for key, value in obj.items():
-            if not isinstance(key, str):
-                raise CanonicalJSONError(f"object key {key!r} is not a string")
-            _check(value, depth + 1)
-        return
-    if isinstance(obj, (list, tuple)):
-        for value in obj:
-            _check(value, depth + 1)
-        return
-    if isinstance(obj, float):
-        raise CanonicalJSONError(f"float {obj!r} not allowed: canonical JSON has integers only")
-    raise CanonicalJSONError(f"type {type(obj).__name__} cannot be canonical JSON")
+def _check(obj: Any, /) -> None:
+    """Raise CanonicalJSONError unless ``obj`` is representable canonically.
+
+    Iterative and dispatching on exact types first: this walk runs on every
+    journal append, so it is kept cheap; subclasses take the slower path.
+    """
+    stack = [(obj, 0)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        o, depth = pop()
+        t = type(o)
+        if t is str or t is bool or o is None:
+            continue
+        if t is int:
+            if not INT_MIN <= o <= INT_MAX:
+                raise CanonicalJSONError(f"integer {o} outside the signed 64-bit range")
+            continue
+        if depth >= MAX_DEPTH:
+            raise CanonicalJSONError(f"nesting deeper than {MAX_DEPTH} levels")
+        if t is dict:
+            for key, value in o.items():
+                if type(key) is not str and not isinstance(key, str):
+                    raise CanonicalJSONError(f"object key {key!r} is not a string")
+                vt = type(value)
+                if vt is str or vt is bool or value is None:
+                    continue
+                if vt is int and INT_MIN <= value <= INT_MAX:
+                    continue
+                push((value, depth + 1))
+        elif t is list or t is tuple:
+            for value in o:
+                vt = type(value)
+                if vt is str or vt is bool or value is None:
+                    continue
+                if vt is int and INT_MIN <= value <= INT_MAX:
+                    continue
+                push((value, depth + 1))
+        elif isinstance(o, str):
+            continue
+        elif isinstance(o, int) and not isinstance(o, bool):
+            push((int(o), depth))
+        elif isinstance(o, dict):
+            push((dict(o), depth))
+        elif isinstance(o, (list, tuple)):
+            push((list(o), depth))
+        elif isinstance(o, float):
+            raise CanonicalJSONError(f"float {o!r} not allowed: canonical JSON has integers only")
+        else:
+            raise CanonicalJSONError(f"type {type(o).__name__} cannot be canonical JSON")
 
 
 def canonical_bytes(obj: Any, /) -> bytes:
     """Encode ``obj`` as canonical JSON bytes, or raise :class:`CanonicalJSONError`."""
-    _check(obj, 0)
+    _check(obj)
     try:
         return _encode(obj).encode("utf-8")
     except UnicodeEncodeError as exc:  # a lone surrogate in a str

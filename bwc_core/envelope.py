@@ -103,6 +103,16 @@ class Envelope:
         # Accept any iterable of (keyid, sig) pairs; store Signature tuples.
         object.__setattr__(self, "signatures", tuple(Signature(*s) for s in self.signatures))
 
+    @classmethod
+    def _trusted(cls, payload_type: str, payload: bytes,
+                 signatures: tuple[Signature, ...]) -> Envelope:
+        """Build without re-checking fields (hot path: values made by this package)."""
+        env = object.__new__(cls)
+        object.__setattr__(env, "payload_type", payload_type)
+        object.__setattr__(env, "payload", payload)
+        object.__setattr__(env, "signatures", signatures)
+        return env
+
     def pae(self) -> bytes:
         """The bytes the signatures cover."""
         return pae(self.payload_type, self.payload)

@@ -611,6 +611,7 @@ class Journal:
                 os.close(fd)
                 raise JournalError(f"{path}: journal is open for writing elsewhere") from None
             self._fd = fd
+            self._size = os.fstat(fd).st_size
             self._keyid = signer.key_id
             self._prefix = ('{"payloadType":"%s","payload":"' % RECORD_TYPE)
             self._suffix = '","signatures":[{"keyid":"%s","sig":"' % signer.key_id
@@ -796,10 +797,12 @@ class Journal:
                     device=self._device, time=when)
         payload = canonical_bytes(full)
         message = pae(RECORD_TYPE, payload)
-        sig = self._signer.sign(message)
+        sig = bytes(self._signer.sign(message))
+        if len(sig) != 64:
+            raise errors.ValueError(f"signer returned {len(sig)} bytes, not a 64-byte signature")
         line = "".join((self._prefix, _b64(payload), self._suffix, _b64(sig), '"}]}\n')).encode()
         self._write(line)
-        env = Envelope(RECORD_TYPE, payload, (Signature(self._signer.key_id, bytes(sig)),))
+        env = Envelope._trusted(RECORD_TYPE, payload, (Signature(self._signer.key_id, sig),))
         hasher = _RECORD_HASHER.copy()
         hasher.update(message)
         h = hasher.digest()
@@ -812,11 +815,14 @@ class Journal:
     def _write(self, line: bytes) -> None:
         fd = self._fd
         assert fd is not None
-        start = os.lseek(fd, 0, os.SEEK_END)
+        start = self._size
         try:
-            view = memoryview(line)
-            while view:
-                view = view[os.write(fd, view):]
+            written = os.write(fd, line)
+            if written != len(line):  # short write (disk full): finish or fail below
+                view = memoryview(line)[written:]
+                while view:
+                    view = view[os.write(fd, view):]
+            self._size = start + len(line)
             if self._sync == "always":
                 os.fsync(fd)
             elif self._sync == "batch":
