@@ -12,6 +12,18 @@ from . import errors
 from .errors import BwcError
 from .media import MediaSource, StreamInfo, SyntheticCamera, write_packets
 from .packets import PacketRecord
+from .canonical import canonical_bytes, parse_canonical
+from .envelope import Envelope, pae, record_hash
+from .journal import Journal, Record, validate_chain, validate_journal
+from .keys import (
+    Certificate,
+    Identity,
+    PublicIdentity,
+    Revocation,
+    RevocationList,
+    Signer,
+    TrustAnchors,
+)
 
 try:
     __version__ = _version("bwc-core")
@@ -27,4 +39,21 @@ __all__ = [
     "__version__",
     "errors",
     "write_packets",
+    # trust (keys, envelopes, journal)
+    "Certificate",
+    "Envelope",
+    "Identity",
+    "Journal",
+    "PublicIdentity",
+    "Record",
+    "Revocation",
+    "RevocationList",
+    "Signer",
+    "TrustAnchors",
+    "canonical_bytes",
+    "parse_canonical",
+    "pae",
+    "record_hash",
+    "validate_chain",
+    "validate_journal",
 ]

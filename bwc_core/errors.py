@@ -33,6 +33,9 @@ __all__ = [
     "UnsafePathError",
     "ValueError",
     "TypeError",
+    "CanonicalJSONError",
+    "EnvelopeError",
+    "CertificateError",
 ]
 
 
@@ -130,3 +133,26 @@ class ExhibitError(OSError, BwcError):
 
 class UnsafePathError(ExhibitError, ValueError):
     """A path escapes its directory, is absolute, is a link, or is oversized."""
+
+
+# --- trust: canonical JSON, envelopes, certificates --------------------------------
+
+
+class CanonicalJSONError(ValueError):
+    """A value cannot be written as canonical JSON, or bytes are not canonical JSON."""
+
+
+class EnvelopeError(CryptoError, ValueError):
+    """A DSSE envelope is malformed (not JSON, bad base64, missing or extra fields)."""
+
+
+class CertificateError(TrustError):
+    """A certificate failed verification; ``reason`` is the stable finding code.
+
+    Reasons: ``cert.malformed``, ``cert.untrusted``, ``cert.expired``,
+    ``cert.not_yet_valid``, ``cert.revoked``, ``cert.wrong_role``.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
