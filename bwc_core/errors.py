@@ -31,6 +31,7 @@ __all__ = [
     "TrustError",
     "UnsupportedCodecError",
     "UnsafePathError",
+    "LeavesError",
     "ValueError",
     "TypeError",
 ]
@@ -84,6 +85,10 @@ class UnsupportedCodecError(MediaError):
 
 class ContainerError(MediaError):
     """The container muxer or demuxer failed."""
+
+
+class LeavesError(CorruptMediaError):
+    """A ``.leaves`` sidecar is foreign, truncated or internally inconsistent."""
 
 
 # --- trust ----------------------------------------------------------------------
