@@ -27,7 +27,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Any, NamedTuple
 
 from blake3 import blake3
 
@@ -118,7 +118,7 @@ def canonical_payload(codec: str, payload: Any, extradata: bytes = b"") -> bytes
 
 def packet_leaf(stream: int, flags: int, canonical_payload: Any) -> bytes:
     """H_PT(0x00 || "<IIQ"(stream, flags, len) || canonical payload): one tree leaf."""
-    return _framing.Framer("data", template=_template(PT)).leaf(canonical_payload, stream, flags)[0]
+    return _framing.LeafTable().leaf(_framing.Framer("data"), canonical_payload, stream, flags)[0]
 
 
 def merkle_root(leaves: Sequence[bytes], context: str) -> bytes:
@@ -127,7 +127,7 @@ def merkle_root(leaves: Sequence[bytes], context: str) -> bytes:
     Nodes are H_ctx(0x01 || left || right); *context* is a key of
     :data:`CONTEXTS` or a full context string. No leaves: H_ctx(b"").
     """
-    return _framing.merkle_root(leaves, _template(_context(context)))
+    return _framing.merkle_root(leaves, _context(context))
 
 
 def _h264_extradata_sets(extradata: bytes) -> list[bytes]:
@@ -225,8 +225,7 @@ def config_digest(codec: str, extradata: bytes = b"", parameter_sets: Iterable[b
 # --- results -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PacketLeaf:
+class PacketLeaf(NamedTuple):
     """One packet as committed: where it sits, its framing header, timing and leaf."""
 
     chunk: int
@@ -340,9 +339,8 @@ def _build(
 
     *ordered* rows are (chunk, stream, flags, size, pts, dts, duration, leaf).
     """
-    pt = _template(PT)
     chunks: list[ChunkInfo] = []
-    packets = [PacketLeaf(*row) for row in ordered]
+    packets = list(map(PacketLeaf._make, ordered))
     starts: list[Fraction] = []
     ends: list[Fraction] = []
     bounds: list[int] = []
@@ -355,7 +353,7 @@ def _build(
         if i == first:
             raise LeavesError(f"chunk {c} has no packets")
         rows = ordered[first:i]
-        payload_root = _framing.merkle_root([r[7] for r in rows], pt)
+        payload_root = _framing.merkle_root([r[7] for r in rows], PT)
         table = []
         start = end = None
         j = 0
@@ -395,74 +393,52 @@ def _build(
 # --- the hasher -----------------------------------------------------------------------------
 
 
-class ContentHasher:
+class ContentHasher(_framing.LeafTable):
     """Incremental content commitment of one segment.
 
-    Feed every packet with :meth:`update` (any interleaving of streams, but
-    each stream's packets in decode order, as a demuxer or encoder delivers
-    them: dts cannot be trusted for that, MKV does not store it), then call
-    :meth:`finish`. Only per-packet metadata and the 32-byte leaf are kept,
-    never payloads; each leaf is computed as the packet arrives.
+    Feed every packet with ``update(packet, /)`` (any interleaving of streams,
+    but each stream's packets in decode order, as a demuxer or encoder
+    delivers them: dts cannot be used for that, MKV does not store it), then
+    call :meth:`finish`. Only per-packet metadata and the 32-byte leaf are
+    kept, never payloads; each leaf is computed as the packet arrives.
+    ``update`` is compiled (``_framing.LeafTable.update``): it raises
+    :class:`PacketError` for an undeclared stream or a foreign time base and
+    :class:`CorruptMediaError` for a NAL unit that overruns its packet.
     """
 
     def __init__(self, streams: Sequence[StreamInfo], *, name: str | None = None) -> None:
-        self._name = name
+        self.name = name
         self._infos: dict[int, StreamInfo] = {}
-        self._entries: dict[int, tuple[Any, bool, Fraction]] = {}
-        self._framers: dict[int, Any] = {}
-        pt = _template(PT)
+        self._stream_framers: dict[int, Any] = {}
         for info in streams:
             if info.index in self._infos:
-                raise BwcValueError(f"{self._where()}stream {info.index} declared twice")
+                raise BwcValueError(f"{self._prefix()}stream {info.index} declared twice")
             codec = "data" if info.kind == "data" else info.codec
             try:
-                framer = _framing.Framer(codec, bytes(info.extradata or b""), template=pt)
+                framer = _framing.Framer(codec, bytes(info.extradata or b""))
             except UnsupportedCodecError:
                 raise UnsupportedCodecError(
-                    f"{self._where()}stream {info.index}: codec {info.codec!r} is not supported "
+                    f"{self._prefix()}stream {info.index}: codec {info.codec!r} is not supported "
                     "(supported: h264, hevc, aac, pcm_*, opus, mp3, mjpeg, data streams)"
                 ) from None
             except CorruptMediaError as exc:
-                raise CorruptMediaError(f"{self._where()}stream {info.index}: {exc}") from None
+                raise CorruptMediaError(f"{self._prefix()}stream {info.index}: {exc}") from None
+            tb = Fraction(info.time_base)
             self._infos[info.index] = info
-            self._framers[info.index] = framer
-            self._entries[info.index] = (framer.leaf, info.kind == "video", Fraction(info.time_base))
+            self._stream_framers[info.index] = framer
+            self._declare(info.index, framer, info.kind == "video", tb.numerator, tb.denominator)
         videos = sorted(i.index for i in streams if i.kind == "video")
         self._first_video = videos[0] if videos else None
-        # Rows: (stream, flags, size, pts, dts, duration, leaf), in arrival order.
-        self._rows: list[tuple[int, int, int, int, int, int, bytes]] | None = []
 
-    def _where(self) -> str:
-        return f"{self._name}: " if self._name else ""
-
-    def update(self, packet: PacketRecord, /) -> None:
-        """Hash one packet into its leaf and keep its metadata."""
-        rows = self._rows
-        if rows is None:
-            raise PacketError("ContentHasher.finish() was already called")
-        stream = packet.stream
-        entry = self._entries.get(stream)
-        if entry is None:
-            raise PacketError(f"{self._where()}packet {len(rows)}: stream {stream} was not declared")
-        leaf_of, video, tb = entry
-        if packet.time_base != tb:
-            raise PacketError(
-                f"{self._where()}packet {len(rows)}: time base {packet.time_base} differs from "
-                f"stream {stream}'s {tb}"
-            )
-        flags = 1 if video and packet.keyframe else 0
-        try:
-            leaf, size = leaf_of(packet.payload, stream, flags)
-        except CorruptMediaError as exc:
-            raise CorruptMediaError(f"{self._where()}stream {stream}, packet {len(rows)}: {exc}") from None
-        rows.append((stream, flags, size, packet.pts, packet.dts, packet.duration, leaf))
+    def _prefix(self) -> str:
+        return f"{self.name}: " if self.name else ""
 
     def finish(self) -> ContentResult:
         """Assign chunks, build the trees and return the result; the hasher is then spent."""
-        rows = self._rows
-        if rows is None:
+        if self.finished:
             raise PacketError("ContentHasher.finish() was already called")
-        self._rows = None
+        self.finished = True
+        rows = self.rows()
         streams = [
             StreamCommit(
                 i.index,
@@ -471,8 +447,8 @@ class ContentHasher:
                 config_digest(
                     "data" if i.kind == "data" else i.codec,
                     i.extradata,
-                    self._framers[i.index].parameter_sets,
-                    self._framers[i.index].adts_config,
+                    self._stream_framers[i.index].parameter_sets,
+                    self._stream_framers[i.index].adts_config,
                 ),
             )
             for i in sorted(self._infos.values(), key=lambda i: i.index)

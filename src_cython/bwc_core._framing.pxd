@@ -23,11 +23,10 @@ cdef enum:
 cdef class Framer:
     cdef readonly int codec
     cdef readonly int length_size
-    cdef object _template
-    cdef object _pack
     cdef Span* _spans
     cdef Py_ssize_t _cap
     cdef Py_ssize_t _n
+    cdef Py_ssize_t _off
     cdef readonly set parameter_sets
     cdef public object adts_config
 
@@ -35,3 +34,5 @@ cdef class Framer:
     cdef int _scan(self, const uint8_t* p, Py_ssize_t n) except -1
     cdef Py_ssize_t _adts(self, const uint8_t* p, Py_ssize_t n)
     cdef inline void _collect(self, const uint8_t* p)
+    cdef Py_ssize_t _plan(self, const uint8_t* p, Py_ssize_t n) except -1
+    cdef void _emit(self, const uint8_t* p, Py_ssize_t n, uint8_t* out) noexcept
