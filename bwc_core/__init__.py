@@ -12,6 +12,18 @@ from . import errors
 from .errors import BwcError
 from .media import MediaSource, StreamInfo, SyntheticCamera, write_packets
 from .packets import PacketRecord
+from .content import (
+    ContentHasher,
+    ContentResult,
+    FileDigester,
+    RangeProof,
+    content_root,
+    file_digests,
+    inclusion_proof,
+    read_leaves,
+    verify_range_proof,
+    write_leaves,
+)
 
 try:
     __version__ = _version("bwc-core")
@@ -27,4 +39,14 @@ __all__ = [
     "__version__",
     "errors",
     "write_packets",
+    "ContentHasher",
+    "ContentResult",
+    "FileDigester",
+    "RangeProof",
+    "content_root",
+    "file_digests",
+    "inclusion_proof",
+    "read_leaves",
+    "verify_range_proof",
+    "write_leaves",
 ]

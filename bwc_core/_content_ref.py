@@ -268,7 +268,7 @@ def content(streams, packets) -> dict:
             r["chunk"] = bisect_right(present, r["chunk"]) - 1
     recs.sort(key=lambda r: (r["chunk"], r["stream"], r["arrival"]))
     nchunks = recs[-1]["chunk"] + 1 if recs else 0
-    chunk_roots = []
+    chunk_roots, payload_roots, timing_hashes = [], [], []
     for c in range(nchunks):
         mine = [r for r in recs if r["chunk"] == c]
         payload_root = mth([r["leaf"] for r in mine], PT)
@@ -281,10 +281,13 @@ def content(streams, packets) -> dict:
                 table += struct.pack("<qqq", r["pts"], r["dts"], r["duration"])
         timing = H(TM, table)
         chunk_roots.append(H(ST, b"\x00" + payload_root + timing))
+        payload_roots.append(payload_root)
+        timing_hashes.append(timing)
     table = stream_table(
         [(s[0], s[3], config_digest("data" if s[1] == "data" else s[2], s[4],
                                     [p.payload for p in packets if p.stream == s[0]]))
          for s in streams]
     )
     return dict(root=segment_root(chunk_roots, table), chunk_roots=chunk_roots,
+                payload_roots=payload_roots, timing_hashes=timing_hashes, stream_table=table,
                 leaves=[r["leaf"] for r in recs], chunks=[r["chunk"] for r in recs])

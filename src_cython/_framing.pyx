@@ -57,6 +57,16 @@ cdef inline Py_ssize_t _find_start_code(const uint8_t* p, Py_ssize_t n, Py_ssize
     return -1
 
 
+cdef int _get_buffer(obj, Py_buffer* buf) except -1:
+    """Acquire a simple (C-contiguous byte) view, or raise bwc_core's TypeError."""
+    try:
+        return PyObject_GetBuffer(obj, buf, PyBUF_SIMPLE)
+    except (BufferError, ValueError, TypeError):
+        raise BwcTypeError(
+            f"payload must be a C-contiguous bytes-like object, not {type(obj).__name__}"
+        ) from None
+
+
 cdef class Framer:
     """Canonical framing and leaf hashing for one stream.
 
@@ -220,8 +230,7 @@ cdef class Framer:
         """Return the canonical payload: *payload* itself when nothing changes."""
         cdef Py_buffer buf
         cdef Py_ssize_t size
-        if PyObject_GetBuffer(payload, &buf, PyBUF_SIMPLE) < 0:
-            raise BwcTypeError("payload must be a C-contiguous bytes-like object")
+        _get_buffer(payload, &buf)
         try:
             size = self._plan(<const uint8_t*>buf.buf, buf.len)
             if self._off == 0:
@@ -404,8 +413,7 @@ cdef class LeafTable:
         cdef Py_buffer buf
         cdef Py_ssize_t size
         cdef uint8_t* out
-        if PyObject_GetBuffer(payload, &buf, PyBUF_SIMPLE) < 0:
-            raise BwcTypeError("payload must be a C-contiguous bytes-like object")
+        _get_buffer(payload, &buf)
         try:
             size = framer._plan(<const uint8_t*>buf.buf, buf.len)
             out = self._scratch.reserve(17 + size)
