@@ -50,6 +50,7 @@ __all__ = [
     "ContentResult",
     "FileDigester",
     "PacketLeaf",
+    "PacketLeaves",
     "RangeProof",
     "StreamCommit",
     "canonical_payload",
@@ -82,6 +83,7 @@ _STREAM = struct.Struct("<III")
 _U32 = struct.Struct("<I")
 _PACKET = struct.Struct("<IIIIqqq")
 _CHUNK_HEAD = struct.Struct("<IIII")
+_PACKET_RECORD = _PACKET.size + 32
 
 _TEMPLATES: dict[str, Any] = {}
 
@@ -238,6 +240,60 @@ class PacketLeaf(NamedTuple):
     leaf: bytes
 
 
+class PacketLeaves(Sequence[PacketLeaf]):
+    """The packets of a segment in tree order, stored as packed sidecar records.
+
+    A read-only sequence of :class:`PacketLeaf`, decoded on access: 72 bytes
+    per packet instead of a Python object each (50k packets per segment).
+    """
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: bytes) -> None:
+        if len(data) % _PACKET_RECORD:
+            raise LeavesError("packet records are not a whole number of 72-byte entries")
+        self._data = bytes(data)
+
+    @property
+    def records(self) -> bytes:
+        """The packed records, exactly as the sidecar stores them."""
+        return self._data
+
+    def __len__(self) -> int:
+        return len(self._data) // _PACKET_RECORD
+
+    def _get(self, i: int) -> PacketLeaf:
+        off = i * _PACKET_RECORD
+        return PacketLeaf._make(_PACKET.unpack_from(self._data, off) + (self._data[off + 40 : off + 72],))
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self._get(i) for i in range(*index.indices(len(self)))]
+        n = len(self)
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError("packet index out of range")
+        return self._get(index)
+
+    def __iter__(self):
+        data = self._data
+        for off in range(0, len(data), _PACKET_RECORD):
+            yield PacketLeaf._make(_PACKET.unpack_from(data, off) + (data[off + 40 : off + 72],))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, PacketLeaves):
+            return self._data == other._data
+        if isinstance(other, (list, tuple)):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<PacketLeaves: {len(self)} packets>"
+
+
 @dataclass(frozen=True)
 class ChunkInfo:
     """One chunk (GOP) of a segment. ``start``/``duration`` are exact seconds, not committed."""
@@ -301,7 +357,7 @@ class ContentResult:
 
     root: bytes
     chunks: list[ChunkInfo]
-    packets: list[PacketLeaf]
+    packets: Sequence[PacketLeaf]  # PacketLeaves (packed) or a list
     streams: list[StreamCommit]
 
     @property
@@ -334,13 +390,15 @@ def _build(
     ordered: list[tuple[int, int, int, int, int, int, int, bytes]],
     nchunks: int,
     tbs: dict[int, Fraction],
+    packets: Sequence[PacketLeaf] | None = None,
 ) -> ContentResult:
     """Trees and tables from packets already in chunk/tree order.
 
     *ordered* rows are (chunk, stream, flags, size, pts, dts, duration, leaf).
     """
     chunks: list[ChunkInfo] = []
-    packets = list(map(PacketLeaf._make, ordered))
+    if packets is None:
+        packets = list(map(PacketLeaf._make, ordered))
     starts: list[Fraction] = []
     ends: list[Fraction] = []
     bounds: list[int] = []
@@ -438,7 +496,6 @@ class ContentHasher(_framing.LeafTable):
         if self.finished:
             raise PacketError("ContentHasher.finish() was already called")
         self.finished = True
-        rows = self.rows()
         streams = [
             StreamCommit(
                 i.index,
@@ -454,12 +511,32 @@ class ContentHasher(_framing.LeafTable):
             for i in sorted(self._infos.values(), key=lambda i: i.index)
         ]
         tbs = {s.index: s.time_base for s in streams}
-        chunk, nchunks = _assign_chunks(rows, self._first_video, tbs)
-        # Per stream, arrival order is decode order: muxers store each stream's
-        # packets in decode order, while dts is absent in some containers (MKV).
-        order = sorted(range(len(rows)), key=lambda i: (chunk[i], rows[i][0], i))
-        ordered = [(chunk[i],) + rows[i] for i in order]
-        return _build(streams, ordered, nchunks, tbs)  # type: ignore[arg-type]
+        chunk = None
+        fv = self._first_video
+        if fv is not None:
+            keys = self.keyframe_pts(fv)
+            bounds = [k * tbs[fv] for k in keys]
+            if bounds and all(x <= y for x, y in zip(bounds, bounds[1:])):
+                # b <= pts * tb  <=>  ceil(b / tb) <= pts: integer bisection per stream.
+                per_stream = {i: [math.ceil(b / tb) for b in bounds] for i, tb in tbs.items() if i != fv}
+                chunk, nchunks = self.assign_gop_chunks(fv, per_stream), len(bounds)
+        if chunk is None:
+            chunk, nchunks = _assign_chunks(self.rows(), fv, tbs)
+        order, payload_roots, timing_hashes, chunk_roots, firsts, spans = self.build(chunk, nchunks)
+        packets = PacketLeaves(self.packed_rows(order, chunk))
+        starts, ends = [], []
+        for chunk_spans in spans:
+            starts.append(min(lo * tbs[k] for k, lo, _ in chunk_spans))
+            ends.append(max(hi * tbs[k] for k, _, hi in chunk_spans))
+        chunks = []
+        for c in range(nchunks):
+            first = firsts[c]
+            count = (firsts[c + 1] if c + 1 < nchunks else len(order)) - first
+            nxt = starts[c + 1] if c + 1 < nchunks else ends[c]
+            chunks.append(ChunkInfo(c, starts[c], max(Fraction(0), nxt - starts[c]), payload_roots[c],
+                                    timing_hashes[c], chunk_roots[c], first, count))
+        root = _segment_root(chunk_roots, _stream_table(streams))
+        return ContentResult(root, chunks, packets, streams)
 
 
 def _assign_chunks(rows: list, first_video: int | None, tbs: dict[int, Fraction]) -> tuple[list[int], int]:
@@ -520,10 +597,13 @@ def content_root(path: str | os.PathLike[str]) -> ContentResult:
 def write_leaves(path: str | os.PathLike[str], result: ContentResult) -> int:
     """Write the ``.leaves`` sidecar of *result* (format section 1.9); returns its size."""
     parts = [LEAVES_MAGIC, result.stream_table, _U32.pack(len(result.chunks)), _U32.pack(len(result.packets))]
-    pack = _PACKET.pack
-    for p in result.packets:
-        parts.append(pack(p.chunk, p.stream, p.flags, p.size, p.pts, p.dts, p.duration))
-        parts.append(p.leaf)
+    if isinstance(result.packets, PacketLeaves):
+        parts.append(result.packets.records)
+    else:
+        pack = _PACKET.pack
+        for p in result.packets:
+            parts.append(pack(p.chunk, p.stream, p.flags, p.size, p.pts, p.dts, p.duration))
+            parts.append(p.leaf)
     data = b"".join(parts)
     with open(path, "wb") as fh:
         fh.write(data)
@@ -581,6 +661,7 @@ def parse_leaves(data: bytes, *, name: str = "<leaves>") -> ContentResult:
             f"{len(data) - pos} bytes for {npackets} packets"
         )
     ordered = []
+    section = pos
     last = (-1, -1, 0, -1)
     for k in range(npackets):
         c, stream, flags, size, pts, dts, duration = _PACKET.unpack_from(data, pos)
@@ -593,7 +674,7 @@ def parse_leaves(data: bytes, *, name: str = "<leaves>") -> ContentResult:
         pos += 72
     if nchunks and (not ordered or ordered[-1][0] != nchunks - 1):
         raise LeavesError(f"{name}: chunk count {nchunks} does not match the packets")
-    return _build(streams, ordered, nchunks, {s.index: s.time_base for s in streams})
+    return _build(streams, ordered, nchunks, {s.index: s.time_base for s in streams}, PacketLeaves(data[section:]))
 
 
 # --- range proofs -----------------------------------------------------------------------------

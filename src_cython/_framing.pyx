@@ -12,7 +12,7 @@ cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
-from libc.stdlib cimport free, realloc
+from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memchr, memcpy
 
 from blake3 import blake3
@@ -55,6 +55,12 @@ cdef inline Py_ssize_t _find_start_code(const uint8_t* p, Py_ssize_t n, Py_ssize
             return j - 2
         j += 1
     return -1
+
+
+cdef _int64_array(values):
+    import array
+    clipped = [min(max(v, -(1 << 63)), (1 << 63) - 1) for v in values]
+    return array.array("q", clipped)
 
 
 cdef int _get_buffer(obj, Py_buffer* buf) except -1:
@@ -435,6 +441,194 @@ cdef class LeafTable:
         cdef uint64_t size
         leaf = self._leaf(framer, payload, stream, flags, &size)
         return leaf, size
+
+    def keyframe_pts(self, int stream):
+        """pts of *stream*'s keyframe packets, in decode (arrival) order."""
+        cdef Py_ssize_t i
+        return [self._ts[3 * i] for i in range(self._count)
+                if self._stream[i] == <uint32_t>stream and self._flags[i] & 1]
+
+    @cython.boundscheck(False)
+    @cython.wraparound(False)
+    def assign_gop_chunks(self, int first_video, dict bounds):
+        """Chunk of every packet, GOP mode (format 1.5); *bounds* maps each other
+        stream to the non-decreasing keyframe times expressed as ceil(b / tb)
+        in that stream's time base, so ``b <= pts * tb`` is ``bound <= pts``."""
+        cdef Py_ssize_t i, lo, hi, mid, m
+        cdef int64_t pts, count = 0
+        cdef uint32_t s
+        cdef list chunk = [0] * self._count
+        cdef int64_t[:] arr
+        arrays = {k: _int64_array(v) for k, v in bounds.items()}
+        for i in range(self._count):
+            s = self._stream[i]
+            if <int>s == first_video:
+                if self._flags[i] & 1:
+                    count += 1
+                chunk[i] = count - 1 if count else 0
+                continue
+            arr = arrays[s]
+            m = arr.shape[0]
+            pts = self._ts[3 * i]
+            lo = 0
+            hi = m
+            while lo < hi:  # bisect_right
+                mid = (lo + hi) >> 1
+                if arr[mid] <= pts:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            chunk[i] = lo - 1 if lo > 0 else 0
+        return chunk
+
+    @cython.boundscheck(False)
+    @cython.wraparound(False)
+    def build(self, list chunk, Py_ssize_t nchunks):
+        """Tree order and per-chunk hashes (format 1.5-1.7).
+
+        Returns (order, payload_roots, timing_hashes, chunk_roots, firsts) where
+        order lists arrival indices in tree order: by chunk, then stream, then
+        arrival (a stable counting sort).
+        """
+        cdef Py_ssize_t n = self._count, i, j, c, k, nslots = len(self._framers), key, pos
+        cdef Py_ssize_t nkeys = nchunks * nslots, first, end, total, m
+        cdef Py_ssize_t* counts
+        cdef Py_ssize_t* order
+        cdef uint8_t* work
+        cdef uint8_t* out
+        cdef uint8_t* node
+        cdef int64_t ch
+        cdef uint32_t s
+        if n == 0:
+            return [], [], [], [], [], []
+        counts = <Py_ssize_t*>calloc(nkeys + 1, sizeof(Py_ssize_t))
+        order = <Py_ssize_t*>malloc(n * sizeof(Py_ssize_t))
+        work = <uint8_t*>malloc(32 * n)
+        if counts == NULL or order == NULL or work == NULL:
+            free(counts); free(order); free(work)
+            raise MemoryError()
+        try:
+            for i in range(n):
+                ch = chunk[i]
+                if ch < 0 or ch >= nchunks:
+                    raise ValueError(f"chunk {ch} out of range")
+                counts[ch * nslots + self._stream[i] + 1] += 1
+            for k in range(nkeys):
+                counts[k + 1] += counts[k]
+            for i in range(n):
+                key = <Py_ssize_t>chunk[i] * nslots + self._stream[i]
+                order[counts[key]] = i
+                counts[key] += 1
+            # counts[key] is now the end of bucket key; chunk c spans
+            # [end of bucket (c*nslots - 1), end of bucket (c*nslots + nslots - 1)).
+            h = self._hasher
+            reset = h.reset
+            update = h.update
+            digest = h.digest
+            tm = blake3(derive_key_context="bwc-core v1 timing")
+            st = blake3(derive_key_context="bwc-core v1 segment tree")
+            payload_roots = []
+            timing_hashes = []
+            chunk_roots = []
+            firsts = []
+            spans = []
+            scratch = self._scratch
+            for c in range(nchunks):
+                first = counts[c * nslots - 1] if c else 0
+                end = counts[c * nslots + nslots - 1]
+                firsts.append(first)
+                m = end - first
+                if m == 0:
+                    raise ValueError(f"chunk {c} has no packets")
+                # Merkle tree over the chunk's leaves, bottom-up in `work`.
+                for j in range(m):
+                    memcpy(work + 32 * j, self._leaves + 32 * order[first + j], 32)
+                while m > 1:
+                    node = scratch.reserve(65)
+                    node[0] = 1
+                    for j in range(m >> 1):
+                        memcpy(node + 1, work + 64 * j, 64)
+                        reset()
+                        update(scratch)
+                        memcpy(work + 32 * j, PyBytes_AS_STRING(digest()), 32)
+                    if m & 1:
+                        memcpy(work + 32 * (m >> 1), work + 32 * (m - 1), 32)
+                    m = (m >> 1) + (m & 1)
+                payload_root = PyBytes_FromStringAndSize(<char*>work, 32)
+                # Timing table: per stream present, header then (pts, dts, duration) rows.
+                total = 0
+                for k in range(nslots):
+                    key = c * nslots + k
+                    pos = counts[key - 1] if key else 0
+                    if counts[key] > pos:
+                        total += 16 + 24 * (counts[key] - pos)
+                out = scratch.reserve(total)
+                chunk_spans = []
+                for k in range(nslots):
+                    key = c * nslots + k
+                    pos = counts[key - 1] if key else 0
+                    if counts[key] == pos:
+                        continue
+                    lo_pts = hi_end = None
+                    for j in range(pos, counts[key]):
+                        i = order[j]
+                        if lo_pts is None or self._ts[3 * i] < lo_pts:
+                            lo_pts = self._ts[3 * i]
+                        if hi_end is None or self._ts[3 * i] + self._ts[3 * i + 2] > hi_end:
+                            hi_end = self._ts[3 * i] + self._ts[3 * i + 2]
+                    chunk_spans.append((k, lo_pts, hi_end))
+                    num, den = self._tb[k]
+                    _put_le(out, <uint64_t>k, 4)
+                    _put_le(out + 4, <uint64_t>num, 4)
+                    _put_le(out + 8, <uint64_t>den, 4)
+                    _put_le(out + 12, <uint64_t>(counts[key] - pos), 4)
+                    out += 16
+                    for j in range(pos, counts[key]):
+                        i = order[j]
+                        _put_le(out, <uint64_t>self._ts[3 * i], 8)
+                        _put_le(out + 8, <uint64_t>self._ts[3 * i + 1], 8)
+                        _put_le(out + 16, <uint64_t>self._ts[3 * i + 2], 8)
+                        out += 24
+                t = tm.copy()
+                t.update(scratch)
+                timing = t.digest()
+                node = scratch.reserve(65)
+                node[0] = 0
+                memcpy(node + 1, PyBytes_AS_STRING(payload_root), 32)
+                memcpy(node + 33, PyBytes_AS_STRING(timing), 32)
+                r = st.copy()
+                r.update(scratch)
+                payload_roots.append(payload_root)
+                timing_hashes.append(timing)
+                chunk_roots.append(r.digest())
+                spans.append(chunk_spans)
+            return ([order[i] for i in range(n)], payload_roots, timing_hashes, chunk_roots, firsts, spans)
+        finally:
+            free(counts)
+            free(order)
+            free(work)
+
+    @cython.boundscheck(False)
+    @cython.wraparound(False)
+    def packed_rows(self, list order, list chunk):
+        """The sidecar's packet records (format 1.9, 72 bytes each) in *order*."""
+        cdef Py_ssize_t n = len(order), j, i
+        cdef bytes result = PyBytes_FromStringAndSize(NULL, 72 * n)
+        cdef uint8_t* out = <uint8_t*>PyBytes_AS_STRING(result)
+        for j in range(n):
+            i = order[j]
+            if i < 0 or i >= self._count:
+                raise IndexError(i)
+            _put_le(out, <uint64_t><int64_t>chunk[i], 4)
+            _put_le(out + 4, self._stream[i], 4)
+            _put_le(out + 8, self._flags[i], 4)
+            _put_le(out + 12, self._size[i], 4)
+            _put_le(out + 16, <uint64_t>self._ts[3 * i], 8)
+            _put_le(out + 24, <uint64_t>self._ts[3 * i + 1], 8)
+            _put_le(out + 32, <uint64_t>self._ts[3 * i + 2], 8)
+            memcpy(out + 40, self._leaves + 32 * i, 32)
+            out += 72
+        return result
 
     def rows(self):
         """Stored rows ``(stream, flags, size, pts, dts, duration, leaf)`` in arrival order."""
