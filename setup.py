@@ -1,5 +1,6 @@
 """Declares the Cython extensions; metadata lives in pyproject.toml."""
 
+import glob
 import os
 
 from Cython.Build import cythonize
@@ -21,13 +22,12 @@ extra_compile_args = ["-O0", "-g"] if DEBUG else ["-O3"]
 
 extensions = [
     Extension(
-        f"bwc_core.{os.path.splitext(name)[0]}",
-        [os.path.join("src_cython", name)],
+        f"bwc_core.{os.path.splitext(os.path.basename(path))[0]}",
+        [path],
         define_macros=macros,
         extra_compile_args=extra_compile_args,
     )
-    for name in sorted(os.listdir("src_cython"))
-    if name.endswith(".pyx")
+    for path in sorted(glob.glob(os.path.join("src_cython", "*.pyx")))
 ]
 
 setup(ext_modules=cythonize(extensions, compiler_directives=directives))

@@ -13,6 +13,30 @@ from .buffer import BufferStats, PreEventBuffer
 from .errors import BwcError
 from .media import MediaSource, StreamInfo, SyntheticCamera, write_packets
 from .packets import PacketRecord
+from .canonical import canonical_bytes, parse_canonical
+from .envelope import Envelope, pae, record_hash
+from .journal import Journal, Record, validate_chain, validate_journal
+from .keys import (
+    Certificate,
+    Identity,
+    PublicIdentity,
+    Revocation,
+    RevocationList,
+    Signer,
+    TrustAnchors,
+)
+from .content import (
+    ContentHasher,
+    ContentResult,
+    FileDigester,
+    RangeProof,
+    content_root,
+    file_digests,
+    inclusion_proof,
+    read_leaves,
+    verify_range_proof,
+    write_leaves,
+)
 
 try:
     __version__ = _version("bwc-core")
@@ -28,6 +52,35 @@ __all__ = [
     "__version__",
     "errors",
     "write_packets",
+    # trust (keys, envelopes, journal)
+    "Certificate",
+    "Envelope",
+    "Identity",
+    "Journal",
+    "PublicIdentity",
+    "Record",
+    "Revocation",
+    "RevocationList",
+    "Signer",
+    "TrustAnchors",
+    "canonical_bytes",
+    "parse_canonical",
+    "pae",
+    "record_hash",
+    "validate_chain",
+    "validate_journal",
+    # content
+    "ContentHasher",
+    "ContentResult",
+    "FileDigester",
+    "RangeProof",
+    "content_root",
+    "file_digests",
+    "inclusion_proof",
+    "read_leaves",
+    "verify_range_proof",
+    "write_leaves",
+    # buffer
     "PreEventBuffer",
     "BufferStats",
 ]

@@ -31,8 +31,12 @@ __all__ = [
     "TrustError",
     "UnsupportedCodecError",
     "UnsafePathError",
+    "LeavesError",
     "ValueError",
     "TypeError",
+    "CanonicalJSONError",
+    "EnvelopeError",
+    "CertificateError",
 ]
 
 
@@ -86,6 +90,10 @@ class ContainerError(MediaError):
     """The container muxer or demuxer failed."""
 
 
+class LeavesError(CorruptMediaError):
+    """A ``.leaves`` sidecar is foreign, truncated or internally inconsistent."""
+
+
 # --- trust ----------------------------------------------------------------------
 
 
@@ -130,3 +138,26 @@ class ExhibitError(OSError, BwcError):
 
 class UnsafePathError(ExhibitError, ValueError):
     """A path escapes its directory, is absolute, is a link, or is oversized."""
+
+
+# --- trust: canonical JSON, envelopes, certificates --------------------------------
+
+
+class CanonicalJSONError(ValueError):
+    """A value cannot be written as canonical JSON, or bytes are not canonical JSON."""
+
+
+class EnvelopeError(CryptoError, ValueError):
+    """A DSSE envelope is malformed (not JSON, bad base64, missing or extra fields)."""
+
+
+class CertificateError(TrustError):
+    """A certificate failed verification; ``reason`` is the stable finding code.
+
+    Reasons: ``cert.malformed``, ``cert.untrusted``, ``cert.expired``,
+    ``cert.not_yet_valid``, ``cert.revoked``, ``cert.wrong_role``.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason

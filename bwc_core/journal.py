@@ -1,0 +1,869 @@
+"""The per-device signed journal: an append-only hash chain of DSSE records.
+
+``evidence_dir/journal.jsonl`` holds one envelope JSON per line. Each record's
+payload is canonical JSON carrying ``type``, ``seq`` (+1 per record, genesis
+0), ``prev`` (hex record hash of the previous record; genesis: 64 zeros),
+``device`` (the certificate subject) and ``time`` (unix ns), plus the fields
+of its type. The first record, ``device.genesis``, carries the device
+certificate; ``key.rotate`` hands the chain to a newly certified key.
+
+Durability: by default each append is one ``write`` of the whole line
+followed by ``fsync``; when ``append`` returns, the record survives a power
+cut. A crash mid-write leaves at most one torn (unterminated) last line,
+which :meth:`Journal.open` cuts off and reports; earlier lines are never
+rewritten. See :class:`Journal` for the ``sync="batch"`` trade-off.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import logging
+import os
+import re
+import secrets
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from .canonical import canonical_bytes, parse_canonical
+from .envelope import _RECORD_HASHER, RECORD_TYPE, Envelope, Signature, _b64, pae, record_hash
+from .errors import (
+    CanonicalJSONError,
+    CertificateError,
+    EnvelopeError,
+    JournalError,
+    TrustError,
+)
+from . import errors
+from .findings import Finding, Severity, Verdict
+from .keys import Certificate, Signer, TrustAnchors
+
+import nacl.exceptions
+import nacl.signing
+
+__all__ = [
+    "DEVICE_GENESIS", "POWER_ON", "POWER_OFF", "RECORDING_OPEN", "SEGMENT", "EVENT",
+    "RECORDING_CLOSE", "RECOVERY", "KEY_ROTATE", "CLOCK_SYNC", "RECORD_TYPES",
+    "FINDING_CODES", "GENESIS_PREV", "JOURNAL_NAME",
+    "Journal", "Record", "TornTail", "read_lines", "validate_chain", "validate_journal",
+]
+
+log = logging.getLogger(__name__)
+
+JOURNAL_NAME = "journal.jsonl"
+GENESIS_PREV = "0" * 64
+
+DEVICE_GENESIS = "device.genesis"
+POWER_ON = "power.on"
+POWER_OFF = "power.off"
+RECORDING_OPEN = "recording.open"
+SEGMENT = "segment"
+EVENT = "event"
+RECORDING_CLOSE = "recording.close"
+RECOVERY = "recovery"
+KEY_ROTATE = "key.rotate"
+CLOCK_SYNC = "clock.sync"
+RECORD_TYPES = frozenset({
+    DEVICE_GENESIS, POWER_ON, POWER_OFF, RECORDING_OPEN, SEGMENT, EVENT,
+    RECORDING_CLOSE, RECOVERY, KEY_ROTATE, CLOCK_SYNC,
+})
+_APPENDABLE = RECORD_TYPES - {DEVICE_GENESIS, KEY_ROTATE}
+RESERVED_FIELDS = frozenset({"type", "seq", "prev", "device", "time"})
+
+_HEX64 = re.compile(r"[0-9a-f]{64}\Z")
+_NS = 1_000_000_000
+
+# code -> (verdict, severity, meaning); docs/findings.md mirrors this table.
+FINDING_CODES: dict[str, tuple[Verdict, Severity, str]] = {
+    "journal.malformed_line": (Verdict.INTEGRITY, Severity.ERROR,
+                               "a line is not a well-formed signed record"),
+    "journal.edited": (Verdict.INTEGRITY, Severity.ERROR,
+                       "a record's bytes do not match the device signature over them"),
+    "journal.duplicate": (Verdict.INTEGRITY, Severity.ERROR,
+                          "an identical record appears again (replayed line)"),
+    "journal.fork": (Verdict.INTEGRITY, Severity.ERROR,
+                     "two different validly signed records claim one place in the chain"),
+    "journal.reorder": (Verdict.COMPLETENESS, Severity.ERROR,
+                        "a record appears after records with higher seq"),
+    "journal.gap": (Verdict.COMPLETENESS, Severity.ERROR,
+                    "records with these seq numbers are missing"),
+    "journal.torn_tail": (Verdict.COMPLETENESS, Severity.WARNING,
+                          "an unterminated last line from a crash (never acknowledged)"),
+    "journal.wrong_device": (Verdict.ORIGIN, Severity.ERROR,
+                             "a record names a device other than the certificate subject"),
+    "signature.invalid": (Verdict.ORIGIN, Severity.ERROR,
+                          "a record is not signed by the device key in force"),
+    "cert.untrusted": (Verdict.ORIGIN, Severity.ERROR,
+                       "the device certificate is not issued by a trusted root"),
+    "cert.malformed": (Verdict.ORIGIN, Severity.ERROR,
+                       "the device certificate cannot be parsed"),
+    "cert.expired": (Verdict.ORIGIN, Severity.ERROR,
+                     "records signed after the certificate expired"),
+    "cert.not_yet_valid": (Verdict.ORIGIN, Severity.ERROR,
+                           "records signed before the certificate was valid"),
+    "cert.revoked": (Verdict.ORIGIN, Severity.ERROR,
+                     "records signed at or after the key's revocation time"),
+    "cert.wrong_role": (Verdict.ORIGIN, Severity.ERROR,
+                        "the journal key is certified for a root role"),
+    "cert.unchecked": (Verdict.ORIGIN, Severity.INFO,
+                       "no trust anchors given: origin not checked"),
+}
+
+
+def _finding(code: str, message: str, **where: Any) -> Finding:
+    verdict, severity, _ = FINDING_CODES[code]
+    return Finding(code, severity, verdict, message, where)
+
+
+@dataclass(frozen=True)
+class Record:
+    """One verified journal record: its envelope, decoded body, record hash and line."""
+
+    envelope: Envelope
+    body: dict[str, Any]
+    hash: bytes
+    line: int = 0
+
+    @property
+    def type(self) -> str:
+        return self.body["type"]
+
+    @property
+    def seq(self) -> int:
+        return self.body["seq"]
+
+    @property
+    def prev(self) -> str:
+        return self.body["prev"]
+
+    @property
+    def device(self) -> str:
+        return self.body["device"]
+
+    @property
+    def time(self) -> int:
+        """Wall-clock time of the record, unix nanoseconds."""
+        return self.body["time"]
+
+    @property
+    def hash_hex(self) -> str:
+        return self.hash.hex()
+
+
+@dataclass(frozen=True)
+class TornTail:
+    """The bytes of an unterminated last line found by :meth:`Journal.open`."""
+
+    offset: int  # where the line started; the file was cut back to this length
+    data: bytes  # the cut-off bytes, kept for the report
+    truncated: bool  # False when opened read-only (file left untouched)
+
+
+# --- validation ----------------------------------------------------------------------
+
+
+@dataclass
+class _Line:
+    line: int
+    raw: bytes
+    terminated: bool
+    env: Envelope | None = None
+    body: dict[str, Any] | None = None
+    body_error: str | None = None
+    hash: bytes | None = None
+
+
+def _check_body(body: Any) -> dict[str, Any]:
+    """The structural rules every record body obeys (raises ValueError)."""
+    if not isinstance(body, dict):
+        raise errors.ValueError("payload is not a JSON object")
+    missing = RESERVED_FIELDS - set(body)
+    if missing:
+        raise errors.ValueError(f"missing fields {sorted(missing)}")
+    rtype, seq, prev = body["type"], body["seq"], body["prev"]
+    if rtype not in RECORD_TYPES:
+        raise errors.ValueError(f"unknown record type {rtype!r}")
+    if type(seq) is not int or seq < 0:
+        raise errors.ValueError("seq must be a non-negative integer")
+    if type(body["time"]) is not int:
+        raise errors.ValueError("time must be an integer (unix ns)")
+    if not isinstance(prev, str) or not _HEX64.match(prev):
+        raise errors.ValueError("prev must be 64 lowercase hex digits")
+    if not isinstance(body["device"], str):
+        raise errors.ValueError("device must be a string")
+    if (rtype == DEVICE_GENESIS) != (seq == 0):
+        raise errors.ValueError("seq 0 is the device.genesis record and only it")
+    if seq == 0 and prev != GENESIS_PREV:
+        raise errors.ValueError("genesis prev must be 64 zeros")
+    if rtype in (DEVICE_GENESIS, KEY_ROTATE) and not isinstance(body.get("certificate"), dict):
+        raise errors.ValueError(f"{rtype} must carry a certificate envelope")
+    return body
+
+
+def _parse_line(item: _Line) -> str | None:
+    """Fill ``env``/``body``; return an error message if the envelope is unusable."""
+    text = item.raw.rstrip(b"\n")
+    if not text.strip():
+        return "empty line"
+    try:
+        env = Envelope.from_json(text)
+    except EnvelopeError as exc:
+        return str(exc)
+    if env.payload_type != RECORD_TYPE:
+        return f"payload type {env.payload_type!r} is not a journal record"
+    item.env = env
+    item.hash = record_hash(env)
+    try:
+        item.body = _check_body(parse_canonical(env.payload))
+    except (ValueError, CanonicalJSONError) as exc:
+        item.body_error = str(exc)
+    return None
+
+
+def _verify_sig(env: Envelope, keyid: str, public_key: bytes) -> bool:
+    message = env.pae()
+    for kid, sig in env.signatures:
+        if kid == keyid:
+            try:
+                nacl.signing.VerifyKey(public_key).verify(message, sig)
+                return True
+            except nacl.exceptions.BadSignatureError:
+                return False
+    return False
+
+
+def _normalize(items: Iterable[bytes | str | Record | Envelope]) -> list[_Line]:
+    out: list[_Line] = []
+    for n, item in enumerate(items, 1):
+        if isinstance(item, Record):
+            raw, line = item.envelope.dumps().encode(), item.line or n
+        elif isinstance(item, Envelope):
+            raw, line = item.dumps().encode(), n
+        elif isinstance(item, str):
+            raw, line = item.encode("utf-8", "surrogateescape"), n
+        else:
+            raw, line = bytes(item), n
+        out.append(_Line(line, raw, raw.endswith(b"\n")))
+    return out
+
+
+@dataclass
+class _Analysis:
+    records: list[Record] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    keys: list[tuple[int, Certificate]] = field(default_factory=list)  # (from seq, cert)
+    device: str | None = None
+    torn: _Line | None = None
+
+
+def _analyze(
+    items: Iterable[bytes | str | Record | Envelope],
+    anchors: TrustAnchors | None,
+) -> _Analysis:
+    lines = _normalize(items)
+    res = _Analysis()
+    found = res.findings
+    bad_lines: list[int] = []  # lines present but unusable: they explain seq holes
+
+    # Pass 0: parse envelopes. A last line with no newline whose envelope does
+    # not parse is a torn tail from a crash, not tampering.
+    parsed: list[_Line] = []
+    for i, item in enumerate(lines):
+        err = _parse_line(item)
+        if err is None:
+            parsed.append(item)
+            continue
+        others_terminated = all(x.terminated for x in lines[:-1])
+        if i == len(lines) - 1 and not item.terminated and others_terminated and len(lines) > 0:
+            res.torn = item
+            found.append(_finding("journal.torn_tail",
+                                  f"line {item.line}: unterminated last line ({len(item.raw)} bytes) "
+                                  "from an interrupted write", line=item.line, size=len(item.raw)))
+        else:
+            bad_lines.append(item.line)
+            found.append(_finding("journal.malformed_line", f"line {item.line}: {err}",
+                                  line=item.line))
+
+    # Pass 1: the device keys. Genesis certifies the first key; each key.rotate,
+    # signed by the key in force, certifies the next one from seq+1 on.
+    geneses = [p for p in parsed if p.body is not None and p.body["type"] == DEVICE_GENESIS]
+    genesis_ok: _Line | None = None
+    for g in geneses:
+        try:
+            cert = Certificate.from_json(g.body["certificate"])  # type: ignore[index]
+        except CertificateError as exc:
+            found.append(_finding("cert.malformed", f"line {g.line}: genesis certificate: {exc}",
+                                  line=g.line, seq=0))
+            continue
+        if _verify_sig(g.env, cert.key_id, cert.public_key):  # type: ignore[arg-type]
+            genesis_ok = g
+            res.keys = [(0, cert)]
+            res.device = cert.subject
+            break
+    if genesis_ok is None and geneses:
+        # An edited genesis: keep using its certificate to check the rest, so one
+        # edit is one finding; the edit itself is reported in pass 2.
+        for g in geneses:
+            try:
+                cert = Certificate.from_json(g.body["certificate"])  # type: ignore[index]
+            except CertificateError:
+                continue
+            res.keys = [(0, cert)]
+            res.device = cert.subject
+            break
+    rotations = sorted(
+        (p for p in parsed if p.body is not None and p.body["type"] == KEY_ROTATE),
+        key=lambda p: p.body["seq"],  # type: ignore[index]
+    )
+    for r in rotations:
+        if not res.keys:
+            break
+        _, current = res.keys[-1]
+        if not _verify_sig(r.env, current.key_id, current.public_key):  # type: ignore[arg-type]
+            continue  # reported in pass 2
+        try:
+            new = Certificate.from_json(r.body["certificate"])  # type: ignore[index]
+        except CertificateError as exc:
+            found.append(_finding("cert.malformed", f"line {r.line}: rotated certificate: {exc}",
+                                  line=r.line, seq=r.body["seq"]))  # type: ignore[index]
+            continue
+        if new.key_id != current.key_id:
+            res.keys.append((r.body["seq"] + 1, new))  # type: ignore[index]
+
+    by_kid = {cert.key_id: (start, cert) for start, cert in res.keys}
+
+    def key_in_force(seq: int) -> Certificate | None:
+        chosen = None
+        for start, cert in res.keys:
+            if start <= seq:
+                chosen = cert
+        return chosen
+
+    # Pass 2: every line's signature, then its body.
+    verified: list[Record] = []
+    if not res.keys and lines:
+        found.append(_finding("signature.invalid",
+                              "no usable device.genesis: no record can be checked against a device key",
+                              lines=len(parsed)))
+    for p in parsed:
+        env = p.env
+        assert env is not None and p.hash is not None
+        if res.keys:
+            kid = next((s.keyid for s in env.signatures if s.keyid in by_kid), None)
+            if kid is None:
+                bad_lines.append(p.line)
+                found.append(_finding(
+                    "signature.invalid",
+                    f"line {p.line}: signed by key {env.signatures[0].keyid[:16]}…, "
+                    "which is not a device key of this journal",
+                    line=p.line, keyid=env.signatures[0].keyid))
+                continue
+            _, cert = by_kid[kid]
+            if not _verify_sig(env, kid, cert.public_key):
+                bad_lines.append(p.line)
+                found.append(_finding("journal.edited",
+                                      f"line {p.line}: record bytes do not match the device signature",
+                                      line=p.line))
+                continue
+        if p.body is None:
+            bad_lines.append(p.line)
+            found.append(_finding("journal.malformed_line",
+                                  f"line {p.line}: signed payload is not a valid record: {p.body_error}",
+                                  line=p.line))
+            continue
+        if res.keys:
+            expected = key_in_force(p.body["seq"])
+            if expected is None or expected.key_id != kid:
+                bad_lines.append(p.line)
+                found.append(_finding(
+                    "signature.invalid",
+                    f"line {p.line}: seq {p.body['seq']} signed by a device key not in force then",
+                    line=p.line, seq=p.body["seq"], keyid=kid))
+                continue
+        verified.append(Record(env, p.body, p.hash, p.line))
+    if genesis_ok is None and not geneses and parsed:
+        # Missing genesis is reported as a gap below (seq 0 absent).
+        pass
+
+    # Pass 3: the chain over verified records, in file order.
+    seen: dict[bytes, Record] = {}
+    unique: list[Record] = []
+    for rec in verified:
+        first = seen.get(rec.hash)
+        if first is not None:
+            found.append(_finding("journal.duplicate",
+                                  f"line {rec.line}: repeats line {first.line} (seq {rec.seq})",
+                                  line=rec.line, seq=rec.seq, first_line=first.line))
+            continue
+        seen[rec.hash] = rec
+        unique.append(rec)
+    by_seq: dict[int, list[Record]] = defaultdict(list)
+    for rec in unique:
+        by_seq[rec.seq].append(rec)
+    for seq, recs in sorted(by_seq.items()):
+        if len(recs) > 1:
+            found.append(_finding("journal.fork",
+                                  f"seq {seq}: {len(recs)} different signed records "
+                                  f"(lines {', '.join(str(r.line) for r in recs)})",
+                                  seq=seq, lines=[r.line for r in recs]))
+    for rec in unique:
+        if rec.seq == 0:
+            continue
+        before = by_seq.get(rec.seq - 1)
+        if before and all(b.hash_hex != rec.prev for b in before):
+            found.append(_finding("journal.fork",
+                                  f"line {rec.line}: seq {rec.seq} does not chain to seq {rec.seq - 1} "
+                                  "(prev mismatch: the device signed diverging histories)",
+                                  line=rec.line, seq=rec.seq))
+    top = -1
+    for rec in unique:
+        if rec.seq < top:
+            found.append(_finding("journal.reorder",
+                                  f"line {rec.line}: seq {rec.seq} appears after seq {top}",
+                                  line=rec.line, seq=rec.seq, after_seq=top))
+        top = max(top, rec.seq)
+    # Gaps: seq numbers absent from 0..max, unless unusable lines sit where
+    # they belong (then the line is there but altered, reported above).
+    if unique or bad_lines:
+        present = sorted(by_seq)
+        line_of = {s: min(r.line for r in rs) for s, rs in by_seq.items()}
+        last = present[-1] if present else -1
+        holes: list[tuple[int, int]] = []
+        s = 0
+        while s <= last:
+            if s in by_seq:
+                s += 1
+                continue
+            start = s
+            while s <= last and s not in by_seq:
+                s += 1
+            holes.append((start, s - 1))
+        for a, b in holes:
+            lo = line_of.get(a - 1, 0)
+            hi = line_of.get(b + 1, 1 << 62)
+            explained = sum(1 for ln in bad_lines if lo < ln < hi)
+            if explained >= b - a + 1:
+                continue
+            what = f"seq {a}" if a == b else f"seq {a}..{b}"
+            found.append(_finding("journal.gap", f"{what} missing ({b - a + 1} record(s))",
+                                  first_seq=a, last_seq=b, after_line=lo or None))
+        if not present and bad_lines and not any(f.code == "journal.gap" for f in found):
+            pass
+    elif not lines:
+        found.append(_finding("journal.gap", "journal is empty: no device.genesis",
+                              first_seq=0, last_seq=0))
+
+    # Device and certificate (origin).
+    if res.device is not None:
+        for rec in unique:
+            if rec.device != res.device:
+                found.append(_finding("journal.wrong_device",
+                                      f"line {rec.line}: names device {rec.device!r}, "
+                                      f"certificate is for {res.device!r}",
+                                      line=rec.line, seq=rec.seq, device=rec.device))
+        for _, cert in res.keys[1:]:
+            if cert.subject != res.device:
+                found.append(_finding("journal.wrong_device",
+                                      f"rotated certificate is for {cert.subject!r}, "
+                                      f"not {res.device!r}", device=cert.subject))
+    if res.keys:
+        if anchors is None:
+            found.append(_finding("cert.unchecked",
+                                  "no trust anchors given: signatures are checked against the "
+                                  "journal's own certificate, whose issuer is not checked"))
+        else:
+            found.extend(_check_certs(res.keys, unique, anchors))
+    res.records = verified
+    return res
+
+
+def _check_certs(keys: list[tuple[int, Certificate]], records: list[Record],
+                 anchors: TrustAnchors) -> list[Finding]:
+    out: list[Finding] = []
+    for i, (start, cert) in enumerate(keys):
+        end = keys[i + 1][0] if i + 1 < len(keys) else 1 << 63
+        try:
+            anchors.check_signature(cert)
+            if cert.role == "root":
+                raise CertificateError("cert.wrong_role", f"{cert.subject} is a root key")
+        except CertificateError as exc:
+            out.append(_finding(exc.reason, f"device key {cert.key_id[:16]}…: {exc}",
+                                key_id=cert.key_id, subject=cert.subject))
+            continue
+        bad: dict[str, list[Record]] = defaultdict(list)
+        messages: dict[str, str] = {}
+        for rec in records:
+            if not start <= rec.seq < end:
+                continue
+            try:
+                anchors.verify_certificate(cert, at=rec.time // _NS)
+            except CertificateError as exc:
+                bad[exc.reason].append(rec)
+                messages.setdefault(exc.reason, str(exc))
+        for reason, recs in bad.items():
+            out.append(_finding(reason,
+                                f"{len(recs)} record(s) from seq {recs[0].seq}: {messages[reason]}",
+                                key_id=cert.key_id, first_seq=recs[0].seq, count=len(recs)))
+    return out
+
+
+def validate_chain(
+    records_or_lines: Iterable[bytes | str | Record | Envelope],
+    anchors: TrustAnchors | None = None,
+) -> list[Finding]:
+    """Check a journal's lines (bytes with their newlines, or Records) and return findings.
+
+    An empty list means a clean chain. Without ``anchors`` signatures are still
+    checked against the certificate carried by the genesis record, and a
+    ``cert.unchecked`` info finding says the issuer was not checked.
+    Removing the *last* records of a journal cannot be seen from the journal
+    alone: compare with a countersigned head (seq and record hash).
+    """
+    return _analyze(records_or_lines, anchors).findings
+
+
+def read_lines(path: str | os.PathLike[str]) -> list[bytes]:
+    """The journal's lines with their newlines (the last may lack one if torn)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / JOURNAL_NAME
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise JournalError(f"{path}: cannot read journal: {exc.strerror}") from None
+    return data.splitlines(keepends=True) if data else []
+
+
+def validate_journal(path: str | os.PathLike[str], anchors: TrustAnchors | None = None) -> list[Finding]:
+    """:func:`validate_chain` over a journal file or an evidence directory."""
+    return validate_chain(read_lines(path), anchors)
+
+
+# --- the writer ------------------------------------------------------------------------
+
+SyncMode = Literal["always", "batch", "none"]
+
+
+def _default_clock() -> int:
+    return time.time_ns()
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Journal:
+    """An open journal: read its verified records, append signed ones.
+
+    ``sync`` chooses durability:
+
+    * ``"always"`` (default): ``fsync`` after every record. When ``append``
+      returns the record is on stable storage.
+    * ``"batch"``: ``fsync`` once ``batch_records`` records (default 32) or
+      ``batch_seconds`` (default 1.0) have accumulated, checked at each append,
+      and on :meth:`sync` / :meth:`close`. A crash can lose the records
+      appended since the last fsync (at most ``batch_records``, always the
+      newest; none older), and can leave more than one damaged line at the
+      end, which :meth:`open` then reports as ``journal.malformed_line``
+      instead of cutting off silently.
+    * ``"none"``: only :meth:`sync` / :meth:`close` fsync (benchmarks, tests).
+    """
+
+    def __init__(self, path: Path, analysis: _Analysis, *, signer: Signer | None,
+                 clock: Callable[[], int] | None, sync: SyncMode, batch_records: int,
+                 batch_seconds: float, torn_tail: TornTail | None) -> None:
+        if sync not in ("always", "batch", "none"):
+            raise errors.ValueError("sync must be 'always', 'batch' or 'none'")
+        self.path = path
+        self.records: list[Record] = analysis.records
+        self.findings: list[Finding] = analysis.findings
+        self.torn_tail = torn_tail
+        self._keys = analysis.keys
+        self._device = analysis.device
+        self._signer = signer
+        self._clock = clock or _default_clock
+        self._sync = sync
+        self._batch_records = batch_records
+        self._batch_seconds = batch_seconds
+        self._unsynced = 0
+        self._unsynced_since = 0.0
+        self._fd: int | None = None
+        last = self.records[-1] if self.records else None
+        self._seq = last.seq if last else -1
+        self._head = last.hash if last else bytes(32)
+        if signer is not None:
+            cert = self.certificate
+            if cert is None or signer.key_id != cert.key_id:
+                raise JournalError(f"{path}: signer {signer.key_id[:16]}… is not the journal's "
+                                   "device key in force")
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                raise JournalError(f"{path}: journal is open for writing elsewhere") from None
+            self._fd = fd
+            self._size = os.fstat(fd).st_size
+            self._keyid = signer.key_id
+            self._prefix = ('{"payloadType":"%s","payload":"' % RECORD_TYPE)
+            self._suffix = '","signatures":[{"keyid":"%s","sig":"' % signer.key_id
+
+    # --- opening ---------------------------------------------------------------
+
+    @classmethod
+    def create(cls, evidence_dir: str | os.PathLike[str], signer: Signer, cert: Certificate, *,
+               clock: Callable[[], int] | None = None, sync: SyncMode = "always",
+               batch_records: int = 32, batch_seconds: float = 1.0) -> Journal:
+        """Start a new journal whose ``device.genesis`` record carries ``cert``.
+
+        The genesis line is written to a temporary file, fsync'd and linked into
+        place, so ``journal.jsonl`` either does not exist or holds a whole genesis.
+        """
+        if signer.key_id != cert.key_id:
+            raise TrustError("certificate is not for the signer's key")
+        if cert.role == "root":
+            raise TrustError("a root key does not keep a device journal")
+        directory = Path(evidence_dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / JOURNAL_NAME
+        if path.exists():
+            raise JournalError(f"{path}: journal already exists; use Journal.open")
+        now = (clock or _default_clock)()
+        body = {
+            "type": DEVICE_GENESIS, "seq": 0, "prev": GENESIS_PREV, "device": cert.subject,
+            "time": now, "certificate": cert.to_json(),
+        }
+        payload = canonical_bytes(body)
+        message = pae(RECORD_TYPE, payload)
+        env = Envelope(RECORD_TYPE, payload, (Signature(signer.key_id, signer.sign(message)),))
+        line = (env.dumps() + "\n").encode()
+        tmp = directory / f".{JOURNAL_NAME}.{secrets.token_hex(6)}.tmp"
+        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        try:
+            try:
+                os.write(fd, line)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise JournalError(f"{path}: journal already exists; use Journal.open") from None
+            except OSError as exc:  # no hard links (FAT): rename after the check above
+                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
+                    raise
+                os.rename(tmp, path)
+            _fsync_dir(directory)
+        finally:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+        analysis = _Analysis(records=[Record(env, body, record_hash(env), 1)],
+                             keys=[(0, cert)], device=cert.subject)
+        return cls(path, analysis, signer=signer, clock=clock, sync=sync,
+                   batch_records=batch_records, batch_seconds=batch_seconds, torn_tail=None)
+
+    @classmethod
+    def open(cls, evidence_dir: str | os.PathLike[str], signer: Signer | None = None, *,
+             clock: Callable[[], int] | None = None, sync: SyncMode = "always",
+             anchors: TrustAnchors | None = None, strict: bool = True,
+             batch_records: int = 32, batch_seconds: float = 1.0) -> Journal:
+        """Open and validate a journal; with ``signer`` it is opened for appending.
+
+        A torn last line (a crash mid-write) is reported in ``torn_tail``, in
+        ``findings`` and in the log; when opened for writing it is cut off so
+        the next record starts on a fresh line. Earlier lines are never
+        rewritten. With ``strict`` (default) any error finding raises
+        :class:`JournalError`; ``strict=False`` opens read-only for inspection.
+        """
+        directory = Path(evidence_dir)
+        path = directory / JOURNAL_NAME if directory.is_dir() else directory
+        lines = read_lines(path)
+        analysis = _analyze(lines, anchors)
+        torn = None
+        if analysis.torn is not None:
+            data = analysis.torn.raw
+            offset = sum(len(x) for x in lines[:-1])
+            truncate = signer is not None
+            torn = TornTail(offset, data, truncate)
+            log.warning("%s: torn last line (%d bytes at offset %d) from an interrupted write%s",
+                        path, len(data), offset, "; cut off" if truncate else "")
+            if truncate:
+                fd = os.open(path, os.O_WRONLY)
+                try:
+                    os.ftruncate(fd, offset)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+        elif lines and not lines[-1].endswith(b"\n") and signer is not None:
+            # A whole record whose newline never reached the disk: finish the line.
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+            try:
+                os.write(fd, b"\n")
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            log.warning("%s: last record lacked its newline; newline appended", path)
+        errors_found = [f for f in analysis.findings if f.failed]
+        if errors_found and (strict or signer is not None):
+            summary = "; ".join(f"{f.code}: {f.message}" for f in errors_found[:5])
+            raise JournalError(f"{path}: journal does not validate: {summary}")
+        return cls(path, analysis, signer=signer, clock=clock, sync=sync,
+                   batch_records=batch_records, batch_seconds=batch_seconds, torn_tail=torn)
+
+    # --- state -----------------------------------------------------------------
+
+    @property
+    def seq(self) -> int:
+        """The seq of the last record (genesis is 0)."""
+        return self._seq
+
+    @property
+    def head(self) -> bytes:
+        """The record hash of the last record."""
+        return self._head
+
+    @property
+    def device(self) -> str | None:
+        """The device id (certificate subject)."""
+        return self._device
+
+    @property
+    def certificate(self) -> Certificate | None:
+        """The certificate of the device key in force."""
+        return self._keys[-1][1] if self._keys else None
+
+    @property
+    def writable(self) -> bool:
+        return self._fd is not None
+
+    def __repr__(self) -> str:
+        return f"Journal({str(self.path)!r}, device={self._device!r}, seq={self._seq})"
+
+    # --- appending -------------------------------------------------------------
+
+    def append(self, type: str, body: Mapping[str, Any] | None = None, *,
+               wall_time: int | None = None) -> Record:
+        """Sign and durably append a record of ``type`` with ``body``'s fields.
+
+        Fills ``type, seq, prev, device, time`` (``wall_time`` in unix ns, else
+        the clock). Raises ``ValueError`` for an unknown type or a reserved
+        field in ``body``, :class:`CanonicalJSONError` for a body that is not
+        canonical JSON, and :class:`JournalError` if the write fails (the file
+        is cut back; the journal is unchanged).
+        """
+        if type not in _APPENDABLE:
+            raise errors.ValueError(
+                f"cannot append record type {type!r}"
+                + (" (use rotate())" if type == KEY_ROTATE else ""))
+        return self._append(type, body or {}, wall_time)
+
+    def rotate(self, new_signer: Signer, new_cert: Certificate, *,
+               wall_time: int | None = None) -> Record:
+        """Hand the chain to a newly certified key with a ``key.rotate`` record.
+
+        The record is signed by the current key; later records by ``new_signer``.
+        """
+        if new_signer.key_id != new_cert.key_id:
+            raise TrustError("certificate is not for the new signer's key")
+        if new_cert.subject != self._device:
+            raise TrustError(f"certificate is for {new_cert.subject!r}, not {self._device!r}")
+        rec = self._append(KEY_ROTATE, {"certificate": new_cert.to_json()}, wall_time)
+        self._keys.append((rec.seq + 1, new_cert))
+        self._signer = new_signer
+        self._suffix = '","signatures":[{"keyid":"%s","sig":"' % new_signer.key_id
+        return rec
+
+    def _append(self, rtype: str, body: Mapping[str, Any], wall_time: int | None) -> Record:
+        if self._fd is None or self._signer is None:
+            raise JournalError(f"{self.path}: journal is open read-only (no signer)")
+        clash = RESERVED_FIELDS.intersection(body)
+        if clash:
+            raise errors.ValueError(f"body may not set reserved fields {sorted(clash)}")
+        when = self._clock() if wall_time is None else wall_time
+        if type(when) is not int:
+            raise errors.ValueError("wall_time must be an integer (unix ns)")
+        full = dict(body)
+        full.update(type=rtype, seq=self._seq + 1, prev=self._head.hex(),
+                    device=self._device, time=when)
+        payload = canonical_bytes(full)
+        message = pae(RECORD_TYPE, payload)
+        sig = bytes(self._signer.sign(message))
+        if len(sig) != 64:
+            raise errors.ValueError(f"signer returned {len(sig)} bytes, not a 64-byte signature")
+        line = "".join((self._prefix, _b64(payload), self._suffix, _b64(sig), '"}]}\n')).encode()
+        self._write(line)
+        env = Envelope._trusted(RECORD_TYPE, payload, (Signature(self._signer.key_id, sig),))
+        hasher = _RECORD_HASHER.copy()
+        hasher.update(message)
+        h = hasher.digest()
+        rec = Record(env, full, h, len(self.records) + 1)
+        self.records.append(rec)
+        self._seq += 1
+        self._head = h
+        return rec
+
+    def _write(self, line: bytes) -> None:
+        fd = self._fd
+        assert fd is not None
+        start = self._size
+        try:
+            written = os.write(fd, line)
+            if written != len(line):  # short write (disk full): finish or fail below
+                view = memoryview(line)[written:]
+                while view:
+                    view = view[os.write(fd, view):]
+            self._size = start + len(line)
+            if self._sync == "always":
+                os.fsync(fd)
+            elif self._sync == "batch":
+                now = time.monotonic()
+                if self._unsynced == 0:
+                    self._unsynced_since = now
+                self._unsynced += 1
+                if (self._unsynced >= self._batch_records
+                        or now - self._unsynced_since >= self._batch_seconds):
+                    self.sync()
+        except OSError as exc:
+            try:
+                os.ftruncate(fd, start)  # never leave a partial line behind
+            except OSError:
+                pass
+            raise JournalError(f"{self.path}: append failed: {exc.strerror or exc}") from None
+
+    def sync(self) -> None:
+        """fsync everything appended so far."""
+        if self._fd is not None:
+            os.fsync(self._fd)
+            self._unsynced = 0
+
+    def close(self) -> None:
+        """fsync and release the journal (idempotent)."""
+        if self._fd is not None:
+            try:
+                os.fsync(self._fd)
+            finally:
+                os.close(self._fd)
+                self._fd = None
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_fd", None) is not None:
+            try:
+                os.close(self._fd)  # type: ignore[arg-type]
+            except OSError:
+                pass
