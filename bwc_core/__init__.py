@@ -12,6 +12,8 @@ from . import errors
 from .errors import BwcError
 from .media import MediaSource, StreamInfo, SyntheticCamera, write_packets
 from .packets import PacketRecord
+from .media import HashingSink
+from .segment import SegmentInfo, Segmenter
 
 try:
     __version__ = _version("bwc-core")
@@ -27,4 +29,7 @@ __all__ = [
     "__version__",
     "errors",
     "write_packets",
+    "HashingSink",
+    "SegmentInfo",
+    "Segmenter",
 ]
