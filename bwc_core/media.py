@@ -296,6 +296,8 @@ def container_options(container: str, streams: Iterable[StreamInfo]) -> dict[str
       (A/V alignment) survive (``empty_moov`` drops them), and an exact movie
       timescale.
     - MKV: live-style clusters (at most one second without video).
+    - MKV and MPEG-TS: ``avoid_negative_ts=disabled``, so negative source
+      timestamps are stored as they are instead of shifting the segment.
     - every container: ``flush_packets=1``, so bytes reach the file as soon
       as the muxer emits them and a power cut loses at most the fragment or
       cluster in flight.
@@ -310,8 +312,13 @@ def container_options(container: str, streams: Iterable[StreamInfo]) -> dict[str
         options["movie_timescale"] = str(_mp4_movie_timescale(streams))
         if not has_video:
             options["frag_duration"] = "1000000"
-    elif container == "mkv":
-        options["cluster_time_limit"] = "1000"
+    else:
+        # Keep the source timeline as it is, including negative timestamps
+        # (AAC priming, B-frame dts): the default shift to zero would move one
+        # segment's timeline against its neighbours'.
+        options["avoid_negative_ts"] = "disabled"
+        if container == "mkv":
+            options["cluster_time_limit"] = "1000"
     return options
 
 
