@@ -186,16 +186,23 @@ class MediaSource:
         if self._container is None:
             raise MediaError(f"{self.name}: source is closed")
         position = 0
-        kinds = {s.index: s.kind for s in self.streams}
+        # One shared kind and time base per stream: every demuxed packet
+        # carries its stream's time base, and records then share the object.
+        meta = {s.index: (s.kind, s.time_base) for s in self.streams}
         check = any(f in _STORES_DTS for f in self.format.split(","))
         last_dts: dict[int, int] = {}
         try:
             for packet in self._container.demux():
-                if packet.dts is None and packet.size == 0:
+                dts = packet.dts
+                if dts is None and packet.size == 0:
                     continue  # demuxer flush packet
                 position += 1
+                index = packet.stream_index
+                kind, time_base = meta[index]
                 try:
-                    record = PacketRecord.from_av(packet, kind=kinds[packet.stream.index])
+                    record = PacketRecord(
+                        index, kind, packet.pts, dts, packet.duration or 0, time_base, packet.is_keyframe, bytes(packet)
+                    )
                 except PacketError as exc:
                     raise CorruptMediaError(f"{self.name}: packet {position}: {exc}") from None
                 if check:

@@ -32,7 +32,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections import deque
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -246,7 +248,8 @@ class _Writer:
         if pre_event:
             self.pre_event = True
 
-    def finish(self, seg: Segmenter) -> SegmentInfo:
+    def close_muxer(self) -> None:
+        """Write the trailer (caller's thread: the muxer is not shared)."""
         import av
 
         try:
@@ -257,6 +260,9 @@ class _Writer:
         except BaseException:
             self.sink.abort()
             raise
+
+    def complete(self, seg: Segmenter) -> SegmentInfo:
+        """Finish digests, fsync, content tree and sidecar (runs on the finisher thread)."""
         digests = self.sink.close(sync=seg.fsync)
         result = self.hasher.finish()
         write_leaves(self.leaves_path, result)
@@ -378,7 +384,8 @@ class Segmenter:
         self._others = len(self.streams) - 1
         # Exact integer "ticks" of 1/L s, L = LCM of the time base denominators.
         self._scale = math.lcm(*(s.time_base.denominator for s in self.streams))
-        self._factor_cache: dict[Fraction, Any] = {}
+        self._factor_cache: dict[tuple[int, int], Any] = {}
+        self._tb_cache: dict[int, tuple[Fraction, Any]] = {}
         self._target_ticks = self._to_ticks_factor(self.target)
         self._lag_ticks = self._to_ticks_factor(self.max_lag)
 
@@ -392,6 +399,8 @@ class Segmenter:
         self._position = 0
         self._next_index = 0
         self._closed = False
+        self._executor: ThreadPoolExecutor | None = None
+        self._inflight: deque[Future[SegmentInfo]] = deque()
         #: Every finished segment, in order.
         self.segments: list[SegmentInfo] = []
 
@@ -409,11 +418,13 @@ class Segmenter:
         return value.numerator if value.denominator == 1 else value
 
     def _factor(self, time_base: Fraction) -> Any:
-        factor = self._factor_cache.get(time_base)
+        """Ticks per time-base unit (an int whenever the time base divides 1/LCM)."""
+        key = (time_base.numerator, time_base.denominator)
+        factor = self._factor_cache.get(key)
         if factor is None:
             value = time_base * self._scale
             factor = value.numerator if value.denominator == 1 else value
-            self._factor_cache[time_base] = factor
+            self._factor_cache[key] = factor
         return factor
 
     def _sync_dir(self) -> None:
@@ -449,7 +460,13 @@ class Segmenter:
         self._pre_event = False
 
     def push(self, record: PacketRecord, /) -> SegmentInfo | None:
-        """Add one packet (decode order per stream); returns a segment if one was completed."""
+        """Add one packet (decode order per stream); returns a segment if one was completed.
+
+        Completed means durable: a retired segment is finished (digests,
+        fsync, content tree, sidecar) on a background thread so the caller
+        never waits for storage, and its SegmentInfo comes back from the first
+        push() after that, at most one per call; close() returns the rest.
+        """
         if self._closed:
             raise StateError("segmenter is closed")
         if not isinstance(record, PacketRecord):
@@ -461,7 +478,13 @@ class Segmenter:
             raise PacketError(f"packet {position}: stream {stream} was not declared to the segmenter")
         if record.kind != info.kind:
             raise PacketError(f"packet {position}: stream {stream} is {info.kind}, packet says {record.kind}")
-        factor = self._factor(record.time_base)
+        time_base = record.time_base
+        cached = self._tb_cache.get(stream)
+        if cached is not None and cached[0] is time_base:
+            factor = cached[1]
+        else:
+            factor = self._factor(time_base)
+            self._tb_cache[stream] = (time_base, factor)
         dts = record.dts * factor
         last = self._last_dts.get(stream)
         if last is not None and dts <= last:
@@ -477,18 +500,17 @@ class Segmenter:
         self._position = position
         pts = record.pts * factor
         pre = self._pre_event
-        done = None
 
         old = self._old
         if old is not None and (len(old.passed) >= self._others or pts >= old.cut_ticks + self._lag_ticks):
-            done = self._finish_old()
+            self._retire_old()
             old = None
 
         if is_master:
             cur = self._cur
             if cur is None or (record.keyframe and pts - self._cur_start >= self._target_ticks):
                 if old is not None:  # only when target < max_lag
-                    done = self._finish_old()
+                    self._retire_old()
                 self._cut(record, pts)
                 cur = self._cur
             assert cur is not None
@@ -497,11 +519,10 @@ class Segmenter:
                 self._master_max = pts
             if self._pending:
                 self._release_pending()
+        elif old is not None and stream not in old.passed and pts < old.cut_ticks:
+            old.mux(record, pre, position)
         else:
-            if old is not None and stream not in old.passed:
-                if pts < old.cut_ticks:
-                    old.mux(record, pre, position)
-                    return done
+            if old is not None:
                 old.passed.add(stream)
             cur = self._cur
             if (
@@ -514,13 +535,16 @@ class Segmenter:
                 self._pending.append((record, pts, pre))
             else:
                 cur.mux(record, pre, position)
-        return done
+        if self._inflight and self._inflight[0].done():
+            return self._collect()
+        return None
 
     def close(self) -> list[SegmentInfo]:
-        """Finish every open segment; returns those finished by this call."""
+        """Finish every open segment and wait for all of them; returns those not yet returned."""
         if self._closed:
             return []
         infos: list[SegmentInfo] = []
+        error: BaseException | None = None
         try:
             if self._pending:
                 if self._cur is None:
@@ -531,18 +555,28 @@ class Segmenter:
                     self._cur.mux(record, pre, self._position)
                 self._pending.clear()
             if self._old is not None:
-                infos.append(self._finish_old())
+                self._retire_old()
             if self._cur is not None:
                 writer, self._cur = self._cur, None
-                info = writer.finish(self)
-                self.segments.append(info)
-                infos.append(info)
+                self._retire(writer)
+        except BaseException as exc:  # noqa: BLE001 - finish what can be finished, then raise
+            error = exc
         finally:
             self._closed = True
             for writer in (self._old, self._cur):
                 if writer is not None:
                     writer.abort()
             self._old = self._cur = None
+            while self._inflight:
+                try:
+                    infos.append(self._collect())
+                except BaseException as exc:  # noqa: BLE001
+                    error = error or exc
+            if self._executor is not None:
+                self._executor.shutdown()
+                self._executor = None
+        if error is not None:
+            raise error
         return infos
 
     def __enter__(self) -> Segmenter:
@@ -593,9 +627,23 @@ class Segmenter:
                 keep.append(item)
         self._pending = keep
 
-    def _finish_old(self) -> SegmentInfo:
+    def _retire_old(self) -> None:
         writer, self._old = self._old, None
         assert writer is not None
-        info = writer.finish(self)
+        self._retire(writer)
+
+    def _retire(self, writer: _Writer) -> None:
+        """Close the muxer now; digests, fsync and content tree finish on the finisher thread.
+
+        The capture thread never waits for storage: the SegmentInfo is
+        returned by a later push() (or close()) once the file is durable.
+        """
+        writer.close_muxer()
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bwc-segment-finisher")
+        self._inflight.append(self._executor.submit(writer.complete, self))
+
+    def _collect(self) -> SegmentInfo:
+        info = self._inflight.popleft().result()
         self.segments.append(info)
         return info
