@@ -224,13 +224,14 @@ class _Writer:
     def mux(self, record: PacketRecord, pre_event: bool, position: int) -> None:
         import av
 
+        # Content first: a payload the content framing refuses is never written.
+        self.hasher.update(record)
         try:
             self.out.mux(record.to_av(self.ostreams[record.stream]))
         except av.FFmpegError as exc:
             raise ContainerError(
                 f"{self.path}: mux failed at packet {position} (stream {record.stream}, dts {record.dts}): {exc}"
             ) from None
-        self.hasher.update(record)
         span = self.spans.get(record.stream)
         end = record.pts + record.duration
         if span is None:

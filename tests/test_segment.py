@@ -346,7 +346,7 @@ def test_misuse_is_typed(av_clip, tmp_path):
         with pytest.raises(BwcValueError):
             Segmenter(tmp_path, streams=streams, container="avi")
         with pytest.raises(BwcValueError):
-            Segmenter(tmp_path, streams=streams, digests=("md5",))
+            Segmenter(tmp_path, streams=streams, digests=("no-such-hash",))
         with pytest.raises(BwcValueError):
             Segmenter(tmp_path, streams=streams, target_seconds=0)
         with pytest.raises(BwcValueError):
