@@ -534,6 +534,12 @@ class Segmenter:
             ):
                 # Its segment is not known yet: the next cut's pts is unknown.
                 self._pending.append((record, pts, pre))
+                if cur is not None and pts - self._pending[0][1] >= self._lag_ticks:
+                    # The master stream stalled (or lags by more than max_lag):
+                    # stop waiting for it rather than hold packets without bound.
+                    for rec, _, was_pre in self._pending:
+                        cur.mux(rec, was_pre, position)
+                    self._pending.clear()
             else:
                 cur.mux(record, pre, position)
         if self._inflight and self._inflight[0].done():

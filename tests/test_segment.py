@@ -429,3 +429,30 @@ def test_sigkill_mid_segment_leaves_a_decodable_partial_file(av_clip, tmp_path, 
     except av.FFmpegError:
         pass  # the fragment in flight is cut off
     assert 30 <= decoded <= pushed, f"decoded {decoded} frames of {pushed} pushed"
+
+
+def test_a_stalled_video_stream_does_not_hold_audio_without_bound(av_clip, tmp_path):
+    with MediaSource(av_clip) as src:
+        records = [r for r in src if r.kind == "audio" or r.dts_seconds < 3]  # video stops at 3 s
+        seg = Segmenter(tmp_path, streams=src.streams, target_seconds=2)
+        most = 0
+        for r in records:
+            seg.push(r)
+            most = max(most, len(seg._pending))
+        seg.close()
+        infos = seg.segments
+    assert most <= 48 + 2  # about max_lag (1 s) of AAC frames
+    back = per_stream([r for i in infos for r in load(i.path)])
+    assert [bytes(r.payload) for r in back[1]] == [bytes(r.payload) for r in records if r.stream == 1]
+    assert [bytes(r.payload) for r in back[0]] == [bytes(r.payload) for r in records if r.stream == 0]
+
+
+def test_content_root_does_not_depend_on_arrival_order(av_clip, tmp_path):
+    pytest.importorskip("bwc_core.content")  # the stand-in hasher is order-sensitive
+    with MediaSource(av_clip) as src:
+        records = list(src)
+        ref = _segment(records, src.streams, tmp_path / "ref", target_seconds=2)
+        late = _segment(_arrival(records, "0.4"), src.streams, tmp_path / "late", target_seconds=2)
+        mkv = _segment(records, src.streams, tmp_path / "mkv", target_seconds=2, container="mkv")
+    assert [i.content_root for i in late] == [i.content_root for i in ref]
+    assert [i.content_root for i in mkv] == [i.content_root for i in ref]
