@@ -35,6 +35,7 @@ import os
 from collections import deque
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -496,9 +497,6 @@ class Segmenter:
         is_master = stream == self.master
         if is_master and self._cur is None and not record.keyframe:
             raise PacketError(f"packet {position} (stream {stream}): a segment must start on a keyframe")
-        # Accepted: from here on the packet is written.
-        self._last_dts[stream] = dts
-        self._position = position
         pts = record.pts * factor
         pre = self._pre_event
 
@@ -542,9 +540,29 @@ class Segmenter:
                     self._pending.clear()
             else:
                 cur.mux(record, pre, position)
+        # Accepted (written or waiting for its segment to be known).
+        self._last_dts[stream] = dts
+        self._position = position
         if self._inflight and self._inflight[0].done():
             return self._collect()
         return None
+
+    def poll(self, timeout: float | None = 0.0) -> SegmentInfo | None:
+        """The next completed segment not yet returned, waiting up to *timeout* s (None: until one is).
+
+        Returns None when nothing completes in time or no segment is being
+        finished. For a control thread that wants to journal segments as soon
+        as they are durable, between pushes.
+        """
+        if not self._inflight:
+            return None
+        try:
+            self._inflight[0].result(timeout)
+        except FutureTimeout:
+            return None
+        except BaseException:  # noqa: BLE001 - re-raised by _collect
+            pass
+        return self._collect()
 
     def close(self) -> list[SegmentInfo]:
         """Finish every open segment and wait for all of them; returns those not yet returned."""
