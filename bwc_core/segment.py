@@ -22,10 +22,15 @@ standalone container files of about ``target_seconds`` each:
 
 A segment file appears under its final name as soon as it is opened and
 grows fragment by fragment. It is **complete only once a SegmentInfo for it
-has been returned** (by :meth:`Segmenter.push` or :meth:`Segmenter.close`):
-then its muxer has been closed and the file and sidecar fsynced. After a
-crash, a file without a SegmentInfo (journal record) is a partial segment
-that still decodes up to its last flushed fragment.
+has been returned** (by :meth:`Segmenter.push`, :meth:`Segmenter.poll` or
+:meth:`Segmenter.close`): then its muxer has been closed and the file,
+sidecar and directory fsynced. That finishing work runs on a background
+thread, so the capture thread never waits for storage. After a crash, a file
+without a SegmentInfo (journal record) is a partial segment that still
+decodes up to its last flushed fragment.
+
+Cuts assume closed GOPs: no frame after a keyframe (in decode order) refers
+to a frame before it, as body cameras and x264's defaults produce.
 """
 
 from __future__ import annotations
