@@ -473,6 +473,9 @@ class Segmenter:
         fsync, content tree, sidecar) on a background thread so the caller
         never waits for storage, and its SegmentInfo comes back from the first
         push() after that, at most one per call; close() returns the rest.
+        An error while finishing a segment (e.g. fsync failed) is raised by
+        the push(), poll() or close() that would have returned it; the packet
+        given to that push() has then already been accepted.
         """
         if self._closed:
             raise StateError("segmenter is closed")
@@ -500,7 +503,7 @@ class Segmenter:
                 f"does not follow the previous packet's"
             )
         is_master = stream == self.master
-        if is_master and self._cur is None and not record.keyframe:
+        if is_master and self._cur is None and self._master_is_video and not record.keyframe:
             raise PacketError(f"packet {position} (stream {stream}): a segment must start on a keyframe")
         pts = record.pts * factor
         pre = self._pre_event
@@ -512,7 +515,9 @@ class Segmenter:
 
         if is_master:
             cur = self._cur
-            if cur is None or (record.keyframe and pts - self._cur_start >= self._target_ticks):
+            if cur is None or (
+                (record.keyframe or not self._master_is_video) and pts - self._cur_start >= self._target_ticks
+            ):
                 if old is not None:  # only when target < max_lag
                     self._retire_old()
                 self._cut(record, pts)
