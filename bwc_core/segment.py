@@ -270,9 +270,11 @@ class _Writer:
 
     def complete(self, seg: Segmenter) -> SegmentInfo:
         """Finish digests, fsync, content tree and sidecar (runs on the finisher thread)."""
-        digests = self.sink.close(sync=seg.fsync)
+        # Content tree and sidecar first: meanwhile the sink's worker is still
+        # digesting the segment's last bytes.
         result = self.hasher.finish()
         write_leaves(self.leaves_path, result)
+        digests = self.sink.close(sync=seg.fsync)
         if seg.fsync:
             fd = os.open(self.leaves_path, os.O_RDONLY)
             try:
