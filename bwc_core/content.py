@@ -582,11 +582,16 @@ def _assign_chunks(rows: list, first_video: int | None, tbs: dict[int, Fraction]
     return [renumber[c] for c in chunk], len(present)
 
 
-def content_root(path: str | os.PathLike[str]) -> ContentResult:
-    """Re-demux any media file and return its content commitment."""
+def content_root(path: str | os.PathLike[str], *, salvage: bool = False) -> ContentResult:
+    """Re-demux any media file and return its content commitment.
+
+    With ``salvage`` (a segment cut short by a crash, journaled as
+    ``recovered``) the commitment covers the packets before the first one
+    the demuxer flags corrupt; see :meth:`MediaSource.packets`.
+    """
     with MediaSource(path) as src:
         hasher = ContentHasher(src.streams, name=src.name)
-        for packet in src.packets():
+        for packet in src.packets(salvage=salvage):
             hasher.update(packet)
         return hasher.finish()
 

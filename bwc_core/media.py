@@ -169,17 +169,24 @@ class MediaSource:
         """Close the demuxer (stream templates become unusable)."""
         container = getattr(self, "_container", None)
         if container is not None:
+            # A template outliving its demuxer points at freed FFmpeg memory:
+            # drop it, so a later writer gets a typed error, not a crash.
+            for info in self.streams:
+                object.__setattr__(info, "template", None)
             container.close()
             self._container = None
 
     def __iter__(self) -> Iterator[PacketRecord]:
         return self.packets()
 
-    def packets(self) -> Iterator[PacketRecord]:
+    def packets(self, *, salvage: bool = False) -> Iterator[PacketRecord]:
         """Yield every packet as a record, in the order the file stores them.
 
         In formats that store decode timestamps (MP4, MPEG-TS) a dts that goes
-        backwards within a stream raises :class:`PacketOrderError`.
+        backwards within a stream raises :class:`PacketOrderError`. With
+        ``salvage`` (a file cut short by a crash) iteration stops quietly at
+        the first packet the demuxer flags corrupt (a sample cut off by the
+        end of the file) or at the first demux error, instead of raising.
         """
         import av
 
@@ -196,6 +203,8 @@ class MediaSource:
                 dts = packet.dts
                 if dts is None and packet.size == 0:
                     continue  # demuxer flush packet
+                if salvage and packet.is_corrupt:
+                    return
                 position += 1
                 index = packet.stream_index
                 kind, time_base = meta[index]
@@ -215,6 +224,8 @@ class MediaSource:
                     last_dts[record.stream] = record.dts
                 yield record
         except av.FFmpegError as exc:
+            if salvage:
+                return
             raise CorruptMediaError(f"{self.name}: demux failed after packet {position} ({exc})") from None
 
     def av_packets(self) -> Iterator[Any]:

@@ -47,6 +47,7 @@ from typing import Any
 
 from .errors import (
     ContainerError,
+    MediaError,
     PacketError,
     PacketOrderError,
     StateError,
@@ -59,14 +60,15 @@ from .media import (
     CONTAINER_FORMATS,
     SUPPORTED_CODECS,
     HashingSink,
+    MediaSource,
     StreamInfo,
     open_output,
 )
 from .packets import PacketRecord
 
-from .content import ContentHasher, ContentResult, FileDigester, write_leaves
+from .content import ContentHasher, ContentResult, FileDigester, file_digests, write_leaves
 
-__all__ = ["Segmenter", "SegmentInfo", "StreamSpan"]
+__all__ = ["Segmenter", "SegmentInfo", "StreamSpan", "salvage"]
 
 
 def _fraction_json(value: Fraction) -> list[int]:
@@ -123,6 +125,36 @@ class StreamSpan:
             "last_dts": self.last_dts,
             "packets": self.packets,
         }
+
+
+class _Spans:
+    """Accumulates per-stream timestamp spans as packets go by."""
+
+    __slots__ = ("_spans",)
+
+    def __init__(self) -> None:
+        # stream -> [first_pts, last_pts, end_pts, first_dts, last_dts, count, time_base]
+        self._spans: dict[int, list[Any]] = {}
+
+    def add(self, record: PacketRecord) -> None:
+        span = self._spans.get(record.stream)
+        end = record.pts + record.duration
+        if span is None:
+            self._spans[record.stream] = [record.pts, record.pts, end, record.dts, record.dts, 1, record.time_base]
+            return
+        if record.pts < span[0]:
+            span[0] = record.pts
+        if record.pts > span[1]:
+            span[1] = record.pts
+        if end > span[2]:
+            span[2] = end
+        span[4] = record.dts
+        span[5] += 1
+
+    def freeze(self) -> tuple[StreamSpan, ...]:
+        return tuple(
+            StreamSpan(stream, s[6], s[0], s[1], s[2], s[3], s[4], s[5]) for stream, s in sorted(self._spans.items())
+        )
 
 
 @dataclass(frozen=True)
@@ -216,8 +248,7 @@ class _Writer:
             os.unlink(self.path)
             raise
         self.hasher = ContentHasher(seg.streams)
-        # stream -> [first_pts, last_pts, end_pts, first_dts, last_dts, count, time_base]
-        self.spans: dict[int, list[Any]] = {}
+        self.spans = _Spans()
         self.count = 0
         self.pre_event = False
         self.cut = cut  # seconds: pts of the packet that opened this segment
@@ -235,19 +266,7 @@ class _Writer:
             raise ContainerError(
                 f"{self.path}: mux failed at packet {position} (stream {record.stream}, dts {record.dts}): {exc}"
             ) from None
-        span = self.spans.get(record.stream)
-        end = record.pts + record.duration
-        if span is None:
-            self.spans[record.stream] = [record.pts, record.pts, end, record.dts, record.dts, 1, record.time_base]
-        else:
-            if record.pts < span[0]:
-                span[0] = record.pts
-            if record.pts > span[1]:
-                span[1] = record.pts
-            if end > span[2]:
-                span[2] = end
-            span[4] = record.dts
-            span[5] += 1
+        self.spans.add(record)
         self.count += 1
         if pre_event:
             self.pre_event = True
@@ -279,10 +298,7 @@ class _Writer:
             finally:
                 os.close(fd)
             seg._sync_dir()
-        spans = tuple(
-            StreamSpan(stream, s[6], s[0], s[1], s[2], s[3], s[4], s[5])
-            for stream, s in sorted(self.spans.items())
-        )
+        spans = self.spans.freeze()
         start = min(s.start for s in spans)
         end = max(s.end for s in spans)
         return SegmentInfo(
@@ -681,3 +697,60 @@ class Segmenter:
         info = self._inflight.popleft().result()
         self.segments.append(info)
         return info
+
+
+def salvage(
+    path: str | os.PathLike[str],
+    *,
+    index: int,
+    pre_event: bool = False,
+    digests: Iterable[str] = ("blake3", "sha256"),
+) -> SegmentInfo | None:
+    """Describe what a crash left of a segment file, or None if nothing is readable.
+
+    The file is never modified: its digests are those of the bytes as found,
+    and its content commitment covers the packets before the first one the
+    demuxer flags corrupt (``content_root(path, salvage=True)`` gives the same
+    root). The sidecar is written beside it as for any segment.
+    """
+    path = os.fspath(path)
+    container = next((c for c, ext in CONTAINER_EXTENSIONS.items() if path.endswith(ext)), None)
+    if container is None:
+        raise BwcValueError(f"{path}: not a segment file name (expected {sorted(CONTAINER_EXTENSIONS.values())})")
+    try:
+        src = MediaSource(path)
+    except MediaError:
+        return None  # not even a header survived
+    spans = _Spans()
+    count = 0
+    with src:
+        hasher = ContentHasher(src.streams, name=src.name)
+        for record in src.packets(salvage=True):
+            hasher.update(record)
+            spans.add(record)
+            count += 1
+        if count == 0:
+            return None
+        result = hasher.finish()
+        streams = tuple(s.describe() for s in src.streams)
+    leaves_path = path + ".leaves"
+    write_leaves(leaves_path, result)
+    frozen = spans.freeze()
+    return SegmentInfo(
+        index=index,
+        path=path,
+        leaves_path=leaves_path,
+        container=container,
+        size=os.path.getsize(path),
+        digests=file_digests(path, tuple(digests)),
+        content_root=result.root,
+        chunks=tuple(result.chunks),
+        streams=streams,
+        spans=frozen,
+        cut=min(s.start for s in frozen),
+        start=min(s.start for s in frozen),
+        end=max(s.end for s in frozen),
+        packet_count=count,
+        pre_event=pre_event,
+        content=result,
+    )

@@ -138,3 +138,14 @@ def test_truncated_and_unsupported_inputs_are_typed(av_clip, tmp_path):
         decode_first_frame(tmp_path / "cut.mp4")
     with pytest.raises(MediaError, match="no such file"):
         decode_first_frame(tmp_path / "absent.mp4")
+
+
+def test_writing_after_the_source_closed_is_a_typed_error_not_a_crash(av_clip, tmp_path):
+    from bwc_core.errors import ContainerError
+
+    with MediaSource(av_clip) as src:
+        records = list(src)
+        streams = src.streams
+    assert all(s.template is None for s in streams)
+    with pytest.raises(ContainerError, match="template"):
+        write_packets(tmp_path / "late.mp4", streams, records)

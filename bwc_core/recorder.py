@@ -1,0 +1,499 @@
+"""The camera state machine: standby, recording, sleep, closed.
+
+The :class:`Recorder` sits on the camera's capture thread. In standby it
+feeds the pre-event buffer; on activation it drains the buffer into the first
+segment (flagged ``pre_event``) and journals ``recording.open`` with the
+policy in force; every completed segment, every event and every stop becomes
+a signed, chained journal record, so a court can tell not only that footage
+is intact but that nothing is missing and why recording stopped.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .buffer import PreEventBuffer
+from .errors import PolicyError, StateError, ValueError as BwcValueError
+from .journal import Journal
+from .media import CONTAINER_FORMATS, StreamInfo
+from .packets import PacketRecord
+from .segment import SegmentInfo, Segmenter, salvage
+
+__all__ = ["DeactivationReason", "Recorder", "RecorderState", "RecordingPolicy"]
+
+log = logging.getLogger("bwc_core.recorder")
+
+MEDIA_DIR = "media"
+
+
+class RecorderState(str, enum.Enum):
+    """Where the camera is: buffering, recording, asleep (nothing captured) or closed."""
+
+    STANDBY = "standby"
+    RECORDING = "recording"
+    SLEEP = "sleep"
+    CLOSED = "closed"
+
+
+class DeactivationReason(str, enum.Enum):
+    """Why an officer stopped recording; journaled with every deactivation."""
+
+    EVENT_COMPLETE = "event_complete"
+    VICTIM_REQUEST = "victim_request"
+    WITNESS_REQUEST = "witness_request"
+    OCCUPANT_REQUEST = "occupant_request"
+    SUPERVISOR_ORDER = "supervisor_order"
+    TECHNICAL = "technical"
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class RecordingPolicy:
+    """The recording settings in force; written into every ``recording.open``.
+
+    ``pre_event_audio`` is off by default: Massachusetts is an all-party-consent
+    state (G.L. c.272 s.99), and audio captured before the officer notifies
+    people risks being a secret recording.
+    """
+
+    pre_event_seconds: int = 30
+    pre_event_audio: bool = False
+    segment_seconds: int = 10
+    container: str = "mp4"
+    pre_event_max_bytes: int = 64 * 2**20
+
+    def __post_init__(self) -> None:
+        if self.container not in CONTAINER_FORMATS:
+            raise BwcValueError(f"unknown container {self.container!r}; expected one of {sorted(CONTAINER_FORMATS)}")
+        for name in ("pre_event_seconds", "segment_seconds", "pre_event_max_bytes"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise BwcValueError(f"{name} must be a non-negative integer, got {value!r}")
+        if self.segment_seconds == 0:
+            raise BwcValueError("segment_seconds must be at least 1")
+
+    def to_json(self) -> dict[str, Any]:
+        """The policy as journaled (integers, booleans and strings only)."""
+        d = asdict(self)
+        d.pop("pre_event_max_bytes")
+        return d
+
+
+def _time_base_json(record: PacketRecord) -> list[int]:
+    return [record.time_base.numerator, record.time_base.denominator]
+
+
+def _frame_json(record: PacketRecord | None) -> dict[str, Any] | None:
+    """Where in the media an event happened: the last packet pushed before it."""
+    if record is None:
+        return None
+    return {
+        "stream": record.stream,
+        "pts": record.pts,
+        "dts": record.dts,
+        "time_base": _time_base_json(record),
+        "keyframe": record.keyframe,
+    }
+
+
+_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
+
+
+def _file_part(text: str) -> str:
+    cleaned = "".join(c if c in _SAFE else "_" for c in text).strip(".")
+    return cleaned or "device"
+
+
+@dataclass
+class RecoveryReport:
+    """What :meth:`Recorder.recover` found and did after a crash."""
+
+    torn_tail: bool = False
+    recording: str | None = None
+    salvaged: list[str] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)
+    records: list[int] = field(default_factory=list)  #: seqs appended by the recovery
+
+
+class Recorder:
+    """The camera: pre-event buffer + segmenter + signed journal behind one lock.
+
+    ``streams`` describes the encoder's streams (codec configuration is copied
+    from their templates into every segment). Packets go to :meth:`push` from
+    the capture thread; the control methods may be called from another thread.
+    An illegal transition raises :class:`StateError` and changes nothing.
+    """
+
+    def __init__(
+        self,
+        evidence_dir: str | os.PathLike[str],
+        *,
+        identity: Any,
+        cert: Any,
+        streams: Sequence[StreamInfo],
+        policy: RecordingPolicy | None = None,
+        clock: Callable[[], int] | None = None,
+        sync: str = "always",
+    ) -> None:
+        self.evidence_dir = Path(evidence_dir)
+        self.policy = policy or RecordingPolicy()
+        self.streams = list(streams)
+        if not self.streams:
+            raise BwcValueError("a recorder needs the encoder's streams")
+        self._clock = clock or time.time_ns
+        self._lock = threading.RLock()
+        if (self.evidence_dir / "journal.jsonl").exists():
+            self.journal = Journal.open(self.evidence_dir, identity, clock=self._clock, sync=sync)
+            if self._open_recording(self.journal) is not None:
+                self.journal.close()
+                raise StateError(
+                    f"{self.evidence_dir}: a recording was left open by a crash; run Recorder.recover first"
+                )
+        else:
+            self.journal = Journal.create(self.evidence_dir, identity, cert, clock=self._clock, sync=sync)
+        self._state = RecorderState.STANDBY
+        self._buffer = self._new_buffer()
+        self._segmenter: Segmenter | None = None
+        self._recording: str | None = None
+        self._segments = 0
+        self._muted = False
+        self._last: PacketRecord | None = None
+        self._last_video: PacketRecord | None = None
+        #: Packets not kept: camera asleep, audio muted, or video delta frames
+        #: at an activation before the first keyframe (a segment must start on one).
+        self.dropped = {"sleep": 0, "muted_audio": 0, "awaiting_keyframe": 0}
+        self._awaiting_keyframe = False
+        self._append("power.on", {"policy": self.policy.to_json()})
+
+    # -- state ---------------------------------------------------------------------
+
+    @property
+    def state(self) -> RecorderState:
+        """The current state."""
+        return self._state
+
+    @property
+    def recording_id(self) -> str | None:
+        """The id of the recording in progress, if any."""
+        return self._recording
+
+    @property
+    def muted(self) -> bool:
+        """True while audio is being dropped."""
+        return self._muted
+
+    @property
+    def buffer_stats(self) -> Any:
+        """Statistics of the pre-event buffer."""
+        return self._buffer.stats
+
+    def _require(self, *states: RecorderState, action: str) -> None:
+        if self._state not in states:
+            allowed = ", ".join(s.value for s in states)
+            raise StateError(f"cannot {action} while {self._state.value} (allowed: {allowed})")
+
+    def _new_buffer(self) -> PreEventBuffer:
+        return PreEventBuffer(
+            max_seconds=float(self.policy.pre_event_seconds),
+            max_bytes=self.policy.pre_event_max_bytes,
+            keep_audio=self.policy.pre_event_audio,
+        )
+
+    def _append(self, rtype: str, body: dict[str, Any]) -> Any:
+        record = self.journal.append(rtype, body)
+        log.debug("journaled %s seq=%d", rtype, record.seq)
+        return record
+
+    # -- capture thread ----------------------------------------------------------------
+
+    def push(self, packet: PacketRecord, /) -> None:
+        """Hand one encoded packet to the camera (decode order per stream)."""
+        with self._lock:
+            state = self._state
+            if state is RecorderState.CLOSED:
+                raise StateError("recorder is closed")
+            if state is RecorderState.SLEEP:
+                self.dropped["sleep"] += 1
+                return
+            if self._muted and packet.kind == "audio":
+                self.dropped["muted_audio"] += 1
+                return
+            if state is RecorderState.STANDBY:
+                self._buffer.push(packet)
+            else:
+                assert self._segmenter is not None
+                if self._awaiting_keyframe and packet.kind == "video":
+                    if not packet.keyframe:
+                        self.dropped["awaiting_keyframe"] += 1
+                        return
+                    self._awaiting_keyframe = False
+                info = self._segmenter.push(packet)
+                if info is not None:
+                    self._journal_segment(info)
+            self._last = packet
+            if packet.kind == "video":
+                self._last_video = packet
+
+    # -- officer controls --------------------------------------------------------------
+
+    def activate(self, *, trigger: str = "button", officer: str | None = None) -> str:
+        """Start a recording: journal ``recording.open``, drain the pre-event buffer into it.
+
+        Returns the recording id.
+        """
+        with self._lock:
+            self._require(RecorderState.STANDBY, action="activate")
+            rid = f"{_file_part(self.journal.device or 'device')}-{self.journal.seq + 1:06d}"
+            held = self._buffer.drain()
+            segmenter = Segmenter(
+                self.evidence_dir / MEDIA_DIR / rid,
+                streams=self.streams,
+                target_seconds=self.policy.segment_seconds,
+                container=self.policy.container,
+                name=rid,
+                pre_event=True,
+            )
+            self._append(
+                "recording.open",
+                {
+                    "recording": rid,
+                    "trigger": str(trigger),
+                    "officer": None if officer is None else str(officer),
+                    "policy": self.policy.to_json(),
+                    "pre_event": {
+                        "packets": len(held),
+                        "first": _frame_json(held[0]) if held else None,
+                    },
+                },
+            )
+            self._recording, self._segmenter, self._segments = rid, segmenter, 0
+            self._state = RecorderState.RECORDING
+            for record in held:
+                info = segmenter.push(record)
+                if info is not None:
+                    self._journal_segment(info)
+            segmenter.mark_live()
+            # An empty buffer (just woken, or pre-event off): live video starts
+            # at the next keyframe.
+            self._awaiting_keyframe = not any(r.kind == "video" for r in held)
+            return rid
+
+    def notify(self) -> None:
+        """Journal that the officer told the people present they are being recorded."""
+        self._event("notice", RecorderState.RECORDING)
+
+    def mark(self, label: str) -> None:
+        """Journal a marker (an officer's bookmark) at the current media time."""
+        self._event("marker", RecorderState.RECORDING, label=str(label))
+
+    def mute(self) -> None:
+        """Drop audio until :meth:`unmute`; journaled."""
+        with self._lock:
+            if self._muted:
+                raise StateError("already muted")
+            self._event("mute", RecorderState.STANDBY, RecorderState.RECORDING)
+            self._muted = True
+
+    def unmute(self) -> None:
+        """Keep audio again; journaled."""
+        with self._lock:
+            if not self._muted:
+                raise StateError("not muted")
+            self._event("unmute", RecorderState.STANDBY, RecorderState.RECORDING)
+            self._muted = False
+
+    def deactivate(self, reason: DeactivationReason | str, note: str | None = None) -> list[SegmentInfo]:
+        """Stop recording, documenting why; returns the segments finished by the stop.
+
+        A deactivation without a reason is refused; ``other`` needs a note.
+        The event records the reason, the time and the last frame before it;
+        then the last segment is finished and ``recording.close`` journaled.
+        """
+        with self._lock:
+            self._require(RecorderState.RECORDING, action="deactivate")
+            if reason is None or reason == "":
+                raise PolicyError("a deactivation needs a reason (DeactivationReason)")
+            try:
+                reason = DeactivationReason(reason)
+            except ValueError:
+                raise PolicyError(
+                    f"unknown deactivation reason {reason!r}; expected one of "
+                    f"{[r.value for r in DeactivationReason]}"
+                ) from None
+            if reason is DeactivationReason.OTHER and not (note and note.strip()):
+                raise PolicyError("deactivation reason 'other' needs a note")
+            self._event("deactivate", RecorderState.RECORDING, reason=reason.value, note=note)
+            return self._finish_recording(reason.value)
+
+    def sleep(self) -> None:
+        """Stop capture and buffering entirely (the buffer is emptied); journaled."""
+        with self._lock:
+            if self._state is RecorderState.RECORDING:
+                raise StateError("cannot sleep while recording: deactivate first, with a reason")
+            self._require(RecorderState.STANDBY, action="sleep")
+            self._event("sleep", RecorderState.STANDBY, discarded=self._buffer.stats.packets)
+            self._buffer.drain()
+            self._state = RecorderState.SLEEP
+
+    def wake(self) -> None:
+        """Leave sleep; buffering starts again; journaled."""
+        with self._lock:
+            self._require(RecorderState.SLEEP, action="wake")
+            self._event("wake", RecorderState.SLEEP)
+            self._state = RecorderState.STANDBY
+
+    def close(self) -> None:
+        """Power off: journal ``power.off`` and close the journal. Not while recording."""
+        with self._lock:
+            if self._state is RecorderState.CLOSED:
+                return
+            if self._state is RecorderState.RECORDING:
+                raise StateError("cannot close while recording: deactivate first, with a reason")
+            self._append("power.off", {"dropped": dict(self.dropped)})
+            self._buffer.drain()
+            self.journal.close()
+            self._state = RecorderState.CLOSED
+
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._state is not RecorderState.RECORDING:
+            self.close()
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _event(self, kind: str, *states: RecorderState, **extra: Any) -> None:
+        with self._lock:
+            self._require(*states, action=kind)
+            body: dict[str, Any] = {
+                "kind": kind,
+                "recording": self._recording,
+                "media": _frame_json(self._last),
+                "last_frame": _frame_json(self._last_video),
+            }
+            body.update(extra)
+            self._append("event", body)
+
+    def _journal_segment(self, info: SegmentInfo, *, recovered: bool = False) -> None:
+        body = segment_body(self.evidence_dir, self._recording, info, recovered=recovered)
+        self._append("segment", body)
+        self._segments += 1
+
+    def _finish_recording(self, reason: str) -> list[SegmentInfo]:
+        assert self._segmenter is not None
+        infos = self._segmenter.close()
+        for info in infos:
+            self._journal_segment(info)
+        self._append(
+            "recording.close",
+            {"recording": self._recording, "reason": reason, "segments": self._segments},
+        )
+        self._segmenter, self._recording = None, None
+        self._state = RecorderState.STANDBY
+        return infos
+
+    @staticmethod
+    def _open_recording(journal: Journal) -> str | None:
+        open_ = None
+        for record in journal.records:
+            if record.type == "recording.open":
+                open_ = record.body["recording"]
+            elif record.type in ("recording.close",):
+                open_ = None
+        return open_
+
+    # -- crash recovery --------------------------------------------------------------------
+
+    @classmethod
+    def recover(
+        cls,
+        evidence_dir: str | os.PathLike[str],
+        *,
+        identity: Any,
+        cert: Any = None,
+        clock: Callable[[], int] | None = None,
+    ) -> RecoveryReport:
+        """Bring an evidence directory back to a closed, verifiable state after a crash.
+
+        Every record written before the crash is kept (a torn last line is cut
+        off and reported). Segment files of the open recording that were never
+        journaled are salvaged up to their last complete packet and journaled
+        as ``recovered`` segments, or reported lost (the file is kept); the
+        recording is closed with reason ``power_loss`` after a ``recovery``
+        record.
+        """
+        evidence = Path(evidence_dir)
+        journal = Journal.open(evidence, identity, clock=clock)
+        report = RecoveryReport(torn_tail=journal.torn_tail is not None)
+        try:
+            rid = cls._open_recording(journal)
+            report.recording = rid
+            if rid is None:
+                return report
+            segments = [r.body for r in journal.records if r.type == "segment" and r.body.get("recording") == rid]
+            journaled = {body.get("file") for body in segments}
+            opened = next(r.body for r in reversed(journal.records) if r.type == "recording.open")
+            had_pre_event = bool(opened.get("pre_event", {}).get("packets"))
+            count = len(segments)
+            directory = evidence / MEDIA_DIR / rid
+            candidates = []
+            if directory.is_dir():
+                for path in sorted(directory.iterdir()):
+                    rel = path.relative_to(evidence).as_posix()
+                    if path.suffix.lstrip(".") in CONTAINER_FORMATS and rel not in journaled:
+                        candidates.append(path)
+            salvaged_records = []
+            for path in candidates:
+                rel = path.relative_to(evidence).as_posix()
+                index = _segment_index(path)
+                info = salvage(path, index=index, pre_event=had_pre_event and index == 0)
+                if info is None:
+                    report.lost.append(rel)
+                    continue
+                body = segment_body(evidence, rid, info, recovered=True)
+                salvaged_records.append(journal.append("segment", body))
+                report.salvaged.append(rel)
+                count += 1
+            rec = journal.append(
+                "recovery",
+                {"recording": rid, "reason": "power_loss", "salvaged": report.salvaged, "lost": report.lost},
+            )
+            close = journal.append("recording.close", {"recording": rid, "reason": "power_loss", "segments": count})
+            report.records = [r.seq for r in salvaged_records] + [rec.seq, close.seq]
+            return report
+        finally:
+            journal.close()
+
+
+def _segment_index(path: Path) -> int:
+    """The index a Segmenter wrote into a file name ``NAME-00012.mp4``."""
+    stem = path.stem
+    digits = stem.rsplit("-", 1)[-1]
+    return int(digits) if digits.isdigit() else -1
+
+
+def segment_body(evidence_dir: Path, recording: str | None, info: SegmentInfo, *, recovered: bool = False) -> dict[str, Any]:
+    """The journaled body of a finished segment (paths relative to the evidence dir)."""
+    from .content import file_digests
+
+    body = info.to_json()
+    media = Path(info.path)
+    leaves = Path(info.leaves_path)
+    body["recording"] = recording
+    body["file"] = media.relative_to(evidence_dir).as_posix()
+    body["leaves"] = {
+        "file": leaves.relative_to(evidence_dir).as_posix(),
+        "size": leaves.stat().st_size,
+        "digests": file_digests(leaves),
+    }
+    body["recovered"] = recovered
+    return body

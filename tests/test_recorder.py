@@ -1,0 +1,293 @@
+"""The camera state machine on real media, the signed journal it writes, and crash recovery."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bwc_core.content import content_root, file_digests
+from bwc_core.errors import PolicyError, StateError
+from bwc_core.journal import Journal, validate_journal
+from bwc_core.keys import Identity, TrustAnchors
+from bwc_core.media import MediaSource
+from bwc_core.recorder import DeactivationReason, Recorder, RecorderState, RecordingPolicy
+
+T0 = 1_790_000_000 * 10**9  # a fixed wall clock for reproducible records
+
+
+class FakeClock:
+    """Injectable wall clock: 1 ms per reading, strictly increasing."""
+
+    def __init__(self, start: int = T0) -> None:
+        self.now = start
+
+    def __call__(self) -> int:
+        self.now += 1_000_000
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def pki():
+    root = Identity.generate("root", "CPD-ROOT")
+    cam = Identity.generate("camera", "BWC-0001")
+    cert = root.certify(cam, days=365, not_before=T0 // 10**9 - 60)
+    return root, cam, cert
+
+
+@pytest.fixture(scope="module")
+def camera_clip(media_dir):
+    from bwc_core.media import SyntheticCamera
+
+    return SyntheticCamera(seconds=12, bframes=2, gop=30).write(media_dir / "camera12.mp4")
+
+
+def _anchors(root):
+    return TrustAnchors([root.public_info()])
+
+
+def _errors(findings):
+    return [f for f in findings if f.severity.value == "error"]
+
+
+def _run_shift(evidence, pki, clip, policy=None, clock=None):
+    """Standby, activation, notice, mute/unmute, marker, victim-request stop, a second recording."""
+    _, cam, cert = pki
+    src = MediaSource(clip)
+    packets = list(src)
+    rec = Recorder(
+        evidence, identity=cam, cert=cert, streams=src.streams,
+        policy=policy or RecordingPolicy(pre_event_seconds=2, segment_seconds=2), clock=clock or FakeClock(),
+    )
+    it = iter(packets)
+
+    def feed(until: float) -> None:
+        for p in it:
+            rec.push(p)
+            if p.pts_seconds >= until:
+                return
+
+    feed(3.5)
+    rid1 = rec.activate(trigger="button", officer="4711")
+    rec.notify()
+    feed(5.0)
+    rec.mute()
+    feed(6.0)
+    rec.unmute()
+    rec.mark("arrest")
+    feed(7.5)
+    rec.deactivate(DeactivationReason.VICTIM_REQUEST, note="asked at the door")
+    feed(8.5)
+    rid2 = rec.activate(trigger="holster")
+    feed(11.0)
+    rec.deactivate("event_complete")
+    rec.sleep()
+    feed(11.5)  # dropped: asleep
+    rec.wake()
+    rec.close()
+    src.close()
+    return rec, rid1, rid2
+
+
+def test_full_shift_journal_is_a_continuous_signed_chain(tmp_path, pki, camera_clip):
+    root, cam, cert = pki
+    rec, rid1, rid2 = _run_shift(tmp_path, pki, camera_clip)
+    assert rec.state is RecorderState.CLOSED
+    assert _errors(validate_journal(tmp_path / "journal.jsonl", _anchors(root))) == []
+
+    journal = Journal.open(tmp_path)
+    types = [r.type for r in journal.records]
+    assert types[0] == "device.genesis" and types[1] == "power.on" and types[-1] == "power.off"
+    assert [r.seq for r in journal.records] == list(range(len(types)))
+    opens = [r for r in journal.records if r.type == "recording.open"]
+    closes = [r for r in journal.records if r.type == "recording.close"]
+    assert [r.body["recording"] for r in opens] == [rid1, rid2]
+    assert [r.body["reason"] for r in closes] == ["victim_request", "event_complete"]
+    assert opens[0].body["policy"]["pre_event_audio"] is False
+    assert opens[0].body["policy"]["pre_event_seconds"] == 2
+    assert opens[0].body["trigger"] == "button" and opens[0].body["officer"] == "4711"
+
+    events = [r.body for r in journal.records if r.type == "event"]
+    kinds = [e["kind"] for e in events]
+    assert kinds == ["notice", "mute", "unmute", "marker", "deactivate", "deactivate", "sleep", "wake"]
+    stop = events[4]
+    assert stop["reason"] == "victim_request" and stop["note"] == "asked at the door"
+    assert stop["last_frame"]["stream"] == 0 and stop["media"] is not None
+    times = [r.time for r in journal.records]
+    assert times == sorted(times) and len(set(times)) == len(times)
+
+    for rid, close in zip((rid1, rid2), closes):
+        segs = [r.body for r in journal.records if r.type == "segment" and r.body["recording"] == rid]
+        assert close.body["segments"] == len(segs) >= 1
+        assert [s["index"] for s in segs] == list(range(len(segs)))
+        flags = [s["pre_event"] for s in segs]
+        # buffered packets open the recording: a run of pre-event segments, then live ones
+        assert flags[0] is True and flags[-1] is False and flags == sorted(flags, reverse=True)
+        for s in segs:
+            path = tmp_path / s["file"]
+            assert path.stat().st_size == s["size"]
+            assert file_digests(path) == s["digests"]
+            assert content_root(path).root.hex() == s["content_root"]
+    assert rec.dropped["sleep"] > 0 and rec.dropped["muted_audio"] > 0
+
+
+def test_pre_event_video_only_by_default_and_audio_when_policy_says(tmp_path, pki, camera_clip):
+    for keep, sub in ((False, "off"), (True, "on")):
+        _run_shift(tmp_path / sub, pki, camera_clip,
+                   policy=RecordingPolicy(pre_event_seconds=2, segment_seconds=60, pre_event_audio=keep))
+        journal = Journal.open(tmp_path / sub)
+        first = next(r.body for r in journal.records if r.type == "segment")
+        opened = next(r.body for r in journal.records if r.type == "recording.open")
+        assert opened["policy"]["pre_event_audio"] is keep
+        with MediaSource(tmp_path / sub / first["file"]) as seg:
+            packets = list(seg)
+        video = [p for p in packets if p.kind == "video"]
+        audio = [p for p in packets if p.kind == "audio"]
+        assert video[0].keyframe
+        activation = opened["pre_event"]["packets"]
+        assert activation > 0
+        first_audio = min(a.pts_seconds for a in audio)
+        first_video = min(v.pts_seconds for v in video)
+        if keep:
+            assert first_audio - first_video < 0.1  # buffered audio kept from the window start
+        else:
+            assert first_audio - first_video > 1.0  # no audio before the activation (~2 s of video)
+
+
+def test_illegal_transitions_raise_and_change_nothing(tmp_path, pki, camera_clip):
+    _, cam, cert = pki
+    with MediaSource(camera_clip) as src:
+        packets = list(src)[:60]
+        rec = Recorder(tmp_path, identity=cam, cert=cert, streams=src.streams, clock=FakeClock())
+        for p in packets:
+            rec.push(p)
+        seq = rec.journal.seq
+        for call in (rec.deactivate, rec.wake, rec.notify, lambda: rec.mark("x"), rec.unmute):
+            with pytest.raises((StateError, TypeError)):
+                call() if call is not rec.deactivate else call("event_complete")
+            assert rec.state is RecorderState.STANDBY and rec.journal.seq == seq
+        rec.activate()
+        seq = rec.journal.seq
+        with pytest.raises(StateError):
+            rec.activate()
+        with pytest.raises(StateError):
+            rec.sleep()
+        with pytest.raises(StateError):
+            rec.close()
+        with pytest.raises(PolicyError):
+            rec.deactivate(None)  # type: ignore[arg-type]
+        with pytest.raises(PolicyError):
+            rec.deactivate("bored")
+        with pytest.raises(PolicyError):
+            rec.deactivate(DeactivationReason.OTHER)
+        assert rec.state is RecorderState.RECORDING and rec.journal.seq == seq
+        rec.deactivate(DeactivationReason.OTHER, note="battery swap")
+        rec.close()
+        with pytest.raises(StateError):
+            rec.push(packets[0])
+
+
+CHILD = r"""
+import sys, time
+from bwc_core.keys import Identity, Certificate
+from bwc_core.media import MediaSource
+from bwc_core.recorder import Recorder, RecordingPolicy, DeactivationReason
+
+evidence, clip, keyfile, certfile, seed = sys.argv[1:6]
+import random; rnd = random.Random(int(seed))
+cam = Identity.load(keyfile)
+cert = Certificate.load(certfile)
+src = MediaSource(clip)
+packets = list(src)
+span = max(p.pts_seconds for p in packets) + 1
+rec = Recorder(evidence, identity=cam, cert=cert, streams=src.streams,
+               policy=RecordingPolicy(pre_event_seconds=1, segment_seconds=1))
+def report():
+    print(rec.journal.seq, rec.journal.head.hex(), flush=True)
+report()
+print("READY", flush=True)
+loop = 0
+while True:
+    shift = None
+    for p in packets:
+        if shift is None:
+            shift = p
+        q = p.replace(pts=p.pts + int(loop * span / p.time_base), dts=p.dts + int(loop * span / p.time_base))
+        rec.push(q)
+        r = rnd.random()
+        if r < 0.01 and rec.state.value == "standby":
+            rec.activate(); report()
+        elif r < 0.02 and rec.state.value == "recording":
+            rec.mark("m"); report()
+        elif r < 0.025 and rec.state.value == "recording":
+            rec.deactivate(DeactivationReason.EVENT_COMPLETE); report()
+    loop += 1
+"""
+
+
+def test_sigkill_at_random_moments_then_recover(tmp_path, pki, media_dir):
+    """>= 20 kills while pushing, writing segments and appending; nothing journaled is lost."""
+    root, cam, cert = pki
+    from bwc_core.media import SyntheticCamera
+
+    clip = SyntheticCamera(seconds=4, bframes=2, gop=15).write(media_dir / "crash4.mp4")
+    keyfile = cam.save(tmp_path / "cam.key")
+    certfile = cert.save(tmp_path / "cam.cert.json")
+    evidence = tmp_path / "evidence"
+    rnd = random.Random(20261125)
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    kills = 0
+    reports = []
+    for attempt in range(22):
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(evidence), str(clip), str(keyfile), str(certfile), str(attempt)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )
+        assert child.stdout is not None
+        lines = []
+        line = child.stdout.readline()
+        while line and line.strip() != "READY":
+            lines.append(line.split())
+            line = child.stdout.readline()
+        assert line, child.stderr.read()
+        time.sleep(rnd.uniform(0.05, 1.2))
+        assert child.poll() is None, f"recorder died before the kill: {child.stderr.read()}"
+        child.send_signal(signal.SIGKILL)
+        out, _ = child.communicate()
+        assert child.returncode == -signal.SIGKILL
+        lines += [l.split() for l in out.splitlines() if l.strip()]
+        kills += 1
+
+        report = Recorder.recover(evidence, identity=cam, cert=cert)
+        reports.append(report)
+        findings = validate_journal(evidence / "journal.jsonl", _anchors(root))
+        assert _errors(findings) == [], findings
+        journal = Journal.open(evidence)
+        by_seq = {r.seq: r.hash.hex() for r in journal.records}
+        for seq, head in lines:
+            assert by_seq.get(int(seq)) == head, f"record {seq} written before the kill was lost"
+        # every recording is closed, and every salvaged segment verifies
+        open_ = {}
+        for r in journal.records:
+            if r.type == "recording.open":
+                open_[r.body["recording"]] = True
+            elif r.type == "recording.close":
+                open_.pop(r.body["recording"])
+        assert open_ == {}
+        for r in journal.records:
+            if r.type == "segment" and r.body.get("recovered"):
+                path = evidence / r.body["file"]
+                assert file_digests(path) == r.body["digests"]
+                assert content_root(path).root.hex() == r.body["content_root"]
+    assert kills >= 20
+    print([(r.recording, len(r.salvaged), len(r.lost), r.torn_tail) for r in reports])
+    journal = Journal.open(evidence)
+    assert sum(r.recording is not None for r in reports) >= 5, "too few kills landed mid-recording"
+    assert any(r.salvaged for r in reports), "no partial segment was salvaged"
