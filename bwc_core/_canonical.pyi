@@ -1,0 +1,11 @@
+"""Compiled canonical JSON encoder (src_cython/_canonical.pyx); use bwc_core.canonical."""
+
+from typing import Any, Final
+
+MAX_DEPTH: Final[int]
+
+def encode(obj: Any, /) -> bytes | None:
+    """Canonical JSON bytes of ``obj``; None if it holds a subclass of an allowed type.
+
+    Raises CanonicalJSONError for a value that is not canonical JSON.
+    """
