@@ -9,3 +9,6 @@ def encode(obj: Any, /) -> bytes | None:
 
     Raises CanonicalJSONError for a value that is not canonical JSON.
     """
+
+def b64encode(data: bytes | bytearray | memoryview, /) -> bytes:
+    """Standard padded base64 of a C-contiguous buffer (``binascii.b2a_base64`` without newline)."""

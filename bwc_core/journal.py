@@ -16,7 +16,6 @@ rewritten. See :class:`Journal` for the ``sync="batch"`` trade-off.
 
 from __future__ import annotations
 
-import binascii
 import errno
 import fcntl
 import logging
@@ -30,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ._canonical import b64encode as _b64encode
 from .canonical import canonical_bytes, parse_canonical
 from .envelope import _RECORD_HASHER, RECORD_TYPE, Envelope, Signature, pae, record_hash
 from .errors import (
@@ -84,7 +84,6 @@ _NS = 1_000_000_000
 _PAE_HEAD = b"DSSEv1 %d %s " % (len(RECORD_TYPE.encode()), RECORD_TYPE.encode())
 _LINE_HEAD = b'{"payloadType":"%s","payload":"' % RECORD_TYPE.encode()
 _LINE_TAIL = b'"}]}\n'
-_b2a = binascii.b2a_base64
 
 
 def _line_keyid(key_id: str) -> bytes:
@@ -132,7 +131,7 @@ def _finding(code: str, message: str, **where: Any) -> Finding:
     return Finding(code, severity, verdict, message, where)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Record:
     """One verified journal record: its envelope, decoded body, record hash and line."""
 
@@ -817,8 +816,8 @@ class Journal:
         if len(sig) != 64:
             raise errors.ValueError(f"signer returned {len(sig)} bytes, not a 64-byte signature")
         # Envelope.dumps(), spelled out: one JSON line, base64 fields, newline.
-        self._write(b"".join((_LINE_HEAD, _b2a(payload, newline=False), self._line_keyid,
-                              _b2a(sig, newline=False), _LINE_TAIL)))
+        self._write(b"".join((_LINE_HEAD, _b64encode(payload), self._line_keyid,
+                              _b64encode(sig), _LINE_TAIL)))
         hasher = _RECORD_HASHER.copy()
         hasher.update(message)
         h = hasher.digest()
