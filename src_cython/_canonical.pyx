@@ -13,7 +13,6 @@ list (only exact builtins are touched; the walk never calls back into the
 interpreter until it raises), so the containers cannot change under it.
 """
 
-cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from libc.stdint cimport uint16_t
@@ -93,6 +92,49 @@ cdef extern from *:
     """
     Py_ssize_t bwc_plain_run(const unsigned char* s, Py_ssize_t n) nogil
 
+cdef extern from *:
+    """
+    static const char bwc_digits2[201] =
+        "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+        "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+        "8081828384858687888990919293949596979899";
+    static const unsigned long long bwc_pow10[20] = {
+        1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL,
+        100000000ULL, 1000000000ULL, 10000000000ULL, 100000000000ULL, 1000000000000ULL,
+        10000000000000ULL, 100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL,
+        100000000000000000ULL, 1000000000000000000ULL, 10000000000000000000ULL};
+    /* Decimal v at p (room for 20 bytes); returns its length. Digits are
+       written in place from the end, two per table look-up, eight at a time
+       in 32-bit arithmetic. */
+    static inline Py_ssize_t bwc_write_i64(char *p, long long v) {
+        unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+        int n = 1, sign = v < 0;
+        char *s;
+        uint32_t w, r;
+        int k;
+        while (n < 20 && u >= bwc_pow10[n])
+            n++;
+        if (sign)
+            *p = '-';
+        s = p + sign + n;
+        while (u >= 100000000ULL) {
+            w = (uint32_t)(u % 100000000ULL);
+            u /= 100000000ULL;
+            for (k = 0; k < 4; k++) {
+                r = w % 100; w /= 100; s -= 2; memcpy(s, bwc_digits2 + 2 * r, 2);
+            }
+        }
+        w = (uint32_t)u;
+        while (w >= 100) {
+            r = w % 100; w /= 100; s -= 2; memcpy(s, bwc_digits2 + 2 * r, 2);
+        }
+        if (w >= 10) { s -= 2; memcpy(s, bwc_digits2 + 2 * w, 2); }
+        else { *--s = (char)('0' + w); }
+        return sign + n;
+    }
+    """
+    Py_ssize_t bwc_write_i64(char* p, long long v) nogil
+
 MAX_DEPTH = MAX_NESTING
 
 cdef enum:
@@ -103,10 +145,6 @@ cdef enum:
 # Escape code per ASCII byte: 0 = raw, 'u' = \u00xx, else the letter after '\'.
 cdef char _ESC[128]
 cdef const char* _HEX = b"0123456789abcdef"
-cdef const char* _DIGITS2 = (
-    b"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-    b"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-    b"8081828384858687888990919293949596979899")
 
 
 cdef void _init_escapes() noexcept:
@@ -130,6 +168,12 @@ cdef struct Out:
     Py_ssize_t len
     Py_ssize_t cap
     bint heap
+    # Key order of the last small dict sorted: a list of records repeats the
+    # same key objects in the same insertion order, so their sort is reused
+    # (equal pointers are equal strings; cached pointers are never read).
+    Py_ssize_t order_n
+    PyObject* order_keys[SMALL_DICT]
+    unsigned char order[SMALL_DICT]
 
 
 ctypedef struct Item:
@@ -269,6 +313,8 @@ cdef int _cmp_str(PyObject* a, PyObject* b) noexcept nogil:
     cdef void* db = PyUnicode_DATA(b)
     cdef unsigned int ca, cb
     if ka == 1 and kb == 1:
+        if n and (<const unsigned char*>da)[0] != (<const unsigned char*>db)[0]:
+            return -1 if (<const unsigned char*>da)[0] < (<const unsigned char*>db)[0] else 1
         r = memcmp(da, db, n)  # unsigned bytes: code point order for Latin-1
         if r != 0:
             return r
@@ -294,34 +340,14 @@ cdef object _int_error(object value):
     return CanonicalJSONError(f"integer {value} outside the signed 64-bit range")
 
 
-@cython.cdivision(True)
 cdef int _enc_int(Out* o, PyObject* obj) except -1:
     cdef int overflow = 0
     cdef long long v = PyLong_AsLongLongAndOverflow(obj, &overflow)
-    cdef unsigned long long u
-    cdef unsigned int r
-    cdef char digits[24]
-    cdef int k = 24
     if overflow:
         raise _int_error(<object>obj)
-    u = (<unsigned long long>0 - <unsigned long long>v) if v < 0 else <unsigned long long>v
-    while u >= 100:  # two digits per division
-        r = <unsigned int>(u % 100)
-        u //= 100
-        k -= 2
-        digits[k] = _DIGITS2[2 * r]
-        digits[k + 1] = _DIGITS2[2 * r + 1]
-    if u >= 10:
-        k -= 2
-        digits[k] = _DIGITS2[2 * u]
-        digits[k + 1] = _DIGITS2[2 * u + 1]
-    else:
-        k -= 1
-        digits[k] = <char>(c'0' + u)
-    if v < 0:
-        k -= 1
-        digits[k] = c'-'
-    return _put(o, digits + k, 24 - k)
+    _reserve(o, 24)
+    o.len += bwc_write_i64(o.data + o.len, v)
+    return 0
 
 
 cdef int _enc_other(PyObject* obj) except -1:
@@ -344,7 +370,9 @@ cdef int _enc_dict(Out* o, PyObject* d, int depth) except -1:
     cdef PyTypeObject* kt
     cdef Item small[SMALL_DICT]
     cdef Item* items = small
-    cdef Item tmp
+    cdef unsigned char order[SMALL_DICT]
+    cdef unsigned char k
+    cdef bint same
     cdef int r
     if n == 0:
         return _put(o, b"{}", 2)
@@ -364,25 +392,45 @@ cdef int _enc_dict(Out* o, PyObject* d, int depth) except -1:
             items[i].key = key
             items[i].value = value
             i += 1
+        _putc(o, c'{')
         if n <= SMALL_DICT:
-            for i in range(1, n):
-                tmp = items[i]
-                j = i - 1
-                while j >= 0 and _cmp_str(items[j].key, tmp.key) > 0:
-                    items[j + 1] = items[j]
-                    j -= 1
-                items[j + 1] = tmp
+            same = n == o.order_n
+            i = 0
+            while same and i < n:
+                same = items[i].key == o.order_keys[i]
+                i += 1
+            if same:
+                memcpy(order, o.order, n)
+            else:
+                for i in range(n):  # insertion sort of indices
+                    k = <unsigned char>i
+                    j = i - 1
+                    while j >= 0 and _cmp_str(items[order[j]].key, items[k].key) > 0:
+                        order[j + 1] = order[j]
+                        j -= 1
+                    order[j + 1] = k
+                o.order_n = n
+                for i in range(n):
+                    o.order_keys[i] = items[i].key
+                memcpy(o.order, order, n)
+            for i in range(n):
+                if i:
+                    _putc(o, c',')
+                _enc_str(o, items[order[i]].key)
+                _putc(o, c':')
+                r = _enc(o, items[order[i]].value, depth + 1)
+                if r:
+                    return r
         else:
             qsort(items, n, sizeof(Item), _cmp_items)
-        _putc(o, c'{')
-        for i in range(n):
-            if i:
-                _putc(o, c',')
-            _enc_str(o, items[i].key)
-            _putc(o, c':')
-            r = _enc(o, items[i].value, depth + 1)
-            if r:
-                return r
+            for i in range(n):
+                if i:
+                    _putc(o, c',')
+                _enc_str(o, items[i].key)
+                _putc(o, c':')
+                r = _enc(o, items[i].value, depth + 1)
+                if r:
+                    return r
         _putc(o, c'}')
         return 0
     finally:
@@ -439,6 +487,7 @@ cdef object canonical_encode(object obj):
     o.len = 0
     o.cap = STACK_BYTES
     o.heap = False
+    o.order_n = -1
     try:
         if _enc(&o, <PyObject*>obj, 0):
             return None
