@@ -1,4 +1,4 @@
-"""Canonical JSON encoder: the fast path behind bwc_core.canonical.canonical_bytes.
+"""Canonical JSON encoder (and base64) behind bwc_core.canonical.canonical_bytes.
 
 One recursive pass over exact builtin types both validates and writes UTF-8
 into one growing buffer: dict (str keys, sorted by code point), list, tuple,
@@ -15,8 +15,8 @@ interpreter until it raises), so the containers cannot change under it.
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
-from libc.stdint cimport uint16_t
 from cpython.object cimport PyObject, PyTypeObject
+from libc.stdint cimport uint16_t
 from libc.stdlib cimport free, malloc, qsort, realloc
 from libc.string cimport memcmp, memcpy
 
