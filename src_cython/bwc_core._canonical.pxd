@@ -1,4 +1,5 @@
-# Canonical JSON fast path (see _canonical.pyx and bwc_core/canonical.py).
+# Canonical JSON fast path (see _canonical.pyx and bwc_core/canonical.py). The dotted
+# name is how Cython finds the .pxd of bwc_core._canonical beside its .pyx.
 
 # MAX_NESTING container levels at most; bwc_core.canonical.MAX_DEPTH is the same.
 cdef enum:
