@@ -9,11 +9,23 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version as _version
 
 from . import errors
-from .errors import BwcError
-from .media import MediaSource, StreamInfo, SyntheticCamera, write_packets
-from .packets import PacketRecord
+from .buffer import BufferStats, PreEventBuffer
 from .canonical import canonical_bytes, parse_canonical
+from .content import (
+    ContentHasher,
+    ContentResult,
+    FileDigester,
+    RangeProof,
+    content_root,
+    file_digests,
+    inclusion_proof,
+    read_leaves,
+    verify_range_proof,
+    write_leaves,
+)
 from .envelope import Envelope, pae, record_hash
+from .errors import BwcError
+from .findings import Finding, Severity, Verdict
 from .journal import Journal, Record, validate_chain, validate_journal
 from .keys import (
     Certificate,
@@ -24,6 +36,9 @@ from .keys import (
     Signer,
     TrustAnchors,
 )
+from .media import HashingSink, MediaSource, StreamInfo, SyntheticCamera, write_packets
+from .packets import PacketRecord
+from .segment import SegmentInfo, Segmenter
 
 try:
     __version__ = _version("bwc-core")
@@ -31,15 +46,36 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
 __all__ = [
-    "BwcError",
-    "MediaSource",
-    "PacketRecord",
-    "StreamInfo",
-    "SyntheticCamera",
     "__version__",
     "errors",
+    # vocabulary
+    "BwcError",
+    "Finding",
+    "PacketRecord",
+    "Severity",
+    "Verdict",
+    # packets in / out
+    "BufferStats",
+    "HashingSink",
+    "MediaSource",
+    "PreEventBuffer",
+    "StreamInfo",
+    "SyntheticCamera",
     "write_packets",
-    # trust (keys, envelopes, journal)
+    # media integrity
+    "ContentHasher",
+    "ContentResult",
+    "FileDigester",
+    "RangeProof",
+    "SegmentInfo",
+    "Segmenter",
+    "content_root",
+    "file_digests",
+    "inclusion_proof",
+    "read_leaves",
+    "verify_range_proof",
+    "write_leaves",
+    # trust
     "Certificate",
     "Envelope",
     "Identity",
@@ -51,8 +87,8 @@ __all__ = [
     "Signer",
     "TrustAnchors",
     "canonical_bytes",
-    "parse_canonical",
     "pae",
+    "parse_canonical",
     "record_hash",
     "validate_chain",
     "validate_journal",
