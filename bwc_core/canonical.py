@@ -15,6 +15,11 @@ record could be re-serialized differently and still "verify"). The form is:
 ``bool`` is a subclass of ``int`` in Python: it is always written as
 ``true``/``false``, never as ``1``/``0``, and :func:`require_int` lets a schema
 refuse a bool where an integer is required (``seq: true`` is not ``seq: 1``).
+
+:func:`canonical_bytes` runs the compiled encoder (``src_cython/_canonical.pyx``,
+one validating pass); :func:`_reference_bytes` below is the pure-Python
+reference it must equal byte for byte (tests hold the two equal), and it
+handles the values the fast path hands back (subclasses of the allowed types).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ._canonical import encode as _encode_fast
 from .errors import CanonicalJSONError
 
 __all__ = ["INT_MAX", "INT_MIN", "canonical_bytes", "parse_canonical", "require_int"]
@@ -52,6 +58,13 @@ except ImportError:  # pragma: no cover - pure-Python json
     pass
 
 
+def _int_range_error(value: int) -> CanonicalJSONError:
+    bits = value.bit_length()
+    if bits > 256:  # str() of a huge int is slow, and refused past 4300 digits
+        return CanonicalJSONError(f"integer of {bits} bits outside the signed 64-bit range")
+    return CanonicalJSONError(f"integer {value} outside the signed 64-bit range")
+
+
 def _check(obj: Any, /) -> None:
     """Raise CanonicalJSONError unless ``obj`` is representable canonically.
 
@@ -67,7 +80,7 @@ def _check(obj: Any, /) -> None:
             continue
         if t is int:
             if not INT_MIN <= o <= INT_MAX:
-                raise CanonicalJSONError(f"integer {o} outside the signed 64-bit range")
+                raise _int_range_error(o)
             continue
         if depth >= MAX_DEPTH:
             raise CanonicalJSONError(f"nesting deeper than {MAX_DEPTH} levels")
@@ -105,6 +118,14 @@ def _check(obj: Any, /) -> None:
 
 def canonical_bytes(obj: Any, /) -> bytes:
     """Encode ``obj`` as canonical JSON bytes, or raise :class:`CanonicalJSONError`."""
+    data = _encode_fast(obj)
+    if data is None:  # holds an instance of a subclass (IntEnum, OrderedDict, ...)
+        data = _reference_bytes(obj)
+    return data
+
+
+def _reference_bytes(obj: Any, /) -> bytes:
+    """The pure-Python reference of :func:`canonical_bytes` (validate, then stdlib json)."""
     _check(obj)
     try:
         return _encode(obj).encode("utf-8")

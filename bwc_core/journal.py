@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ._canonical import b64encode as _b64encode
 from .canonical import canonical_bytes, parse_canonical
-from .envelope import _RECORD_HASHER, RECORD_TYPE, Envelope, Signature, _b64, pae, record_hash
+from .envelope import _RECORD_HASHER, RECORD_TYPE, Envelope, Signature, pae, record_hash
 from .errors import (
     CanonicalJSONError,
     CertificateError,
@@ -77,6 +78,17 @@ RESERVED_FIELDS = frozenset({"type", "seq", "prev", "device", "time"})
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")
 _NS = 1_000_000_000
 
+# Hot-path constants for Journal._append (tests hold them equal to pae() and
+# Envelope.dumps()): the PAE bytes before the payload length, and the JSON
+# line around the base64 fields.
+_PAE_HEAD = b"DSSEv1 %d %s " % (len(RECORD_TYPE.encode()), RECORD_TYPE.encode())
+_LINE_HEAD = b'{"payloadType":"%s","payload":"' % RECORD_TYPE.encode()
+_LINE_TAIL = b'"}]}\n'
+
+
+def _line_keyid(key_id: str) -> bytes:
+    return b'","signatures":[{"keyid":"%s","sig":"' % key_id.encode()
+
 # code -> (verdict, severity, meaning); docs/findings.md mirrors this table.
 FINDING_CODES: dict[str, tuple[Verdict, Severity, str]] = {
     "journal.malformed_line": (Verdict.INTEGRITY, Severity.ERROR,
@@ -119,7 +131,7 @@ def _finding(code: str, message: str, **where: Any) -> Finding:
     return Finding(code, severity, verdict, message, where)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Record:
     """One verified journal record: its envelope, decoded body, record hash and line."""
 
@@ -613,8 +625,7 @@ class Journal:
             self._fd = fd
             self._size = os.fstat(fd).st_size
             self._keyid = signer.key_id
-            self._prefix = ('{"payloadType":"%s","payload":"' % RECORD_TYPE)
-            self._suffix = '","signatures":[{"keyid":"%s","sig":"' % signer.key_id
+            self._line_keyid = _line_keyid(signer.key_id)
 
     # --- opening ---------------------------------------------------------------
 
@@ -780,35 +791,41 @@ class Journal:
         rec = self._append(KEY_ROTATE, {"certificate": new_cert.to_json()}, wall_time)
         self._keys.append((rec.seq + 1, new_cert))
         self._signer = new_signer
-        self._suffix = '","signatures":[{"keyid":"%s","sig":"' % new_signer.key_id
+        self._line_keyid = _line_keyid(new_signer.key_id)
         return rec
 
     def _append(self, rtype: str, body: Mapping[str, Any], wall_time: int | None) -> Record:
-        if self._fd is None or self._signer is None:
+        signer = self._signer
+        if self._fd is None or signer is None:
             raise JournalError(f"{self.path}: journal is open read-only (no signer)")
-        clash = RESERVED_FIELDS.intersection(body)
-        if clash:
-            raise errors.ValueError(f"body may not set reserved fields {sorted(clash)}")
+        if not RESERVED_FIELDS.isdisjoint(body):
+            clash = sorted(RESERVED_FIELDS.intersection(body))
+            raise errors.ValueError(f"body may not set reserved fields {clash}")
         when = self._clock() if wall_time is None else wall_time
         if type(when) is not int:
             raise errors.ValueError("wall_time must be an integer (unix ns)")
         full = dict(body)
-        full.update(type=rtype, seq=self._seq + 1, prev=self._head.hex(),
-                    device=self._device, time=when)
+        full["type"] = rtype
+        full["seq"] = seq = self._seq + 1
+        full["prev"] = self._head.hex()
+        full["device"] = self._device
+        full["time"] = when
         payload = canonical_bytes(full)
-        message = pae(RECORD_TYPE, payload)
-        sig = bytes(self._signer.sign(message))
+        message = b"%s%d %s" % (_PAE_HEAD, len(payload), payload)  # pae(RECORD_TYPE, payload)
+        sig = bytes(signer.sign(message))
         if len(sig) != 64:
             raise errors.ValueError(f"signer returned {len(sig)} bytes, not a 64-byte signature")
-        line = "".join((self._prefix, _b64(payload), self._suffix, _b64(sig), '"}]}\n')).encode()
-        self._write(line)
-        env = Envelope._trusted(RECORD_TYPE, payload, (Signature(self._signer.key_id, sig),))
+        # Envelope.dumps(), spelled out: one JSON line, base64 fields, newline.
+        self._write(b"".join((_LINE_HEAD, _b64encode(payload), self._line_keyid,
+                              _b64encode(sig), _LINE_TAIL)))
         hasher = _RECORD_HASHER.copy()
         hasher.update(message)
         h = hasher.digest()
-        rec = Record(env, full, h, len(self.records) + 1)
-        self.records.append(rec)
-        self._seq += 1
+        env = Envelope._trusted(RECORD_TYPE, payload, (Signature(signer.key_id, sig),))
+        records = self.records
+        rec = Record(env, full, h, len(records) + 1)
+        records.append(rec)
+        self._seq = seq
         self._head = h
         return rec
 

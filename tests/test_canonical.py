@@ -98,3 +98,159 @@ def test_round_trip_and_stdlib_agreement(value):
     if spaced != raw:
         with pytest.raises(CanonicalJSONError):
             parse_canonical(spaced)
+
+
+# --- the compiled encoder against the pure-Python reference ----------------------------
+
+import binascii  # noqa: E402
+import collections  # noqa: E402
+import enum  # noqa: E402
+
+from bwc_core import _canonical, canonical  # noqa: E402
+
+reference_bytes = canonical._reference_bytes
+
+# Escapes and the UTF-8 length boundaries (1/2/3/4 bytes) around the surrogate gap.
+ESCAPES = ('"\\/\b\f\n\r\t\x00\x01\x1f\x20\x7e\x7f\x80\xa0\xffé\u0100\u07ff\u0800\u2028\u2029'
+           '\ud7ff\ue000\ufeff\uffff\U00010000\U0001f600\U0010ffff')
+# Joined pieces, not text(alphabet=...): hypothesis merges a character alphabet into
+# ranges and would then hardly ever pick the boundary characters above.
+strings = st.lists(st.sampled_from(ESCAPES) | st.text(max_size=6), max_size=8).map("".join) | st.text(
+    max_size=80)
+big_ints = st.integers() | st.sampled_from(
+    [INT_MIN, INT_MAX, INT_MIN - 1, INT_MAX + 1, 2**64, -(2**64), 10**30]) | st.builds(
+    lambda exp: -(10**exp), st.just(5000))  # too long for str(): the error must still be typed
+valid_leaves = (st.none() | st.booleans() | st.integers(INT_MIN, INT_MAX)
+                | st.sampled_from([0, -1, 9, 10, 99, 100, -100, INT_MIN, INT_MAX]) | strings)
+valid_values = st.recursive(
+    valid_leaves,
+    lambda kids: st.lists(kids, max_size=6) | st.lists(kids, max_size=4).map(tuple)
+    | st.dictionaries(strings, kids, max_size=6),
+    max_leaves=40,
+)
+
+
+class Level(enum.IntEnum):
+    LOW = 1
+
+
+class Name(str):
+    pass
+
+
+class Items(list):
+    pass
+
+
+# Leaves that are not canonical JSON, and exact-type look-alikes the fast path hands back.
+bad_leaves = (st.floats(allow_nan=True) | big_ints
+              | st.text(st.characters(categories=["Cs"]), min_size=1, max_size=3)
+              | st.sampled_from([b"bytes", bytearray(b"x"), {1, 2}, frozenset(), 1j, object(),
+                                 Level.LOW, Name("n"), Items([1]), collections.OrderedDict(b=1, a=2),
+                                 Ellipsis, type]))
+any_keys = strings | st.integers(-5, 5) | st.none() | st.booleans() | st.sampled_from(
+    [(1, 2), 1.5, Name("k"), b"k"])
+any_values = st.recursive(
+    valid_leaves | bad_leaves,
+    lambda kids: st.lists(kids, max_size=5) | st.lists(kids, max_size=3).map(tuple)
+    | st.dictionaries(any_keys, kids, max_size=5),
+    max_leaves=30,
+)
+
+
+def outcome(fn, value):
+    try:
+        return fn(value)
+    except Exception as exc:  # the exception type is the outcome under test
+        return type(exc)
+
+
+@settings(max_examples=400, deadline=None)
+@given(valid_values)
+def test_fast_encoder_equals_reference_on_valid_values(value):
+    fast = _canonical.encode(value)
+    assert fast is not None  # exact builtin types never fall back
+    assert fast == reference_bytes(value) == canonical_bytes(value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(strings, st.integers(-3, 3), max_size=40))
+def test_key_order_small_and_large_dicts(value):
+    # up to 16 keys are sorted on the stack, larger dicts by qsort
+    assert _canonical.encode(value) == reference_bytes(value)
+
+
+@settings(max_examples=400, deadline=None)
+@given(any_values)
+def test_fast_path_and_reference_agree_on_any_value(value):
+    expected = outcome(reference_bytes, value)
+    assert outcome(canonical_bytes, value) == expected  # same bytes, or same error type
+    # The compiled encoder alone: the same, or None where a subclass sends it to the reference.
+    assert outcome(_canonical.encode, value) in (expected, None)
+    # Bad input is a typed error, never a bare one.
+    assert isinstance(expected, bytes) or expected is CanonicalJSONError
+
+
+@pytest.mark.parametrize(
+    "value",
+    [1.5, float("nan"), -0.0, {"a": [1, {"b": 2.0}]}, {1: "x"}, {None: 1}, {(1,): 1}, INT_MAX + 1,
+     INT_MIN - 1, 10**5000, [10**400], "a\udc80b", {"k\ud800": 1}, b"x", [object()], {"s": {1}},
+     1j],
+    ids=lambda v: type(v).__name__,  # str() of 10**5000 is refused
+)
+def test_single_fault_same_error_and_message(value):
+    with pytest.raises(CanonicalJSONError) as ref:
+        reference_bytes(value)
+    with pytest.raises(CanonicalJSONError) as fast:
+        _canonical.encode(value)
+    assert str(fast.value) == str(ref.value)
+
+
+@pytest.mark.parametrize("depth", [62, 63, 64, 65, 200])
+@pytest.mark.parametrize("kind", ["list", "dict", "tuple", "mixed"])
+def test_nesting_limit_is_the_same(depth, kind):
+    value: object = "leaf"
+    for i in range(depth):
+        k = kind if kind != "mixed" else ("list", "dict", "tuple")[i % 3]
+        value = [value] if k == "list" else {"k": value} if k == "dict" else (value,)
+    assert _canonical.MAX_DEPTH == canonical.MAX_DEPTH
+    assert outcome(_canonical.encode, value) == outcome(reference_bytes, value)
+
+
+def test_subclasses_go_to_the_reference():
+    value = {"level": Level.LOW, Name("z"): Items([Name("x"), 2]),
+             "od": collections.OrderedDict(b=1, a=2)}
+    assert _canonical.encode(value) is None
+    assert canonical_bytes(value) == reference_bytes(value) == (
+        b'{"level":1,"od":{"a":2,"b":1},"z":["x",2]}')
+
+
+def test_large_values_cross_the_buffer_growth():
+    long_text = "x" * 9000 + "\n\"é" * 3000 + "\U0001f600" * 5000
+    value = {f"k{i:05d}": [i, long_text[: i * 7]] for i in range(400)}
+    assert _canonical.encode(value) == reference_bytes(value)
+    assert _canonical.encode(long_text) == reference_bytes(long_text)
+
+
+def test_input_is_not_mutated():
+    value = {"b": ["é" * 10, {"z": 1, "a": 2}], "a": (1, 2)}
+    before = repr(value)
+    canonical_bytes(value)
+    assert repr(value) == before
+    assert list(value) == ["b", "a"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_b64encode_equals_binascii(data):
+    expected = binascii.b2a_base64(data, newline=False)
+    assert _canonical.b64encode(data) == expected
+    assert _canonical.b64encode(bytearray(data)) == expected
+    assert _canonical.b64encode(memoryview(data)) == expected
+
+
+def test_b64encode_refuses_strided_and_non_buffers():
+    with pytest.raises(BufferError):
+        _canonical.b64encode(memoryview(b"abcdef")[::2])
+    with pytest.raises(TypeError):
+        _canonical.b64encode("text")

@@ -489,3 +489,18 @@ def test_random_journals_validate_and_any_mutation_is_found(tmp_path_factory, ca
         mutated = lines[:i] + [lines[i][:cut] + b"\n"] + lines[i + 1:]
     findings = validate_chain(mutated, anchors)
     assert any(f.failed for f in findings), (kind, findings)
+
+
+def test_appended_lines_are_envelope_dumps_byte_for_byte(tmp_path, cam, cert):
+    # _append spells the PAE and the envelope line out for speed; they must stay
+    # exactly pae() and Envelope.dumps() + "\n".
+    j = Journal.create(tmp_path, cam, cert, clock=Clock(), sync="none")
+    bodies = [{}, {"note": "é \"q\" \\ \n ✓ \U0001f600", "n": -(2**63), "big": 2**63 - 1},
+              {"chunks": [{"start_ns": i, "root": "ab" * 32} for i in range(50)]}]
+    recs = [j.append(EVENT, b) for b in bodies] + [j.append(SEGMENT, {"index": 1})]
+    j.close()
+    lines = read_lines(tmp_path)[1:]
+    assert lines == [(r.envelope.dumps() + "\n").encode() for r in recs]
+    for r in recs:
+        assert r.hash == record_hash(r.envelope)
+        assert r.envelope.payload == canonical_bytes(r.body)
