@@ -306,6 +306,7 @@ class _Measured:
     error: str | None = None
     content: Any = None  # ContentResult re-demuxed from the file
     content_error: str | None = None
+    demux_errors: list[str] = field(default_factory=list)  # packets skipped while re-demuxing
     leaves_exists: bool = False
     leaves_size: int | None = None
     leaves_digests: dict[str, str] = field(default_factory=dict)
@@ -357,9 +358,39 @@ def _lstat_regular(path: Path) -> tuple[bool, bool]:
     return True, not stat.S_ISREG(st.st_mode)
 
 
+def _content_of(path: Path) -> tuple[Any, list[str]]:
+    """The re-demuxed content commitment, tolerant of damage.
+
+    Unlike :func:`bwc_core.content.content_root`, a packet that cannot be
+    framed (cut NAL unit) is skipped and demuxing stops at the first
+    unreadable spot, so a truncated or damaged file still yields the packets
+    it holds and the verifier can name the ones missing or altered.
+    """
+    from .content import ContentHasher
+    from .media import MediaSource
+
+    problems: list[str] = []
+    with MediaSource(path) as src:
+        hasher = ContentHasher(src.streams, name=str(path))
+        packets = iter(src.packets())
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                break
+            except (BwcError, OSError, ValueError) as exc:
+                problems.append(str(exc))
+                break
+            try:
+                hasher.update(packet)
+            except (BwcError, ValueError) as exc:
+                problems.append(str(exc))
+        return hasher.finish(), problems
+
+
 def _measure(path: Path, algorithms: Sequence[str], leaves_path: Path | None,
              leaves_algorithms: Sequence[str]) -> _Measured:
-    from .content import content_root, parse_leaves
+    from .content import parse_leaves
 
     m = _Measured()
     m.exists, m.link = _lstat_regular(path)
@@ -370,7 +401,7 @@ def _measure(path: Path, algorithms: Sequence[str], leaves_path: Path | None,
             m.error = exc.strerror or str(exc)
         if m.error is None:
             try:
-                m.content = content_root(path)
+                m.content, m.demux_errors = _content_of(path)
             except (BwcError, OSError, ValueError) as exc:
                 m.content_error = str(exc)
             except Exception as exc:  # noqa: BLE001 - a hostile file must not crash the verifier
@@ -687,6 +718,8 @@ def _check_segments(root: Path, segs: list[_Seg], report: Report, progress: Prog
             continue
         s.report.measured = {"size": m.size, "digests": dict(m.digests),
                              "content_root": m.content.root.hex() if m.content is not None else None}
+        if m.demux_errors:
+            s.report.measured["demux_errors"] = m.demux_errors[:MAX_PACKET_FINDINGS]
         for name in m.unknown:
             add(_finding("segment.digest_unknown", f"{s.rel}: digest {name!r} not supported here; "
                          "not checked", algorithm=name, **where))
@@ -897,10 +930,12 @@ def _compare_content(s: _Seg, m: _Measured, where: dict[str, Any]) -> list[Findi
 def _compare_timing(s: _Seg, signed: Any, found: Any, where: dict[str, Any]) -> list[Finding]:
     """Same packets: is the timing the signed timing within the new container's rounding?
 
-    One constant offset (the new container may start at another time) is
-    removed, taken from the first packet of the lowest stream; then every
-    packet's pts must lie within one unit of the new time base (half a unit
-    of rounding here, half in the offset) of the signed pts.
+    Each stream's constant offset (a remux may start the file at another time)
+    is taken from its first packet and removed; then every packet's pts must
+    lie within one unit of the new time base (half a unit of rounding in the
+    packet, half in the offset) of the signed pts. The streams' offsets must
+    agree within one frame of each stream (a muxer may re-align audio by an
+    edit list), else the streams moved against each other.
     """
     tb_a = {c.index: c.time_base for c in signed.streams}
     tb_b = {c.index: c.time_base for c in found.streams}
@@ -913,38 +948,44 @@ def _compare_timing(s: _Seg, signed: Any, found: Any, where: dict[str, Any]) -> 
     if not a_by:
         return []
     first = min(a_by)
-    offset = b_by[first][0].pts * tb_b[first] - a_by[first][0].pts * tb_a[first]
+    offsets = {st: b_by[st][0].pts * tb_b[st] - a_by[st][0].pts * tb_a[st] for st in a_by}
+    ref = offsets[first]
+    out: list[Finding] = []
     worst = Fraction(0)
     bad: list[tuple[int, int, Any, Fraction]] = []
-    exact = True
-    for stream, pa in a_by.items():
+    for stream, pa in sorted(a_by.items()):
         pb = b_by[stream]
-        tol = tb_b[stream] / 2 + tb_b[first] / 2
+        tol = tb_b[stream]
+        off = offsets[stream]
+        frame = max(Fraction(pa[0].duration) * tb_a[stream], tb_b[stream])
+        if abs(off - ref) > frame:
+            out.append(_finding("content.timing_altered",
+                                f"{s.rel}: stream {stream} moved {float(off - ref) * 1000:.3f} ms against "
+                                f"stream {first} (more than one frame)", stream=stream,
+                                shift_ms=round(float(off - ref) * 1000, 3), **where))
+        worst = max(worst, abs(off - ref))
         for i, (x, y) in enumerate(zip(pa, pb)):
-            dev = abs((y.pts * tb_b[stream] - offset) - x.pts * tb_a[stream])
-            if dev:
-                exact = False
+            dev = abs((y.pts * tb_b[stream] - off) - x.pts * tb_a[stream])
             worst = max(worst, dev)
             if dev > tol:
                 bad.append((stream, i, x, dev))
-    if bad:
-        out = []
-        for stream, i, x, dev in bad[:MAX_PACKET_FINDINGS]:
-            out.append(_finding("content.timing_altered",
-                                f"{s.rel}: stream {stream} packet {i} (chunk {x.chunk}) moved "
-                                f"{float(dev) * 1000:.3f} ms beyond the container's rounding",
-                                stream=stream, stream_packet=i, chunk=x.chunk, pts=x.pts,
-                                deviation_ms=round(float(dev) * 1000, 3), **where))
-        if len(bad) > MAX_PACKET_FINDINGS:
-            out.append(_finding("content.timing_altered", f"{s.rel}: {len(bad)} packets in all moved in time",
-                                count=len(bad), **where))
+    for stream, i, x, dev in bad[:MAX_PACKET_FINDINGS]:
+        out.append(_finding("content.timing_altered",
+                            f"{s.rel}: stream {stream} packet {i} (chunk {x.chunk}) moved "
+                            f"{float(dev) * 1000:.3f} ms beyond the container's rounding",
+                            stream=stream, stream_packet=i, chunk=x.chunk, pts=x.pts,
+                            deviation_ms=round(float(dev) * 1000, 3), **where))
+    if len(bad) > MAX_PACKET_FINDINGS:
+        out.append(_finding("content.timing_altered", f"{s.rel}: {len(bad)} packets in all moved in time",
+                            count=len(bad), **where))
+    if out:
         return out
-    if exact and offset == 0:
+    if worst == 0 and ref == 0:
         return []
     return [_finding("content.timing_shifted",
                      f"{s.rel}: timing equals the signed timing after a constant offset of "
-                     f"{float(offset) * 1000:.3f} ms, within {float(worst) * 1000:.3f} ms of rounding",
-                     offset_ms=round(float(offset) * 1000, 3), max_deviation_ms=round(float(worst) * 1000, 3),
+                     f"{float(ref) * 1000:.3f} ms, within {float(worst) * 1000:.3f} ms of rounding",
+                     offset_ms=round(float(ref) * 1000, 3), max_deviation_ms=round(float(worst) * 1000, 3),
                      **where)]
 
 
