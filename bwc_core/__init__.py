@@ -24,6 +24,18 @@ from .keys import (
     Signer,
     TrustAnchors,
 )
+from .content import (
+    ContentHasher,
+    ContentResult,
+    FileDigester,
+    RangeProof,
+    content_root,
+    file_digests,
+    inclusion_proof,
+    read_leaves,
+    verify_range_proof,
+    write_leaves,
+)
 
 try:
     __version__ = _version("bwc-core")
@@ -56,4 +68,15 @@ __all__ = [
     "record_hash",
     "validate_chain",
     "validate_journal",
+    # content
+    "ContentHasher",
+    "ContentResult",
+    "FileDigester",
+    "RangeProof",
+    "content_root",
+    "file_digests",
+    "inclusion_proof",
+    "read_leaves",
+    "verify_range_proof",
+    "write_leaves",
 ]

@@ -31,6 +31,7 @@ __all__ = [
     "TrustError",
     "UnsupportedCodecError",
     "UnsafePathError",
+    "LeavesError",
     "ValueError",
     "TypeError",
     "CanonicalJSONError",
@@ -87,6 +88,10 @@ class UnsupportedCodecError(MediaError):
 
 class ContainerError(MediaError):
     """The container muxer or demuxer failed."""
+
+
+class LeavesError(CorruptMediaError):
+    """A ``.leaves`` sidecar is foreign, truncated or internally inconsistent."""
 
 
 # --- trust ----------------------------------------------------------------------

@@ -1,0 +1,64 @@
+"""Content hashing throughput against single-thread BLAKE3 over the same payload bytes.
+
+Target (issue 3): ContentHasher over a demuxed 720p clip's packets >= 0.95x
+``blake3(max_threads=1)`` fed the same payloads. The baseline does strictly
+less work (no framing, no per-packet leaves, no trees), so the ratio is the
+price of the format. Ratios are printed and stored in extra_info.
+"""
+
+from __future__ import annotations
+
+import pytest
+from blake3 import blake3
+from conftest import report_ratio
+
+from bwc_core.content import ContentHasher
+from bwc_core.media import MediaSource, SyntheticCamera
+
+
+@pytest.fixture(scope="module")
+def hd_packets(tmp_path_factory):
+    """10 s of 1280x720 H.264 at 6 Mbit/s (1 s GOP) + mono AAC, demuxed once."""
+    path = tmp_path_factory.mktemp("bench") / "hd.mp4"
+    SyntheticCamera(seconds=10, width=1280, height=720, bitrate=6_000_000, gop=30).write(path)
+    with MediaSource(path) as src:
+        return src.streams, list(src.packets())
+
+
+def _baseline(packets):
+    def run():
+        h = blake3(max_threads=1)
+        for p in packets:
+            h.update(p.payload)
+        return h.digest()
+
+    return run
+
+
+def _hasher(streams, packets, finish=True):
+    def run():
+        h = ContentHasher(streams)
+        for p in packets:
+            h.update(p)
+        return h.finish() if finish else h
+
+    return run
+
+
+def test_content_hasher_vs_blake3(benchmark, hd_packets):
+    """Whole segment: leaves, chunk assignment, both tree levels, timing tables."""
+    streams, packets = hd_packets
+    report_ratio(benchmark, "ratio_content_vs_blake3", _baseline(packets), _hasher(streams, packets))
+
+
+def test_leaf_hashing_vs_blake3(benchmark, hd_packets):
+    """Per-packet path only (update): framing + one leaf per packet."""
+    streams, packets = hd_packets
+    report_ratio(benchmark, "ratio_update_vs_blake3", _baseline(packets), _hasher(streams, packets, finish=False))
+
+
+def test_video_only_vs_blake3(benchmark, hd_packets):
+    """Video packets only: the per-byte cost without the many small audio packets."""
+    streams, packets = hd_packets
+    video = [p for p in packets if p.stream == 0]
+    report_ratio(benchmark, "ratio_video_content_vs_blake3", _baseline(video), _hasher(streams[:1], video))
