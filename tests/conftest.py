@@ -112,3 +112,9 @@ def evidence(tmp_path_factory, trust, av_clip, video_clip):
     """Pristine evidence: REC-001 (A+V, 4 segments) and REC-002 (video only). Copy before tampering."""
     out = tmp_path_factory.mktemp("evidence") / "evidence"
     return build_evidence(out, [av_clip, video_clip], trust.cam, trust.cert)
+
+
+@pytest.fixture(scope="session")
+def make_evidence():
+    """:func:`build_evidence` for tests that need their own keys or options."""
+    return build_evidence
