@@ -9,6 +9,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version as _version
 
 from . import errors
+from .buffer import BufferStats, PreEventBuffer
 from .errors import BwcError
 from .media import MediaSource, StreamInfo, SyntheticCamera, write_packets
 from .packets import PacketRecord
@@ -79,4 +80,7 @@ __all__ = [
     "read_leaves",
     "verify_range_proof",
     "write_leaves",
+    # buffer
+    "PreEventBuffer",
+    "BufferStats",
 ]
