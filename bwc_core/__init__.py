@@ -37,6 +37,7 @@ from .content import (
     verify_range_proof,
     write_leaves,
 )
+from .verify import RecordingReport, Report, SegmentReport, verify_evidence
 
 try:
     __version__ = _version("bwc-core")
@@ -83,4 +84,9 @@ __all__ = [
     # buffer
     "PreEventBuffer",
     "BufferStats",
+    # verification
+    "RecordingReport",
+    "Report",
+    "SegmentReport",
+    "verify_evidence",
 ]

@@ -41,7 +41,6 @@ from typing import Any
 
 import blake3
 
-from . import __version__
 from .errors import BwcError, JournalError
 from .findings import Finding, Severity, Verdict
 from .journal import FINDING_CODES as JOURNAL_CODES
@@ -276,6 +275,8 @@ class Report:
 
     def to_json(self) -> dict[str, Any]:
         """The ``bwc verify --json`` object (see docs/cli.md)."""
+        from . import __version__
+
         return {
             "format": REPORT_FORMAT,
             "version": 1,
