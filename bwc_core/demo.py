@@ -37,23 +37,22 @@ def run_demo(
     source_path = camera.write(out_dir / "camera-source.mp4")
 
     buf = PreEventBuffer(max_seconds=pre_event_seconds, max_bytes=32 * 2**20, keep_audio=False)
+    path = out_dir / "pre-event.mp4"
     with MediaSource(source_path) as source:
-        streams = source.streams
         for record in source:
             if record.pts_seconds >= activate_at:
                 break
             buf.push(record)
         stats = buf.stats
         held = buf.drain()
+        # Stream templates live as long as the source is open: write inside.
+        video_streams = [s for s in source.streams if s.kind == "video"]
+        write_packets(path, video_streams, held)
 
     say(f"standby: pre-event buffer of {pre_event_seconds:.0f} s, video only (buffer audio off by default)")
     say(f"activate at {activate_at:.1f} s: buffer held {stats.packets} packets, "
         f"{stats.bytes / 1024:.0f} KiB, {float(stats.seconds):.2f} s; "
         f"evicted {stats.evicted_gops} GOPs, dropped {stats.dropped_audio} audio packets")
-
-    video_streams = [s for s in streams if s.kind == "video"]
-    path = out_dir / "pre-event.mp4"
-    write_packets(path, video_streams, held)
 
     with MediaSource(path) as written:
         first = next(iter(written))

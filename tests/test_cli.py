@@ -1,4 +1,4 @@
-"""The ``bwc`` command line: keygen, certify, seal, verify; exit codes and one-line errors."""
+"""The ``bwc`` command line: version, help, usage errors, the demo, keygen, certify, seal, verify."""
 
 from __future__ import annotations
 
@@ -9,15 +9,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+import av
 import pytest
 
+import bwc_core
 from bwc_core import cli
+from bwc_core.cli import main
 from bwc_core.keys import Certificate, Identity, PublicIdentity, TrustAnchors
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
     capsys.readouterr()
-    code = cli.main(list(argv))
+    try:
+        code = cli.main(list(argv))
+    except SystemExit as exc:  # argparse: --help, --version and usage errors
+        code = exc.code
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -195,3 +201,37 @@ def test_console_script_in_a_pipe(evidence, trust):
     proc = subprocess.run([bwc, "verify", os.devnull, "--trust", trust.root_pub],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+# --- version, help, demo -----------------------------------------------------------------
+
+
+def test_version_and_help(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert bwc_core.__version__ in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    assert "demo" in capsys.readouterr().out
+
+
+def test_usage_errors_exit_2_with_one_line():
+    proc = subprocess.run([sys.executable, "-m", "bwc_core.cli", "no-such-command"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("bwc: error:")
+    assert "Traceback" not in proc.stderr
+    assert main([]) == 2
+
+
+def test_demo_writes_a_playable_pre_event_file(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "buffer held" in out and "dropped" in out
+    with av.open(str(tmp_path / "pre-event.mp4")) as container:
+        assert len(container.streams.audio) == 0  # buffer audio is off by default
+        frames = list(container.decode(video=0))
+    assert frames and frames[0].key_frame
+    # The buffer keeps >= 8 s and at most 8 s + one GOP (1 s) at 30 fps.
+    assert 8 * 30 <= len(frames) <= 9 * 30 + 1
