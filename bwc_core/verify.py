@@ -401,13 +401,6 @@ def _measure(path: Path, algorithms: Sequence[str], leaves_path: Path | None,
             m.size, m.digests, m.unknown = _digest_file(path, algorithms)
         except OSError as exc:
             m.error = exc.strerror or str(exc)
-        if m.error is None:
-            try:
-                m.content, m.demux_errors = _content_of(path)
-            except (BwcError, OSError, ValueError) as exc:
-                m.content_error = str(exc)
-            except Exception as exc:  # noqa: BLE001 - a hostile file must not crash the verifier
-                m.content_error = f"{type(exc).__name__}: {exc}"
     if leaves_path is not None:
         exists, odd = _lstat_regular(leaves_path)
         m.leaves_exists = exists and not odd
@@ -424,6 +417,20 @@ def _measure(path: Path, algorithms: Sequence[str], leaves_path: Path | None,
             except (BwcError, OSError, ValueError) as exc:
                 m.leaves_error = str(exc)
     return m
+
+
+def _measure_content(path: Path) -> tuple[Any, list[str], str | None]:
+    """(content, demux problems, error) of a file re-demuxed; never raises."""
+    exists, odd = _lstat_regular(path)
+    if not exists or odd:
+        return None, [], "not a regular file"
+    try:
+        content, problems = _content_of(path)
+        return content, problems, None
+    except (BwcError, OSError, ValueError) as exc:
+        return None, [], str(exc)
+    except Exception as exc:  # noqa: BLE001 - a hostile file must not crash the verifier
+        return None, [], f"{type(exc).__name__}: {exc}"
 
 
 # --- the engine -------------------------------------------------------------------------------
@@ -678,16 +685,24 @@ def _check_segments(root: Path, segs: list[_Seg], report: Report, progress: Prog
     todo = [s for s in segs if s.rel is not None]
     total = len(todo)
     jobs = []
-    nworkers = workers or min(8, (os.cpu_count() or 2))
-    with ThreadPoolExecutor(max_workers=max(1, nworkers)) as pool:
+    # Digests (hashlib and blake3 release the GIL) run on their own threads while
+    # one thread re-demuxes, which holds the GIL for much of its work.
+    nworkers = workers or min(4, (os.cpu_count() or 2))
+    with ThreadPoolExecutor(max_workers=max(1, nworkers)) as pool, \
+            ThreadPoolExecutor(max_workers=1) as demux:
         for s in todo:
             algorithms = list(s.report.digests) or ["blake3", "sha256"]
             leaves_info = s.body.get("leaves") if isinstance(s.body.get("leaves"), dict) else {}
             leaves_algos = list(leaves_info.get("digests") or {}) if isinstance(leaves_info.get("digests"), dict) else []
             leaves_path = root / s.leaves_rel if s.leaves_rel else None
-            jobs.append((s, pool.submit(_measure, root / s.rel, algorithms, leaves_path, leaves_algos)))
-        for done, (s, job) in enumerate(jobs, 1):
-            s.measured = job.result()
+            jobs.append((s, pool.submit(_measure, root / s.rel, algorithms, leaves_path, leaves_algos),
+                         demux.submit(_measure_content, root / s.rel)))
+        for done, (s, job, content_job) in enumerate(jobs, 1):
+            m = s.measured = job.result()
+            if m.exists and not m.link and m.error is None:
+                m.content, m.demux_errors, m.content_error = content_job.result()
+            else:
+                content_job.result()
             if progress is not None:
                 progress(done, total, s.rel or "")
 
