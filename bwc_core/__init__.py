@@ -10,21 +10,7 @@ from importlib.metadata import PackageNotFoundError, version as _version
 
 from . import errors
 from .buffer import BufferStats, PreEventBuffer
-from .errors import BwcError
-from .media import MediaSource, StreamInfo, SyntheticCamera, write_packets
-from .packets import PacketRecord
 from .canonical import canonical_bytes, parse_canonical
-from .envelope import Envelope, pae, record_hash
-from .journal import Journal, Record, validate_chain, validate_journal
-from .keys import (
-    Certificate,
-    Identity,
-    PublicIdentity,
-    Revocation,
-    RevocationList,
-    Signer,
-    TrustAnchors,
-)
 from .content import (
     ContentHasher,
     ContentResult,
@@ -37,6 +23,22 @@ from .content import (
     verify_range_proof,
     write_leaves,
 )
+from .envelope import Envelope, pae, record_hash
+from .errors import BwcError
+from .findings import Finding, Severity, Verdict
+from .journal import Journal, Record, validate_chain, validate_journal
+from .keys import (
+    Certificate,
+    Identity,
+    PublicIdentity,
+    Revocation,
+    RevocationList,
+    Signer,
+    TrustAnchors,
+)
+from .media import HashingSink, MediaSource, StreamInfo, SyntheticCamera, write_packets
+from .packets import PacketRecord
+from .segment import SegmentInfo, Segmenter
 from .verify import RecordingReport, Report, SegmentReport, verify_evidence
 
 try:
@@ -45,15 +47,36 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
 __all__ = [
-    "BwcError",
-    "MediaSource",
-    "PacketRecord",
-    "StreamInfo",
-    "SyntheticCamera",
     "__version__",
     "errors",
+    # vocabulary
+    "BwcError",
+    "Finding",
+    "PacketRecord",
+    "Severity",
+    "Verdict",
+    # packets in / out
+    "BufferStats",
+    "HashingSink",
+    "MediaSource",
+    "PreEventBuffer",
+    "StreamInfo",
+    "SyntheticCamera",
     "write_packets",
-    # trust (keys, envelopes, journal)
+    # media integrity
+    "ContentHasher",
+    "ContentResult",
+    "FileDigester",
+    "RangeProof",
+    "SegmentInfo",
+    "Segmenter",
+    "content_root",
+    "file_digests",
+    "inclusion_proof",
+    "read_leaves",
+    "verify_range_proof",
+    "write_leaves",
+    # trust
     "Certificate",
     "Envelope",
     "Identity",
@@ -65,25 +88,11 @@ __all__ = [
     "Signer",
     "TrustAnchors",
     "canonical_bytes",
-    "parse_canonical",
     "pae",
+    "parse_canonical",
     "record_hash",
     "validate_chain",
     "validate_journal",
-    # content
-    "ContentHasher",
-    "ContentResult",
-    "FileDigester",
-    "RangeProof",
-    "content_root",
-    "file_digests",
-    "inclusion_proof",
-    "read_leaves",
-    "verify_range_proof",
-    "write_leaves",
-    # buffer
-    "PreEventBuffer",
-    "BufferStats",
     # verification
     "RecordingReport",
     "Report",

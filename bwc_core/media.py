@@ -6,29 +6,58 @@ demo and the benchmarks use in place of a real sensor.
 
 from __future__ import annotations
 
+import builtins
 import io
 import math
 import os
-from collections.abc import Iterable, Iterator
+import queue
+import threading
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 import numpy as np
 
-from .errors import ContainerError, CorruptMediaError, MediaError, PacketError
+from .errors import (
+    ContainerError,
+    CorruptMediaError,
+    MediaError,
+    PacketError,
+    PacketOrderError,
+    UnsupportedCodecError,
+    ValueError as BwcValueError,
+)
 from .packets import PacketRecord
 
 __all__ = [
+    "CONTAINER_EXTENSIONS",
     "CONTAINER_FORMATS",
+    "HashingSink",
     "MediaSource",
+    "SUPPORTED_CODECS",
     "StreamInfo",
     "SyntheticCamera",
+    "add_streams",
+    "container_options",
+    "decode_first_frame",
+    "open_output",
     "write_packets",
 ]
 
 #: Container names bwc-core writes, mapped to FFmpeg muxer names.
 CONTAINER_FORMATS = {"mp4": "mp4", "mkv": "matroska", "ts": "mpegts"}
+
+#: Audio and video codecs bwc-core segments and frames (data streams pass
+#: through if the container accepts them).
+SUPPORTED_CODECS = frozenset({"h264", "hevc", "aac", "mp3", "opus"})
+
+#: File name extension of each container.
+CONTAINER_EXTENSIONS = {"mp4": ".mp4", "mkv": ".mkv", "ts": ".ts"}
+
+# Formats whose demuxers report stored decode timestamps (Matroska has none:
+# its demuxer guesses dts, which is not monotonic with B-frames).
+_STORES_DTS = ("mov", "mp4", "mpegts")
 
 _KIND = {"video": "video", "audio": "audio", "subtitle": "data", "data": "data"}
 
@@ -95,7 +124,13 @@ class MediaSource:
     Errors name the file and the packet position.
     """
 
-    def __init__(self, source: str | os.PathLike[str] | bytes | BinaryIO, *, name: str | None = None) -> None:
+    def __init__(
+        self,
+        source: str | os.PathLike[str] | bytes | BinaryIO,
+        *,
+        name: str | None = None,
+        codecs: Collection[str] | None = None,
+    ) -> None:
         import av
 
         if isinstance(source, bytes):
@@ -116,6 +151,13 @@ class MediaSource:
         if not self.streams:
             self.close()
             raise CorruptMediaError(f"{self.name}: no audio or video streams")
+        if codecs is not None:
+            for info in self.streams:
+                if info.codec not in codecs:
+                    self.close()
+                    raise UnsupportedCodecError(
+                        f"{self.name}: stream {info.index} uses codec {info.codec!r}; supported: {sorted(codecs)}"
+                    )
 
     def __enter__(self) -> MediaSource:
         return self
@@ -134,22 +176,44 @@ class MediaSource:
         return self.packets()
 
     def packets(self) -> Iterator[PacketRecord]:
-        """Yield every packet as a record, in the order the file stores them."""
+        """Yield every packet as a record, in the order the file stores them.
+
+        In formats that store decode timestamps (MP4, MPEG-TS) a dts that goes
+        backwards within a stream raises :class:`PacketOrderError`.
+        """
         import av
 
         if self._container is None:
             raise MediaError(f"{self.name}: source is closed")
         position = 0
-        kinds = {s.index: s.kind for s in self.streams}
+        # One shared kind and time base per stream: every demuxed packet
+        # carries its stream's time base, and records then share the object.
+        meta = {s.index: (s.kind, s.time_base) for s in self.streams}
+        check = any(f in _STORES_DTS for f in self.format.split(","))
+        last_dts: dict[int, int] = {}
         try:
             for packet in self._container.demux():
-                if packet.dts is None and packet.size == 0:
+                dts = packet.dts
+                if dts is None and packet.size == 0:
                     continue  # demuxer flush packet
                 position += 1
+                index = packet.stream_index
+                kind, time_base = meta[index]
                 try:
-                    yield PacketRecord.from_av(packet, kind=kinds[packet.stream.index])
+                    record = PacketRecord(
+                        index, kind, packet.pts, dts, packet.duration or 0, time_base, packet.is_keyframe, bytes(packet)
+                    )
                 except PacketError as exc:
                     raise CorruptMediaError(f"{self.name}: packet {position}: {exc}") from None
+                if check:
+                    previous = last_dts.get(record.stream)
+                    if previous is not None and record.dts < previous:
+                        raise PacketOrderError(
+                            f"{self.name}: packet {position} (stream {record.stream}): "
+                            f"dts {record.dts} after {previous}"
+                        )
+                    last_dts[record.stream] = record.dts
+                yield record
         except av.FFmpegError as exc:
             raise CorruptMediaError(f"{self.name}: demux failed after packet {position} ({exc})") from None
 
@@ -192,11 +256,7 @@ def write_packets(
         raise ContainerError(f"{path}: cannot create ({exc})") from None
     count = 0
     try:
-        mapping = {}
-        for info in streams:
-            if info.template is None:
-                raise ContainerError(f"stream {info.index}: no template to copy codec configuration from")
-            mapping[info.index] = out.add_stream_from_template(info.template)
+        mapping = add_streams(out, streams)
         for record in packets:
             target = mapping.get(record.stream)
             if target is None:
@@ -208,6 +268,334 @@ def write_packets(
     finally:
         out.close()
     return count
+
+
+def _lcm(a: int, b: int) -> int:
+    return a * b // math.gcd(a, b)
+
+
+def _mp4_movie_timescale(streams: Iterable[StreamInfo]) -> int:
+    """A movie timescale in which every track's start offset is exact.
+
+    The MP4 muxer writes each track's start offset (edit list) in the movie
+    timescale, 1000 by default: audio starting 2.67 ms after video would be
+    moved to 2 ms. The LCM of the track timescales keeps it exact.
+    """
+    scale = 1000
+    for info in streams:
+        if info.kind == "video":
+            den = info.time_base.denominator
+            while den < 10000:  # the MP4 muxer's own rule for video tracks
+                den *= 2
+        elif info.kind == "audio" and info.sample_rate:
+            den = info.sample_rate
+        else:
+            den = info.time_base.denominator
+        scale = _lcm(scale, den)
+    return scale if scale < 2**31 else 1000
+
+
+def container_options(container: str, streams: Iterable[StreamInfo]) -> dict[str, str]:
+    """Muxer options for a live segment written to a forward-only sink.
+
+    - MP4: fragmented at every video keyframe (one-second fragments without
+      video), moov delayed to the first fragment so per-track start offsets
+      (A/V alignment) survive (``empty_moov`` drops them), and an exact movie
+      timescale.
+    - MKV: live-style clusters (at most one second without video).
+    - MKV and MPEG-TS: ``avoid_negative_ts=disabled``, so negative source
+      timestamps are stored as they are instead of shifting the segment.
+    - every container: ``flush_packets=1``, so bytes reach the file as soon
+      as the muxer emits them and a power cut loses at most the fragment or
+      cluster in flight.
+    """
+    streams = list(streams)
+    if container not in CONTAINER_FORMATS:
+        raise BwcValueError(f"unknown container {container!r}; expected one of {sorted(CONTAINER_FORMATS)}")
+    has_video = any(s.kind == "video" for s in streams)
+    options = {"flush_packets": "1"}
+    if container == "mp4":
+        options["movflags"] = "frag_keyframe+delay_moov"
+        options["movie_timescale"] = str(_mp4_movie_timescale(streams))
+        if not has_video:
+            options["frag_duration"] = "1000000"
+    else:
+        # Keep the source timeline as it is, including negative timestamps
+        # (AAC priming, B-frame dts): the default shift to zero would move one
+        # segment's timeline against its neighbours'.
+        options["avoid_negative_ts"] = "disabled"
+        if container == "mkv":
+            options["cluster_time_limit"] = "1000"
+    return options
+
+
+def add_streams(out: Any, streams: Iterable[StreamInfo]) -> dict[int, Any]:
+    """Create one output stream per :class:`StreamInfo`; returns index -> output stream.
+
+    Uses ``add_stream_from_template`` (``add_mux_stream`` mis-stores H.264 /
+    AAC codec configuration when remuxing in PyAV 18).
+    """
+    mapping: dict[int, Any] = {}
+    for info in streams:
+        if info.template is None:
+            raise ContainerError(f"stream {info.index}: no template to copy codec configuration from")
+        try:
+            mapping[info.index] = out.add_stream_from_template(info.template)
+        except builtins.ValueError as exc:  # the format cannot hold this codec
+            raise UnsupportedCodecError(
+                f"stream {info.index}: {out.format.name} cannot hold codec {info.codec!r} ({exc})"
+            ) from None
+    return mapping
+
+
+def open_output(
+    target: str | os.PathLike[str] | BinaryIO,
+    container: str,
+    streams: Iterable[StreamInfo],
+    *,
+    options: dict[str, str] | None = None,
+    buffer_size: int = 1 << 18,
+) -> tuple[Any, dict[int, Any]]:
+    """Open a muxer for *container* on *target* (a path or a writable file object).
+
+    Returns ``(output container, {stream index: output stream})``. *options*
+    default to :func:`container_options`; pass a :class:`HashingSink` as
+    *target* to digest the bytes as they are written.
+    """
+    import av
+
+    streams = list(streams)
+    fmt = CONTAINER_FORMATS.get(container)
+    if fmt is None:
+        raise BwcValueError(f"unknown container {container!r}; expected one of {sorted(CONTAINER_FORMATS)}")
+    if options is None:
+        options = container_options(container, streams)
+    where = target if isinstance(target, (str, os.PathLike)) else getattr(target, "name", "<stream>")
+    try:
+        if isinstance(target, (str, os.PathLike)):
+            out = av.open(os.fspath(target), "w", format=fmt, options=options)
+        else:
+            out = av.open(target, "w", format=fmt, options=options, buffer_size=buffer_size)
+    except (av.FFmpegError, OSError, builtins.ValueError) as exc:
+        raise ContainerError(f"{where}: cannot open a {container} muxer ({exc})") from None
+    try:
+        return out, add_streams(out, streams)
+    except BaseException:
+        try:
+            out.close()
+        except Exception:  # noqa: BLE001 - header never written; nothing to keep
+            pass
+        raise
+
+
+class Digester(Protocol):
+    """What :class:`HashingSink` feeds: hashlib-style ``update`` plus ``hexdigests``."""
+
+    def update(self, data: bytes, /) -> None: ...
+
+    def hexdigests(self) -> dict[str, str]: ...
+
+
+_STOP = object()
+
+
+class HashingSink:
+    """A write-only, forward-only file that digests the bytes as the muxer writes them.
+
+    Pass it to ``av.open(sink, "w", format=...)`` (or :func:`open_output`).
+    ``seekable()`` is False, so FFmpeg never seeks: MKV is written live-style
+    and MP4 must be fragmented (plain MP4 refuses to open). The digests are of
+    exactly the bytes written, in order, never read back from disk.
+
+    Seeks are refused, not handled: :meth:`seek` raises
+    :class:`~bwc_core.errors.ContainerError` and poisons the sink, so
+    :meth:`close` raises too instead of returning a digest that is not the
+    file's. Bytes go to the file synchronously (``os.write``); hashing runs on
+    a worker thread (hashlib and blake3 release the GIL), so it overlaps the
+    muxing.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        digester: Digester,
+        *,
+        exclusive: bool = True,
+        threaded: bool = True,
+    ) -> None:
+        self.name = os.fspath(path)
+        flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | (os.O_EXCL if exclusive else os.O_TRUNC)
+        try:
+            self._fd = os.open(self.name, flags, 0o644)
+        except FileExistsError:
+            raise ContainerError(f"{self.name}: already exists; bwc-core never overwrites a file") from None
+        except OSError as exc:
+            raise MediaError(f"{self.name}: cannot create ({exc.strerror})") from None
+        self._digester = digester
+        self._size = 0
+        self._closed = False
+        self._poisoned: str | None = None
+        self._digests: dict[str, str] | None = None
+        self._error: BaseException | None = None
+        self._queue: queue.SimpleQueue[Any] | None = None
+        self._thread: threading.Thread | None = None
+        if threaded:
+            self._queue = queue.SimpleQueue()
+            self._thread = threading.Thread(target=self._hash_worker, name=f"digest {os.path.basename(self.name)}", daemon=True)
+            self._thread.start()
+
+    def _hash_worker(self) -> None:
+        assert self._queue is not None
+        get, update = self._queue.get, self._digester.update
+        while (data := get()) is not _STOP:
+            if self._error is None:
+                try:
+                    update(data)
+                except BaseException as exc:  # noqa: BLE001 - re-raised by close()
+                    self._error = exc
+
+    # -- the file-object protocol PyAV uses ------------------------------------
+
+    def write(self, data: bytes, /) -> int:
+        """Write all of *data* at the end of the file and queue it for hashing."""
+        if self._closed:
+            raise ContainerError(f"{self.name}: write after close")
+        if self._poisoned:
+            raise ContainerError(f"{self.name}: {self._poisoned}")
+        if type(data) is not bytes:
+            data = bytes(data)  # the hashing thread needs an immutable copy
+        view = memoryview(data)
+        written = 0
+        try:
+            while written < len(view):
+                written += os.write(self._fd, view[written:])
+        except OSError as exc:
+            self._poisoned = f"write failed at byte {self._size + written} ({exc.strerror})"
+            raise MediaError(f"{self.name}: {self._poisoned}") from None
+        self._size += written
+        if self._queue is not None:
+            self._queue.put(data)
+        else:
+            self._digester.update(data)
+        return written
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        """Refuse: the digest covers bytes in write order, so rewriting them would falsify it."""
+        self._poisoned = f"seek attempt (offset {offset}, whence {whence}) on a forward-only sink"
+        raise ContainerError(f"{self.name}: {self._poisoned}")
+
+    def tell(self) -> int:
+        return self._size
+
+    def seekable(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return False
+
+    def flush(self) -> None:
+        """Nothing to do: every write already went to the OS."""
+
+    # -- ours --------------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        """Bytes written so far."""
+        return self._size
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def digests(self) -> dict[str, str] | None:
+        """The hex digests once :meth:`close` has returned, else None."""
+        return self._digests
+
+    def sync(self) -> None:
+        """``fsync`` what has been written so far (a power cut keeps it)."""
+        os.fsync(self._fd)
+
+    def _stop_worker(self) -> None:
+        if self._thread is not None:
+            assert self._queue is not None
+            self._queue.put(_STOP)
+            self._thread.join()
+            self._thread = None
+
+    def close(self, *, sync: bool = True) -> dict[str, str]:
+        """Finish hashing, ``fsync`` (unless ``sync=False``) and close; returns the hex digests."""
+        if self._closed:
+            if self._digests is None:
+                raise ContainerError(f"{self.name}: sink was aborted")
+            return self._digests
+        self._stop_worker()
+        try:
+            if sync and not self._poisoned:
+                os.fsync(self._fd)
+        finally:
+            os.close(self._fd)
+            self._closed = True
+        if self._poisoned:
+            raise ContainerError(f"{self.name}: no digest: {self._poisoned}")
+        if self._error is not None:
+            raise ContainerError(f"{self.name}: hashing failed ({self._error})") from self._error
+        self._digests = dict(self._digester.hexdigests())
+        return self._digests
+
+    def abort(self) -> None:
+        """Close without digests (after a failure); the bytes written stay on disk."""
+        if self._closed:
+            return
+        self._stop_worker()
+        os.close(self._fd)
+        self._closed = True
+
+    def __enter__(self) -> HashingSink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is None:
+            self.close()
+        else:
+            self.abort()
+
+    def __del__(self) -> None:
+        if not getattr(self, "_closed", True):
+            self.abort()
+
+
+def decode_first_frame(path: str | os.PathLike[str], kind: str | None = None) -> Any:
+    """Decode and return the first frame of a file (video if it has video, else audio).
+
+    Proves a segment plays alone: it has its own header and codec
+    configuration and starts on a decodable frame. Raises
+    :class:`CorruptMediaError` when nothing decodes.
+    """
+    import av
+
+    name = os.fspath(path)
+    try:
+        with av.open(name, "r") as container:
+            streams = [s for s in container.streams if s.type in ("video", "audio")]
+            if kind is not None:
+                streams = [s for s in streams if s.type == kind]
+            else:
+                streams = [s for s in streams if s.type == "video"] or streams
+            if not streams:
+                raise CorruptMediaError(f"{name}: no {kind or 'audio or video'} stream to decode")
+            for frame in container.decode(streams[0]):
+                return frame
+    except FileNotFoundError:
+        raise MediaError(f"{name}: no such file") from None
+    except (av.FFmpegError, OSError) as exc:
+        if isinstance(exc, MediaError):
+            raise
+        raise CorruptMediaError(f"{name}: first frame does not decode ({exc})") from None
+    raise CorruptMediaError(f"{name}: no frame decodes")
 
 
 @dataclass

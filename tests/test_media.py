@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
+import os
+
+import av
+import blake3
 import pytest
 
-from bwc_core.errors import CorruptMediaError, MediaError
-from bwc_core.media import MediaSource, write_packets
+from bwc_core.errors import ContainerError, CorruptMediaError, MediaError, UnsupportedCodecError
+from bwc_core.media import (
+    HashingSink,
+    MediaSource,
+    add_streams,
+    container_options,
+    decode_first_frame,
+    open_output,
+    write_packets,
+)
 
 
 def test_synthetic_clip_has_bframes_and_audio(av_clip):
@@ -35,3 +49,92 @@ def test_missing_and_garbage_files_are_typed_errors(tmp_path):
     junk.write_bytes(b"not media at all" * 100)
     with pytest.raises(CorruptMediaError, match="junk.mp4"):
         MediaSource(junk)
+
+
+# --- writer side: hashing sink, output factory, first-frame decode -------------
+
+class _Digests:
+    """A minimal digester (the real one lives in bwc_core.content)."""
+
+    def __init__(self):
+        self.h = {"blake3": blake3.blake3(), "sha256": hashlib.sha256()}
+
+    def update(self, data, /):
+        for h in self.h.values():
+            h.update(data)
+
+    def hexdigests(self):
+        return {k: h.hexdigest() for k, h in self.h.items()}
+
+
+@pytest.mark.parametrize("threaded", [True, False])
+def test_hashing_sink_digests_exactly_the_bytes_written(tmp_path, threaded):
+    chunks = [os.urandom(n) for n in (1, 100, 5000, 70_000, 3)]
+    sink = HashingSink(tmp_path / "out.bin", _Digests(), threaded=threaded)
+    assert not sink.seekable() and sink.writable() and not sink.readable()
+    for c in chunks:
+        assert sink.write(c) == len(c)
+    sink.write(bytearray(b"tail"))
+    digests = sink.close()
+    data = (tmp_path / "out.bin").read_bytes()
+    assert data == b"".join(chunks) + b"tail" and sink.size == len(data)
+    assert digests == {"blake3": blake3.blake3(data).hexdigest(), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def test_hashing_sink_refuses_seeks_and_overwrites(tmp_path):
+    sink = HashingSink(tmp_path / "out.bin", _Digests())
+    sink.write(b"header")
+    with pytest.raises(ContainerError, match="seek"):
+        sink.seek(0)
+    with pytest.raises(ContainerError, match="seek"):
+        sink.write(b"patched")
+    with pytest.raises(ContainerError, match="no digest"):
+        sink.close()
+    with pytest.raises(ContainerError, match="already exists"):
+        HashingSink(tmp_path / "out.bin", _Digests())
+
+
+def test_fragmented_mp4_options_keep_start_offsets(av_clip):
+    with MediaSource(av_clip) as src:
+        opts = container_options("mp4", src.streams)
+    flags = opts["movflags"].split("+")
+    assert "frag_keyframe" in flags and "delay_moov" in flags and "empty_moov" not in flags
+    assert opts["flush_packets"] == "1"
+    # video 1/15360 and audio 48 kHz both divide the movie timescale exactly
+    assert int(opts["movie_timescale"]) % 15360 == 0 and int(opts["movie_timescale"]) % 48000 == 0
+
+
+def test_mkv_written_to_a_forward_only_sink_plays(av_clip, tmp_path):
+    path = tmp_path / "live.mkv"
+    with MediaSource(av_clip) as src:
+        sink = HashingSink(path, _Digests())
+        out, streams = open_output(sink, "mkv", src.streams)
+        for r in src:
+            out.mux(r.to_av(streams[r.stream]))
+        out.close()
+        digests = sink.close()
+    assert digests["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert decode_first_frame(path).width == 320
+    assert decode_first_frame(path, "audio").sample_rate == 48000
+
+
+def test_output_refuses_codecs_the_container_cannot_hold(audio_clip):
+    # IVF holds only VP8/VP9/AV1: an AAC stream must be refused with a typed error.
+    with MediaSource(audio_clip) as src, av.open(io.BytesIO(), "w", format="ivf") as out:
+        with pytest.raises(UnsupportedCodecError, match="aac"):
+            add_streams(out, src.streams)
+
+
+def test_truncated_and_unsupported_inputs_are_typed(av_clip, tmp_path):
+    data = open(av_clip, "rb").read()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])  # plain MP4: moov at the end is gone
+    with pytest.raises(CorruptMediaError, match="cut.mp4"):
+        with MediaSource(cut) as src:
+            list(src)
+    with pytest.raises(UnsupportedCodecError, match="h264"):
+        MediaSource(av_clip, codecs={"aac"})
+    with pytest.raises(CorruptMediaError):
+        decode_first_frame(tmp_path / "cut.mp4")
+    with pytest.raises(MediaError, match="no such file"):
+        decode_first_frame(tmp_path / "absent.mp4")

@@ -1,0 +1,683 @@
+"""Keyframe-aligned segments, written and hashed while the packets arrive.
+
+A :class:`Segmenter` takes the camera's packets in decode (arrival) order,
+drained pre-event packets first, then live ones, and writes them into
+standalone container files of about ``target_seconds`` each:
+
+- a new segment starts at the first keyframe of the first video stream whose
+  pts is at least ``target_seconds`` after the current segment's start, so a
+  segment lasts at most target + one GOP (audio-only: the first packet of the
+  first audio stream at or after the target, i.e. a cut on time);
+- every other stream is routed **by timestamp**: a packet whose pts is before
+  the cut belongs to the earlier segment even when it arrives after the cut
+  keyframe. The earlier segment's muxer stays open until every other stream
+  has delivered a packet at or after the cut, or until a packet arrives
+  ``max_lag`` seconds (default 1) past the cut; a straggler arriving later
+  still is written into the newer segment rather than lost;
+- file digests are computed from the bytes as the muxer writes them (a
+  forward-only :class:`~bwc_core.media.HashingSink`), never read back;
+- the content root (container-independent, see ``docs/format.md``) is
+  computed from the same packets, and the per-packet leaves are written to a
+  ``<segment file>.leaves`` sidecar.
+
+A segment file appears under its final name as soon as it is opened and
+grows fragment by fragment. It is **complete only once a SegmentInfo for it
+has been returned** (by :meth:`Segmenter.push`, :meth:`Segmenter.poll` or
+:meth:`Segmenter.close`): then its muxer has been closed and the file,
+sidecar and directory fsynced. That finishing work runs on a background
+thread, so the capture thread never waits for storage. After a crash, a file
+without a SegmentInfo (journal record) is a partial segment that still
+decodes up to its last flushed fragment.
+
+Cuts assume closed GOPs: no frame after a keyframe (in decode order) refers
+to a frame before it, as body cameras and x264's defaults produce.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import deque
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from .errors import (
+    ContainerError,
+    PacketError,
+    PacketOrderError,
+    StateError,
+    TypeError as BwcTypeError,
+    UnsupportedCodecError,
+    ValueError as BwcValueError,
+)
+from .media import (
+    CONTAINER_EXTENSIONS,
+    CONTAINER_FORMATS,
+    SUPPORTED_CODECS,
+    HashingSink,
+    StreamInfo,
+    open_output,
+)
+from .packets import PacketRecord
+
+from .content import ContentHasher, ContentResult, FileDigester, write_leaves
+
+__all__ = ["Segmenter", "SegmentInfo", "StreamSpan"]
+
+
+def _fraction_json(value: Fraction) -> list[int]:
+    return [value.numerator, value.denominator]
+
+
+def _chunk_json(chunk: Any) -> dict[str, Any]:
+    to_json = getattr(chunk, "to_json", None)
+    if callable(to_json):
+        return to_json()
+    return {
+        "index": chunk.index,
+        "start": _fraction_json(Fraction(chunk.start)),
+        "duration": _fraction_json(Fraction(chunk.duration)),
+        "payload_root": chunk.payload_root.hex(),
+        "timing_hash": chunk.timing_hash.hex(),
+        "root": chunk.root.hex(),
+        "first_packet": chunk.first_packet,
+        "packet_count": chunk.packet_count,
+    }
+
+
+@dataclass(frozen=True)
+class StreamSpan:
+    """The timestamps one stream covers inside one segment (in its time base)."""
+
+    stream: int
+    time_base: Fraction
+    first_pts: int
+    last_pts: int
+    end_pts: int  #: max(pts + duration): where the stream's last packet ends
+    first_dts: int
+    last_dts: int
+    packets: int
+
+    @property
+    def start(self) -> Fraction:
+        """Presentation time of the earliest packet, seconds."""
+        return self.first_pts * self.time_base
+
+    @property
+    def end(self) -> Fraction:
+        """Presentation time where the stream ends, seconds."""
+        return self.end_pts * self.time_base
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stream": self.stream,
+            "time_base": _fraction_json(self.time_base),
+            "first_pts": self.first_pts,
+            "last_pts": self.last_pts,
+            "end_pts": self.end_pts,
+            "first_dts": self.first_dts,
+            "last_dts": self.last_dts,
+            "packets": self.packets,
+        }
+
+
+@dataclass(frozen=True)
+class SegmentInfo:
+    """One finished segment: where it is, what its bytes and content hash to.
+
+    Returned only after the muxer was closed and the file fsynced: a
+    SegmentInfo means the file is complete. ``start``/``end`` are exact
+    seconds on the source timeline; ``cut`` is the pts (seconds) of the
+    keyframe that opened the segment.
+    """
+
+    index: int
+    path: str
+    leaves_path: str
+    container: str
+    size: int
+    digests: dict[str, str]
+    content_root: bytes
+    chunks: tuple[Any, ...]
+    streams: tuple[dict[str, Any], ...]
+    spans: tuple[StreamSpan, ...]
+    cut: Fraction
+    start: Fraction
+    end: Fraction
+    packet_count: int
+    pre_event: bool
+    content: Any = field(default=None, compare=False, repr=False)
+
+    @property
+    def content_root_hex(self) -> str:
+        return self.content_root.hex()
+
+    @property
+    def file_name(self) -> str:
+        return os.path.basename(self.path)
+
+    @property
+    def duration(self) -> Fraction:
+        return self.end - self.start
+
+    def span(self, stream: int) -> StreamSpan | None:
+        """The span of *stream* in this segment, or None if it has no packets here."""
+        for s in self.spans:
+            if s.stream == stream:
+                return s
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict of integers, strings, booleans and lists (no floats).
+
+        Times are exact ``[numerator, denominator]`` pairs; the path is the
+        bare file name (segments are addressed relative to their directory).
+        """
+        return {
+            "index": self.index,
+            "file": self.file_name,
+            "leaves": os.path.basename(self.leaves_path),
+            "container": self.container,
+            "size": self.size,
+            "digests": dict(self.digests),
+            "content_root": self.content_root_hex,
+            "chunks": [_chunk_json(c) for c in self.chunks],
+            "streams": [dict(s) for s in self.streams],
+            "spans": [s.to_json() for s in self.spans],
+            "cut": _fraction_json(self.cut),
+            "start": _fraction_json(self.start),
+            "end": _fraction_json(self.end),
+            "packet_count": self.packet_count,
+            "pre_event": self.pre_event,
+        }
+
+
+class _Writer:
+    """One open segment: muxer on a hashing sink, content hasher, spans."""
+
+    __slots__ = (
+        "index", "path", "leaves_path", "sink", "out", "ostreams", "hasher", "spans",
+        "count", "pre_event", "cut", "cut_ticks", "passed",
+    )
+
+    def __init__(self, seg: Segmenter, index: int, cut: Fraction) -> None:
+        self.index = index
+        self.path = os.path.join(seg.out_dir, f"{seg.name}-{index:05d}{CONTAINER_EXTENSIONS[seg.container]}")
+        self.leaves_path = self.path + ".leaves"
+        self.sink = HashingSink(self.path, FileDigester(seg.digests))
+        try:
+            self.out, self.ostreams = open_output(self.sink, seg.container, seg.streams, options=seg.options)
+        except BaseException:
+            self.sink.abort()
+            os.unlink(self.path)
+            raise
+        self.hasher = ContentHasher(seg.streams)
+        # stream -> [first_pts, last_pts, end_pts, first_dts, last_dts, count, time_base]
+        self.spans: dict[int, list[Any]] = {}
+        self.count = 0
+        self.pre_event = False
+        self.cut = cut  # seconds: pts of the packet that opened this segment
+        self.cut_ticks: Any = None  # set when the next segment starts
+        self.passed: set[int] = set()
+
+    def mux(self, record: PacketRecord, pre_event: bool, position: int) -> None:
+        import av
+
+        # Content first: a payload the content framing refuses is never written.
+        self.hasher.update(record)
+        try:
+            self.out.mux(record.to_av(self.ostreams[record.stream]))
+        except av.FFmpegError as exc:
+            raise ContainerError(
+                f"{self.path}: mux failed at packet {position} (stream {record.stream}, dts {record.dts}): {exc}"
+            ) from None
+        span = self.spans.get(record.stream)
+        end = record.pts + record.duration
+        if span is None:
+            self.spans[record.stream] = [record.pts, record.pts, end, record.dts, record.dts, 1, record.time_base]
+        else:
+            if record.pts < span[0]:
+                span[0] = record.pts
+            if record.pts > span[1]:
+                span[1] = record.pts
+            if end > span[2]:
+                span[2] = end
+            span[4] = record.dts
+            span[5] += 1
+        self.count += 1
+        if pre_event:
+            self.pre_event = True
+
+    def close_muxer(self) -> None:
+        """Write the trailer (caller's thread: the muxer is not shared)."""
+        import av
+
+        try:
+            self.out.close()
+        except av.FFmpegError as exc:
+            self.sink.abort()
+            raise ContainerError(f"{self.path}: closing the muxer failed ({exc})") from None
+        except BaseException:
+            self.sink.abort()
+            raise
+
+    def complete(self, seg: Segmenter) -> SegmentInfo:
+        """Finish digests, fsync, content tree and sidecar (runs on the finisher thread)."""
+        # Content tree and sidecar first: meanwhile the sink's worker is still
+        # digesting the segment's last bytes.
+        result = self.hasher.finish()
+        write_leaves(self.leaves_path, result)
+        digests = self.sink.close(sync=seg.fsync)
+        if seg.fsync:
+            fd = os.open(self.leaves_path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            seg._sync_dir()
+        spans = tuple(
+            StreamSpan(stream, s[6], s[0], s[1], s[2], s[3], s[4], s[5])
+            for stream, s in sorted(self.spans.items())
+        )
+        start = min(s.start for s in spans)
+        end = max(s.end for s in spans)
+        return SegmentInfo(
+            index=self.index,
+            path=self.path,
+            leaves_path=self.leaves_path,
+            container=seg.container,
+            size=self.sink.size,
+            digests=digests,
+            content_root=result.root,
+            chunks=tuple(result.chunks),
+            streams=tuple(s.describe() for s in seg.streams),
+            spans=spans,
+            cut=self.cut,
+            start=start,
+            end=end,
+            packet_count=self.count,
+            pre_event=self.pre_event,
+            content=result,
+        )
+
+    def abort(self) -> None:
+        try:
+            self.out.close()
+        except Exception:  # noqa: BLE001 - best effort; the file stays partial
+            pass
+        self.sink.abort()
+
+
+def _as_fraction(value: float | int | Fraction, what: str) -> Fraction:
+    try:
+        frac = Fraction(value) if not isinstance(value, float) else Fraction(value).limit_denominator(1_000_000)
+    except (TypeError, ValueError):
+        raise BwcValueError(f"{what} must be a number, got {value!r}") from None
+    if frac <= 0:
+        raise BwcValueError(f"{what} must be > 0, got {value!r}")
+    return frac
+
+
+class Segmenter:
+    """Cuts a packet stream into standalone, hashed segment files.
+
+    ``streams`` describes every stream the packets may carry (their
+    ``template`` must stay open: codec configuration is copied from it into
+    every segment). With ``pre_event=True`` every packet pushed before
+    :meth:`mark_live` counts as pre-event (buffered before the activation);
+    a segment containing any such packet has ``SegmentInfo.pre_event`` True.
+
+    Packets are validated before anything is written: an unknown stream, a
+    kind mismatch or a decode timestamp that does not increase within its
+    stream raises a typed error and the packet is dropped, leaving every
+    segment, finished or open, untouched.
+    """
+
+    def __init__(
+        self,
+        out_dir: str | os.PathLike[str],
+        *,
+        streams: Sequence[StreamInfo],
+        target_seconds: float | Fraction = 10.0,
+        container: str = "mp4",
+        digests: Iterable[str] = ("blake3", "sha256"),
+        name: str = "seg",
+        pre_event: bool = False,
+        max_lag: float | Fraction = 1.0,
+        fsync: bool = True,
+        options: dict[str, str] | None = None,
+    ) -> None:
+        if container not in CONTAINER_FORMATS:
+            raise BwcValueError(f"unknown container {container!r}; expected one of {sorted(CONTAINER_FORMATS)}")
+        if not name or os.sep in name or (os.altsep and os.altsep in name) or name in (".", ".."):
+            raise BwcValueError(f"segment name must be a plain file name part, got {name!r}")
+        self.target = _as_fraction(target_seconds, "target_seconds")
+        self.max_lag = _as_fraction(max_lag, "max_lag")
+        self.container = container
+        self.name = name
+        self.fsync = bool(fsync)
+        self.digests = tuple(digests)
+        FileDigester(self.digests)  # validates the algorithm names
+        self.streams = list(streams)
+        if not self.streams:
+            raise BwcValueError("a segmenter needs at least one stream")
+        if any(not isinstance(s, StreamInfo) for s in self.streams):
+            raise BwcTypeError("streams must be StreamInfo objects")
+        self._info = {s.index: s for s in self.streams}
+        if len(self._info) != len(self.streams):
+            raise BwcValueError("stream indices must be unique")
+        for s in self.streams:
+            if s.kind in ("video", "audio") and s.codec not in SUPPORTED_CODECS:
+                raise UnsupportedCodecError(
+                    f"stream {s.index}: codec {s.codec!r} is not supported; supported: {sorted(SUPPORTED_CODECS)}"
+                )
+            if s.template is None:
+                raise ContainerError(f"stream {s.index}: no template to copy codec configuration from")
+        self.options = options
+        self._check_container()
+        self.out_dir = os.fspath(out_dir)
+        os.makedirs(self.out_dir, exist_ok=True)
+
+        video = [s.index for s in self.streams if s.kind == "video"]
+        audio = [s.index for s in self.streams if s.kind == "audio"]
+        #: The stream whose keyframes decide the cuts.
+        self.master: int = (video or audio or [self.streams[0].index])[0]
+        self._master_is_video = bool(video)
+        self._others = len(self.streams) - 1
+        # Exact integer "ticks" of 1/L s, L = LCM of the time base denominators.
+        self._scale = math.lcm(*(s.time_base.denominator for s in self.streams))
+        self._factor_cache: dict[tuple[int, int], Any] = {}
+        self._tb_cache: dict[int, tuple[Fraction, Any]] = {}
+        self._target_ticks = self._to_ticks_factor(self.target)
+        self._lag_ticks = self._to_ticks_factor(self.max_lag)
+
+        self._pre_event = bool(pre_event)
+        self._cur: _Writer | None = None
+        self._old: _Writer | None = None
+        self._cur_start: Any = 0
+        self._master_max: Any = None
+        self._pending: list[tuple[PacketRecord, Any, bool]] = []
+        self._last_dts: dict[int, Any] = {}
+        self._position = 0
+        self._next_index = 0
+        self._closed = False
+        self._executor: ThreadPoolExecutor | None = None
+        self._inflight: deque[Future[SegmentInfo]] = deque()
+        #: Every finished segment, in order.
+        self.segments: list[SegmentInfo] = []
+
+    # -- setup helpers -----------------------------------------------------------
+
+    def _check_container(self) -> None:
+        """Fail at construction, not at the first packet, if the container cannot hold a codec."""
+        import io
+
+        out, _ = open_output(io.BytesIO(), self.container, self.streams, options=self.options)
+        out.close()
+
+    def _to_ticks_factor(self, seconds: Fraction) -> Any:
+        value = seconds * self._scale
+        return value.numerator if value.denominator == 1 else value
+
+    def _factor(self, time_base: Fraction) -> Any:
+        """Ticks per time-base unit (an int whenever the time base divides 1/LCM)."""
+        key = (time_base.numerator, time_base.denominator)
+        factor = self._factor_cache.get(key)
+        if factor is None:
+            value = time_base * self._scale
+            factor = value.numerator if value.denominator == 1 else value
+            self._factor_cache[key] = factor
+        return factor
+
+    def _sync_dir(self) -> None:
+        try:
+            fd = os.open(self.out_dir, os.O_RDONLY)
+        except OSError:  # pragma: no cover - platforms without directory fds
+            return
+        try:
+            os.fsync(fd)
+        except OSError:  # pragma: no cover
+            pass
+        finally:
+            os.close(fd)
+
+    # -- public ------------------------------------------------------------------
+
+    @property
+    def pre_event(self) -> bool:
+        """True while pushed packets count as pre-event (before :meth:`mark_live`)."""
+        return self._pre_event
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def open_paths(self) -> list[str]:
+        """Files being written now: partial until a SegmentInfo is returned for them."""
+        return [w.path for w in (self._old, self._cur) if w is not None]
+
+    def mark_live(self) -> None:
+        """The pre-event packets have all been pushed; what follows is live."""
+        self._pre_event = False
+
+    def push(self, record: PacketRecord, /) -> SegmentInfo | None:
+        """Add one packet (decode order per stream); returns a segment if one was completed.
+
+        Completed means durable: a retired segment is finished (digests,
+        fsync, content tree, sidecar) on a background thread so the caller
+        never waits for storage, and its SegmentInfo comes back from the first
+        push() after that, at most one per call; close() returns the rest.
+        An error while finishing a segment (e.g. fsync failed) is raised by
+        the push(), poll() or close() that would have returned it; the packet
+        given to that push() has then already been accepted.
+        """
+        if self._closed:
+            raise StateError("segmenter is closed")
+        if not isinstance(record, PacketRecord):
+            raise BwcTypeError(f"push() takes a PacketRecord, not {type(record).__name__}")
+        stream = record.stream
+        position = self._position + 1
+        info = self._info.get(stream)
+        if info is None:
+            raise PacketError(f"packet {position}: stream {stream} was not declared to the segmenter")
+        if record.kind != info.kind:
+            raise PacketError(f"packet {position}: stream {stream} is {info.kind}, packet says {record.kind}")
+        time_base = record.time_base
+        cached = self._tb_cache.get(stream)
+        if cached is not None and cached[0] is time_base:
+            factor = cached[1]
+        else:
+            factor = self._factor(time_base)
+            self._tb_cache[stream] = (time_base, factor)
+        dts = record.dts * factor
+        last = self._last_dts.get(stream)
+        if last is not None and dts <= last:
+            raise PacketOrderError(
+                f"packet {position} (stream {stream}): dts {record.dts} x {record.time_base} s "
+                f"does not follow the previous packet's"
+            )
+        is_master = stream == self.master
+        if is_master and self._cur is None and self._master_is_video and not record.keyframe:
+            raise PacketError(f"packet {position} (stream {stream}): a segment must start on a keyframe")
+        pts = record.pts * factor
+        pre = self._pre_event
+
+        old = self._old
+        if old is not None and (len(old.passed) >= self._others or pts >= old.cut_ticks + self._lag_ticks):
+            self._retire_old()
+            old = None
+
+        if is_master:
+            cur = self._cur
+            if cur is None or (
+                (record.keyframe or not self._master_is_video) and pts - self._cur_start >= self._target_ticks
+            ):
+                if old is not None:  # only when target < max_lag
+                    self._retire_old()
+                self._cut(record, pts)
+                cur = self._cur
+            assert cur is not None
+            cur.mux(record, pre, position)
+            if self._master_max is None or pts > self._master_max:
+                self._master_max = pts
+            if self._pending:
+                self._release_pending()
+        elif old is not None and stream not in old.passed and pts < old.cut_ticks:
+            old.mux(record, pre, position)
+        else:
+            if old is not None:
+                old.passed.add(stream)
+            cur = self._cur
+            if (
+                cur is None
+                or self._pending
+                and any(p[0].stream == stream for p in self._pending)
+                or (pts - self._cur_start >= self._target_ticks and (self._master_max is None or pts > self._master_max))
+            ):
+                # Its segment is not known yet: the next cut's pts is unknown.
+                self._pending.append((record, pts, pre))
+                if cur is not None and pts - self._pending[0][1] >= self._lag_ticks:
+                    # The master stream stalled (or lags by more than max_lag):
+                    # stop waiting for it rather than hold packets without bound.
+                    for rec, _, was_pre in self._pending:
+                        cur.mux(rec, was_pre, position)
+                    self._pending.clear()
+            else:
+                cur.mux(record, pre, position)
+        # Accepted (written or waiting for its segment to be known).
+        self._last_dts[stream] = dts
+        self._position = position
+        if self._inflight and self._inflight[0].done():
+            return self._collect()
+        return None
+
+    def poll(self, timeout: float | None = 0.0) -> SegmentInfo | None:
+        """The next completed segment not yet returned, waiting up to *timeout* s (None: until one is).
+
+        Returns None when nothing completes in time or no segment is being
+        finished. For a control thread that wants to journal segments as soon
+        as they are durable, between pushes.
+        """
+        if not self._inflight:
+            return None
+        try:
+            self._inflight[0].result(timeout)
+        except FutureTimeout:
+            return None
+        except BaseException:  # noqa: BLE001 - re-raised by _collect
+            pass
+        return self._collect()
+
+    def close(self) -> list[SegmentInfo]:
+        """Finish every open segment and wait for all of them; returns those not yet returned."""
+        if self._closed:
+            return []
+        infos: list[SegmentInfo] = []
+        error: BaseException | None = None
+        try:
+            if self._pending:
+                if self._cur is None:
+                    first = min(self._pending, key=lambda p: p[1])
+                    self._cut(first[0], first[1])
+                assert self._cur is not None
+                for record, _, pre in self._pending:
+                    self._cur.mux(record, pre, self._position)
+                self._pending.clear()
+            if self._old is not None:
+                self._retire_old()
+            if self._cur is not None:
+                writer, self._cur = self._cur, None
+                self._retire(writer)
+        except BaseException as exc:  # noqa: BLE001 - finish what can be finished, then raise
+            error = exc
+        finally:
+            self._closed = True
+            for writer in (self._old, self._cur):
+                if writer is not None:
+                    writer.abort()
+            self._old = self._cur = None
+            while self._inflight:
+                try:
+                    infos.append(self._collect())
+                except BaseException as exc:  # noqa: BLE001
+                    error = error or exc
+            if self._executor is not None:
+                self._executor.shutdown()
+                self._executor = None
+        if error is not None:
+            raise error
+        return infos
+
+    def __enter__(self) -> Segmenter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # Finish even after an error: what was written is valid evidence.
+        self.close()
+
+    # -- internals -----------------------------------------------------------------
+
+    def _cut(self, record: PacketRecord, pts: Any) -> None:
+        """Open the next segment at *record*; the current one becomes the lagging 'old'."""
+        writer = _Writer(self, self._next_index, record.pts_seconds)
+        self._next_index += 1
+        previous = self._cur
+        self._cur, self._cur_start = writer, pts
+        if previous is not None:
+            previous.cut_ticks = pts
+            self._old = previous
+        if self._pending:
+            keep = self._pending
+            self._pending = []
+            for rec, t, pre in keep:
+                old = self._old
+                if old is not None and rec.stream not in old.passed and t < pts:
+                    old.mux(rec, pre, self._position)
+                else:
+                    if old is not None:
+                        old.passed.add(rec.stream)
+                    self._pending.append((rec, t, pre))
+            # What is left is at or after the cut: push() releases it into
+            # the new segment once the master stream has passed it.
+        self._master_max = None
+
+    def _release_pending(self) -> None:
+        """Mux pending packets now known to fall before the next cut (pts <= latest master pts)."""
+        cur, limit = self._cur, self._master_max
+        assert cur is not None
+        keep: list[tuple[PacketRecord, Any, bool]] = []
+        blocked: set[int] = set()
+        for item in self._pending:
+            rec, t, pre = item
+            if rec.stream not in blocked and t <= limit:
+                cur.mux(rec, pre, self._position)
+            else:
+                blocked.add(rec.stream)
+                keep.append(item)
+        self._pending = keep
+
+    def _retire_old(self) -> None:
+        writer, self._old = self._old, None
+        assert writer is not None
+        self._retire(writer)
+
+    def _retire(self, writer: _Writer) -> None:
+        """Close the muxer now; digests, fsync and content tree finish on the finisher thread.
+
+        The capture thread never waits for storage: the SegmentInfo is
+        returned by a later push() (or close()) once the file is durable.
+        """
+        writer.close_muxer()
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bwc-segment-finisher")
+        self._inflight.append(self._executor.submit(writer.complete, self))
+
+    def _collect(self) -> SegmentInfo:
+        info = self._inflight.popleft().result()
+        self.segments.append(info)
+        return info
