@@ -39,6 +39,7 @@ from .keys import (
 from .media import HashingSink, MediaSource, StreamInfo, SyntheticCamera, write_packets
 from .packets import PacketRecord
 from .segment import SegmentInfo, Segmenter
+from .verify import RecordingReport, Report, SegmentReport, verify_evidence
 
 try:
     __version__ = _version("bwc-core")
@@ -92,4 +93,9 @@ __all__ = [
     "record_hash",
     "validate_chain",
     "validate_journal",
+    # verification
+    "RecordingReport",
+    "Report",
+    "SegmentReport",
+    "verify_evidence",
 ]

@@ -7,8 +7,12 @@ input. Errors are one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
 
 from . import __version__
 from .errors import BwcError
@@ -29,8 +33,286 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.out, stream=sys.stdout)
 
 
+def _read_passphrase(path: str | None) -> bytes | None:
+    """The passphrase from a file: its first line, without the line ending."""
+    if path is None:
+        return None
+    from .errors import KeyFileError
+
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(1 << 16)
+    except OSError as exc:
+        raise KeyFileError(f"{path}: cannot read passphrase file: {exc.strerror}") from None
+    line = data.split(b"\n", 1)[0].rstrip(b"\r")
+    if not line:
+        raise KeyFileError(f"{path}: passphrase file is empty")
+    return line
+
+
+class _Progress:
+    """One self-overwriting status line on a terminal's stderr; silent otherwise."""
+
+    def __init__(self, enabled: bool, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.enabled = enabled and self.stream.isatty()
+        self._width = 0
+
+    def __call__(self, done: int, total: int, what: str) -> None:
+        if not self.enabled:
+            return
+        line = f"verifying {done}/{total} {os.path.basename(what)}"[:78]
+        self.stream.write("\r" + line.ljust(self._width))
+        self.stream.flush()
+        self._width = len(line)
+
+    def clear(self) -> None:
+        if self.enabled and self._width:
+            self.stream.write("\r" + " " * self._width + "\r")
+            self.stream.flush()
+
+
+# --- keygen / certify -------------------------------------------------------------------
+
+
+def _add_keygen(p: argparse.ArgumentParser) -> None:
+    from .keys import ROLES
+
+    p.add_argument("role", metavar="ROLE", choices=ROLES, help="one of " + ", ".join(ROLES))
+    p.add_argument("id", metavar="ID", help="subject id, e.g. CPD-ROOT or BWC-0001")
+    p.add_argument("--out", required=True, metavar="DIR", help="writes DIR/ID.key and DIR/ID.pub.json")
+    p.add_argument("--passphrase-file", metavar="F", help="encrypt the key with the first line of F")
+
+
+def _cmd_keygen(args: argparse.Namespace) -> int:
+    from .keys import Identity
+
+    passphrase = _read_passphrase(args.passphrase_file)
+    out = Path(args.out)
+    ident = Identity.generate(args.role, args.id)
+    out.mkdir(parents=True, exist_ok=True)
+    key_path, pub_path = out / f"{args.id}.key", out / f"{args.id}.pub.json"
+    for path in (key_path, pub_path):
+        if path.exists():
+            print(f"bwc: {path}: already exists; refusing to overwrite", file=sys.stderr)
+            return EXIT_USAGE
+    ident.save(key_path, passphrase)
+    ident.save_public(pub_path)
+    print(f"{args.role} {args.id}")
+    print(f"key id  {ident.key_id}")
+    print(f"private {key_path}{' (encrypted)' if passphrase else ''}")
+    print(f"public  {pub_path}")
+    return EXIT_OK
+
+
+def _add_certify(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--issuer", required=True, metavar="KEY", help="the root's key file")
+    p.add_argument("--subject", required=True, metavar="PUB", help="the subject's ID.pub.json")
+    p.add_argument("--days", required=True, type=int, metavar="N", help="validity in days from now")
+    p.add_argument("--out", required=True, metavar="CERT", help="certificate file to write")
+    p.add_argument("--passphrase-file", metavar="F", help="passphrase of an encrypted issuer key")
+
+
+def _cmd_certify(args: argparse.Namespace) -> int:
+    from .keys import Identity, PublicIdentity
+
+    issuer = Identity.load(args.issuer, _read_passphrase(args.passphrase_file))
+    subject = PublicIdentity.load(args.subject)
+    cert = issuer.certify(subject, days=args.days)
+    cert.save(args.out)
+    print(f"certified {subject.role} {subject.id} ({subject.key_id[:16]}…) by {issuer.id} "
+          f"for {args.days} day(s), serial {cert.serial}")
+    print(f"certificate {args.out}")
+    return EXIT_OK
+
+
+# --- verify --------------------------------------------------------------------------------
+
+
+def _add_verify(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", metavar="PATH", help="an evidence directory (with journal.jsonl)")
+    p.add_argument("--trust", required=True, action="append", metavar="ROOT_PUB",
+                   help="a trusted root's ID.pub.json (repeatable)")
+    p.add_argument("--revocations", action="append", default=[], metavar="FILE",
+                   help="a root-signed revocation list (repeatable)")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    p.add_argument("--html", metavar="REPORT", help="also write report.html (needs bwc_core.exhibit)")
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from .keys import TrustAnchors
+    from .verify import verify_evidence
+
+    write_html = None
+    if args.html:
+        try:
+            from .exhibit import write_report_html as write_html  # type: ignore[attr-defined]
+        except ImportError:
+            print("bwc: --html is not available yet (report.html comes with bwc_core.exhibit)",
+                  file=sys.stderr)
+            return EXIT_USAGE
+    anchors = TrustAnchors(args.trust)
+    progress = _Progress(not args.json)
+    try:
+        report = verify_evidence(args.path, anchors, revocations=args.revocations, progress=progress)
+    finally:
+        progress.clear()
+    if write_html is not None:
+        write_html(report, args.html)
+    if args.json:
+        json.dump(report.to_json(), sys.stdout, indent=2, sort_keys=False)
+        sys.stdout.write("\n")
+    else:
+        _print_report(report, sys.stdout)
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _print_report(report: Any, out: TextIO) -> None:
+    say = lambda text="": print(text, file=out)  # noqa: E731
+    v = report.verdicts
+    say(f"{'PASS' if report.ok else 'FAIL'}  {report.path}")
+    say("  " + "   ".join(f"{k}: {v[k]}" for k in ("integrity", "completeness", "origin")))
+    dev = report.device or {}
+    for cert in dev.get("certificates", []):
+        say(f"  device {cert['subject']}  key {cert['key_id'][:16]}…  cert serial {cert['serial']}  "
+            f"issuer {cert['issuer_key_id'][:16]}…")
+    roots = report.trust.get("roots", [])
+    if roots:
+        say(f"  trusted root(s): {', '.join(r[:16] + '…' for r in roots)}")
+    nseg = sum(len(r.segments) for r in report.recordings)
+    say(f"  {len(report.recordings)} recording(s), {nseg} segment(s), "
+        f"{report.bytes_checked / 1e6:.1f} MB checked, {report.journal.get('records', 0)} journal records")
+    for r in report.recordings:
+        bad = [s for s in r.segments if s.status != "ok"]
+        state = f"closed ({r.close_reason})" if r.close_seq is not None else "NOT CLOSED"
+        say(f"  {r.id}: {len(r.segments)} segment(s), {state}"
+            + (f", {len(bad)} not ok" if bad else ""))
+    if report.findings:
+        say()
+        for f in report.findings:
+            say(f"  {f.severity.value:<7} {f.code:<26} {f.message}")
+
+
+# --- seal -----------------------------------------------------------------------------------
+
+
+def _add_seal(p: argparse.ArgumentParser) -> None:
+    p.add_argument("media", nargs="+", metavar="MEDIA", help="media files to seal, one recording each")
+    p.add_argument("--key", required=True, help="the device key file")
+    p.add_argument("--cert", required=True, help="the device certificate")
+    p.add_argument("--out", required=True, metavar="EVIDENCE", help="evidence directory (created or appended)")
+    p.add_argument("--segment-seconds", type=int, default=10, metavar="S", help="target segment length (10)")
+    p.add_argument("--container", choices=("mp4", "mkv", "ts"), default="mp4", help="segment container (mp4)")
+    p.add_argument("--passphrase-file", metavar="F", help="passphrase of an encrypted key")
+
+
+def _cmd_seal(args: argparse.Namespace) -> int:
+    if args.segment_seconds < 1:
+        print("bwc: --segment-seconds must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    results = _seal_files(
+        args.media, key=args.key, cert=args.cert, out=args.out,
+        segment_seconds=args.segment_seconds, container=args.container,
+        passphrase=_read_passphrase(args.passphrase_file),
+    )
+    for src, rid, count in results:
+        print(f"sealed {src} -> recording {rid}: {count} segment(s)")
+    print(f"evidence {args.out}")
+    return EXIT_OK
+
+
+def _segment_body(evidence: Path, recording: str, info: Any) -> dict[str, Any]:
+    try:
+        from .recorder import segment_body
+    except ImportError:  # pragma: no cover - until the recorder lands on main
+        from .content import file_digests
+
+        body = info.to_json()
+        leaves = Path(info.leaves_path)
+        body.update(recording=recording, file=Path(info.path).relative_to(evidence).as_posix(),
+                    leaves={"file": leaves.relative_to(evidence).as_posix(),
+                            "size": leaves.stat().st_size, "digests": file_digests(leaves)},
+                    recovered=False)
+        return body
+    return segment_body(evidence, recording, info)
+
+
+def _seal_files(media: Sequence[str], *, key: str, cert: str, out: str, segment_seconds: int,
+                container: str, passphrase: bytes | None) -> list[tuple[str, str, int]]:
+    """Seal each media file as one recording (trigger ``import``) into the evidence dir.
+
+    Every input is opened (and its codecs checked) before anything is
+    written, so a bad argument leaves the evidence untouched. A file that
+    fails mid-way still gets its ``recording.close`` (reason
+    ``import_failed``) before the error is raised.
+    """
+    from .errors import TrustError
+    from .journal import JOURNAL_NAME, Journal
+    from .keys import Certificate, Identity
+    from .media import MediaSource
+    from .segment import Segmenter
+
+    signer = Identity.load(key, passphrase)
+    certificate = Certificate.load(cert)
+    if certificate.key_id != signer.key_id:
+        raise TrustError(f"{cert}: certificate is for key {certificate.key_id[:16]}…, "
+                         f"not {signer.key_id[:16]}… in {key}")
+    for path in media:
+        with MediaSource(path) as src:
+            from .content import ContentHasher
+
+            ContentHasher(src.streams, name=str(path))  # refuses unsupported codecs up front
+    evidence = Path(out)
+    if (evidence / JOURNAL_NAME).exists():
+        journal = Journal.open(evidence, signer)
+    else:
+        journal = Journal.create(evidence, signer, certificate)
+    results = []
+    try:
+        for path in media:
+            rid = f"{journal.device}-{journal.seq + 1:06d}"
+            with MediaSource(path) as src:
+                journal.append("recording.open", {
+                    "recording": rid, "trigger": "import", "officer": None,
+                    "policy": {"pre_event_seconds": 0, "pre_event_audio": False,
+                               "segment_seconds": segment_seconds, "container": container},
+                    "pre_event": {"packets": 0, "first": None},
+                    "source": {"name": os.path.basename(path)},
+                })
+                count = 0
+                try:
+                    seg = Segmenter(evidence / "media" / rid, streams=src.streams,
+                                    target_seconds=segment_seconds, container=container, name=rid)
+                    try:
+                        for packet in src.packets():
+                            info = seg.push(packet)
+                            if info is not None:
+                                journal.append("segment", _segment_body(evidence, rid, info))
+                                count += 1
+                    finally:
+                        infos = seg.close()
+                    for info in infos:
+                        journal.append("segment", _segment_body(evidence, rid, info))
+                        count += 1
+                except BaseException:
+                    journal.append("recording.close", {"recording": rid, "reason": "import_failed",
+                                                       "segments": count})
+                    raise
+                journal.append("recording.close", {"recording": rid, "reason": "import_complete",
+                                                   "segments": count})
+            results.append((str(path), rid, count))
+    finally:
+        journal.close()
+    return results
+
+
 #: name -> (help, add-arguments, run). Later layers register their commands here.
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
+    "keygen": ("create an Ed25519 identity (ROLE ID) as DIR/ID.key + DIR/ID.pub.json",
+               _add_keygen, _cmd_keygen),
+    "certify": ("issue a certificate for a public key, signed by a root key", _add_certify, _cmd_certify),
+    "seal": ("turn existing media files into signed evidence (one recording each)", _add_seal, _cmd_seal),
+    "verify": ("verify evidence: integrity, completeness and origin", _add_verify, _cmd_verify),
     "demo": (
         "run the main flow on built-in defaults",
         lambda p: p.add_argument("--out", required=True, help="output directory"),
@@ -54,21 +336,28 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``bwc`` console script; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # exits 0 for --help/--version, 2 for usage errors
     if getattr(args, "run", None) is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
         return args.run(args)
     except KeyboardInterrupt:
-        print("bwc: interrupted", file=sys.stderr)
-        return EXIT_USAGE
+        _error("interrupted")
     except BwcError as exc:
-        print(f"bwc: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        _error(str(exc))
     except OSError as exc:
-        print(f"bwc: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
-        return EXIT_USAGE
+        _error(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+    except Exception as exc:  # noqa: BLE001 - a bug must still end in one line, not a traceback
+        if os.environ.get("BWC_DEBUG") == "1":
+            raise
+        _error(f"internal error ({type(exc).__name__}: {exc}); rerun with BWC_DEBUG=1 for details")
+    return EXIT_USAGE
+
+
+def _error(message: str) -> None:
+    """One line on stderr, whatever the message holds."""
+    print("bwc: " + " ".join(message.split()), file=sys.stderr)
 
 
 if __name__ == "__main__":  # pragma: no cover

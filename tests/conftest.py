@@ -28,3 +28,93 @@ def video_clip(media_dir):
 def audio_clip(media_dir):
     """3 s of AAC only."""
     return SyntheticCamera(seconds=3, video=False).write(media_dir / "audio.mp4")
+
+
+# --- signed evidence for the verifier and CLI tests (test_verify.py, test_cli.py) ----------
+
+
+def _segment_body(evidence_dir, recording, info):
+    """The journaled ``segment`` body, as the recorder writes it."""
+    from pathlib import Path
+
+    from bwc_core.content import file_digests
+
+    body = info.to_json()
+    body["recording"] = recording
+    body["file"] = Path(info.path).relative_to(evidence_dir).as_posix()
+    leaves = Path(info.leaves_path)
+    body["leaves"] = {"file": leaves.relative_to(evidence_dir).as_posix(),
+                      "size": leaves.stat().st_size, "digests": file_digests(leaves)}
+    body["recovered"] = False
+    return body
+
+
+def build_evidence(out, clips, signer, cert, *, segment_seconds=2, clock=None, close=True,
+                   container="mp4"):
+    """An evidence directory: one recording per clip, segmented and journaled."""
+    from bwc_core.journal import Journal
+    from bwc_core.media import MediaSource
+    from bwc_core.segment import Segmenter
+
+    journal = Journal.create(out, signer, cert, clock=clock, sync="none")
+    try:
+        for n, clip in enumerate(clips):
+            rid = f"REC-{n + 1:03d}"
+            journal.append("recording.open", {
+                "recording": rid, "trigger": "test", "officer": "P-1234",
+                "policy": {"pre_event_seconds": 0, "pre_event_audio": False,
+                           "segment_seconds": segment_seconds, "container": container},
+                "pre_event": {"packets": 0, "first": None}})
+            journal.append("event", {"kind": "notice", "recording": rid})
+            with MediaSource(clip) as src:
+                seg = Segmenter(out / "media" / rid, streams=src.streams, target_seconds=segment_seconds,
+                                container=container, name=rid, fsync=False)
+                infos = []
+                for packet in src.packets():
+                    info = seg.push(packet)
+                    if info is not None:
+                        infos.append(info)
+                infos += seg.close()
+            for info in infos:
+                journal.append("segment", _segment_body(out, rid, info))
+            if close or n + 1 < len(clips):
+                journal.append("event", {"kind": "deactivate", "recording": rid,
+                                         "reason": "victim_request", "note": None})
+                journal.append("recording.close", {"recording": rid, "reason": "victim_request",
+                                                   "segments": len(infos)})
+    finally:
+        journal.close()
+    return out
+
+
+@pytest.fixture(scope="session")
+def trust(tmp_path_factory):
+    """An agency root (key + ID.pub.json), a camera identity and its certificate."""
+    from types import SimpleNamespace
+
+    from bwc_core.keys import Identity
+
+    keys = tmp_path_factory.mktemp("keys")
+    root = Identity.generate("root", "CPD-ROOT")
+    cam = Identity.generate("camera", "BWC-0001")
+    cert = root.certify(cam, days=365, not_before=int(__import__("time").time()) - 86400)
+    root.save(keys / "CPD-ROOT.key")
+    root.save_public(keys / "CPD-ROOT.pub.json")
+    cam.save(keys / "BWC-0001.key")
+    cam.save_public(keys / "BWC-0001.pub.json")
+    cert.save(keys / "BWC-0001.cert.json")
+    return SimpleNamespace(dir=keys, root=root, cam=cam, cert=cert, root_pub=keys / "CPD-ROOT.pub.json",
+                           cam_key=keys / "BWC-0001.key", cert_path=keys / "BWC-0001.cert.json")
+
+
+@pytest.fixture(scope="session")
+def evidence(tmp_path_factory, trust, av_clip, video_clip):
+    """Pristine evidence: REC-001 (A+V, 4 segments) and REC-002 (video only). Copy before tampering."""
+    out = tmp_path_factory.mktemp("evidence") / "evidence"
+    return build_evidence(out, [av_clip, video_clip], trust.cam, trust.cert)
+
+
+@pytest.fixture(scope="session")
+def make_evidence():
+    """:func:`build_evidence` for tests that need their own keys or options."""
+    return build_evidence

@@ -1,0 +1,1108 @@
+"""The verification engine every role and the ``bwc verify`` command use.
+
+:func:`verify_evidence` checks an evidence directory (``journal.jsonl`` plus
+``media/<recording>/`` segment files and their ``.leaves`` sidecars) and
+returns a :class:`Report`: findings as data, and three verdicts kept apart:
+
+* **integrity**: are the bytes and frames those that were signed;
+* **completeness**: is anything missing (journal gaps, segments, frames,
+  an unclosed recording);
+* **origin**: was it signed by a trusted, valid, unrevoked device key.
+
+Every finding code is stable and listed in :data:`FINDING_CODES` (this
+module's) and :data:`bwc_core.journal.FINDING_CODES` (the journal's), both
+documented in ``docs/findings.md``.
+
+What is read, in order: the journal (chain, signatures, certificates,
+revocation); every ``segment`` record's file (size and every digest), its
+sidecar (digests, and its recomputed root against the signed content root),
+and the file re-demuxed into a fresh content root. When a file's bytes differ
+but its packets are the signed ones, that is a stream-copy remux
+(``content.container_changed``), not altered content; when the content
+differs, the re-demuxed packets are aligned with the sidecar's per stream to
+name the altered, missing, inserted or reordered packets.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import os
+import posixpath
+import stat
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from difflib import SequenceMatcher
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import blake3
+
+from .errors import BwcError, JournalError
+from .findings import Finding, Severity, Verdict
+from .journal import FINDING_CODES as JOURNAL_CODES
+from .envelope import Envelope
+from .journal import JOURNAL_NAME, Journal, Record, read_lines
+from .keys import Certificate, RevocationList, TrustAnchors
+
+__all__ = [
+    "FINDING_CODES",
+    "Report",
+    "RecordingReport",
+    "SegmentReport",
+    "verify_evidence",
+]
+
+MEDIA_DIR = "media"
+REPORT_FORMAT = "bwc-core verify report"
+#: Findings of one code reported individually per segment; the rest are summarised.
+MAX_PACKET_FINDINGS = 10
+
+I, C, O = Verdict.INTEGRITY, Verdict.COMPLETENESS, Verdict.ORIGIN
+E, W, N = Severity.ERROR, Severity.WARNING, Severity.INFO
+
+# code -> (verdict, severity, meaning); docs/findings.md mirrors this table.
+FINDING_CODES: dict[str, tuple[Verdict, Severity, str]] = {
+    "recording.unclosed": (C, E, "a recording was opened and never closed"),
+    "recording.recovered": (C, N, "a recording was closed by crash recovery (power loss)"),
+    "recording.unopened": (C, E, "a segment or close names a recording that was never opened"),
+    "recording.reopened": (I, E, "one recording id is opened twice"),
+    "recording.segment_count": (C, E, "recording.close counts a different number of segments than journaled"),
+    "segment.missing": (C, E, "a journaled segment file is absent"),
+    "segment.bad_path": (I, E, "a record names a path outside media/, or the file is a link"),
+    "segment.size_mismatch": (I, E, "a segment file's size differs from the signed size"),
+    "segment.digest_mismatch": (I, E, "a segment file's digest differs from the signed digest"),
+    "segment.digest_unknown": (I, W, "a signed digest uses an algorithm this verifier lacks"),
+    "segment.unreadable": (I, E, "a segment file cannot be demuxed as media"),
+    "segment.leaves_missing": (C, E, "a segment's .leaves sidecar is absent or unreadable"),
+    "segment.leaves_mismatch": (I, E, "a .leaves sidecar differs from the signed one"),
+    "segment.index_gap": (C, E, "segment indices of a recording skip a number"),
+    "segment.duplicate": (I, E, "two segment records name one file, or one index twice"),
+    "segment.misplaced": (I, E, "a file holds another record's segment (same or other recording)"),
+    "segment.swapped": (I, E, "two segment files were exchanged with each other"),
+    "segment.unexpected": (I, E, "a file under media/ is named by no signed record (inserted)"),
+    "segment.pre_event": (I, W, "pre-event flags disagree with the recording.open record"),
+    "content.container_changed": (I, W, "file bytes differ but the packets are the signed ones (stream-copy remux)"),
+    "content.timing_shifted": (I, N, "timing equal to the signed timing within the container's rounding after one constant offset"),
+    "content.timing_altered": (I, E, "packets moved in time beyond the container's rounding"),
+    "content.config_altered": (I, E, "a stream's codec configuration differs from the signed one"),
+    "content.packet_altered": (I, E, "a packet's bytes differ from the signed packet"),
+    "content.packet_missing": (C, E, "a signed packet is absent from the file"),
+    "content.packet_inserted": (I, E, "the file holds a packet that was never signed"),
+    "content.packet_reordered": (I, E, "a signed packet appears at another position in its stream"),
+    "content.altered": (I, E, "the re-demuxed content root differs from the signed root"),
+    "content.timing_gap": (C, E, "video timing jumps or overlaps between consecutive segments by more than a frame"),
+}
+
+
+def _finding(code: str, message: str, **where: Any) -> Finding:
+    verdict, severity, _ = FINDING_CODES[code]
+    return Finding(code, severity, verdict, message, {k: v for k, v in where.items() if v is not None})
+
+
+def _iso(ns: int | None) -> str | None:
+    if not isinstance(ns, int):
+        return None
+    when = _dt.datetime.fromtimestamp(ns / 1e9, tz=_dt.timezone.utc)
+    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _frac(value: Any) -> Fraction | None:
+    """``[num, den]`` from a record as a Fraction (None if malformed)."""
+    if (isinstance(value, list) and len(value) == 2 and all(type(v) is int for v in value)
+            and value[1] > 0):
+        return Fraction(value[0], value[1])
+    return None
+
+
+# --- the report ---------------------------------------------------------------------------
+
+
+@dataclass
+class SegmentReport:
+    """One journaled segment: the signed facts and what the file turned out to be.
+
+    ``status`` is ``ok``, ``container_changed``, ``altered``, ``missing``,
+    ``misplaced``, ``swapped``, ``unreadable`` or ``bad_path``.
+    """
+
+    index: int | None
+    path: str
+    size: int | None
+    digests: dict[str, str]
+    content_root: str | None
+    pre_event: bool
+    recovered: bool
+    seq: int
+    status: str = "ok"
+    measured: dict[str, Any] = field(default_factory=dict)
+    start: Fraction | None = None
+    end: Fraction | None = None
+    #: The signed ``segment`` record body (chunk table, spans, streams).
+    body: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "index": self.index,
+            "path": self.path,
+            "size": self.size,
+            "digests": dict(self.digests),
+            "content_root": self.content_root,
+            "pre_event": self.pre_event,
+            "recovered": self.recovered,
+            "status": self.status,
+            "seq": self.seq,
+            "start": None if self.start is None else [self.start.numerator, self.start.denominator],
+            "end": None if self.end is None else [self.end.numerator, self.end.denominator],
+        }
+        if self.measured:
+            out["measured"] = dict(self.measured)
+        return out
+
+
+@dataclass
+class RecordingReport:
+    """One recording: how it opened and closed, its segments and its events."""
+
+    id: str
+    trigger: str | None = None
+    officer: str | None = None
+    policy: dict[str, Any] | None = None
+    opened: int | None = None  # unix ns
+    closed: int | None = None
+    close_reason: str | None = None
+    open_seq: int | None = None
+    close_seq: int | None = None
+    pre_event: dict[str, Any] | None = None
+    segments: list[SegmentReport] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def event_summary(self) -> dict[str, Any]:
+        """Counts of each event kind, and every deactivation with its reason."""
+        counts: dict[str, int] = defaultdict(int)
+        for e in self.events:
+            counts[e["kind"]] += 1
+        return {
+            "deactivations": [
+                {k: e.get(k) for k in ("time", "reason", "note", "seq", "last_frame")}
+                for e in self.events if e["kind"] == "deactivate"
+            ],
+            "mutes": counts["mute"],
+            "unmutes": counts["unmute"],
+            "markers": [{"time": e.get("time"), "label": e.get("label"), "seq": e["seq"]}
+                        for e in self.events if e["kind"] == "marker"],
+            "notices": counts["notice"],
+            "counts": dict(sorted(counts.items())),
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "trigger": self.trigger,
+            "officer": self.officer,
+            "policy": self.policy,
+            "opened": self.opened,
+            "opened_utc": _iso(self.opened),
+            "closed": self.closed,
+            "closed_utc": _iso(self.closed),
+            "close_reason": self.close_reason,
+            "pre_event": self.pre_event,
+            "segments": [s.to_json() for s in self.segments],
+            "events": list(self.events),
+            "event_summary": self.event_summary(),
+        }
+
+
+@dataclass
+class Report:
+    """The outcome of verifying one evidence directory.
+
+    ``ok`` is True when no finding has severity ``error``; ``verdicts`` maps
+    integrity, completeness and origin to ``"pass"`` or ``"fail"`` each.
+    """
+
+    path: str
+    findings: list[Finding] = field(default_factory=list)
+    recordings: list[RecordingReport] = field(default_factory=list)
+    device: dict[str, Any] = field(default_factory=dict)
+    trust: dict[str, Any] = field(default_factory=dict)
+    journal: dict[str, Any] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)  # not inside a recording
+    bytes_checked: int = 0
+
+    @property
+    def verdicts(self) -> dict[str, str]:
+        failed = {f.verdict for f in self.findings if f.failed}
+        return {v.value: ("fail" if v in failed else "pass") for v in Verdict}
+
+    @property
+    def ok(self) -> bool:
+        return not any(f.failed for f in self.findings)
+
+    def codes(self) -> set[str]:
+        """The distinct finding codes (handy in tests and scripts)."""
+        return {f.code for f in self.findings}
+
+    def summary(self) -> dict[str, Any]:
+        """What an auditor counts: activations, deactivations and reasons, gaps, failures."""
+        reasons: dict[str, int] = defaultdict(int)
+        counts: dict[str, int] = defaultdict(int)
+        for rec in self.recordings:
+            for e in rec.events:
+                counts[e["kind"]] += 1
+                if e["kind"] == "deactivate":
+                    reasons[str(e.get("reason"))] += 1
+        for e in self.events:
+            counts[e["kind"]] += 1
+        return {
+            "activations": sum(1 for r in self.recordings if r.open_seq is not None),
+            "deactivations": counts["deactivate"],
+            "deactivation_reasons": dict(sorted(reasons.items())),
+            "mutes": counts["mute"],
+            "sleeps": counts["sleep"],
+            "markers": counts["marker"],
+            "notices": counts["notice"],
+            "segments": sum(len(r.segments) for r in self.recordings),
+            "gaps": sum(1 for f in self.findings
+                        if f.code in ("journal.gap", "segment.index_gap", "content.timing_gap",
+                                      "segment.missing")),
+            "errors": sum(1 for f in self.findings if f.failed),
+            "warnings": sum(1 for f in self.findings if f.severity is Severity.WARNING),
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``bwc verify --json`` object (see docs/cli.md)."""
+        from . import __version__
+
+        return {
+            "format": REPORT_FORMAT,
+            "version": 1,
+            "bwc_core": __version__,
+            "path": self.path,
+            "ok": self.ok,
+            "verdicts": self.verdicts,
+            "device": self.device,
+            "trust": self.trust,
+            "journal": self.journal,
+            "recordings": [r.to_json() for r in self.recordings],
+            "events": list(self.events),
+            "summary": self.summary(),
+            "bytes_checked": self.bytes_checked,
+            "findings": [f.to_json() for f in self.findings],
+        }
+
+
+# --- measuring files (thread-safe, no findings yet) ---------------------------------------
+
+
+@dataclass
+class _Measured:
+    exists: bool = False
+    link: bool = False
+    size: int | None = None
+    digests: dict[str, str] = field(default_factory=dict)
+    unknown: list[str] = field(default_factory=list)
+    error: str | None = None
+    content: Any = None  # ContentResult re-demuxed from the file
+    content_error: str | None = None
+    demux_errors: list[str] = field(default_factory=list)  # packets skipped while re-demuxing
+    leaves_exists: bool = False
+    leaves_size: int | None = None
+    leaves_digests: dict[str, str] = field(default_factory=dict)
+    leaves: Any = None  # ContentResult parsed from the sidecar
+    leaves_error: str | None = None
+
+
+_BLOCK = 1 << 22
+
+
+def _new_hasher(name: str) -> Any:
+    if name == "blake3":
+        return blake3.blake3(max_threads=blake3.blake3.AUTO)
+    if name in hashlib.algorithms_guaranteed and not name.startswith("shake"):
+        return hashlib.new(name)
+    return None
+
+
+def _digest_file(path: Path, algorithms: Iterable[str]) -> tuple[int, dict[str, str], list[str]]:
+    """Size and hex digests of a file read once (hashers release the GIL on big blocks)."""
+    hashers = {}
+    unknown = []
+    for name in algorithms:
+        h = _new_hasher(name)
+        if h is None:
+            unknown.append(name)
+        else:
+            hashers[name] = h
+    size = 0
+    buf = bytearray(_BLOCK)
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as fh:
+        while n := fh.readinto(buf):
+            size += n
+            chunk = view[:n]
+            for h in hashers.values():
+                h.update(chunk)
+    return size, {k: h.hexdigest() for k, h in hashers.items()}, unknown
+
+
+def _lstat_regular(path: Path) -> tuple[bool, bool]:
+    """(exists, is_link_or_special)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False, False
+    except OSError:
+        return False, False
+    return True, not stat.S_ISREG(st.st_mode)
+
+
+def _content_of(path: Path) -> tuple[Any, list[str]]:
+    """The re-demuxed content commitment, tolerant of damage.
+
+    Unlike :func:`bwc_core.content.content_root`, a packet that cannot be
+    framed (cut NAL unit) is skipped and demuxing stops at the first
+    unreadable spot, so a truncated or damaged file still yields the packets
+    it holds and the verifier can name the ones missing or altered.
+    """
+    from .content import ContentHasher
+    from .media import MediaSource
+
+    problems: list[str] = []
+    with MediaSource(path) as src:
+        hasher = ContentHasher(src.streams, name=str(path))
+        packets = iter(src.packets())
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                break
+            except (BwcError, OSError, ValueError) as exc:
+                problems.append(str(exc))
+                break
+            try:
+                hasher.update(packet)
+            except (BwcError, ValueError) as exc:
+                problems.append(str(exc))
+        return hasher.finish(), problems
+
+
+def _measure(path: Path, algorithms: Sequence[str], leaves_path: Path | None,
+             leaves_algorithms: Sequence[str]) -> _Measured:
+    from .content import parse_leaves
+
+    m = _Measured()
+    m.exists, m.link = _lstat_regular(path)
+    if m.exists and not m.link:
+        try:
+            m.size, m.digests, m.unknown = _digest_file(path, algorithms)
+        except OSError as exc:
+            m.error = exc.strerror or str(exc)
+    if leaves_path is not None:
+        exists, odd = _lstat_regular(leaves_path)
+        m.leaves_exists = exists and not odd
+        if m.leaves_exists:
+            try:
+                data = leaves_path.read_bytes()
+                m.leaves_size = len(data)
+                for name in leaves_algorithms:
+                    h = _new_hasher(name)
+                    if h is not None:
+                        h.update(data)
+                        m.leaves_digests[name] = h.hexdigest()
+                m.leaves = parse_leaves(data, name=str(leaves_path))
+            except (BwcError, OSError, ValueError) as exc:
+                m.leaves_error = str(exc)
+    return m
+
+
+def _measure_content(path: Path) -> tuple[Any, list[str], str | None]:
+    """(content, demux problems, error) of a file re-demuxed; never raises."""
+    exists, odd = _lstat_regular(path)
+    if not exists or odd:
+        return None, [], "not a regular file"
+    try:
+        content, problems = _content_of(path)
+        return content, problems, None
+    except (BwcError, OSError, ValueError) as exc:
+        return None, [], str(exc)
+    except Exception as exc:  # noqa: BLE001 - a hostile file must not crash the verifier
+        return None, [], f"{type(exc).__name__}: {exc}"
+
+
+# --- the engine -------------------------------------------------------------------------------
+
+ProgressFn = Callable[[int, int, str], None]
+
+
+@dataclass
+class _Seg:
+    """A segment record under check."""
+
+    record: Record
+    body: dict[str, Any]
+    recording: str | None
+    rel: str | None  # normalised relative path, None if unsafe
+    leaves_rel: str | None
+    report: SegmentReport
+    measured: _Measured | None = None
+
+
+def _safe_rel(value: Any) -> str | None:
+    """A journaled path if it is a plain relative path under media/, else None."""
+    if not isinstance(value, str) or not value or "\\" in value or "\x00" in value:
+        return None
+    norm = posixpath.normpath(value)
+    if norm != value or norm.startswith("/") or norm.startswith("../") or norm == "..":
+        return None
+    parts = norm.split("/")
+    if len(parts) < 2 or parts[0] != MEDIA_DIR or any(p in ("", ".", "..") for p in parts):
+        return None
+    return norm
+
+
+def _load_anchors(anchors: TrustAnchors, revocations: Iterable[RevocationList | str | os.PathLike[str]] | None) -> None:
+    for item in revocations or ():
+        if not isinstance(item, RevocationList):
+            try:
+                with open(item, "rb") as fh:
+                    item = RevocationList.from_json(fh.read(1 << 22))
+            except OSError as exc:
+                raise JournalError(f"{item}: cannot read revocation list: {exc.strerror}") from None
+        anchors.add_revocation_list(item)
+
+
+def _cert_json(cert: Certificate, since_seq: int) -> dict[str, Any]:
+    return {
+        "subject": cert.subject,
+        "role": cert.role,
+        "key_id": cert.key_id,
+        "serial": cert.serial,
+        "not_before": cert.not_before,
+        "not_after": cert.not_after,
+        "issuer_key_id": cert.issuer_key_id,
+        "from_seq": since_seq,
+    }
+
+
+def verify_evidence(
+    path: str | os.PathLike[str],
+    anchors: TrustAnchors | None,
+    *,
+    revocations: Iterable[RevocationList | str | os.PathLike[str]] | None = None,
+    progress: ProgressFn | None = None,
+    workers: int | None = None,
+) -> Report:
+    """Verify an evidence directory against ``anchors`` and return the :class:`Report`.
+
+    ``revocations`` (root-signed lists, or paths of their JSON files) are added
+    to ``anchors``. ``progress(done, total, what)`` is called as segment files
+    are checked. ``anchors=None`` checks everything but origin (an info
+    finding ``cert.unchecked`` says so). Raises :class:`JournalError` (an
+    ``OSError``) only when the input is not an evidence directory at all: no
+    readable ``journal.jsonl``, or not one line of it is a signed record.
+    Everything else is a finding.
+    """
+    root = Path(path)
+    if not root.exists():
+        raise JournalError(f"{root}: no such file or directory")
+    if root.is_file() and root.name == JOURNAL_NAME:
+        root = root.parent
+    if not root.is_dir():
+        raise JournalError(f"{root}: not an evidence directory (expected a directory with {JOURNAL_NAME})")
+    if not (root / JOURNAL_NAME).is_file():
+        raise JournalError(f"{root}: not an evidence directory: no {JOURNAL_NAME}")
+    if anchors is not None:
+        _load_anchors(anchors, revocations)
+
+    journal = Journal.open(root, anchors=anchors, strict=False)
+    if not journal.records and not _any_envelope(read_lines(root / JOURNAL_NAME)):
+        raise JournalError(f"{root / JOURNAL_NAME}: not a bwc-core journal (no signed record in it)")
+
+    report = Report(str(root))
+    report.findings.extend(journal.findings)
+    report.trust = {"roots": sorted(anchors.fingerprints) if anchors is not None else [],
+                    "checked": anchors is not None}
+    keys = getattr(journal, "_keys", [])
+    report.device = {
+        "id": journal.device,
+        "certificates": [_cert_json(cert, start) for start, cert in keys],
+    }
+
+    # One copy of each record, in seq order (duplicates and reorders are findings already).
+    seen: set[bytes] = set()
+    records: list[Record] = []
+    for rec in journal.records:
+        if rec.hash not in seen:
+            seen.add(rec.hash)
+            records.append(rec)
+    records.sort(key=lambda r: (r.seq, r.line))
+    if records:
+        report.journal = {"records": len(records), "head_seq": records[-1].seq,
+                          "head": records[-1].hash_hex, "first_time": _iso(records[0].time),
+                          "last_time": _iso(records[-1].time)}
+
+    segs = _walk_records(records, report)
+    _check_segments(root, segs, report, progress, workers)
+    _check_unexpected(root, segs, report)
+    _check_continuity(report)
+    return report
+
+
+def _any_envelope(lines: list[bytes]) -> bool:
+    """True if at least one line is a DSSE envelope (else the file is no journal at all)."""
+    for line in lines:
+        try:
+            Envelope.from_json(line)
+            return True
+        except (BwcError, ValueError):
+            continue
+    return False
+
+
+def _walk_records(records: list[Record], report: Report) -> list[_Seg]:
+    recs: dict[str, RecordingReport] = {}
+    open_now: str | None = None
+    recovered: set[str] = set()
+    segs: list[_Seg] = []
+    add = report.findings.append
+
+    def recording(rid: str) -> RecordingReport:
+        if rid not in recs:
+            recs[rid] = RecordingReport(rid)
+            report.recordings.append(recs[rid])
+        return recs[rid]
+
+    for rec in records:
+        body = rec.body
+        rid = body.get("recording")
+        rid = rid if isinstance(rid, str) else None
+        if rec.type == "recording.open" and rid is not None:
+            r = recs.get(rid)
+            if r is not None and r.open_seq is not None:
+                add(_finding("recording.reopened", f"recording {rid} opened again at seq {rec.seq} "
+                             f"(first at seq {r.open_seq})", recording=rid, seq=rec.seq))
+                continue
+            r = recording(rid)
+            r.open_seq, r.opened = rec.seq, rec.time
+            r.trigger, r.officer = body.get("trigger"), body.get("officer")
+            r.policy = body.get("policy") if isinstance(body.get("policy"), dict) else None
+            r.pre_event = body.get("pre_event") if isinstance(body.get("pre_event"), dict) else None
+            if open_now is not None and recs[open_now].close_seq is None:
+                add(_finding("recording.unclosed", f"recording {open_now} was never closed "
+                             f"(recording {rid} opened at seq {rec.seq})", recording=open_now))
+                recs[open_now].close_reason = "never closed"
+            open_now = rid
+        elif rec.type == "recording.close" and rid is not None:
+            r = recs.get(rid)
+            if r is None or r.open_seq is None:
+                add(_finding("recording.unopened", f"seq {rec.seq}: closes recording {rid}, "
+                             "which was never opened", recording=rid, seq=rec.seq))
+                r = recording(rid)
+            r.close_seq, r.closed = rec.seq, rec.time
+            r.close_reason = body.get("reason") if isinstance(body.get("reason"), str) else None
+            journaled = sum(1 for s in segs if s.recording == rid)
+            count = body.get("segments")
+            if type(count) is int and count != journaled:
+                add(_finding("recording.segment_count",
+                             f"recording {rid}: close counts {count} segment(s), {journaled} journaled",
+                             recording=rid, seq=rec.seq, expected=count, found=journaled))
+            if rid in recovered or r.close_reason == "power_loss":
+                add(_finding("recording.recovered",
+                             f"recording {rid} was closed by crash recovery ({r.close_reason})",
+                             recording=rid, seq=rec.seq))
+            if open_now == rid:
+                open_now = None
+        elif rec.type == "recovery" and rid is not None:
+            recovered.add(rid)
+            recording(rid).events.append({"kind": "recovery", "seq": rec.seq, "time": rec.time,
+                                          "time_utc": _iso(rec.time), "salvaged": body.get("salvaged"),
+                                          "lost": body.get("lost")})
+        elif rec.type == "segment":
+            if rid is None or rid not in recs or recs[rid].open_seq is None:
+                add(_finding("recording.unopened", f"seq {rec.seq}: segment of recording {rid!r}, "
+                             "which was never opened", recording=rid, seq=rec.seq))
+            r = recording(rid) if rid is not None else recording("(none)")
+            rel = _safe_rel(body.get("file"))
+            leaves = body.get("leaves") if isinstance(body.get("leaves"), dict) else {}
+            leaves_rel = _safe_rel(leaves.get("file"))
+            digests = body.get("digests") if isinstance(body.get("digests"), dict) else {}
+            index = body.get("index") if type(body.get("index")) is int else None
+            sr = SegmentReport(
+                index=index, path=str(body.get("file")), size=body.get("size"),
+                digests={str(k): str(v) for k, v in digests.items()},
+                content_root=body.get("content_root") if isinstance(body.get("content_root"), str) else None,
+                pre_event=body.get("pre_event") is True, recovered=body.get("recovered") is True,
+                seq=rec.seq, start=_frac(body.get("start")), end=_frac(body.get("end")), body=body,
+            )
+            r.segments.append(sr)
+            segs.append(_Seg(rec, body, rid, rel, leaves_rel, sr))
+        elif rec.type == "event":
+            entry = {"kind": body.get("kind"), "seq": rec.seq, "time": rec.time, "time_utc": _iso(rec.time)}
+            for k in ("reason", "note", "label", "last_frame", "media", "discarded"):
+                if k in body and body[k] is not None:
+                    entry[k] = body[k]
+            if rid is not None:
+                recording(rid).events.append(entry)
+            else:
+                report.events.append(entry)
+    for r in report.recordings:
+        if r.open_seq is not None and r.close_seq is None and r.close_reason != "never closed":
+            add(_finding("recording.unclosed", f"recording {r.id} (opened at seq {r.open_seq}) "
+                         "has no recording.close", recording=r.id, seq=r.open_seq))
+    return segs
+
+
+def _check_segments(root: Path, segs: list[_Seg], report: Report, progress: ProgressFn | None,
+                    workers: int | None) -> None:
+    add = report.findings.append
+    by_file: dict[str, list[_Seg]] = defaultdict(list)
+    for s in segs:
+        if s.rel is None:
+            s.report.status = "bad_path"
+            add(_finding("segment.bad_path", f"seq {s.record.seq}: file {s.body.get('file')!r} is not "
+                         "a plain relative path under media/", seq=s.record.seq, recording=s.recording))
+            continue
+        by_file[s.rel].append(s)
+    for rel, group in by_file.items():
+        if len(group) > 1:
+            add(_finding("segment.duplicate", f"{rel} is named by {len(group)} segment records "
+                         f"(seq {', '.join(str(g.record.seq) for g in group)})",
+                         segment=rel, seqs=[g.record.seq for g in group]))
+    by_index: dict[tuple[str | None, int], list[_Seg]] = defaultdict(list)
+    for s in segs:
+        if s.report.index is not None:
+            by_index[(s.recording, s.report.index)].append(s)
+    for (rid, index), group in by_index.items():
+        if len(group) > 1:
+            add(_finding("segment.duplicate", f"recording {rid}: segment index {index} journaled "
+                         f"{len(group)} times", recording=rid, index=index,
+                         seqs=[g.record.seq for g in group]))
+
+    todo = [s for s in segs if s.rel is not None]
+    total = len(todo)
+    jobs = []
+    # Digests (hashlib and blake3 release the GIL) run on their own threads while
+    # one thread re-demuxes, which holds the GIL for much of its work.
+    nworkers = workers or min(4, (os.cpu_count() or 2))
+    with ThreadPoolExecutor(max_workers=max(1, nworkers)) as pool, \
+            ThreadPoolExecutor(max_workers=1) as demux:
+        for s in todo:
+            algorithms = list(s.report.digests) or ["blake3", "sha256"]
+            leaves_info = s.body.get("leaves") if isinstance(s.body.get("leaves"), dict) else {}
+            leaves_algos = list(leaves_info.get("digests") or {}) if isinstance(leaves_info.get("digests"), dict) else []
+            leaves_path = root / s.leaves_rel if s.leaves_rel else None
+            jobs.append((s, pool.submit(_measure, root / s.rel, algorithms, leaves_path, leaves_algos),
+                         demux.submit(_measure_content, root / s.rel)))
+        for done, (s, job, content_job) in enumerate(jobs, 1):
+            m = s.measured = job.result()
+            if m.exists and not m.link and m.error is None:
+                m.content, m.demux_errors, m.content_error = content_job.result()
+            else:
+                content_job.result()
+            if progress is not None:
+                progress(done, total, s.rel or "")
+
+    # Where each signed segment's bytes / content are expected to be found.
+    by_digest: dict[str, _Seg] = {}
+    by_root: dict[str, _Seg] = {}
+    for s in todo:
+        b = s.report.digests.get("blake3") or next(iter(s.report.digests.values()), None)
+        if b:
+            by_digest.setdefault(b, s)
+        if s.report.content_root:
+            by_root.setdefault(s.report.content_root, s)
+
+    def holder(m: _Measured) -> _Seg | None:
+        """The record whose signed bytes (or content) this measured file carries."""
+        b = m.digests.get("blake3") or next(iter(m.digests.values()), None)
+        if b and b in by_digest:
+            return by_digest[b]
+        if m.content is not None and m.content.root.hex() in by_root:
+            return by_root[m.content.root.hex()]
+        return None
+
+    swapped_pairs: set[frozenset[int]] = set()
+    for s in todo:
+        m = s.measured
+        assert m is not None
+        where = {"segment": s.rel, "recording": s.recording, "index": s.report.index, "seq": s.record.seq}
+        if m.link:
+            s.report.status = "bad_path"
+            add(_finding("segment.bad_path", f"{s.rel} is a link or special file; not followed", **where))
+            continue
+        if not m.exists:
+            s.report.status = "missing"
+            add(_finding("segment.missing", f"{s.rel} is missing", **where))
+            continue
+        report.bytes_checked += m.size or 0
+        if m.error is not None:
+            s.report.status = "unreadable"
+            add(_finding("segment.unreadable", f"{s.rel}: cannot read: {m.error}", **where))
+            continue
+        s.report.measured = {"size": m.size, "digests": dict(m.digests),
+                             "content_root": m.content.root.hex() if m.content is not None else None}
+        if m.demux_errors:
+            s.report.measured["demux_errors"] = m.demux_errors[:MAX_PACKET_FINDINGS]
+        for name in m.unknown:
+            add(_finding("segment.digest_unknown", f"{s.rel}: digest {name!r} not supported here; "
+                         "not checked", algorithm=name, **where))
+        bytes_ok = (m.size == s.report.size and bool(m.digests)
+                    and all(m.digests[k] == s.report.digests.get(k) for k in m.digests))
+        if not bytes_ok:
+            other = holder(m)
+            if other is not None and other is not s:
+                om = other.measured
+                mine_there = om is not None and holder(om) is s if om is not None and om.exists else False
+                if mine_there:
+                    pair = frozenset((s.record.seq, other.record.seq))
+                    s.report.status = "swapped"
+                    if pair not in swapped_pairs:
+                        swapped_pairs.add(pair)
+                        add(_finding("segment.swapped",
+                                     f"{s.rel} and {other.rel} were exchanged (each holds the other's "
+                                     "signed segment)", other=other.rel, **where))
+                else:
+                    s.report.status = "misplaced"
+                    same = other.recording == s.recording
+                    add(_finding("segment.misplaced",
+                                 f"{s.rel} holds segment {other.report.index} of "
+                                 f"{'the same recording' if same else 'recording ' + str(other.recording)}"
+                                 f" ({other.rel}), not the signed one", other=other.rel,
+                                 other_recording=other.recording, **where))
+                continue
+        _check_leaves(s, m, where, add)
+        if m.content is None:
+            s.report.status = "unreadable"
+            if m.size != s.report.size:
+                add(_finding("segment.size_mismatch", f"{s.rel}: {m.size} bytes, signed {s.report.size}",
+                             size=m.size, expected=s.report.size, **where))
+            add(_finding("segment.unreadable", f"{s.rel}: not readable as media: {m.content_error}", **where))
+            continue
+        content_same = s.report.content_root is not None and m.content.root.hex() == s.report.content_root
+        if bytes_ok:
+            if not content_same:
+                # The signed bytes, but a root that does not match them: the device
+                # signed a wrong root or the content format changed.
+                s.report.status = "altered"
+                add(_finding("content.altered", f"{s.rel}: the file is the signed one but its content "
+                             "root does not match the signed root", **where))
+            continue
+        # The bytes are not the signed ones: a remux or tampering?
+        findings = _compare_content(s, m, where)
+        payload_same = not any(f.failed and f.code.startswith("content.") for f in findings)
+        if payload_same:
+            s.report.status = "container_changed"
+            add(_finding("content.container_changed",
+                         f"{s.rel}: file bytes differ from the signed file, but every packet is the "
+                         "signed one (a stream-copy remux); content integrity holds",
+                         size=m.size, expected_size=s.report.size, **where))
+            report.findings.extend(findings)
+            continue
+        s.report.status = "altered"
+        if m.size != s.report.size:
+            add(_finding("segment.size_mismatch", f"{s.rel}: {m.size} bytes, signed {s.report.size}",
+                         size=m.size, expected=s.report.size, **where))
+        for name, value in m.digests.items():
+            if value != s.report.digests.get(name):
+                add(_finding("segment.digest_mismatch", f"{s.rel}: {name} differs from the signed digest",
+                             algorithm=name, expected=s.report.digests.get(name), found=value, **where))
+        report.findings.extend(findings)
+
+
+def _check_leaves(s: _Seg, m: _Measured, where: dict[str, Any], add: Callable[[Finding], None]) -> None:
+    leaves = s.body.get("leaves") if isinstance(s.body.get("leaves"), dict) else None
+    if leaves is None or s.leaves_rel is None:
+        add(_finding("segment.leaves_missing", f"{s.rel}: the record names no usable .leaves sidecar",
+                     **where))
+        return
+    if not m.leaves_exists:
+        add(_finding("segment.leaves_missing", f"{s.leaves_rel} is missing", leaves=s.leaves_rel, **where))
+        return
+    signed = leaves.get("digests") if isinstance(leaves.get("digests"), dict) else {}
+    bad = [k for k, v in m.leaves_digests.items() if signed.get(k) != v]
+    if m.leaves_size != leaves.get("size") or bad:
+        add(_finding("segment.leaves_mismatch", f"{s.leaves_rel}: bytes differ from the signed sidecar",
+                     leaves=s.leaves_rel, **where))
+    elif m.leaves_error is not None:
+        add(_finding("segment.leaves_mismatch", f"{s.leaves_rel}: {m.leaves_error}", leaves=s.leaves_rel,
+                     **where))
+    if m.leaves is not None and s.report.content_root and m.leaves.root.hex() != s.report.content_root:
+        if not bad and m.leaves_size == leaves.get("size"):
+            add(_finding("segment.leaves_mismatch", f"{s.leaves_rel}: recomputed root differs from the "
+                         "signed content root", leaves=s.leaves_rel, **where))
+        m.leaves = None  # not usable to name packets
+    elif m.leaves_error is not None:
+        m.leaves = None
+
+
+def _compare_content(s: _Seg, m: _Measured, where: dict[str, Any]) -> list[Finding]:
+    """Findings from aligning the re-demuxed packets with the signed sidecar's."""
+    signed, found = m.leaves, m.content
+    out: list[Finding] = []
+    if signed is None:
+        if found.root.hex() != s.report.content_root:
+            out.append(_finding("content.altered", f"{s.rel}: content root differs from the signed root "
+                                "(no usable sidecar to name the packets)", **where))
+        return out
+    if found.root == signed.root:
+        return out
+    signed_cfg = {c.index: c for c in signed.streams}
+    found_cfg = {c.index: c for c in found.streams}
+    for index, c in signed_cfg.items():
+        f = found_cfg.get(index)
+        if f is not None and f.config_digest != c.config_digest:
+            out.append(_finding("content.config_altered", f"{s.rel}: stream {index} codec configuration "
+                                "differs from the signed one", stream=index, **where))
+
+    def per_stream(result: Any) -> dict[int, list[tuple[int, Any]]]:
+        d: dict[int, list[tuple[int, Any]]] = defaultdict(list)
+        for n, p in enumerate(result.packets):
+            d[p.stream].append((n, p))
+        return d
+
+    a_streams, b_streams = per_stream(signed), per_stream(found)
+    counts: dict[str, int] = defaultdict(int)
+    payload_equal = True
+
+    def emit(code: str, message: str, **extra: Any) -> None:
+        counts[code] += 1
+        if counts[code] <= MAX_PACKET_FINDINGS:
+            out.append(_finding(code, f"{s.rel}: {message}", **extra, **where))
+
+    for stream in sorted(set(a_streams) | set(b_streams)):
+        a = a_streams.get(stream, [])
+        b = b_streams.get(stream, [])
+        a_leaves = [p.leaf for _, p in a]
+        b_leaves = [p.leaf for _, p in b]
+        if a_leaves == b_leaves:
+            continue
+        payload_equal = False
+        sm = SequenceMatcher(None, a_leaves, b_leaves, autojunk=False)
+        lost: list[int] = []  # positions in a
+        extra: list[int] = []  # positions in b
+        pairs: list[tuple[int, int]] = []
+        for tag, i1, i2, j1, j2 in sm.get_opcodes():
+            if tag == "equal":
+                continue
+            k = min(i2 - i1, j2 - j1) if tag == "replace" else 0
+            pairs.extend((i1 + x, j1 + x) for x in range(k))
+            lost.extend(range(i1 + k, i2))
+            extra.extend(range(j1 + k, j2))
+        unmatched_a = {a_leaves[i] for i in lost} | {a_leaves[i] for i, _ in pairs}
+        unmatched_b = {b_leaves[j] for j in extra} | {b_leaves[j] for _, j in pairs}
+        moved = unmatched_a & unmatched_b
+
+        def at_a(i: int) -> dict[str, Any]:
+            n, p = a[i]
+            return {"stream": stream, "chunk": p.chunk, "packet": n, "stream_packet": i, "pts": p.pts}
+
+        def at_b(j: int) -> dict[str, Any]:
+            n, p = b[j]
+            return {"stream": stream, "chunk": p.chunk, "file_packet": n, "stream_packet": j, "pts": p.pts}
+
+        reported_moved: set[bytes] = set()
+        for i, j in pairs:
+            ia, jb = a_leaves[i] in moved, b_leaves[j] in moved
+            if ia and a_leaves[i] not in reported_moved:
+                reported_moved.add(a_leaves[i])
+                w = at_a(i)
+                emit("content.packet_reordered", f"stream {stream} packet {i} (chunk {w['chunk']}) "
+                     "appears at another position", **w)
+            if not ia and not jb:
+                w = at_a(i)
+                emit("content.packet_altered", f"stream {stream} packet {i} (chunk {w['chunk']}, "
+                     f"pts {w['pts']}) differs from the signed packet", **w)
+            elif not ia:
+                w = at_a(i)
+                emit("content.packet_missing", f"stream {stream} packet {i} (chunk {w['chunk']}, "
+                     f"pts {w['pts']}) is missing", **w)
+            elif not jb:
+                w = at_b(j)
+                emit("content.packet_inserted", f"stream {stream}: unsigned packet at position {j} "
+                     f"(pts {w['pts']})", **w)
+        for i in lost:
+            if a_leaves[i] in moved:
+                if a_leaves[i] not in reported_moved:
+                    reported_moved.add(a_leaves[i])
+                    w = at_a(i)
+                    emit("content.packet_reordered", f"stream {stream} packet {i} (chunk {w['chunk']}) "
+                         "appears at another position", **w)
+                continue
+            w = at_a(i)
+            emit("content.packet_missing", f"stream {stream} packet {i} (chunk {w['chunk']}, "
+                 f"pts {w['pts']}) is missing", **w)
+        for j in extra:
+            if b_leaves[j] in moved:
+                continue
+            w = at_b(j)
+            emit("content.packet_inserted", f"stream {stream}: unsigned packet at position {j} "
+                 f"(pts {w['pts']})", **w)
+
+    for code, n in counts.items():
+        if n > MAX_PACKET_FINDINGS:
+            out.append(_finding(code, f"{s.rel}: and {n - MAX_PACKET_FINDINGS} more packet(s) "
+                                f"({n} in all) with {code}", count=n, **where))
+    if payload_equal:
+        out.extend(_compare_timing(s, signed, found, where))
+    elif not counts and not out:
+        out.append(_finding("content.altered", f"{s.rel}: content root differs from the signed root",
+                            **where))
+    return out
+
+
+def _compare_timing(s: _Seg, signed: Any, found: Any, where: dict[str, Any]) -> list[Finding]:
+    """Same packets: is the timing the signed timing within the new container's rounding?
+
+    Each stream's constant offset (a remux may start the file at another time)
+    is taken from its first packet and removed; then every packet's pts must
+    lie within one unit of the new time base (half a unit of rounding in the
+    packet, half in the offset) of the signed pts. The streams' offsets must
+    agree within one frame of each stream (a muxer may re-align audio by an
+    edit list), else the streams moved against each other.
+    """
+    tb_a = {c.index: c.time_base for c in signed.streams}
+    tb_b = {c.index: c.time_base for c in found.streams}
+    a_by: dict[int, list[Any]] = defaultdict(list)
+    b_by: dict[int, list[Any]] = defaultdict(list)
+    for p in signed.packets:
+        a_by[p.stream].append(p)
+    for p in found.packets:
+        b_by[p.stream].append(p)
+    if not a_by:
+        return []
+    first = min(a_by)
+    offsets = {st: b_by[st][0].pts * tb_b[st] - a_by[st][0].pts * tb_a[st] for st in a_by}
+    ref = offsets[first]
+    out: list[Finding] = []
+    worst = Fraction(0)
+    bad: list[tuple[int, int, Any, Fraction]] = []
+    for stream, pa in sorted(a_by.items()):
+        pb = b_by[stream]
+        tol = tb_b[stream]
+        off = offsets[stream]
+        frame = max(Fraction(pa[0].duration) * tb_a[stream], tb_b[stream])
+        if abs(off - ref) > frame:
+            out.append(_finding("content.timing_altered",
+                                f"{s.rel}: stream {stream} moved {float(off - ref) * 1000:.3f} ms against "
+                                f"stream {first} (more than one frame)", stream=stream,
+                                shift_ms=round(float(off - ref) * 1000, 3), **where))
+        worst = max(worst, abs(off - ref))
+        for i, (x, y) in enumerate(zip(pa, pb)):
+            dev = abs((y.pts * tb_b[stream] - off) - x.pts * tb_a[stream])
+            worst = max(worst, dev)
+            if dev > tol:
+                bad.append((stream, i, x, dev))
+    for stream, i, x, dev in bad[:MAX_PACKET_FINDINGS]:
+        out.append(_finding("content.timing_altered",
+                            f"{s.rel}: stream {stream} packet {i} (chunk {x.chunk}) moved "
+                            f"{float(dev) * 1000:.3f} ms beyond the container's rounding",
+                            stream=stream, stream_packet=i, chunk=x.chunk, pts=x.pts,
+                            deviation_ms=round(float(dev) * 1000, 3), **where))
+    if len(bad) > MAX_PACKET_FINDINGS:
+        out.append(_finding("content.timing_altered", f"{s.rel}: {len(bad)} packets in all moved in time",
+                            count=len(bad), **where))
+    if out:
+        return out
+    if worst == 0 and ref == 0:
+        return []
+    return [_finding("content.timing_shifted",
+                     f"{s.rel}: timing equals the signed timing after a constant offset of "
+                     f"{float(ref) * 1000:.3f} ms, within {float(worst) * 1000:.3f} ms of rounding",
+                     offset_ms=round(float(ref) * 1000, 3), max_deviation_ms=round(float(worst) * 1000, 3),
+                     **where)]
+
+
+def _check_unexpected(root: Path, segs: list[_Seg], report: Report) -> None:
+    """Files under media/ that no signed record names: inserted (or copied) files."""
+    media = root / MEDIA_DIR
+    if not media.is_dir():
+        return
+    named: set[str] = set()
+    for s in segs:
+        if s.rel:
+            named.add(s.rel)
+        if s.leaves_rel:
+            named.add(s.leaves_rel)
+    by_digest = {s.report.digests.get("blake3"): s for s in segs if s.report.digests.get("blake3")}
+    for dirpath, dirnames, filenames in os.walk(media, followlinks=False):
+        dirnames.sort()
+        for name in sorted(filenames) + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+            full = Path(dirpath) / name
+            rel = full.relative_to(root).as_posix()
+            if rel in named:
+                continue
+            note = ""
+            if full.is_file() and not full.is_symlink():
+                try:
+                    _, digests, _ = _digest_file(full, ["blake3"])
+                    twin = by_digest.get(digests["blake3"])
+                    if twin is not None:
+                        note = f" (a copy of {twin.rel})"
+                except OSError:
+                    pass
+            report.findings.append(_finding("segment.unexpected",
+                                            f"{rel} is not named by any signed record{note}", file=rel))
+
+
+def _check_continuity(report: Report) -> None:
+    """Segment indices without holes, and video timing continuous across segments."""
+    add = report.findings.append
+    for r in report.recordings:
+        indices = sorted({s.index for s in r.segments if s.index is not None})
+        if indices:
+            expected = set(range(0, indices[-1] + 1))
+            missing = sorted(expected - set(indices))
+            if missing:
+                add(_finding("segment.index_gap", f"recording {r.id}: segment index(es) "
+                             f"{', '.join(map(str, missing))} never journaled", recording=r.id,
+                             missing=missing))
+        pre = r.pre_event or {}
+        had_pre = type(pre.get("packets")) is int and pre.get("packets") > 0
+        ordered = sorted((s for s in r.segments if s.index is not None), key=lambda s: s.index)
+        flags = [s.pre_event for s in ordered]
+        if flags:
+            prefix_ok = all(not later or earlier for earlier, later in zip(flags, flags[1:]))
+            if not prefix_ok or (r.pre_event is not None and flags[0] != had_pre):
+                add(_finding("segment.pre_event", f"recording {r.id}: pre-event flags "
+                             f"{['pre' if f else 'live' for f in flags]} disagree with recording.open "
+                             f"({pre.get('packets', 0)} buffered packets)", recording=r.id))
+    # Timing: the journaled per-stream spans of consecutive segments.
+    for rec_report, segs in _segments_by_recording(report):
+        for prev, nxt in zip(segs, segs[1:]):
+            if prev[0].index is None or nxt[0].index != prev[0].index + 1:
+                continue
+            spans_a = {sp.get("stream"): sp for sp in prev[1].get("spans", []) if isinstance(sp, dict)}
+            spans_b = {sp.get("stream"): sp for sp in nxt[1].get("spans", []) if isinstance(sp, dict)}
+            video = [st.get("index") for st in prev[1].get("streams", [])
+                     if isinstance(st, dict) and st.get("kind") == "video"]
+            for stream in video:
+                a, b = spans_a.get(stream), spans_b.get(stream)
+                if not a or not b:
+                    continue
+                tb = _frac(a.get("time_base"))
+                tb_b = _frac(b.get("time_base"))
+                try:
+                    end = a["end_pts"] * tb
+                    frame = (a["end_pts"] - a["last_pts"]) * tb
+                    start = b["first_pts"] * tb_b
+                except (KeyError, TypeError):
+                    continue
+                gap = start - end
+                if abs(gap) > max(frame, Fraction(0)):
+                    add(_finding("content.timing_gap",
+                                 f"recording {rec_report.id}: stream {stream} "
+                                 f"{'jumps' if gap > 0 else 'overlaps'} {abs(float(gap)) * 1000:.1f} ms "
+                                 f"between segments {prev[0].index} and {nxt[0].index}",
+                                 recording=rec_report.id, stream=stream, after=prev[0].index,
+                                 gap_ms=round(float(gap) * 1000, 1)))
+
+
+def _segments_by_recording(report: Report) -> Iterable[tuple[RecordingReport, list[tuple[SegmentReport, dict[str, Any]]]]]:
+    for r in report.recordings:
+        items = [(s, s.body) for s in r.segments if s.index is not None]
+        items.sort(key=lambda x: x[0].index)  # type: ignore[arg-type,return-value]
+        yield r, items
