@@ -210,7 +210,9 @@ def _cmd_seal(args: argparse.Namespace) -> int:
     if args.segment_seconds < 1:
         print("bwc: --segment-seconds must be at least 1", file=sys.stderr)
         return EXIT_USAGE
-    results = _seal_files(
+    from .seal import seal_files
+
+    results = seal_files(
         args.media, key=args.key, cert=args.cert, out=args.out,
         segment_seconds=args.segment_seconds, container=args.container,
         passphrase=_read_passphrase(args.passphrase_file),
@@ -219,91 +221,6 @@ def _cmd_seal(args: argparse.Namespace) -> int:
         print(f"sealed {src} -> recording {rid}: {count} segment(s)")
     print(f"evidence {args.out}")
     return EXIT_OK
-
-
-def _segment_body(evidence: Path, recording: str, info: Any) -> dict[str, Any]:
-    try:
-        from .recorder import segment_body
-    except ImportError:  # pragma: no cover - until the recorder lands on main
-        from .content import file_digests
-
-        body = info.to_json()
-        leaves = Path(info.leaves_path)
-        body.update(recording=recording, file=Path(info.path).relative_to(evidence).as_posix(),
-                    leaves={"file": leaves.relative_to(evidence).as_posix(),
-                            "size": leaves.stat().st_size, "digests": file_digests(leaves)},
-                    recovered=False)
-        return body
-    return segment_body(evidence, recording, info)
-
-
-def _seal_files(media: Sequence[str], *, key: str, cert: str, out: str, segment_seconds: int,
-                container: str, passphrase: bytes | None) -> list[tuple[str, str, int]]:
-    """Seal each media file as one recording (trigger ``import``) into the evidence dir.
-
-    Every input is opened (and its codecs checked) before anything is
-    written, so a bad argument leaves the evidence untouched. A file that
-    fails mid-way still gets its ``recording.close`` (reason
-    ``import_failed``) before the error is raised.
-    """
-    from .errors import TrustError
-    from .journal import JOURNAL_NAME, Journal
-    from .keys import Certificate, Identity
-    from .media import MediaSource
-    from .segment import Segmenter
-
-    signer = Identity.load(key, passphrase)
-    certificate = Certificate.load(cert)
-    if certificate.key_id != signer.key_id:
-        raise TrustError(f"{cert}: certificate is for key {certificate.key_id[:16]}…, "
-                         f"not {signer.key_id[:16]}… in {key}")
-    for path in media:
-        with MediaSource(path) as src:
-            from .content import ContentHasher
-
-            ContentHasher(src.streams, name=str(path))  # refuses unsupported codecs up front
-    evidence = Path(out)
-    if (evidence / JOURNAL_NAME).exists():
-        journal = Journal.open(evidence, signer)
-    else:
-        journal = Journal.create(evidence, signer, certificate)
-    results = []
-    try:
-        for path in media:
-            rid = f"{journal.device}-{journal.seq + 1:06d}"
-            with MediaSource(path) as src:
-                journal.append("recording.open", {
-                    "recording": rid, "trigger": "import", "officer": None,
-                    "policy": {"pre_event_seconds": 0, "pre_event_audio": False,
-                               "segment_seconds": segment_seconds, "container": container},
-                    "pre_event": {"packets": 0, "first": None},
-                    "source": {"name": os.path.basename(path)},
-                })
-                count = 0
-                try:
-                    seg = Segmenter(evidence / "media" / rid, streams=src.streams,
-                                    target_seconds=segment_seconds, container=container, name=rid)
-                    try:
-                        for packet in src.packets():
-                            info = seg.push(packet)
-                            if info is not None:
-                                journal.append("segment", _segment_body(evidence, rid, info))
-                                count += 1
-                    finally:
-                        infos = seg.close()
-                    for info in infos:
-                        journal.append("segment", _segment_body(evidence, rid, info))
-                        count += 1
-                except BaseException:
-                    journal.append("recording.close", {"recording": rid, "reason": "import_failed",
-                                                       "segments": count})
-                    raise
-                journal.append("recording.close", {"recording": rid, "reason": "import_complete",
-                                                   "segments": count})
-            results.append((str(path), rid, count))
-    finally:
-        journal.close()
-    return results
 
 
 #: name -> (help, add-arguments, run). Later layers register their commands here.

@@ -33,27 +33,12 @@ def audio_clip(media_dir):
 # --- signed evidence for the verifier and CLI tests (test_verify.py, test_cli.py) ----------
 
 
-def _segment_body(evidence_dir, recording, info):
-    """The journaled ``segment`` body, as the recorder writes it."""
-    from pathlib import Path
-
-    from bwc_core.content import file_digests
-
-    body = info.to_json()
-    body["recording"] = recording
-    body["file"] = Path(info.path).relative_to(evidence_dir).as_posix()
-    leaves = Path(info.leaves_path)
-    body["leaves"] = {"file": leaves.relative_to(evidence_dir).as_posix(),
-                      "size": leaves.stat().st_size, "digests": file_digests(leaves)}
-    body["recovered"] = False
-    return body
-
-
 def build_evidence(out, clips, signer, cert, *, segment_seconds=2, clock=None, close=True,
                    container="mp4"):
     """An evidence directory: one recording per clip, segmented and journaled."""
     from bwc_core.journal import Journal
     from bwc_core.media import MediaSource
+    from bwc_core.recorder import segment_body
     from bwc_core.segment import Segmenter
 
     journal = Journal.create(out, signer, cert, clock=clock, sync="none")
@@ -76,7 +61,7 @@ def build_evidence(out, clips, signer, cert, *, segment_seconds=2, clock=None, c
                         infos.append(info)
                 infos += seg.close()
             for info in infos:
-                journal.append("segment", _segment_body(out, rid, info))
+                journal.append("segment", segment_body(out, rid, info))
             if close or n + 1 < len(clips):
                 journal.append("event", {"kind": "deactivate", "recording": rid,
                                          "reason": "victim_request", "note": None})
