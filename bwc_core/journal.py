@@ -16,12 +16,10 @@ rewritten. See :class:`Journal` for the ``sync="batch"`` trade-off.
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import logging
 import os
 import re
-import secrets
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -30,6 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ._canonical import b64encode as _b64encode
+from ._fileio import write_new_file
 from .canonical import canonical_bytes, parse_canonical
 from .envelope import _RECORD_HASHER, RECORD_TYPE, Envelope, Signature, pae, record_hash
 from .errors import (
@@ -564,14 +563,6 @@ def _default_clock() -> int:
     return time.time_ns()
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class Journal:
     """An open journal: read its verified records, append signed ones.
 
@@ -656,28 +647,7 @@ class Journal:
         message = pae(RECORD_TYPE, payload)
         env = Envelope(RECORD_TYPE, payload, (Signature(signer.key_id, signer.sign(message)),))
         line = (env.dumps() + "\n").encode()
-        tmp = directory / f".{JOURNAL_NAME}.{secrets.token_hex(6)}.tmp"
-        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        try:
-            try:
-                os.write(fd, line)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                raise JournalError(f"{path}: journal already exists; use Journal.open") from None
-            except OSError as exc:  # no hard links (FAT): rename after the check above
-                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
-                    raise
-                os.rename(tmp, path)
-            _fsync_dir(directory)
-        finally:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
+        write_new_file(path, line, 0o644, JournalError, exists="journal already exists; use Journal.open")
         analysis = _Analysis(records=[Record(env, body, record_hash(env), 1)],
                              keys=[(0, cert)], device=cert.subject)
         return cls(path, analysis, signer=signer, clock=clock, sync=sync,
