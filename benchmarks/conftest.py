@@ -40,6 +40,9 @@ import pytest  # noqa: E402
 
 def pytest_collect_file(file_path, parent):
     patterns = parent.config.getini("python_files")
+    # Files named on the command line are collected by pytest itself already.
+    if parent.session.isinitpath(file_path):
+        return None
     if file_path.suffix == ".py" and file_path.name.startswith("bench_") and "bench_*.py" not in patterns:
         return pytest.Module.from_parent(parent, path=file_path)
     return None

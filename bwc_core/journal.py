@@ -16,12 +16,10 @@ rewritten. See :class:`Journal` for the ``sync="batch"`` trade-off.
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import logging
 import os
 import re
-import secrets
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -30,6 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ._canonical import b64encode as _b64encode
+from ._fileio import write_new_file
 from .canonical import canonical_bytes, parse_canonical
 from .envelope import _RECORD_HASHER, RECORD_TYPE, Envelope, Signature, pae, record_hash
 from .errors import (
@@ -564,14 +563,6 @@ def _default_clock() -> int:
     return time.time_ns()
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class Journal:
     """An open journal: read its verified records, append signed ones.
 
@@ -587,15 +578,23 @@ class Journal:
       end, which :meth:`open` then reports as ``journal.malformed_line``
       instead of cutting off silently.
     * ``"none"``: only :meth:`sync` / :meth:`close` fsync (benchmarks, tests).
+
+    ``keep`` bounds memory on a long-running device: once appending starts,
+    ``records`` holds only the newest ``keep`` records (the chain itself needs
+    only the head). ``None`` (default) keeps every record, as verifiers need.
     """
 
     def __init__(self, path: Path, analysis: _Analysis, *, signer: Signer | None,
                  clock: Callable[[], int] | None, sync: SyncMode, batch_records: int,
-                 batch_seconds: float, torn_tail: TornTail | None) -> None:
+                 batch_seconds: float, torn_tail: TornTail | None, keep: int | None = None) -> None:
+        if keep is not None and (type(keep) is not int or keep < 1):
+            raise errors.ValueError("keep must be a positive integer or None")
+        self._keep = keep
         if sync not in ("always", "batch", "none"):
             raise errors.ValueError("sync must be 'always', 'batch' or 'none'")
         self.path = path
         self.records: list[Record] = analysis.records
+        self._lines = len(self.records)
         self.findings: list[Finding] = analysis.findings
         self.torn_tail = torn_tail
         self._keys = analysis.keys
@@ -632,7 +631,7 @@ class Journal:
     @classmethod
     def create(cls, evidence_dir: str | os.PathLike[str], signer: Signer, cert: Certificate, *,
                clock: Callable[[], int] | None = None, sync: SyncMode = "always",
-               batch_records: int = 32, batch_seconds: float = 1.0) -> Journal:
+               batch_records: int = 32, batch_seconds: float = 1.0, keep: int | None = None) -> Journal:
         """Start a new journal whose ``device.genesis`` record carries ``cert``.
 
         The genesis line is written to a temporary file, fsync'd and linked into
@@ -656,38 +655,17 @@ class Journal:
         message = pae(RECORD_TYPE, payload)
         env = Envelope(RECORD_TYPE, payload, (Signature(signer.key_id, signer.sign(message)),))
         line = (env.dumps() + "\n").encode()
-        tmp = directory / f".{JOURNAL_NAME}.{secrets.token_hex(6)}.tmp"
-        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        try:
-            try:
-                os.write(fd, line)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                raise JournalError(f"{path}: journal already exists; use Journal.open") from None
-            except OSError as exc:  # no hard links (FAT): rename after the check above
-                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
-                    raise
-                os.rename(tmp, path)
-            _fsync_dir(directory)
-        finally:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
+        write_new_file(path, line, 0o644, JournalError, exists="journal already exists; use Journal.open")
         analysis = _Analysis(records=[Record(env, body, record_hash(env), 1)],
                              keys=[(0, cert)], device=cert.subject)
         return cls(path, analysis, signer=signer, clock=clock, sync=sync,
-                   batch_records=batch_records, batch_seconds=batch_seconds, torn_tail=None)
+                   batch_records=batch_records, batch_seconds=batch_seconds, torn_tail=None, keep=keep)
 
     @classmethod
     def open(cls, evidence_dir: str | os.PathLike[str], signer: Signer | None = None, *,
              clock: Callable[[], int] | None = None, sync: SyncMode = "always",
              anchors: TrustAnchors | None = None, strict: bool = True,
-             batch_records: int = 32, batch_seconds: float = 1.0) -> Journal:
+             batch_records: int = 32, batch_seconds: float = 1.0, keep: int | None = None) -> Journal:
         """Open and validate a journal; with ``signer`` it is opened for appending.
 
         A torn last line (a crash mid-write) is reported in ``torn_tail``, in
@@ -729,7 +707,7 @@ class Journal:
             summary = "; ".join(f"{f.code}: {f.message}" for f in errors_found[:5])
             raise JournalError(f"{path}: journal does not validate: {summary}")
         return cls(path, analysis, signer=signer, clock=clock, sync=sync,
-                   batch_records=batch_records, batch_seconds=batch_seconds, torn_tail=torn)
+                   batch_records=batch_records, batch_seconds=batch_seconds, torn_tail=torn, keep=keep)
 
     # --- state -----------------------------------------------------------------
 
@@ -823,8 +801,11 @@ class Journal:
         h = hasher.digest()
         env = Envelope._trusted(RECORD_TYPE, payload, (Signature(signer.key_id, sig),))
         records = self.records
-        rec = Record(env, full, h, len(records) + 1)
+        self._lines += 1
+        rec = Record(env, full, h, self._lines)
         records.append(rec)
+        if self._keep is not None and len(records) > self._keep:
+            del records[: len(records) - self._keep]
         self._seq = seq
         self._head = h
         return rec

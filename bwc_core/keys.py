@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import errno
 import json
 import logging
 import os
@@ -34,6 +33,7 @@ import nacl.exceptions
 import nacl.pwhash.argon2id as argon2id
 import nacl.secret
 
+from ._fileio import write_new_file
 from .canonical import canonical_bytes, require_int
 from .envelope import (
     CERTIFICATE_TYPE,
@@ -64,6 +64,7 @@ __all__ = [
     "TrustAnchors",
 ]
 
+_EXISTS = "already exists; refusing to overwrite"
 log = logging.getLogger(__name__)
 
 ROLES = ("root", "camera", "dock", "server")
@@ -176,7 +177,7 @@ class PublicIdentity:
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the public key file (world-readable is fine: it holds no secret)."""
         path = Path(path)
-        _write_new_file(path, (json.dumps(self.to_json(), indent=2) + "\n").encode(), 0o644)
+        write_new_file(path, (json.dumps(self.to_json(), indent=2) + "\n").encode(), 0o644, KeyFileError, exists=_EXISTS)
         return path
 
     @classmethod
@@ -192,60 +193,6 @@ class PublicIdentity:
             raise KeyFileError(f"{path}: cannot read public key file: {exc.strerror}") from None
         except ValueError as exc:  # includes JSONDecodeError and bwc ValueError
             raise KeyFileError(f"{path}: {exc}") from None
-
-
-def _write_new_file(path: Path, data: bytes, mode: int) -> None:
-    """Create ``path`` atomically with ``mode``; refuse to overwrite an existing file.
-
-    The bytes go to a fresh temporary file (``O_EXCL``, ``mode`` from the start,
-    so a secret is never readable by others even briefly), are fsync'd, and
-    the file is then hard-linked into place, which fails if ``path`` exists.
-    Filesystems without hard links (FAT on SD cards) fall back to a rename
-    after an existence check.
-    """
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, mode)
-    except OSError as exc:
-        raise KeyFileError(f"{path}: cannot create: {exc.strerror}") from None
-    try:
-        try:
-            os.fchmod(fd, mode)  # the umask may have narrowed it; make it exact
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            raise KeyFileError(f"{path}: already exists; refusing to overwrite") from None
-        except OSError as exc:
-            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
-                raise KeyFileError(f"{path}: cannot create: {exc.strerror}") from None
-            if path.exists():
-                raise KeyFileError(f"{path}: already exists; refusing to overwrite") from None
-            os.rename(tmp, path)
-        _fsync_dir(path.parent)
-    finally:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _passphrase_bytes(passphrase: str | bytes) -> bytes:
@@ -395,7 +342,7 @@ class Identity:
                 ciphertext=_b64(ct),
             )
             doc = {**header, "mac": _header_mac(mac_key, header)}
-        _write_new_file(path, (json.dumps(doc, indent=2) + "\n").encode(), 0o600)
+        write_new_file(path, (json.dumps(doc, indent=2) + "\n").encode(), 0o600, KeyFileError, exists=_EXISTS)
         return path
 
     @classmethod
@@ -532,7 +479,7 @@ class Certificate:
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the certificate envelope JSON to a new file."""
         path = Path(path)
-        _write_new_file(path, (json.dumps(self.to_json(), indent=2) + "\n").encode(), 0o644)
+        write_new_file(path, (json.dumps(self.to_json(), indent=2) + "\n").encode(), 0o644, KeyFileError, exists=_EXISTS)
         return path
 
     @classmethod

@@ -32,6 +32,9 @@ __all__ = ["DeactivationReason", "Recorder", "RecorderState", "RecordingPolicy"]
 log = logging.getLogger("bwc_core.recorder")
 
 MEDIA_DIR = "media"
+#: Journal records a camera keeps in memory (the chain needs only the head;
+#: a device journal grows for years).
+JOURNAL_KEEP = 256
 
 
 class RecorderState(str, enum.Enum):
@@ -151,14 +154,14 @@ class Recorder:
         self._clock = clock or time.time_ns
         self._lock = threading.RLock()
         if (self.evidence_dir / "journal.jsonl").exists():
-            self.journal = Journal.open(self.evidence_dir, identity, clock=self._clock, sync=sync)
+            self.journal = Journal.open(self.evidence_dir, identity, clock=self._clock, sync=sync, keep=JOURNAL_KEEP)
             if self._open_recording(self.journal) is not None:
                 self.journal.close()
                 raise StateError(
                     f"{self.evidence_dir}: a recording was left open by a crash; run Recorder.recover first"
                 )
         else:
-            self.journal = Journal.create(self.evidence_dir, identity, cert, clock=self._clock, sync=sync)
+            self.journal = Journal.create(self.evidence_dir, identity, cert, clock=self._clock, sync=sync, keep=JOURNAL_KEEP)
         self._state = RecorderState.STANDBY
         self._buffer = self._new_buffer()
         self._segmenter: Segmenter | None = None

@@ -504,3 +504,20 @@ def test_appended_lines_are_envelope_dumps_byte_for_byte(tmp_path, cam, cert):
     for r in recs:
         assert r.hash == record_hash(r.envelope)
         assert r.envelope.payload == canonical_bytes(r.body)
+
+
+def test_keep_bounds_records_in_memory_but_not_on_disk(tmp_path):
+    root = Identity.generate("root", "ROOT")
+    cam = Identity.generate("camera", "BWC-KEEP")
+    cert = root.certify(cam)
+    j = Journal.create(tmp_path, cam, cert, sync="none", keep=3)
+    for i in range(10):
+        rec = j.append("event", {"kind": "marker", "label": str(i)})
+    assert [r.seq for r in j.records] == [8, 9, 10]
+    assert rec.line == 11 and j.seq == 10
+    j.close()
+    again = Journal.open(tmp_path)
+    assert [r.seq for r in again.records] == list(range(11))
+    assert again.records[-1].hash == rec.hash
+    with pytest.raises(ValueError):
+        Journal.create(tmp_path / "other", cam, cert, keep=0)

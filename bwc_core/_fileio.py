@@ -1,0 +1,70 @@
+"""Durable file creation shared by key files and journals (private)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+from pathlib import Path
+
+from .errors import BwcError
+
+# Filesystems without hard links (FAT on camera SD cards) answer these.
+_NO_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK)
+
+
+def fsync_dir(directory: str | os.PathLike[str]) -> None:
+    """Make a directory entry (a new or renamed file) durable; best effort."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_new_file(path: Path, data: bytes, mode: int, error: type[BwcError], *, exists: str) -> None:
+    """Create ``path`` atomically with ``mode``; never overwrite an existing file.
+
+    The bytes go to a fresh temporary file (``O_EXCL``, ``mode`` from the
+    start, so a secret is never readable by others even briefly), are
+    fsync'd, and the file is hard-linked into place, which fails if ``path``
+    exists; without hard links it falls back to a rename after an existence
+    check. Readers therefore see either no file or the whole file. Failures
+    raise ``error`` naming the path; ``exists`` is the message when the file
+    is already there.
+    """
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, mode)
+    except OSError as exc:
+        raise error(f"{path}: cannot create: {exc.strerror}") from None
+    try:
+        try:
+            os.fchmod(fd, mode)  # the umask may have narrowed it; make it exact
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            raise error(f"{path}: {exists}") from None
+        except OSError as exc:
+            if exc.errno not in _NO_LINKS:
+                raise error(f"{path}: cannot create: {exc.strerror}") from None
+            if path.exists():
+                raise error(f"{path}: {exists}") from None
+            os.rename(tmp, path)
+        fsync_dir(path.parent)
+    finally:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
