@@ -303,7 +303,7 @@ cdef class _Scratch:
         self.exports -= 1
 
 
-def rescale_pts(pts, long long b, long long c):
+def rescale_pts(pts, b, c):
     """pts * b / c rounded to nearest, halves away from zero, extremes passed through.
 
     FFmpeg's ``av_rescale_q_rnd(pts, src, dst, AV_ROUND_NEAR_INF |
@@ -319,7 +319,8 @@ def rescale_pts(pts, long long b, long long c):
 
 def wrap_pts(pts, int bits):
     """The signed value of the low *bits* bits of *pts* (MPEG-TS stores 33)."""
-    cdef object half = 1 << (bits - 1)
+    cdef object one = 1
+    cdef object half = one << (bits - 1)  # Python int: a C int shift would overflow
     return ((pts + half) & ((half << 1) - 1)) - half
 
 
@@ -373,7 +374,6 @@ cdef class LeafTable:
     def _declare(self, int index, Framer framer, bint video, long long tb_num, long long tb_den,
                  long long out_num=0, long long out_den=0, int wrap_bits=0):
         """Declare a stream; pts are committed in out_num/out_den when given."""
-        cdef long long b, c, g
         while len(self._framers) <= index:
             self._framers.append(None)
             self._video.append(False)
@@ -390,8 +390,8 @@ cdef class LeafTable:
             self._rescale[index] = None
         else:
             self._tb[index] = (out_num, out_den)
-            b = tb_num * out_den
-            c = tb_den * out_num
+            b = <object>tb_num * out_den  # Python ints: the products may pass 2**63
+            c = <object>tb_den * out_num
             g = math_gcd(b, c)
             self._rescale[index] = (b // g, c // g)
 
