@@ -8,6 +8,8 @@ price of the format. Ratios are printed and stored in extra_info.
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import pytest
 from blake3 import blake3
 from conftest import report_ratio
@@ -35,9 +37,9 @@ def _baseline(packets):
     return run
 
 
-def _hasher(streams, packets, finish=True):
+def _hasher(streams, packets, finish=True, **options):
     def run():
-        h = ContentHasher(streams)
+        h = ContentHasher(streams, **options)
         for p in packets:
             h.update(p)
         return h.finish() if finish else h
@@ -62,3 +64,10 @@ def test_video_only_vs_blake3(benchmark, hd_packets):
     streams, packets = hd_packets
     video = [p for p in packets if p.stream == 0]
     report_ratio(benchmark, "ratio_video_content_vs_blake3", _baseline(video), _hasher(streams[:1], video))
+
+
+def test_content_hasher_rescaled_vs_blake3(benchmark, hd_packets):
+    """Whole segment committing pts in MPEG-TS terms (rescaled to 1/90000, 33-bit wrap), as a TS segment does."""
+    streams, packets = hd_packets
+    options = {"time_bases": {s.index: Fraction(1, 90000) for s in streams}, "pts_bits": 33}
+    report_ratio(benchmark, "ratio_ts_content_vs_blake3", _baseline(packets), _hasher(streams, packets, **options))

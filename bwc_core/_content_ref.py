@@ -227,21 +227,43 @@ def segment_root(chunk_roots: Sequence[bytes], table: bytes) -> bytes:
 # --- chunks ----------------------------------------------------------------------------------
 
 
-def content(streams, packets) -> dict:
+def rescale(pts: int, src: Fraction, dst: Fraction) -> int:
+    """FFmpeg's av_rescale_q_rnd(pts, src, dst, NEAR_INF | PASS_MINMAX), literally."""
+    if pts in (-(2**63), 2**63 - 1):
+        return pts
+    exact = Fraction(pts) * src / dst
+    whole = math.floor(abs(exact) + Fraction(1, 2))  # nearest, halves away from zero
+    return whole if exact >= 0 else -whole
+
+
+def wrap(pts: int, bits: int) -> int:
+    """The low *bits* bits of *pts*, read as a signed (two's complement) number."""
+    low = pts % (1 << bits)
+    return low - (1 << bits) if low >= 1 << (bits - 1) else low
+
+
+def content(streams, packets, time_bases=None, pts_bits=None) -> dict:
     """Root, chunk roots and ordered leaves of *packets* (``PacketRecord`` s).
 
-    *streams* is a sequence of ``(index, kind, codec, time_base, extradata)``.
+    *streams* is a sequence of ``(index, kind, codec, time_base, extradata)``;
+    *time_bases* optionally maps stream index -> committed (output) time base;
+    *pts_bits* is the number of pts bits the container stores (MPEG-TS: 33).
     """
     info = {s[0]: s for s in streams}
+    committed = {s[0]: Fraction((time_bases or {}).get(s[0], s[3])) for s in streams}
     recs = []
     for arrival, p in enumerate(packets):
         index, kind, codec, tb, extradata = info[p.stream]
         canon = canonical_payload("data" if kind == "data" else codec, p.payload, extradata)
         flags = 1 if (kind == "video" and p.keyframe) else 0
+        out_tb = committed[p.stream]
+        pts = rescale(p.pts, tb, out_tb) if out_tb != tb else p.pts
+        if pts_bits and pts_bits < 64:
+            pts = wrap(pts, pts_bits)
         recs.append(
             dict(
-                stream=p.stream, flags=flags, size=len(canon), pts=p.pts, dts=p.dts,
-                duration=p.duration, tb=tb, t=p.pts * tb, arrival=arrival,
+                stream=p.stream, flags=flags, size=len(canon), pts=pts,
+                tb=out_tb, t=pts * out_tb, arrival=arrival,
                 leaf=packet_leaf(p.stream, flags, canon), key=p.keyframe,
             )
         )
@@ -278,16 +300,17 @@ def content(streams, packets) -> dict:
             tb = rows[0]["tb"]
             table += struct.pack("<IIII", s, tb.numerator, tb.denominator, len(rows))
             for r in rows:
-                table += struct.pack("<qqq", r["pts"], r["dts"], r["duration"])
+                table += struct.pack("<q", r["pts"])
         timing = H(TM, table)
         chunk_roots.append(H(ST, b"\x00" + payload_root + timing))
         payload_roots.append(payload_root)
         timing_hashes.append(timing)
     table = stream_table(
-        [(s[0], s[3], config_digest("data" if s[1] == "data" else s[2], s[4],
+        [(s[0], committed[s[0]], config_digest("data" if s[1] == "data" else s[2], s[4],
                                     [p.payload for p in packets if p.stream == s[0]]))
          for s in streams]
     )
     return dict(root=segment_root(chunk_roots, table), chunk_roots=chunk_roots,
                 payload_roots=payload_roots, timing_hashes=timing_hashes, stream_table=table,
-                leaves=[r["leaf"] for r in recs], chunks=[r["chunk"] for r in recs])
+                leaves=[r["leaf"] for r in recs], chunks=[r["chunk"] for r in recs],
+                pts=[r["pts"] for r in recs])

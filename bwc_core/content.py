@@ -24,7 +24,7 @@ import math
 import os
 import struct
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, NamedTuple
@@ -60,6 +60,7 @@ __all__ = [
     "inclusion_proof",
     "merkle_root",
     "packet_leaf",
+    "pts_bits_of",
     "read_leaves",
     "verify_range_proof",
     "write_leaves",
@@ -81,7 +82,7 @@ CC = CONTEXTS["codec_config"]
 LEAVES_MAGIC = b"BWCLEAV1"
 _STREAM = struct.Struct("<III")
 _U32 = struct.Struct("<I")
-_PACKET = struct.Struct("<IIIIqqq")
+_PACKET = struct.Struct("<IIIIq")
 _CHUNK_HEAD = struct.Struct("<IIII")
 _PACKET_RECORD = _PACKET.size + 32
 
@@ -228,22 +229,25 @@ def config_digest(codec: str, extradata: bytes = b"", parameter_sets: Iterable[b
 
 
 class PacketLeaf(NamedTuple):
-    """One packet as committed: where it sits, its framing header, timing and leaf."""
+    """One packet as committed: where it sits, its framing header, pts and leaf.
+
+    ``pts`` is in the stream's committed time base (the stream table's). dts
+    and duration are not committed: containers do not store them faithfully
+    (format section 1.7).
+    """
 
     chunk: int
     stream: int
     flags: int
     size: int  # canonical payload length
     pts: int
-    dts: int
-    duration: int
     leaf: bytes
 
 
 class PacketLeaves(Sequence[PacketLeaf]):
     """The packets of a segment in tree order, stored as packed sidecar records.
 
-    A read-only sequence of :class:`PacketLeaf`, decoded on access: 72 bytes
+    A read-only sequence of :class:`PacketLeaf`, decoded on access: 56 bytes
     per packet instead of a Python object each (50k packets per segment).
     """
 
@@ -251,7 +255,7 @@ class PacketLeaves(Sequence[PacketLeaf]):
 
     def __init__(self, data: bytes) -> None:
         if len(data) % _PACKET_RECORD:
-            raise LeavesError("packet records are not a whole number of 72-byte entries")
+            raise LeavesError(f"packet records are not a whole number of {_PACKET_RECORD}-byte entries")
         self._data = bytes(data)
 
     @property
@@ -264,7 +268,7 @@ class PacketLeaves(Sequence[PacketLeaf]):
 
     def _get(self, i: int) -> PacketLeaf:
         off = i * _PACKET_RECORD
-        return PacketLeaf._make(_PACKET.unpack_from(self._data, off) + (self._data[off + 40 : off + 72],))
+        return PacketLeaf._make(_PACKET.unpack_from(self._data, off) + (self._data[off + 24 : off + 56],))
 
     def __getitem__(self, index):  # type: ignore[override]
         if isinstance(index, slice):
@@ -279,7 +283,7 @@ class PacketLeaves(Sequence[PacketLeaf]):
     def __iter__(self):
         data = self._data
         for off in range(0, len(data), _PACKET_RECORD):
-            yield PacketLeaf._make(_PACKET.unpack_from(data, off) + (data[off + 40 : off + 72],))
+            yield PacketLeaf._make(_PACKET.unpack_from(data, off) + (data[off + 24 : off + 56],))
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, PacketLeaves):
@@ -296,7 +300,11 @@ class PacketLeaves(Sequence[PacketLeaf]):
 
 @dataclass(frozen=True)
 class ChunkInfo:
-    """One chunk (GOP) of a segment. ``start``/``duration`` are exact seconds, not committed."""
+    """One chunk (GOP) of a segment. ``start``/``duration`` are exact seconds, not committed.
+
+    ``duration`` runs to the next chunk's start; the last chunk's runs to its
+    latest pts (durations are not committed, so the last frame's is unknown).
+    """
 
     index: int
     start: Fraction
@@ -387,14 +395,14 @@ class ContentResult:
 
 def _build(
     streams: Sequence[StreamCommit],
-    ordered: list[tuple[int, int, int, int, int, int, int, bytes]],
+    ordered: list[tuple[int, int, int, int, int, bytes]],
     nchunks: int,
     tbs: dict[int, Fraction],
     packets: Sequence[PacketLeaf] | None = None,
 ) -> ContentResult:
     """Trees and tables from packets already in chunk/tree order.
 
-    *ordered* rows are (chunk, stream, flags, size, pts, dts, duration, leaf).
+    *ordered* rows are (chunk, stream, flags, size, pts, leaf).
     """
     chunks: list[ChunkInfo] = []
     if packets is None:
@@ -411,7 +419,7 @@ def _build(
         if i == first:
             raise LeavesError(f"chunk {c} has no packets")
         rows = ordered[first:i]
-        payload_root = _framing.merkle_root([r[7] for r in rows], PT)
+        payload_root = _framing.merkle_root([r[5] for r in rows], PT)
         table = []
         start = end = None
         j = 0
@@ -422,12 +430,9 @@ def _build(
                 k += 1
             tb = tbs[stream]
             table.append(_CHUNK_HEAD.pack(stream, tb.numerator, tb.denominator, k - j))
-            flat = []
-            for r in rows[j:k]:
-                flat += (r[4], r[5], r[6])
-            table.append(struct.pack(f"<{3 * (k - j)}q", *flat))
+            table.append(struct.pack(f"<{k - j}q", *[r[4] for r in rows[j:k]]))
             lo = min(r[4] for r in rows[j:k]) * tb
-            hi = max(r[4] + r[6] for r in rows[j:k]) * tb
+            hi = max(r[4] for r in rows[j:k]) * tb
             start = lo if start is None or lo < start else start
             end = hi if end is None or hi > end else end
             j = k
@@ -462,12 +467,32 @@ class ContentHasher(_framing.LeafTable):
     ``update`` is compiled (``_framing.LeafTable.update``): it raises
     :class:`PacketError` for an undeclared stream or a foreign time base and
     :class:`CorruptMediaError` for a NAL unit that overruns its packet.
+
+    Only pts are committed, in each stream's *committed* time base. By
+    default that is the stream's own. A writer that muxes the packets passes
+    the output streams' ``time_bases`` (MKV 1/1000, MPEG-TS 1/90000): pts
+    are then rescaled exactly as FFmpeg's muxer rescales them, so the root
+    equals :func:`content_root` of the file written. Records must still come
+    in the stream's declared time base. ``pts_bits`` (33 for MPEG-TS, see
+    :func:`pts_bits_of`) commits the signed value of that many low bits, as
+    the container stores no more.
     """
 
-    def __init__(self, streams: Sequence[StreamInfo], *, name: str | None = None) -> None:
+    def __init__(
+        self,
+        streams: Sequence[StreamInfo],
+        *,
+        time_bases: Mapping[int, Fraction] | None = None,
+        pts_bits: int | None = None,
+        name: str | None = None,
+    ) -> None:
         self.name = name
         self._infos: dict[int, StreamInfo] = {}
         self._stream_framers: dict[int, Any] = {}
+        self._committed_tb: dict[int, Fraction] = {}
+        if pts_bits is not None and not 2 <= pts_bits <= 64:
+            raise BwcValueError(f"pts_bits must be in 2..64, got {pts_bits!r}")
+        wrap = 0 if pts_bits is None or pts_bits == 64 else int(pts_bits)
         for info in streams:
             if info.index in self._infos:
                 raise BwcValueError(f"{self._prefix()}stream {info.index} declared twice")
@@ -482,9 +507,20 @@ class ContentHasher(_framing.LeafTable):
             except CorruptMediaError as exc:
                 raise CorruptMediaError(f"{self._prefix()}stream {info.index}: {exc}") from None
             tb = Fraction(info.time_base)
+            out = tb
+            if time_bases is not None and info.index in time_bases:
+                out = Fraction(time_bases[info.index])
+                if out <= 0 or out.numerator >= 2**32 or out.denominator >= 2**32:
+                    raise BwcValueError(f"{self._prefix()}stream {info.index}: bad output time base {out}")
             self._infos[info.index] = info
             self._stream_framers[info.index] = framer
-            self._declare(info.index, framer, info.kind == "video", tb.numerator, tb.denominator)
+            self._committed_tb[info.index] = out
+            self._declare(info.index, framer, info.kind == "video", tb.numerator, tb.denominator,
+                          out.numerator, out.denominator, wrap)
+        if time_bases is not None:
+            unknown = sorted(set(time_bases) - set(self._infos))
+            if unknown:
+                raise BwcValueError(f"{self._prefix()}time_bases names undeclared stream(s) {unknown}")
         videos = sorted(i.index for i in streams if i.kind == "video")
         self._first_video = videos[0] if videos else None
 
@@ -500,7 +536,7 @@ class ContentHasher(_framing.LeafTable):
             StreamCommit(
                 i.index,
                 i.codec,
-                Fraction(i.time_base),
+                self._committed_tb[i.index],
                 config_digest(
                     "data" if i.kind == "data" else i.codec,
                     i.extradata,
@@ -582,15 +618,27 @@ def _assign_chunks(rows: list, first_video: int | None, tbs: dict[int, Fraction]
     return [renumber[c] for c in chunk], len(present)
 
 
+def pts_bits_of(format_name: str) -> int | None:
+    """Bits of pts a container format stores when fewer than 64 (MPEG-TS: 33), else None.
+
+    *format_name* is a bwc-core container name (``"ts"``) or an FFmpeg
+    format name, possibly comma-separated as demuxers report them.
+    """
+    names = set(format_name.split(","))
+    return 33 if names & {"ts", "mpegts"} else None
+
+
 def content_root(path: str | os.PathLike[str], *, salvage: bool = False) -> ContentResult:
     """Re-demux any media file and return its content commitment.
 
+    Timing is committed as the file stores it: each stream's time base and
+    demuxed pts (MPEG-TS: wrapped to 33 bits, see :func:`pts_bits_of`).
     With ``salvage`` (a segment cut short by a crash, journaled as
     ``recovered``) the commitment covers the packets before the first one
     the demuxer flags corrupt; see :meth:`MediaSource.packets`.
     """
     with MediaSource(path) as src:
-        hasher = ContentHasher(src.streams, name=src.name)
+        hasher = ContentHasher(src.streams, pts_bits=pts_bits_of(src.format), name=src.name)
         for packet in src.packets(salvage=salvage):
             hasher.update(packet)
         return hasher.finish()
@@ -607,7 +655,7 @@ def write_leaves(path: str | os.PathLike[str], result: ContentResult) -> int:
     else:
         pack = _PACKET.pack
         for p in result.packets:
-            parts.append(pack(p.chunk, p.stream, p.flags, p.size, p.pts, p.dts, p.duration))
+            parts.append(pack(p.chunk, p.stream, p.flags, p.size, p.pts))
             parts.append(p.leaf)
     data = b"".join(parts)
     with open(path, "wb") as fh:
@@ -660,23 +708,23 @@ def parse_leaves(data: bytes, *, name: str = "<leaves>") -> ContentResult:
     need(8, "counts")
     nchunks, npackets = struct.unpack_from("<II", data, pos)
     pos += 8
-    if len(data) - pos != npackets * (_PACKET.size + 32):
+    if len(data) - pos != npackets * _PACKET_RECORD:
         raise LeavesError(
-            f"{name}: {'truncated' if len(data) - pos < npackets * 72 else 'trailing bytes'}: "
+            f"{name}: {'truncated' if len(data) - pos < npackets * _PACKET_RECORD else 'trailing bytes'}: "
             f"{len(data) - pos} bytes for {npackets} packets"
         )
     ordered = []
     section = pos
-    last = (-1, -1, 0, -1)
+    last = (-1, -1)
     for k in range(npackets):
-        c, stream, flags, size, pts, dts, duration = _PACKET.unpack_from(data, pos)
+        c, stream, flags, size, pts = _PACKET.unpack_from(data, pos)
         if stream not in seen:
             raise LeavesError(f"{name}: packet {k} names undeclared stream {stream}")
-        if c >= nchunks or (c, stream) < last[:2] or c > last[0] + 1:
+        if c >= nchunks or (c, stream) < last or c > last[0] + 1:
             raise LeavesError(f"{name}: packet {k} is out of chunk/stream order")
-        last = (c, stream, 0, dts)
-        ordered.append((c, stream, flags, size, pts, dts, duration, data[pos + 40 : pos + 72]))
-        pos += 72
+        last = (c, stream)
+        ordered.append((c, stream, flags, size, pts, data[pos + 24 : pos + _PACKET_RECORD]))
+        pos += _PACKET_RECORD
     if nchunks and (not ordered or ordered[-1][0] != nchunks - 1):
         raise LeavesError(f"{name}: chunk count {nchunks} does not match the packets")
     return _build(streams, ordered, nchunks, {s.index: s.time_base for s in streams}, PacketLeaves(data[section:]))

@@ -66,7 +66,7 @@ from .media import (
 )
 from .packets import PacketRecord
 
-from .content import ContentHasher, ContentResult, FileDigester, file_digests, write_leaves
+from .content import ContentHasher, ContentResult, FileDigester, file_digests, pts_bits_of, write_leaves
 
 __all__ = ["Segmenter", "SegmentInfo", "StreamSpan", "salvage"]
 
@@ -241,13 +241,28 @@ class _Writer:
         self.path = os.path.join(seg.out_dir, f"{seg.name}-{index:05d}{CONTAINER_EXTENSIONS[seg.container]}")
         self.leaves_path = self.path + ".leaves"
         self.sink = HashingSink(self.path, FileDigester(seg.digests))
+        import av
+
         try:
             self.out, self.ostreams = open_output(self.sink, seg.container, seg.streams, options=seg.options)
+            try:
+                # Writes the header: the output time bases are final only now
+                # (MP4 keeps the source's, MKV 1/1000, MPEG-TS 1/90000).
+                self.out.start_encoding()
+            except av.FFmpegError as exc:
+                self.out.close()
+                raise ContainerError(f"{self.path}: cannot write the {seg.container} header ({exc})") from None
         except BaseException:
             self.sink.abort()
             os.unlink(self.path)
             raise
-        self.hasher = ContentHasher(seg.streams)
+        # Commit pts as the muxer stores them, so the signed root is the
+        # root of the file as written (content_root(path)).
+        self.hasher = ContentHasher(
+            seg.streams,
+            time_bases={i: Fraction(o.time_base) for i, o in self.ostreams.items()},
+            pts_bits=pts_bits_of(seg.container),
+        )
         self.spans = _Spans()
         self.count = 0
         self.pre_event = False
@@ -724,7 +739,7 @@ def salvage(
     spans = _Spans()
     count = 0
     with src:
-        hasher = ContentHasher(src.streams, name=src.name)
+        hasher = ContentHasher(src.streams, pts_bits=pts_bits_of(src.format), name=src.name)
         for record in src.packets(salvage=True):
             hasher.update(record)
             spans.add(record)

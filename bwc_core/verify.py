@@ -368,12 +368,12 @@ def _content_of(path: Path) -> tuple[Any, list[str]]:
     unreadable spot, so a truncated or damaged file still yields the packets
     it holds and the verifier can name the ones missing or altered.
     """
-    from .content import ContentHasher
+    from .content import ContentHasher, pts_bits_of
     from .media import MediaSource
 
     problems: list[str] = []
     with MediaSource(path) as src:
-        hasher = ContentHasher(src.streams, name=str(path))
+        hasher = ContentHasher(src.streams, pts_bits=pts_bits_of(src.format), name=str(path))
         packets = iter(src.packets())
         while True:
             try:
@@ -963,6 +963,12 @@ def _compare_content(s: _Seg, m: _Measured, where: dict[str, Any]) -> list[Findi
     return out
 
 
+def _frame_step(packets: Sequence[Any]) -> int:
+    """The smallest positive pts step of one stream's packets (0 for fewer than two)."""
+    pts = sorted({p.pts for p in packets})
+    return min((b - a for a, b in zip(pts, pts[1:])), default=0)
+
+
 def _compare_timing(s: _Seg, signed: Any, found: Any, where: dict[str, Any]) -> list[Finding]:
     """Same packets: is the timing the signed timing within the new container's rounding?
 
@@ -971,7 +977,9 @@ def _compare_timing(s: _Seg, signed: Any, found: Any, where: dict[str, Any]) -> 
     lie within one unit of the new time base (half a unit of rounding in the
     packet, half in the offset) of the signed pts. The streams' offsets must
     agree within one frame of each stream (a muxer may re-align audio by an
-    edit list), else the streams moved against each other.
+    edit list), else the streams moved against each other. Only pts are
+    compared: dts and durations are not committed (format section 1.7), and
+    a frame is the smallest step between the stream's signed pts.
     """
     tb_a = {c.index: c.time_base for c in signed.streams}
     tb_b = {c.index: c.time_base for c in found.streams}
@@ -993,7 +1001,7 @@ def _compare_timing(s: _Seg, signed: Any, found: Any, where: dict[str, Any]) -> 
         pb = b_by[stream]
         tol = tb_b[stream]
         off = offsets[stream]
-        frame = max(Fraction(pa[0].duration) * tb_a[stream], tb_b[stream])
+        frame = max(_frame_step(pa) * tb_a[stream], tb_b[stream])
         if abs(off - ref) > frame:
             out.append(_finding("content.timing_altered",
                                 f"{s.rel}: stream {stream} moved {float(off - ref) * 1000:.3f} ms against "

@@ -11,9 +11,11 @@ slices are fed to BLAKE3 one by one instead of being copied into a new buffer.
 cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdint cimport INT64_MAX, INT64_MIN, int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memchr, memcpy
+
+from math import gcd as math_gcd
 
 from blake3 import blake3
 
@@ -301,22 +303,48 @@ cdef class _Scratch:
         self.exports -= 1
 
 
+def rescale_pts(pts, b, c):
+    """pts * b / c rounded to nearest, halves away from zero, extremes passed through.
+
+    FFmpeg's ``av_rescale_q_rnd(pts, src, dst, AV_ROUND_NEAR_INF |
+    AV_ROUND_PASS_MINMAX)`` with b = src.num * dst.den, c = src.den * dst.num:
+    what a muxer stores when its stream time base differs from the packet's.
+    """
+    if pts == INT64_MIN or pts == INT64_MAX:
+        return pts
+    if pts < 0:
+        return -((-pts * b + c // 2) // c)
+    return (pts * b + c // 2) // c
+
+
+def wrap_pts(pts, int bits):
+    """The signed value of the low *bits* bits of *pts* (MPEG-TS stores 33)."""
+    cdef object one = 1
+    cdef object half = one << (bits - 1)  # Python int: a C int shift would overflow
+    return ((pts + half) & ((half << 1) - 1)) - half
+
+
 cdef class LeafTable:
     """Per-packet leaves and metadata of one segment, kept in C arrays.
 
     ``update(packet)`` reads a :class:`PacketRecord`, computes its leaf and
-    stores (stream, flags, canonical length, pts, dts, duration, leaf); the
-    payload is never kept. Subclassed by ``content.ContentHasher``.
+    stores (stream, flags, canonical length, committed pts, leaf); the
+    payload is never kept. A stream may commit its pts in another time base
+    than the records carry (the muxer's) and wrapped to the bits a container
+    stores. Subclassed by ``content.ContentHasher``.
     """
     cdef list _framers        # Framer or None, by stream index
     cdef list _video          # bool by stream index
-    cdef list _tb             # (num, den) by stream index
+    cdef list _tb             # committed (num, den) by stream index
+    cdef list _in_tb          # (num, den) the records carry, by stream index
+    cdef list _rescale        # None or (b, c): committed pts = rescale_pts(pts, b, c)
+    cdef list _wrap           # 0 or the number of pts bits the container stores
     cdef object _hasher
     cdef _Scratch _scratch
     cdef uint32_t* _stream
     cdef uint32_t* _flags
     cdef uint64_t* _size
-    cdef int64_t* _ts         # pts, dts, duration per packet
+    cdef int64_t* _pts        # committed pts per packet
     cdef uint8_t* _leaves
     cdef Py_ssize_t _count
     cdef Py_ssize_t _cap
@@ -327,6 +355,9 @@ cdef class LeafTable:
         self._framers = []
         self._video = []
         self._tb = []
+        self._in_tb = []
+        self._rescale = []
+        self._wrap = []
         self._hasher = blake3(derive_key_context=PT)
         self._scratch = _Scratch()
         self._count = self._cap = 0
@@ -337,17 +368,32 @@ cdef class LeafTable:
         free(self._stream)
         free(self._flags)
         free(self._size)
-        free(self._ts)
+        free(self._pts)
         free(self._leaves)
 
-    def _declare(self, int index, Framer framer, bint video, int tb_num, int tb_den):
+    def _declare(self, int index, Framer framer, bint video, long long tb_num, long long tb_den,
+                 long long out_num=0, long long out_den=0, int wrap_bits=0):
+        """Declare a stream; pts are committed in out_num/out_den when given."""
         while len(self._framers) <= index:
             self._framers.append(None)
             self._video.append(False)
             self._tb.append(None)
+            self._in_tb.append(None)
+            self._rescale.append(None)
+            self._wrap.append(0)
         self._framers[index] = framer
         self._video[index] = video
-        self._tb[index] = (tb_num, tb_den)
+        self._in_tb[index] = (tb_num, tb_den)
+        self._wrap[index] = wrap_bits
+        if out_num <= 0 or out_den <= 0 or out_num * tb_den == tb_num * out_den:
+            self._tb[index] = (tb_num, tb_den) if out_num <= 0 or out_den <= 0 else (out_num, out_den)
+            self._rescale[index] = None
+        else:
+            self._tb[index] = (out_num, out_den)
+            b = <object>tb_num * out_den  # Python ints: the products may pass 2**63
+            c = <object>tb_den * out_num
+            g = math_gcd(b, c)
+            self._rescale[index] = (b // g, c // g)
 
     cdef int _grow(self) except -1:
         cdef Py_ssize_t cap = self._cap * 2 if self._cap else 1024
@@ -361,9 +407,9 @@ cdef class LeafTable:
         p = realloc(self._size, cap * sizeof(uint64_t))
         if p == NULL: raise MemoryError()
         self._size = <uint64_t*>p
-        p = realloc(self._ts, 3 * cap * sizeof(int64_t))
+        p = realloc(self._pts, cap * sizeof(int64_t))
         if p == NULL: raise MemoryError()
-        self._ts = <int64_t*>p
+        self._pts = <int64_t*>p
         p = realloc(self._leaves, 32 * cap)
         if p == NULL: raise MemoryError()
         self._leaves = <uint8_t*>p
@@ -389,14 +435,17 @@ cdef class LeafTable:
             raise PacketError(f"{self._where()}packet {i}: stream {stream} was not declared")
         framer = <Framer>self._framers[stream]
         tb = packet.time_base
-        num, den = self._tb[stream]
+        num, den = self._in_tb[stream]
         if tb.numerator != num or tb.denominator != den:
             from .errors import PacketError
             raise PacketError(f"{self._where()}packet {i}: time base {tb} differs from stream {stream}'s {num}/{den}")
         flags = 1 if (self._video[stream] and packet.keyframe) else 0
         pts = packet.pts
-        dts = packet.dts
-        duration = packet.duration
+        rescale = self._rescale[stream]
+        if rescale is not None:
+            pts = rescale_pts(pts, rescale[0], rescale[1])
+        if self._wrap[stream]:
+            pts = wrap_pts(pts, self._wrap[stream])
         try:
             leaf = self._leaf(framer, packet.payload, <uint32_t>stream, flags, &size)
         except CorruptMediaError as exc:
@@ -406,9 +455,7 @@ cdef class LeafTable:
         self._stream[i] = <uint32_t>stream
         self._flags[i] = flags
         self._size[i] = size
-        self._ts[3 * i] = pts
-        self._ts[3 * i + 1] = dts
-        self._ts[3 * i + 2] = duration
+        self._pts[i] = pts
         memcpy(self._leaves + 32 * i, PyBytes_AS_STRING(leaf), 32)
         self._count = i + 1
 
@@ -445,7 +492,7 @@ cdef class LeafTable:
     def keyframe_pts(self, int stream):
         """pts of *stream*'s keyframe packets, in decode (arrival) order."""
         cdef Py_ssize_t i
-        return [self._ts[3 * i] for i in range(self._count)
+        return [self._pts[i] for i in range(self._count)
                 if self._stream[i] == <uint32_t>stream and self._flags[i] & 1]
 
     @cython.boundscheck(False)
@@ -469,7 +516,7 @@ cdef class LeafTable:
                 continue
             arr = arrays[s]
             m = arr.shape[0]
-            pts = self._ts[3 * i]
+            pts = self._pts[i]
             lo = 0
             hi = m
             while lo < hi:  # bisect_right
@@ -555,13 +602,13 @@ cdef class LeafTable:
                         memcpy(work + 32 * (m >> 1), work + 32 * (m - 1), 32)
                     m = (m >> 1) + (m & 1)
                 payload_root = PyBytes_FromStringAndSize(<char*>work, 32)
-                # Timing table: per stream present, header then (pts, dts, duration) rows.
+                # Timing table: per stream present, header then one pts per packet.
                 total = 0
                 for k in range(nslots):
                     key = c * nslots + k
                     pos = counts[key - 1] if key else 0
                     if counts[key] > pos:
-                        total += 16 + 24 * (counts[key] - pos)
+                        total += 16 + 8 * (counts[key] - pos)
                 out = scratch.reserve(total)
                 chunk_spans = []
                 for k in range(nslots):
@@ -569,14 +616,14 @@ cdef class LeafTable:
                     pos = counts[key - 1] if key else 0
                     if counts[key] == pos:
                         continue
-                    lo_pts = hi_end = None
+                    lo_pts = hi_pts = self._pts[order[pos]]
                     for j in range(pos, counts[key]):
                         i = order[j]
-                        if lo_pts is None or self._ts[3 * i] < lo_pts:
-                            lo_pts = self._ts[3 * i]
-                        if hi_end is None or self._ts[3 * i] + self._ts[3 * i + 2] > hi_end:
-                            hi_end = self._ts[3 * i] + self._ts[3 * i + 2]
-                    chunk_spans.append((k, lo_pts, hi_end))
+                        if self._pts[i] < lo_pts:
+                            lo_pts = self._pts[i]
+                        if self._pts[i] > hi_pts:
+                            hi_pts = self._pts[i]
+                    chunk_spans.append((k, lo_pts, hi_pts))
                     num, den = self._tb[k]
                     _put_le(out, <uint64_t>k, 4)
                     _put_le(out + 4, <uint64_t>num, 4)
@@ -584,11 +631,8 @@ cdef class LeafTable:
                     _put_le(out + 12, <uint64_t>(counts[key] - pos), 4)
                     out += 16
                     for j in range(pos, counts[key]):
-                        i = order[j]
-                        _put_le(out, <uint64_t>self._ts[3 * i], 8)
-                        _put_le(out + 8, <uint64_t>self._ts[3 * i + 1], 8)
-                        _put_le(out + 16, <uint64_t>self._ts[3 * i + 2], 8)
-                        out += 24
+                        _put_le(out, <uint64_t>self._pts[order[j]], 8)
+                        out += 8
                 t = tm.copy()
                 t.update(scratch)
                 timing = t.digest()
@@ -611,9 +655,9 @@ cdef class LeafTable:
     @cython.boundscheck(False)
     @cython.wraparound(False)
     def packed_rows(self, list order, list chunk):
-        """The sidecar's packet records (format 1.9, 72 bytes each) in *order*."""
+        """The sidecar's packet records (format 1.9, 56 bytes each) in *order*."""
         cdef Py_ssize_t n = len(order), j, i
-        cdef bytes result = PyBytes_FromStringAndSize(NULL, 72 * n)
+        cdef bytes result = PyBytes_FromStringAndSize(NULL, 56 * n)
         cdef uint8_t* out = <uint8_t*>PyBytes_AS_STRING(result)
         for j in range(n):
             i = order[j]
@@ -623,19 +667,17 @@ cdef class LeafTable:
             _put_le(out + 4, self._stream[i], 4)
             _put_le(out + 8, self._flags[i], 4)
             _put_le(out + 12, self._size[i], 4)
-            _put_le(out + 16, <uint64_t>self._ts[3 * i], 8)
-            _put_le(out + 24, <uint64_t>self._ts[3 * i + 1], 8)
-            _put_le(out + 32, <uint64_t>self._ts[3 * i + 2], 8)
-            memcpy(out + 40, self._leaves + 32 * i, 32)
-            out += 72
+            _put_le(out + 16, <uint64_t>self._pts[i], 8)
+            memcpy(out + 24, self._leaves + 32 * i, 32)
+            out += 56
         return result
 
     def rows(self):
-        """Stored rows ``(stream, flags, size, pts, dts, duration, leaf)`` in arrival order."""
+        """Stored rows ``(stream, flags, size, committed pts, leaf)`` in arrival order."""
         cdef Py_ssize_t i
         return [
-            (self._stream[i], self._flags[i], self._size[i], self._ts[3 * i], self._ts[3 * i + 1],
-             self._ts[3 * i + 2], PyBytes_FromStringAndSize(<char*>self._leaves + 32 * i, 32))
+            (self._stream[i], self._flags[i], self._size[i], self._pts[i],
+             PyBytes_FromStringAndSize(<char*>self._leaves + 32 * i, 32))
             for i in range(self._count)
         ]
 

@@ -199,6 +199,73 @@ def test_content_hasher_matches_reference_and_ignores_interleaving(seq, rnd):
     assert h2.finish().root == result.root
 
 
+TIME_BASES = st.sampled_from([Fraction(1, 1000), Fraction(1, 90000), Fraction(1, 48000), Fraction(1001, 30000),
+                              Fraction(1, 7)])
+
+
+@FAST
+@given(packet_sequences(), st.data())
+def test_committed_time_bases_and_wrapped_pts_match_reference(seq, data):
+    """Rescaling to output time bases and 33-bit wrapping: fast path == reference, byte for byte."""
+    streams, packets = seq
+    shift = data.draw(st.sampled_from([0, 2**32 - 5000, -(2**32) + 3000, 2**33 - 1000, 5 * 2**33 + 17]))
+    packets = [p.replace(pts=p.pts + shift) for p in packets]
+    time_bases = data.draw(st.dictionaries(st.sampled_from([s.index for s in streams]), TIME_BASES))
+    bits = data.draw(st.sampled_from([None, 33]))
+    h = ContentHasher(streams, time_bases=time_bases, pts_bits=bits)
+    for p in packets:
+        h.update(p)  # records still come in the declared time bases
+    result = h.finish()
+    expected = ref.content(ref_streams(streams), packets, time_bases, bits)
+    assert result.root == expected["root"]
+    assert result.chunk_roots == expected["chunk_roots"]
+    assert [p.leaf for p in result.packets] == expected["leaves"]
+    assert [p.pts for p in result.packets] == expected["pts"]
+    assert {s.index: s.time_base for s in result.streams} == {
+        s.index: Fraction(time_bases.get(s.index, s.time_base)) for s in streams}
+    if bits:
+        assert all(-(2**32) <= p.pts < 2**32 for p in result.packets)
+
+
+@pytest.mark.parametrize("pts,src,dst,expected", [
+    (1, Fraction(1, 2), Fraction(1), 1),        # 0.5 -> 1: halves away from zero
+    (-1, Fraction(1, 2), Fraction(1), -1),      # -0.5 -> -1
+    (3, Fraction(1, 2), Fraction(1), 2),        # 1.5 -> 2
+    (-1024, Fraction(1, 48000), Fraction(1, 1000), -21),   # AAC priming in MKV (-21.33 ms)
+    (-1024, Fraction(1, 44100), Fraction(1, 90000), -2090),  # -2089.8 ticks
+    (512, Fraction(1, 15360), Fraction(1, 1000), 33),      # 33.33 ms
+    (2**63 - 1, Fraction(1, 48000), Fraction(1, 1000), 2**63 - 1),  # PASS_MINMAX
+    (-(2**63), Fraction(1, 48000), Fraction(1, 1000), -(2**63)),
+])
+def test_rescale_is_ffmpegs_near_inf(pts, src, dst, expected):
+    from bwc_core import _framing
+
+    assert ref.rescale(pts, src, dst) == expected
+    b, c = src.numerator * dst.denominator, src.denominator * dst.numerator
+    assert _framing.rescale_pts(pts, b, c) == expected
+
+
+def test_pts_wrap_is_signed_33_bits():
+    from bwc_core import _framing
+
+    for v, expected in [(0, 0), (2**33 - 1920, -1920), (2**32 - 1, 2**32 - 1), (2**32, -(2**32)),
+                        (-1920, -1920), (2**33 + 5, 5), (-(2**33) - 5, -5)]:
+        assert _framing.wrap_pts(v, 33) == ref.wrap(v, 33) == expected
+
+
+def test_hasher_time_base_misuse_is_typed():
+    info = StreamInfo(0, "audio", "aac", Fraction(1, 48000))
+    with pytest.raises(BwcValueError):
+        ContentHasher([info], time_bases={1: Fraction(1, 1000)})
+    with pytest.raises(BwcValueError):
+        ContentHasher([info], time_bases={0: Fraction(0, 1)})
+    with pytest.raises(BwcValueError):
+        ContentHasher([info], pts_bits=1)
+    h = ContentHasher([info], time_bases={0: Fraction(1, 1000)})
+    with pytest.raises(PacketError, match="time base"):  # records in the output time base are refused
+        h.update(PacketRecord(0, "audio", 0, None, 1024, (1, 1000), True, b"x"))
+
+
 # --- real media across containers -------------------------------------------------------------------
 
 
@@ -334,7 +401,7 @@ def test_range_proofs_verify_and_fail_when_tampered(original):
 def test_leaves_sidecar_roundtrip_and_validation(original, tmp_path):
     path = tmp_path / "seg.mp4.leaves"
     size = write_leaves(path, original)
-    assert size == os.path.getsize(path) == 8 + 4 + 44 * 2 + 8 + 72 * len(original.packets)
+    assert size == os.path.getsize(path) == 8 + 4 + 44 * 2 + 8 + 56 * len(original.packets)
     back = read_leaves(path)
     assert back.root == original.root
     assert back.packets == original.packets
@@ -343,7 +410,8 @@ def test_leaves_sidecar_roundtrip_and_validation(original, tmp_path):
     ]
     data = path.read_bytes()
     # Every byte is covered: flipping any leaf, timestamp or config digest changes the root.
-    for offset in (8 + 4 + 20, 8 + 4 + 88 + 8 + 72 * 5 + 20, 8 + 4 + 88 + 8 + 72 * 7 + 50):
+    # (a config digest byte, packet 5's pts, packet 7's leaf)
+    for offset in (8 + 4 + 20, 8 + 4 + 88 + 8 + 56 * 5 + 16, 8 + 4 + 88 + 8 + 56 * 7 + 40):
         tampered = bytearray(data)
         tampered[offset] ^= 1
         p = tmp_path / "t.leaves"
@@ -358,8 +426,8 @@ def test_leaves_sidecar_roundtrip_and_validation(original, tmp_path):
     # packets out of chunk order
     swapped = bytearray(data)
     head = 8 + 4 + 88 + 8
-    a, b = head, head + 72 * (len(original.packets) - 1)
-    swapped[a : a + 72], swapped[b : b + 72] = data[b : b + 72], data[a : a + 72]
+    a, b = head, head + 56 * (len(original.packets) - 1)
+    swapped[a : a + 56], swapped[b : b + 56] = data[b : b + 56], data[a : a + 56]
     p.write_bytes(bytes(swapped))
     with pytest.raises(LeavesError):
         read_leaves(p)
@@ -394,6 +462,7 @@ def test_known_answer_vectors():
         assert [c.root.hex() for c in res.chunks] == f["chunk_roots"]
         assert [p.leaf.hex() for p in res.packets] == f["leaves"]
         assert [p.chunk for p in res.packets] == f["chunks_of_leaves"]
+        assert [p.pts for p in res.packets] == f["pts_of_leaves"]
         assert [s.config_digest.hex() for s in res.streams] == [s["config_digest"] for s in f["streams"]]
         assert res.stream_table.hex() == f["stream_table"]
     mp4, ts = vectors["files"]

@@ -436,3 +436,45 @@ def test_every_code_is_documented():
         row = next((ln for ln in doc.splitlines() if ln.startswith(f"| `{code}` |")), None)
         assert row is not None, code
         assert f"| {verdict.value} | {severity.value} |" in row, code
+
+
+# --- every container verifies clean (the signed root is the root of the file as written) -------
+
+
+@pytest.mark.parametrize("container", ["mkv", "ts"])
+def test_seal_in_mkv_and_ts_then_verify_is_clean(tmp_path, trust, av_clip, capsys, container):
+    ev = tmp_path / "ev"
+    code = cli.main(["seal", str(av_clip), "--key", str(trust.cam_key), "--cert", str(trust.cert_path),
+                     "--out", str(ev), "--container", container, "--segment-seconds", "2"])
+    _, err = capsys.readouterr()
+    assert code == 0, err
+    assert list((ev / "media").rglob(f"*.{container}"))
+    code, rep = run_verify(ev, trust.root_pub, capsys)
+    assert code == 0
+    assert rep["findings"] == []
+    assert rep["verdicts"] == {"integrity": "pass", "completeness": "pass", "origin": "pass"}
+
+
+@pytest.mark.parametrize("container", ["mp4", "mkv", "ts"])
+def test_recording_muted_inside_a_gop_verifies_clean(tmp_path, trust, av_clip, container):
+    """Mute drops audio mid-GOP: MP4 stretches the previous sample's duration, which is not committed."""
+    from bwc_core.recorder import Recorder, RecordingPolicy
+
+    ev = tmp_path / "ev"
+    with MediaSource(av_clip) as src:
+        rec = Recorder(ev, identity=trust.cam, cert=trust.cert, streams=src.streams,
+                       policy=RecordingPolicy(pre_event_seconds=1, segment_seconds=2, container=container))
+        rec.activate(trigger="button", officer="4711")
+        rec.notify()
+        for p in src:
+            if p.stream == 0 and p.pts_seconds >= 2.3 and not rec.muted and rec.dropped["muted_audio"] == 0:
+                rec.mute()  # 0.3 s into a 1 s GOP (and MP4 fragment)
+            elif p.stream == 0 and p.pts_seconds >= 2.7 and rec.muted:
+                rec.unmute()
+            rec.push(p)
+        rec.deactivate("event_complete")
+        rec.close()
+    assert rec.dropped["muted_audio"] > 0
+    report = verify_evidence(ev, TrustAnchors([trust.root_pub]))
+    assert [f.code for f in report.findings if f.severity is not Severity.INFO] == []
+    assert report.ok

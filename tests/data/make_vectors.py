@@ -37,7 +37,9 @@ def describe(path: str) -> dict:
     with MediaSource(path) as src:
         streams = [(s.index, s.kind, s.codec, s.time_base, s.extradata) for s in src.streams]
         packets = list(src.packets())
-    out = ref.content(streams, packets)
+        # MPEG-TS stores 33-bit pts: committed as the signed value of those bits.
+        pts_bits = 33 if "mpegts" in src.format.split(",") else None
+    out = ref.content(streams, packets, pts_bits=pts_bits)
     with open(path, "rb") as fh:
         data = fh.read()
     import hashlib
@@ -67,6 +69,7 @@ def describe(path: str) -> dict:
         "chunk_roots": [r.hex() for r in out["chunk_roots"]],
         "stream_table": out["stream_table"].hex(),
         "leaves": [leaf.hex() for leaf in out["leaves"]],
+        "pts_of_leaves": out["pts"],
         "chunks_of_leaves": out["chunks"],
         "root": out["root"].hex(),
     }
