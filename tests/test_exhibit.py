@@ -139,10 +139,8 @@ def test_clip_of_other_containers(container, tmp_path, make_evidence, av_clip, t
     out = build_exhibit(ev, "REC-001", tmp_path / "ex", start=2.5, end=5, trust=[trust.root_pub])
     assert all(c["file"].endswith("." + container) for c in manifest(out)["clips"])
     report = verify_exhibit(out, TrustAnchors([trust.root_pub]))
-    if not report.ok:
-        # The signed root equals the written file's root only with the pts-only timing commitment.
-        pytest.xfail(f"{container}: {sorted(report.codes())} (needs the timing branch)")
-    assert report.ok
+    assert report.ok, [f.message for f in report.findings]
+    assert {s.status for s in report.recordings[0].segments} == {"clipped", "omitted"}
 
 
 def test_build_refuses_bad_requests(evidence, tmp_path, clip_exhibit, capsys):
