@@ -12,6 +12,7 @@ exhibit is verified on its own. Leaves ``DIR/keys/`` (with
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,20 +25,35 @@ from .recorder import Recorder, RecordingPolicy
 
 __all__ = ["run_demo"]
 
+_MARKER = ".bwc-demo"
+
 
 def run_demo(out: str | os.PathLike[str], *, stream: TextIO, seconds: float = 24.0) -> int:
-    """Run the demo into directory *out* (must be new or empty); returns 0 when everything verifies."""
+    """Run the demo into directory *out*; returns 0 when everything verifies.
+
+    *out* must be new, empty, or a previous demo's output (whose demo files
+    are replaced).
+    """
     from .exhibit import build_exhibit
     from .report import write_report_html
     from .verify import verify_evidence
 
     base = Path(out)
+    if (base / _MARKER).is_file():
+        # A previous demo's output (make demo twice): replace only what the demo writes.
+        for name in ("keys", "evidence", "exhibit", "evidence-report.html", _MARKER):
+            target = base / name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            elif target.exists() or target.is_symlink():
+                target.unlink()
     if base.exists() and any(base.iterdir()):
         raise BwcValueError(f"{base}: not empty; the demo needs a new or empty directory")
     say = lambda text="": print(text, file=stream)  # noqa: E731
     started = time.monotonic()
     keys, evidence, exhibit = base / "keys", base / "evidence", base / "exhibit"
     keys.mkdir(parents=True)
+    (base / _MARKER).write_text("written by bwc demo; a new demo run replaces this directory's demo files\n")
 
     root = Identity.generate("root", "CPD-ROOT")
     cam = Identity.generate("camera", "BWC-0001")
@@ -84,7 +100,7 @@ def run_demo(out: str | os.PathLike[str], *, stream: TextIO, seconds: float = 24
     say(f"shift: {seconds:.0f} s of 320x180 H.264 (B-frames) + AAC; recordings {first} and {second}")
 
     report = verify_evidence(evidence, TrustAnchors([keys / "root.pub.json"]))
-    write_report_html(report, evidence / "report.html", media_root=evidence)
+    write_report_html(report, base / "evidence-report.html", media_root=evidence)
     s = report.summary()
     say(f"evidence: {'PASS' if report.ok else 'FAIL'} "
         + " ".join(f"{k}={v}" for k, v in report.verdicts.items())

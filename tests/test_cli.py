@@ -244,4 +244,9 @@ def test_demo_runs_the_whole_flow(tmp_path, capsys):
         assert len(container.streams.audio) == 1  # live audio kept; buffer audio is dropped by policy
         frames = list(container.decode(video=0))
     assert frames and frames[0].key_frame
-    assert main(["demo", "--out", str(out_dir)]) == 2  # not empty: refused
+    assert main(["demo", "--out", str(out_dir)]) == 0  # a previous demo's output is replaced
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "precious.txt").write_text("keep")
+    assert main(["demo", "--out", str(other)]) == 2  # not empty, not a demo: refused
+    assert (other / "precious.txt").read_text() == "keep"
