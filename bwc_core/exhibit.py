@@ -44,8 +44,16 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from .content import RangeProof, file_digests, inclusion_proof, read_leaves, verify_range_proof
+from .envelope import RECORD_CONTEXT, Envelope, record_hash
 from .errors import BwcError, ExhibitError, UnsafePathError
 from .findings import Finding, Severity, Verdict
+from .journal import JOURNAL_NAME, Journal, read_lines
+from .keys import Certificate, PublicIdentity, TrustAnchors
+from .media import MediaSource, open_output
+from .packets import PacketRecord
+from .report import write_report_html
+from .verify import Report, _content_of, verify_evidence
 
 __all__ = [
     "EXHIBIT_MANIFEST",
@@ -120,31 +128,16 @@ def _safe_member(name: Any) -> str | None:
 # --- the report -----------------------------------------------------------------------------
 
 
-def _report_base() -> type:
-    from .verify import Report
+@dataclass
+class ExhibitReport(Report):
+    """A :class:`bwc_core.verify.Report` of an exhibit, with its manifest facts (``exhibit``)."""
 
-    return Report
+    exhibit: dict[str, Any] = field(default_factory=dict)
 
-
-def _make_report_class() -> type:
-    Report = _report_base()
-
-    @dataclass
-    class ExhibitReport(Report):  # type: ignore[misc,valid-type]
-        """A :class:`bwc_core.verify.Report` of an exhibit, with its manifest facts (``exhibit``)."""
-
-        exhibit: dict[str, Any] = field(default_factory=dict)
-
-        def to_json(self) -> dict[str, Any]:
-            out = super().to_json()
-            out["exhibit"] = self.exhibit
-            return out
-
-    ExhibitReport.__module__ = __name__
-    return ExhibitReport
-
-
-ExhibitReport = _make_report_class()
+    def to_json(self) -> dict[str, Any]:
+        out = super().to_json()
+        out["exhibit"] = self.exhibit
+        return out
 
 
 # --- reading a recording out of the evidence ---------------------------------------------------
@@ -165,9 +158,6 @@ class _Source:
 
 
 def _read_source(evidence: Path, recording: str) -> _Source:
-    from .envelope import Envelope
-    from .journal import JOURNAL_NAME, Journal, read_lines
-    from .keys import Certificate
 
     if not (evidence / JOURNAL_NAME).is_file():
         raise ExhibitError(f"{evidence}: not an evidence directory: no {JOURNAL_NAME}")
@@ -241,7 +231,6 @@ def _write_clip(segment: Path, container: str, signed: Any, first: int, last: in
     """
     import av
 
-    from .media import MediaSource, open_output
 
     per_stream: dict[int, list[int]] = defaultdict(list)
     for p in signed.packets:
@@ -281,7 +270,6 @@ def _decode_timestamps(records: list[Any]) -> list[Any]:
     writes the same (pts-only) file, so take the sorted pts shifted back by
     the deepest reordering.
     """
-    from .packets import PacketRecord
 
     by_stream: dict[int, list[int]] = defaultdict(list)
     for n, r in enumerate(records):
@@ -304,7 +292,6 @@ def _decode_timestamps(records: list[Any]) -> list[Any]:
 
 
 def _digests(path: Path) -> tuple[int, dict[str, str]]:
-    from .content import file_digests
 
     return path.stat().st_size, file_digests(path)
 
@@ -348,8 +335,6 @@ def build_exhibit(
     if missing). Raises :class:`ExhibitError` for a bad request or when *out*
     already exists.
     """
-    from .content import inclusion_proof, read_leaves
-    from .keys import PublicIdentity, TrustAnchors
 
     evidence = Path(evidence)
     target = Path(out)
@@ -465,7 +450,6 @@ def build_exhibit(
         anchors = TrustAnchors([work / r["file"] for r in roots]) if roots else None
         report = verify_exhibit(work, anchors, revocations=revocations)
         report.path = str(target)
-        from .report import write_report_html
 
         (work / "report.json").write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
         write_report_html(report, work / "report.html", media_root=work)
@@ -610,8 +594,6 @@ def verify_exhibit(
             report = verify_exhibit(tmp, anchors, revocations=revocations, progress=progress)
         report.path = str(p)
         return report
-    from .verify import verify_evidence
-
     manifest_path = p / EXHIBIT_MANIFEST
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
@@ -675,7 +657,6 @@ def verify_exhibit(
 
 
 def _check_manifest(root: Path, manifest: dict[str, Any], out: list[Finding]) -> None:
-    from .content import file_digests
 
     files = manifest.get("files")
     if not isinstance(files, list):
@@ -712,9 +693,6 @@ def _check_manifest(root: Path, manifest: dict[str, Any], out: list[Finding]) ->
 
 
 def _verify_clip(root: Path, clip: Any, segs: dict[str, Any], add: list[Finding], report_bytes: list[int]) -> None:
-    from .content import RangeProof, read_leaves, verify_range_proof
-    from .verify import _content_of
-
     if not isinstance(clip, dict):
         add.append(_finding("exhibit.manifest_invalid", f"clip entry {clip!r} is not an object"))
         return
@@ -862,7 +840,6 @@ def _wrap_hex(data: bytes, width: int = 32) -> list[str]:
 
 def _write_verify_txt(work: Path, manifest: dict[str, Any], src: _Source) -> None:
     """Step-by-step checks without bwc-core, with the expected values of this exhibit."""
-    from .envelope import RECORD_CONTEXT, record_hash
 
     lines: list[str] = []
     say = lines.append

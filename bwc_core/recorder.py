@@ -27,7 +27,7 @@ from .media import CONTAINER_FORMATS, StreamInfo
 from .packets import PacketRecord
 from .segment import SegmentInfo, Segmenter, salvage
 
-__all__ = ["DeactivationReason", "Recorder", "RecorderState", "RecordingPolicy"]
+__all__ = ["DeactivationReason", "Recorder", "RecorderState", "RecordingPolicy", "RecoveryReport", "segment_body"]
 
 log = logging.getLogger("bwc_core.recorder")
 

@@ -17,6 +17,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from .verify import _iso
+
 __all__ = ["render_html", "thumbnail_png", "write_report_html"]
 
 THUMB_WIDTH = 160
@@ -205,8 +207,6 @@ def render_html(report: Any, *, media_root: str | os.PathLike[str] | None = None
         summary = rec.event_summary()
         w("<table>")
         w(f"<tr><th>Trigger</th><td>{_e(rec.trigger)}</td><th>Officer</th><td>{_e(rec.officer)}</td></tr>")
-        from .verify import _iso
-
         w(f"<tr><th>Opened</th><td>{_e(_iso(rec.opened))}</td><th>Closed</th><td>"
           f"{_e(_iso(rec.closed)) if rec.close_seq is not None else '<b class=error>never closed</b>'} "
           f"({_e(rec.close_reason)})</td></tr>")
