@@ -551,26 +551,37 @@ class ContentHasher(_framing.LeafTable):
         fv = self._first_video
         if fv is not None:
             keys = self.keyframe_pts(fv)
-            bounds = [k * tbs[fv] for k in keys]
-            if bounds and all(x <= y for x, y in zip(bounds, bounds[1:])):
-                # b <= pts * tb  <=>  ceil(b / tb) <= pts: integer bisection per stream.
-                per_stream = {i: [math.ceil(b / tb) for b in bounds] for i, tb in tbs.items() if i != fv}
-                chunk, nchunks = self.assign_gop_chunks(fv, per_stream), len(bounds)
+            # Keyframe pts are in V's time base, so bounds b_k = keys[k] * tb_V are
+            # non-decreasing exactly when keys are (tb_V > 0).
+            if keys and all(x <= y for x, y in zip(keys, keys[1:])):
+                # b <= pts * tb  <=>  ceil(b / tb) <= pts: integer bisection per stream,
+                # with ceil(k * vn/vd / (n/d)) = ceil(k * vn * d / (vd * n)) in integers.
+                vn, vd = tbs[fv].numerator, tbs[fv].denominator
+                per_stream = {
+                    i: [-((-k * vn * tb.denominator) // (vd * tb.numerator)) for k in keys]
+                    for i, tb in tbs.items()
+                    if i != fv
+                }
+                chunk, nchunks = self.assign_gop_chunks(fv, per_stream), len(keys)
         if chunk is None:
             chunk, nchunks = _assign_chunks(self.rows(), fv, tbs)
         order, payload_roots, timing_hashes, chunk_roots, firsts, spans = self.build(chunk, nchunks)
         packets = PacketLeaves(self.packed_rows(order, chunk))
+        # Chunk spans in exact integer units of 1/L s (L = LCM of the time base
+        # denominators): one Fraction per value instead of Fraction arithmetic.
+        scale = math.lcm(*(tb.denominator for tb in tbs.values()))
+        mul = {k: tb.numerator * (scale // tb.denominator) for k, tb in tbs.items()}
         starts, ends = [], []
         for chunk_spans in spans:
-            starts.append(min(lo * tbs[k] for k, lo, _ in chunk_spans))
-            ends.append(max(hi * tbs[k] for k, _, hi in chunk_spans))
+            starts.append(min(lo * mul[k] for k, lo, _ in chunk_spans))
+            ends.append(max(hi * mul[k] for k, _, hi in chunk_spans))
         chunks = []
         for c in range(nchunks):
             first = firsts[c]
             count = (firsts[c + 1] if c + 1 < nchunks else len(order)) - first
             nxt = starts[c + 1] if c + 1 < nchunks else ends[c]
-            chunks.append(ChunkInfo(c, starts[c], max(Fraction(0), nxt - starts[c]), payload_roots[c],
-                                    timing_hashes[c], chunk_roots[c], first, count))
+            chunks.append(ChunkInfo(c, Fraction(starts[c], scale), Fraction(max(0, nxt - starts[c]), scale),
+                                    payload_roots[c], timing_hashes[c], chunk_roots[c], first, count))
         root = _segment_root(chunk_roots, _stream_table(streams))
         return ContentResult(root, chunks, packets, streams)
 

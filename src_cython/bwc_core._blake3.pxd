@@ -62,23 +62,27 @@ cdef extern from *:
     static inline void bwc_b3_compress(uint32_t cv[8], const uint8_t *block, uint32_t block_len,
                                        uint64_t counter, uint32_t flags) {
         uint32_t m[16];
-        int i, r;
+        int i;
         for (i = 0; i < 16; i++) m[i] = bwc_b3_load(block + 4 * i);
         uint32_t s0 = cv[0], s1 = cv[1], s2 = cv[2], s3 = cv[3];
         uint32_t s4 = cv[4], s5 = cv[5], s6 = cv[6], s7 = cv[7];
         uint32_t s8 = bwc_b3_iv[0], s9 = bwc_b3_iv[1], s10 = bwc_b3_iv[2], s11 = bwc_b3_iv[3];
         uint32_t s12 = (uint32_t)counter, s13 = (uint32_t)(counter >> 32), s14 = block_len, s15 = flags;
-        for (r = 0; r < 7; r++) {
-            const uint8_t *k = bwc_b3_schedule[r];
-            BWC_B3_G(s0, s4, s8, s12, m[k[0]], m[k[1]]);
-            BWC_B3_G(s1, s5, s9, s13, m[k[2]], m[k[3]]);
-            BWC_B3_G(s2, s6, s10, s14, m[k[4]], m[k[5]]);
-            BWC_B3_G(s3, s7, s11, s15, m[k[6]], m[k[7]]);
-            BWC_B3_G(s0, s5, s10, s15, m[k[8]], m[k[9]]);
-            BWC_B3_G(s1, s6, s11, s12, m[k[10]], m[k[11]]);
-            BWC_B3_G(s2, s7, s8, s13, m[k[12]], m[k[13]]);
-            BWC_B3_G(s3, s4, s9, s14, m[k[14]], m[k[15]]);
-        }
+        #define BWC_B3_ROUND(r) do { \
+            const uint8_t *k = bwc_b3_schedule[r]; \
+            BWC_B3_G(s0, s4, s8, s12, m[k[0]], m[k[1]]); \
+            BWC_B3_G(s1, s5, s9, s13, m[k[2]], m[k[3]]); \
+            BWC_B3_G(s2, s6, s10, s14, m[k[4]], m[k[5]]); \
+            BWC_B3_G(s3, s7, s11, s15, m[k[6]], m[k[7]]); \
+            BWC_B3_G(s0, s5, s10, s15, m[k[8]], m[k[9]]); \
+            BWC_B3_G(s1, s6, s11, s12, m[k[10]], m[k[11]]); \
+            BWC_B3_G(s2, s7, s8, s13, m[k[12]], m[k[13]]); \
+            BWC_B3_G(s3, s4, s9, s14, m[k[14]], m[k[15]]); \
+        } while (0)
+        /* Unrolled so every message index is a compile-time constant. */
+        BWC_B3_ROUND(0); BWC_B3_ROUND(1); BWC_B3_ROUND(2); BWC_B3_ROUND(3);
+        BWC_B3_ROUND(4); BWC_B3_ROUND(5); BWC_B3_ROUND(6);
+        #undef BWC_B3_ROUND
         cv[0] = s0 ^ s8; cv[1] = s1 ^ s9; cv[2] = s2 ^ s10; cv[3] = s3 ^ s11;
         cv[4] = s4 ^ s12; cv[5] = s5 ^ s13; cv[6] = s6 ^ s14; cv[7] = s7 ^ s15;
     }
