@@ -33,6 +33,7 @@ from blake3 import blake3
 
 from . import _framing
 from .errors import (
+    BwcError,
     CorruptMediaError,
     LeavesError,
     MediaError,
@@ -639,7 +640,9 @@ def pts_bits_of(format_name: str) -> int | None:
     return 33 if names & {"ts", "mpegts"} else None
 
 
-def content_root(path: str | os.PathLike[str], *, salvage: bool = False) -> ContentResult:
+def content_root(
+    path: str | os.PathLike[str], *, salvage: bool = False, problems: list[str] | None = None
+) -> ContentResult:
     """Re-demux any media file and return its content commitment.
 
     Timing is committed as the file stores it: each stream's time base and
@@ -647,11 +650,44 @@ def content_root(path: str | os.PathLike[str], *, salvage: bool = False) -> Cont
     With ``salvage`` (a segment cut short by a crash, journaled as
     ``recovered``) the commitment covers the packets before the first one
     the demuxer flags corrupt; see :meth:`MediaSource.packets`.
+
+    Packets are hashed straight from the demuxer's buffers (no
+    :class:`PacketRecord`, no payload copy); the result is byte-identical to
+    feeding ``MediaSource.packets()`` to a :class:`ContentHasher`. The
+    per-packet leaves and committed pts are ``result.packets`` (tree order:
+    :class:`PacketLeaf` rows with chunk, stream, flags, size, pts, leaf).
+
+    For a verifier that must name damage rather than stop at it, pass a list
+    as *problems*: a packet that cannot be framed (cut NAL unit) is then
+    skipped, and a demux error, a missing pts or a dts going backwards ends
+    the demux; each appends its message to *problems* instead of raising.
     """
+    import av
+
+    from .media import _STORES_DTS
+
+    tolerant = problems is not None
     with MediaSource(path) as src:
         hasher = ContentHasher(src.streams, pts_bits=pts_bits_of(src.format), name=src.name)
-        for packet in src.packets(salvage=salvage):
-            hasher.update(packet)
+        check = any(f in _STORES_DTS for f in src.format.split(","))
+        update = hasher.update_av
+        position = 0
+        try:
+            for packet in src._container.demux():
+                state = update(packet, position + 1, check, salvage, problems)
+                if state < 0:
+                    break
+                position += state
+        except av.FFmpegError as exc:
+            if not salvage:
+                error = CorruptMediaError(f"{src.name}: demux failed after packet {position} ({exc})")
+                if not tolerant:
+                    raise error from None
+                problems.append(str(error))  # type: ignore[union-attr]
+        except BwcError as exc:
+            if not tolerant:
+                raise
+            problems.append(str(exc))  # type: ignore[union-attr]
         return hasher.finish()
 
 

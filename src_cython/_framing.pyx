@@ -384,6 +384,8 @@ cdef class LeafTable:
     cdef int64_t* _rb         # by stream: 0 no rescale, > 0 rescale (b, c) in C, -1 in Python
     cdef int64_t* _rc
     cdef int* _wbits          # by stream: _wrap as a C int
+    cdef int64_t* _last_dts   # by stream, for update_av's decode order check
+    cdef uint8_t* _has_dts
     cdef uint32_t _pt_key[8]  # derive-key context keys (one-chunk BLAKE3, _blake3.pxd)
     cdef uint32_t _tm_key[8]
     cdef uint32_t _st_key[8]
@@ -410,6 +412,8 @@ cdef class LeafTable:
         self._nslots = 0
         self._rb = self._rc = NULL
         self._wbits = NULL
+        self._last_dts = NULL
+        self._has_dts = NULL
         _context_key(PT, self._pt_key)
         _context_key("bwc-core v1 timing", self._tm_key)
         _context_key("bwc-core v1 segment tree", self._st_key)
@@ -428,6 +432,8 @@ cdef class LeafTable:
         free(self._rb)
         free(self._rc)
         free(self._wbits)
+        free(self._last_dts)
+        free(self._has_dts)
 
     def _declare(self, int index, Framer framer, bint video, long long tb_num, long long tb_den,
                  long long out_num=0, long long out_den=0, int wrap_bits=0):
@@ -452,9 +458,17 @@ cdef class LeafTable:
             p = realloc(self._wbits, n * sizeof(int))
             if p == NULL: raise MemoryError()
             self._wbits = <int*>p
+            p = realloc(self._last_dts, n * sizeof(int64_t))
+            if p == NULL: raise MemoryError()
+            self._last_dts = <int64_t*>p
+            p = realloc(self._has_dts, n * sizeof(uint8_t))
+            if p == NULL: raise MemoryError()
+            self._has_dts = <uint8_t*>p
             for k in range(self._nslots, n):
                 self._rb[k] = self._rc[k] = 0
                 self._wbits[k] = 0
+                self._last_dts[k] = 0
+                self._has_dts[k] = 0
             self._nslots = n
         self._framers[index] = framer
         self._video[index] = video
@@ -538,6 +552,69 @@ cdef class LeafTable:
         self._size[i] = size
         self._pts[i] = pts
         self._count = i + 1
+
+    def update_av(self, packet, Py_ssize_t position, bint check_dts=False, bint salvage=False,
+                  list problems=None):
+        """Hash one demuxed ``av.Packet`` in place (no PacketRecord, no payload copy).
+
+        The fast path of ``content.content_root``: *packet* must come from a
+        demuxer whose streams were declared (its pts are in the declared time
+        base, which is not re-checked). Returns 1 when hashed, 0 for a demuxer
+        flush packet (no dts, no data; skipped), -1 when *salvage* is set and
+        the packet is flagged corrupt (stop there). *position* (1-based, flush
+        packets not counted) names the packet in errors, which are those of
+        ``MediaSource.packets`` (``CorruptMediaError`` for a missing pts,
+        ``PacketOrderError`` for a dts going backwards when *check_dts*) and
+        of :meth:`update`. With a *problems* list, a packet that cannot be
+        framed is skipped (returns 1, nothing stored) and its error appended.
+        """
+        cdef Py_ssize_t stream, i = self._count
+        cdef uint32_t flags
+        cdef Framer framer
+        cdef uint64_t size
+        cdef int64_t pts, dts
+        dts_obj = packet.dts
+        if dts_obj is None and packet.size == 0:
+            return 0
+        if salvage and packet.is_corrupt:
+            return -1
+        if self.finished:
+            from .errors import PacketError
+            raise PacketError("ContentHasher.finish() was already called")
+        stream = packet.stream_index
+        pts_obj = packet.pts
+        if pts_obj is None:
+            raise CorruptMediaError(f"{self._where()}packet {position}: packet on stream {stream} has no pts")
+        if stream < 0 or stream >= self._nslots or self._framers[stream] is None:
+            from .errors import PacketError
+            raise PacketError(f"{self._where()}packet {i}: stream {stream} was not declared")
+        if check_dts:
+            dts = pts_obj if dts_obj is None else dts_obj
+            if self._has_dts[stream] and dts < self._last_dts[stream]:
+                from .errors import PacketOrderError
+                raise PacketOrderError(f"{self._where()}packet {position} (stream {stream}): "
+                                       f"dts {dts} after {self._last_dts[stream]}")
+            self._last_dts[stream] = dts
+            self._has_dts[stream] = 1
+        framer = <Framer>self._framers[stream]
+        flags = 1 if (self._video[stream] and packet.is_keyframe) else 0
+        pts = self._commit_pts(stream, pts_obj)
+        if i == self._cap:
+            self._grow()
+        try:
+            self._leaf_into(framer, packet, <uint32_t>stream, flags, &size, self._leaves + 32 * i)
+        except CorruptMediaError as exc:
+            error = CorruptMediaError(f"{self._where()}stream {stream}, packet {i}: {exc}")
+            if problems is None:
+                raise error from None
+            problems.append(str(error))
+            return 1
+        self._stream[i] = <uint32_t>stream
+        self._flags[i] = flags
+        self._size[i] = size
+        self._pts[i] = pts
+        self._count = i + 1
+        return 1
 
     cdef int64_t _commit_pts(self, Py_ssize_t stream, object pts) except? -1:
         """The committed pts: rescaled to the committed time base, wrapped; C unless it could overflow."""
