@@ -13,7 +13,10 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
+# Generated C is removed first: Cython does not track the dotted .pxd names
+# (src_cython/bwc_core._x.pxd) as dependencies, so a stale .c could survive.
 $(STAMP): $(PY) $(SOURCES)
+	rm -f src_cython/*.c
 	$(PIP) install --quiet ".[tests,bench]"
 	touch $(STAMP)
 
@@ -29,6 +32,7 @@ bench: $(STAMP)
 
 # Line tracing and bounds checks for hunting bugs in the Cython core.
 debug: $(PY)
+	rm -f src_cython/*.c
 	BWC_DEBUG=1 $(PIP) install --quiet --no-build-isolation ".[tests,bench]"
 	rm -f $(STAMP)
 
