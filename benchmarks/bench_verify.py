@@ -223,7 +223,9 @@ info = c2pa.C2paSignerInfo(c2pa.C2paSigningAlg.ES256, open(chain, "rb").read(),
                            open(key, "rb").read(), None)
 signer = c2pa.Signer.from_info(info)
 manifest = {"claim_generator_info": [{"name": "bwc-core bench", "version": "1"}],
-            "title": "bench", "assertions": []}
+            "title": "bench", "assertions": [{"label": "c2pa.actions", "data": {"actions": [
+                {"action": "c2pa.created",
+                 "digitalSourceType": "http://cv.iptc.org/newscodes/digitalsourcetype/digitalCapture"}]}}]}
 builder = c2pa.Builder(json.dumps(manifest))
 with open(src, "rb") as s, open(dst, "w+b") as d:
     builder.sign(signer, "video/mp4", s, d)

@@ -364,11 +364,12 @@ def _lstat_regular(path: Path) -> tuple[bool, bool]:
 # configuration and time base in the header (ISO BMFF's moov, Matroska's
 # Tracks): FFmpeg's default stream probe decodes frames of each stream only to
 # learn things the content format never reads (pixel format, frame rate), ~20
-# ms per 1080p segment. MPEG-TS keeps the full probe (its streams and H.264
+# ms per 1080p segment; ``skip_frame=all`` makes the probe's decoder drop
+# every frame undecoded. MPEG-TS keeps the full probe (its streams and H.264
 # configuration are found in the packets). A root that differs from the
 # signed one is always recomputed with the default probe, so the options can
 # only make a match faster, never turn one into a finding.
-_LIGHT_PROBE = {"analyzeduration": "0", "probesize": "32"}
+_LIGHT_PROBE = {"analyzeduration": "0", "probesize": "32", "skip_frame": "all"}
 
 
 def _light_probe_ok(path: Path) -> bool:
