@@ -23,6 +23,7 @@ from .content import (
 )
 from .envelope import Envelope, pae, record_hash
 from .errors import BwcError
+from .exhibit import ExhibitReport, build_exhibit, verify_exhibit
 from .findings import Finding, Severity, Verdict
 from .journal import Journal, Record, validate_chain, validate_journal
 from .keys import (
@@ -36,6 +37,8 @@ from .keys import (
 )
 from .media import HashingSink, MediaSource, StreamInfo, SyntheticCamera, write_packets
 from .packets import PacketRecord
+from .recorder import DeactivationReason, Recorder, RecorderState, RecordingPolicy, RecoveryReport
+from .seal import seal_files
 from .segment import SegmentInfo, Segmenter
 from .verify import RecordingReport, Report, SegmentReport, verify_evidence
 
@@ -88,6 +91,16 @@ __all__ = [
     "record_hash",
     "validate_chain",
     "validate_journal",
+    # roles and workflows
+    "DeactivationReason",
+    "ExhibitReport",
+    "Recorder",
+    "RecorderState",
+    "RecordingPolicy",
+    "RecoveryReport",
+    "build_exhibit",
+    "seal_files",
+    "verify_exhibit",
     # verification
     "RecordingReport",
     "Report",

@@ -130,35 +130,32 @@ def _cmd_certify(args: argparse.Namespace) -> int:
 
 
 def _add_verify(p: argparse.ArgumentParser) -> None:
-    p.add_argument("path", metavar="PATH", help="an evidence directory (with journal.jsonl)")
+    p.add_argument("path", metavar="PATH",
+                   help="an evidence directory (with journal.jsonl), or an exhibit (folder or .zip)")
     p.add_argument("--trust", required=True, action="append", metavar="ROOT_PUB",
                    help="a trusted root's ID.pub.json (repeatable)")
     p.add_argument("--revocations", action="append", default=[], metavar="FILE",
                    help="a root-signed revocation list (repeatable)")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
-    p.add_argument("--html", metavar="REPORT", help="also write report.html (needs bwc_core.exhibit)")
+    p.add_argument("--html", metavar="REPORT", help="also write the report as one self-contained HTML file")
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
     from .keys import TrustAnchors
     from .verify import verify_evidence
 
-    write_html = None
-    if args.html:
-        try:
-            from .exhibit import write_report_html as write_html  # type: ignore[attr-defined]
-        except ImportError:
-            print("bwc: --html is not available yet (report.html comes with bwc_core.exhibit)",
-                  file=sys.stderr)
-            return EXIT_USAGE
     anchors = TrustAnchors(args.trust)
     progress = _Progress(not args.json)
     try:
         report = verify_evidence(args.path, anchors, revocations=args.revocations, progress=progress)
     finally:
         progress.clear()
-    if write_html is not None:
-        write_html(report, args.html)
+    if args.html:
+        from .report import write_report_html
+
+        # Thumbnails come from the files verified; a zip's are gone by now.
+        root = args.path if Path(args.path).is_dir() else None
+        write_report_html(report, args.html, media_root=root if root else os.devnull)
     if args.json:
         json.dump(report.to_json(), sys.stdout, indent=2, sort_keys=False)
         sys.stdout.write("\n")
@@ -183,7 +180,7 @@ def _print_report(report: Any, out: TextIO) -> None:
     say(f"  {len(report.recordings)} recording(s), {nseg} segment(s), "
         f"{report.bytes_checked / 1e6:.1f} MB checked, {report.journal.get('records', 0)} journal records")
     for r in report.recordings:
-        bad = [s for s in r.segments if s.status != "ok"]
+        bad = [s for s in r.segments if s.status not in ("ok", "clipped", "omitted")]
         state = f"closed ({r.close_reason})" if r.close_seq is not None else "NOT CLOSED"
         say(f"  {r.id}: {len(r.segments)} segment(s), {state}"
             + (f", {len(bad)} not ok" if bad else ""))
@@ -223,6 +220,42 @@ def _cmd_seal(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- exhibit ---------------------------------------------------------------------------------
+
+
+def _add_exhibit(p: argparse.ArgumentParser) -> None:
+    p.add_argument("evidence", metavar="EVIDENCE", help="the evidence directory")
+    p.add_argument("--recording", required=True, metavar="ID", help="the recording to export")
+    p.add_argument("--start", type=float, metavar="T",
+                   help="clip start, seconds of media time from the recording's first frame")
+    p.add_argument("--end", type=float, metavar="T", help="clip end (same time origin as --start)")
+    p.add_argument("--out", required=True, metavar="EXHIBIT", help="exhibit folder to create (or .zip)")
+    p.add_argument("--zip", action="store_true", help="write one .zip file instead of a folder")
+    p.add_argument("--trust", action="append", default=[], metavar="ROOT_PUB",
+                   help="a trusted root's ID.pub.json, copied into the exhibit (repeatable)")
+    p.add_argument("--revocations", action="append", default=[], metavar="FILE",
+                   help="a root-signed revocation list for the exhibit's report (repeatable)")
+
+
+def _cmd_exhibit(args: argparse.Namespace) -> int:
+    from .exhibit import build_exhibit
+
+    target = build_exhibit(args.evidence, args.recording, args.out, start=args.start, end=args.end,
+                           trust=args.trust, revocations=args.revocations, as_zip=args.zip)
+    report_path = target / "report.json" if target.is_dir() else None
+    ok = True
+    if report_path is not None:
+        ok = json.loads(report_path.read_text(encoding="utf-8")).get("ok", False)
+    else:
+        import zipfile
+
+        with zipfile.ZipFile(target) as zf:
+            ok = json.loads(zf.read("report.json")).get("ok", False)
+    print(f"exhibit {target} ({'clip' if args.start is not None or args.end is not None else 'whole recording'} "
+          f"of {args.recording}): {'verifies' if ok else 'DOES NOT VERIFY (see its report)'}")
+    return EXIT_OK if ok else EXIT_FAILED
+
+
 #: name -> (help, add-arguments, run). Later layers register their commands here.
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "keygen": ("create an Ed25519 identity (ROLE ID) as DIR/ID.key + DIR/ID.pub.json",
@@ -230,6 +263,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
     "certify": ("issue a certificate for a public key, signed by a root key", _add_certify, _cmd_certify),
     "seal": ("turn existing media files into signed evidence (one recording each)", _add_seal, _cmd_seal),
     "verify": ("verify evidence: integrity, completeness and origin", _add_verify, _cmd_verify),
+    "exhibit": ("export one recording (or a clip) as a self-contained court exhibit", _add_exhibit,
+                _cmd_exhibit),
     "demo": (
         "run the main flow on built-in defaults",
         lambda p: p.add_argument("--out", required=True, help="output directory"),

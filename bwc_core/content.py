@@ -33,6 +33,7 @@ from blake3 import blake3
 
 from . import _framing
 from .errors import (
+    BwcError,
     CorruptMediaError,
     LeavesError,
     MediaError,
@@ -551,26 +552,37 @@ class ContentHasher(_framing.LeafTable):
         fv = self._first_video
         if fv is not None:
             keys = self.keyframe_pts(fv)
-            bounds = [k * tbs[fv] for k in keys]
-            if bounds and all(x <= y for x, y in zip(bounds, bounds[1:])):
-                # b <= pts * tb  <=>  ceil(b / tb) <= pts: integer bisection per stream.
-                per_stream = {i: [math.ceil(b / tb) for b in bounds] for i, tb in tbs.items() if i != fv}
-                chunk, nchunks = self.assign_gop_chunks(fv, per_stream), len(bounds)
+            # Keyframe pts are in V's time base, so bounds b_k = keys[k] * tb_V are
+            # non-decreasing exactly when keys are (tb_V > 0).
+            if keys and all(x <= y for x, y in zip(keys, keys[1:])):
+                # b <= pts * tb  <=>  ceil(b / tb) <= pts: integer bisection per stream,
+                # with ceil(k * vn/vd / (n/d)) = ceil(k * vn * d / (vd * n)) in integers.
+                vn, vd = tbs[fv].numerator, tbs[fv].denominator
+                per_stream = {
+                    i: [-((-k * vn * tb.denominator) // (vd * tb.numerator)) for k in keys]
+                    for i, tb in tbs.items()
+                    if i != fv
+                }
+                chunk, nchunks = self.assign_gop_chunks(fv, per_stream), len(keys)
         if chunk is None:
             chunk, nchunks = _assign_chunks(self.rows(), fv, tbs)
         order, payload_roots, timing_hashes, chunk_roots, firsts, spans = self.build(chunk, nchunks)
         packets = PacketLeaves(self.packed_rows(order, chunk))
+        # Chunk spans in exact integer units of 1/L s (L = LCM of the time base
+        # denominators): one Fraction per value instead of Fraction arithmetic.
+        scale = math.lcm(*(tb.denominator for tb in tbs.values()))
+        mul = {k: tb.numerator * (scale // tb.denominator) for k, tb in tbs.items()}
         starts, ends = [], []
         for chunk_spans in spans:
-            starts.append(min(lo * tbs[k] for k, lo, _ in chunk_spans))
-            ends.append(max(hi * tbs[k] for k, _, hi in chunk_spans))
+            starts.append(min(lo * mul[k] for k, lo, _ in chunk_spans))
+            ends.append(max(hi * mul[k] for k, _, hi in chunk_spans))
         chunks = []
         for c in range(nchunks):
             first = firsts[c]
             count = (firsts[c + 1] if c + 1 < nchunks else len(order)) - first
             nxt = starts[c + 1] if c + 1 < nchunks else ends[c]
-            chunks.append(ChunkInfo(c, starts[c], max(Fraction(0), nxt - starts[c]), payload_roots[c],
-                                    timing_hashes[c], chunk_roots[c], first, count))
+            chunks.append(ChunkInfo(c, Fraction(starts[c], scale), Fraction(max(0, nxt - starts[c]), scale),
+                                    payload_roots[c], timing_hashes[c], chunk_roots[c], first, count))
         root = _segment_root(chunk_roots, _stream_table(streams))
         return ContentResult(root, chunks, packets, streams)
 
@@ -628,7 +640,9 @@ def pts_bits_of(format_name: str) -> int | None:
     return 33 if names & {"ts", "mpegts"} else None
 
 
-def content_root(path: str | os.PathLike[str], *, salvage: bool = False) -> ContentResult:
+def content_root(
+    path: str | os.PathLike[str], *, salvage: bool = False, problems: list[str] | None = None
+) -> ContentResult:
     """Re-demux any media file and return its content commitment.
 
     Timing is committed as the file stores it: each stream's time base and
@@ -636,11 +650,44 @@ def content_root(path: str | os.PathLike[str], *, salvage: bool = False) -> Cont
     With ``salvage`` (a segment cut short by a crash, journaled as
     ``recovered``) the commitment covers the packets before the first one
     the demuxer flags corrupt; see :meth:`MediaSource.packets`.
+
+    Packets are hashed straight from the demuxer's buffers (no
+    :class:`PacketRecord`, no payload copy); the result is byte-identical to
+    feeding ``MediaSource.packets()`` to a :class:`ContentHasher`. The
+    per-packet leaves and committed pts are ``result.packets`` (tree order:
+    :class:`PacketLeaf` rows with chunk, stream, flags, size, pts, leaf).
+
+    For a verifier that must name damage rather than stop at it, pass a list
+    as *problems*: a packet that cannot be framed (cut NAL unit) is then
+    skipped, and a demux error, a missing pts or a dts going backwards ends
+    the demux; each appends its message to *problems* instead of raising.
     """
+    import av
+
+    from .media import _STORES_DTS
+
+    tolerant = problems is not None
     with MediaSource(path) as src:
         hasher = ContentHasher(src.streams, pts_bits=pts_bits_of(src.format), name=src.name)
-        for packet in src.packets(salvage=salvage):
-            hasher.update(packet)
+        check = any(f in _STORES_DTS for f in src.format.split(","))
+        update = hasher.update_av
+        position = 0
+        try:
+            for packet in src._container.demux():
+                state = update(packet, position + 1, check, salvage, problems)
+                if state < 0:
+                    break
+                position += state
+        except av.FFmpegError as exc:
+            if not salvage:
+                error = CorruptMediaError(f"{src.name}: demux failed after packet {position} ({exc})")
+                if not tolerant:
+                    raise error from None
+                problems.append(str(error))  # type: ignore[union-attr]
+        except BwcError as exc:
+            if not tolerant:
+                raise
+            problems.append(str(exc))  # type: ignore[union-attr]
         return hasher.finish()
 
 

@@ -1,67 +1,120 @@
-"""The built-in demo flow (``bwc demo`` / ``make demo``).
+"""The built-in demo (``bwc demo`` / ``make demo``): one short shift, end to end.
 
-A synthetic camera (test pattern + tone, H.264 with B-frames + AAC) streams
-into the pre-event buffer while the camera is in standby; the officer
-"activates"; the buffered packets are drained and written to an MP4 that
-plays on its own. The demo prints what the buffer kept and why.
+An agency root certifies a camera; a synthetic camera (test pattern + tone,
+H.264 with B-frames + AAC) runs through a shift with the :class:`Recorder`:
+standby with the pre-event buffer, activation, notice, mute / unmute, a
+marker, a victim-request deactivation, a second recording, power off. The
+evidence is verified, a clip is exported as a court exhibit, and the
+exhibit is verified on its own. Leaves ``DIR/keys/`` (with
+``root.pub.json``), ``DIR/evidence/`` and ``DIR/exhibit/``.
 """
 
 from __future__ import annotations
 
 import os
-from fractions import Fraction
+import shutil
+import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
-from .buffer import PreEventBuffer
-from .media import MediaSource, SyntheticCamera, write_packets
+from .errors import ValueError as BwcValueError
+from .keys import Identity, TrustAnchors
+from .media import MediaSource, SyntheticCamera
+from .recorder import Recorder, RecordingPolicy
 
 __all__ = ["run_demo"]
 
+_MARKER = ".bwc-demo"
 
-def run_demo(
-    out: str | os.PathLike[str],
-    *,
-    stream: TextIO,
-    seconds: float = 20.0,
-    pre_event_seconds: float = 8.0,
-    activate_at: float = 15.0,
-) -> int:
-    """Run the demo into directory *out*; returns the exit code (0 on success)."""
-    out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+
+def run_demo(out: str | os.PathLike[str], *, stream: TextIO, seconds: float = 24.0) -> int:
+    """Run the demo into directory *out*; returns 0 when everything verifies.
+
+    *out* must be new, empty, or a previous demo's output (whose demo files
+    are replaced).
+    """
+    from .exhibit import build_exhibit
+    from .report import write_report_html
+    from .verify import verify_evidence
+
+    base = Path(out)
+    if (base / _MARKER).is_file():
+        # A previous demo's output (make demo twice): replace only what the demo writes.
+        for name in ("keys", "evidence", "exhibit", "evidence-report.html", _MARKER):
+            target = base / name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            elif target.exists() or target.is_symlink():
+                target.unlink()
+    if base.exists() and any(base.iterdir()):
+        raise BwcValueError(f"{base}: not empty; the demo needs a new or empty directory")
     say = lambda text="": print(text, file=stream)  # noqa: E731
+    started = time.monotonic()
+    keys, evidence, exhibit = base / "keys", base / "evidence", base / "exhibit"
+    keys.mkdir(parents=True)
+    (base / _MARKER).write_text("written by bwc demo; a new demo run replaces this directory's demo files\n")
 
-    camera = SyntheticCamera(seconds=seconds, width=640, height=360, fps=30, gop=30, bframes=2)
-    say(f"synthetic camera: {seconds:.0f} s of 640x360 H.264 (B-frames) + AAC, 1 s GOP")
-    source_path = camera.write(out_dir / "camera-source.mp4")
+    root = Identity.generate("root", "CPD-ROOT")
+    cam = Identity.generate("camera", "BWC-0001")
+    cert = root.certify(cam, days=365, not_before=int(time.time()) - 3600)
+    root.save(keys / "root.key")
+    root.save_public(keys / "root.pub.json")
+    cam.save(keys / "BWC-0001.key")
+    cam.save_public(keys / "BWC-0001.pub.json")
+    cert.save(keys / "BWC-0001.cert.json")
+    say(f"agency root CPD-ROOT   key id {root.key_id}")
+    say(f"camera BWC-0001        key id {cam.key_id} (certified, serial {cert.serial})")
 
-    buf = PreEventBuffer(max_seconds=pre_event_seconds, max_bytes=32 * 2**20, keep_audio=False)
-    path = out_dir / "pre-event.mp4"
-    with MediaSource(source_path) as source:
-        for record in source:
-            if record.pts_seconds >= activate_at:
-                break
-            buf.push(record)
-        stats = buf.stats
-        held = buf.drain()
-        # Stream templates live as long as the source is open: write inside.
-        video_streams = [s for s in source.streams if s.kind == "video"]
-        write_packets(path, video_streams, held)
+    camera = SyntheticCamera(seconds=seconds, width=320, height=180, fps=15, gop=15, bframes=2)
+    policy = RecordingPolicy(pre_event_seconds=3, segment_seconds=4)
+    with camera.source() as src:
+        packets: Iterator[Any] = iter(src.packets())
+        rec = Recorder(evidence, identity=cam, cert=cert, streams=src.streams, policy=policy, sync="none")
 
-    say(f"standby: pre-event buffer of {pre_event_seconds:.0f} s, video only (buffer audio off by default)")
-    say(f"activate at {activate_at:.1f} s: buffer held {stats.packets} packets, "
-        f"{stats.bytes / 1024:.0f} KiB, {float(stats.seconds):.2f} s; "
-        f"evicted {stats.evicted_gops} GOPs, dropped {stats.dropped_audio} audio packets")
+        def run_until(t: float) -> None:
+            for p in packets:
+                rec.push(p)
+                if p.pts_seconds >= t:
+                    return
 
-    with MediaSource(path) as written:
-        first = next(iter(written))
-    import av
+        run_until(6.0)  # standby: the pre-event buffer holds the last ~3 s (video only)
+        first = rec.activate(trigger="button", officer="P-1234")
+        run_until(7.0)
+        rec.notify()
+        run_until(9.0)
+        rec.mute()
+        run_until(10.0)
+        rec.unmute()
+        run_until(11.0)
+        rec.mark("vehicle stopped")
+        run_until(14.0)
+        rec.deactivate("victim_request", note="victim asked to stop recording inside the residence")
+        run_until(17.0)
+        second = rec.activate(trigger="holster", officer="P-1234")
+        run_until(22.0)
+        rec.deactivate("event_complete")
+        for p in packets:
+            rec.push(p)
+        rec.close()
+    say(f"shift: {seconds:.0f} s of 320x180 H.264 (B-frames) + AAC; recordings {first} and {second}")
 
-    with av.open(str(path)) as container:
-        frames = sum(1 for _ in container.decode(video=0))
-    start = Fraction(held[0].pts) * held[0].time_base
-    say(f"drained {len(held)} packets starting at keyframe pts {float(start):.3f} s "
-        f"(first written packet keyframe={first.keyframe})")
-    say(f"wrote {path} ({path.stat().st_size} bytes), {frames} frames decode from the first")
-    return 0
+    report = verify_evidence(evidence, TrustAnchors([keys / "root.pub.json"]))
+    write_report_html(report, base / "evidence-report.html", media_root=evidence)
+    s = report.summary()
+    say(f"evidence: {'PASS' if report.ok else 'FAIL'} "
+        + " ".join(f"{k}={v}" for k, v in report.verdicts.items())
+        + f"; {s['segments']} segments, {s['activations']} activations, deactivations "
+        + ", ".join(f"{k} x{v}" for k, v in s["deactivation_reasons"].items())
+        + f", {s['mutes']} mute, {s['markers']} marker")
+
+    build_exhibit(evidence, first, exhibit, start=2, end=6, trust=[keys / "root.pub.json"])
+    ex = verify_evidence(exhibit, TrustAnchors([keys / "root.pub.json"]))
+    clips = ex.to_json()["exhibit"]["clips"]
+    say(f"exhibit: clip of {first} from 2 s to 6 s -> {len(clips)} segment clip(s), chunks "
+        + ", ".join(f"{c['first_chunk']}..{c['last_chunk']} of #{c['index']}" for c in clips)
+        + f"; {'PASS' if ex.ok else 'FAIL'}")
+    say(f"report: {exhibit / 'report.html'}")
+    say(f"check it yourself: bwc verify {exhibit} --trust {keys / 'root.pub.json'}   (or read {exhibit / 'VERIFY.txt'})")
+    say(f"done in {time.monotonic() - started:.1f} s")
+    return 0 if report.ok and ex.ok else 1

@@ -27,7 +27,7 @@ from .media import CONTAINER_FORMATS, StreamInfo
 from .packets import PacketRecord
 from .segment import SegmentInfo, Segmenter, salvage
 
-__all__ = ["DeactivationReason", "Recorder", "RecorderState", "RecordingPolicy"]
+__all__ = ["DeactivationReason", "Recorder", "RecorderState", "RecordingPolicy", "RecoveryReport", "segment_body"]
 
 log = logging.getLogger("bwc_core.recorder")
 
@@ -170,9 +170,10 @@ class Recorder:
         self._muted = False
         self._last: PacketRecord | None = None
         self._last_video: PacketRecord | None = None
-        #: Packets not kept: camera asleep, audio muted, or video delta frames
+        #: Packets not kept: camera asleep, standby without a pre-event buffer
+        #: (``pre_event_seconds=0``), audio muted, or video delta frames
         #: at an activation before the first keyframe (a segment must start on one).
-        self.dropped = {"sleep": 0, "muted_audio": 0, "awaiting_keyframe": 0}
+        self.dropped = {"sleep": 0, "standby": 0, "muted_audio": 0, "awaiting_keyframe": 0}
         self._awaiting_keyframe = False
         self._append("power.on", {"policy": self.policy.to_json()})
 
@@ -195,20 +196,25 @@ class Recorder:
 
     @property
     def buffer_stats(self) -> Any:
-        """Statistics of the pre-event buffer."""
-        return self._buffer.stats
+        """Statistics of the pre-event buffer (None when pre-event buffering is off)."""
+        return None if self._buffer is None else self._buffer.stats
 
     def _require(self, *states: RecorderState, action: str) -> None:
         if self._state not in states:
             allowed = ", ".join(s.value for s in states)
             raise StateError(f"cannot {action} while {self._state.value} (allowed: {allowed})")
 
-    def _new_buffer(self) -> PreEventBuffer:
+    def _new_buffer(self) -> PreEventBuffer | None:
+        if self.policy.pre_event_seconds == 0:
+            return None  # pre-event buffering off: standby keeps nothing
         return PreEventBuffer(
             max_seconds=float(self.policy.pre_event_seconds),
             max_bytes=self.policy.pre_event_max_bytes,
             keep_audio=self.policy.pre_event_audio,
         )
+
+    def _drain(self) -> list[PacketRecord]:
+        return [] if self._buffer is None else self._buffer.drain()
 
     def _append(self, rtype: str, body: dict[str, Any]) -> Any:
         record = self.journal.append(rtype, body)
@@ -230,6 +236,9 @@ class Recorder:
                 self.dropped["muted_audio"] += 1
                 return
             if state is RecorderState.STANDBY:
+                if self._buffer is None:
+                    self.dropped["standby"] += 1
+                    return
                 self._buffer.push(packet)
             else:
                 assert self._segmenter is not None
@@ -255,7 +264,7 @@ class Recorder:
         with self._lock:
             self._require(RecorderState.STANDBY, action="activate")
             rid = f"{_file_part(self.journal.device or 'device')}-{self.journal.seq + 1:06d}"
-            held = self._buffer.drain()
+            held = self._drain()
             segmenter = Segmenter(
                 self.evidence_dir / MEDIA_DIR / rid,
                 streams=self.streams,
@@ -342,8 +351,9 @@ class Recorder:
             if self._state is RecorderState.RECORDING:
                 raise StateError("cannot sleep while recording: deactivate first, with a reason")
             self._require(RecorderState.STANDBY, action="sleep")
-            self._event("sleep", RecorderState.STANDBY, discarded=self._buffer.stats.packets)
-            self._buffer.drain()
+            stats = self.buffer_stats
+            self._event("sleep", RecorderState.STANDBY, discarded=0 if stats is None else stats.packets)
+            self._drain()
             self._state = RecorderState.SLEEP
 
     def wake(self) -> None:
@@ -361,7 +371,7 @@ class Recorder:
             if self._state is RecorderState.RECORDING:
                 raise StateError("cannot close while recording: deactivate first, with a reason")
             self._append("power.off", {"dropped": dict(self.dropped)})
-            self._buffer.drain()
+            self._drain()
             self.journal.close()
             self._state = RecorderState.CLOSED
 

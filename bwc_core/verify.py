@@ -593,13 +593,17 @@ def verify_evidence(
     revocations: Iterable[RevocationList | str | os.PathLike[str]] | None = None,
     progress: ProgressFn | None = None,
     workers: int | None = None,
+    follow_exhibit: bool = True,
 ) -> Report:
     """Verify an evidence directory against ``anchors`` and return the :class:`Report`.
 
     ``revocations`` (root-signed lists, or paths of their JSON files) are added
     to ``anchors``. ``progress(done, total, what)`` is called as segment files
     are checked. ``anchors=None`` checks everything but origin (an info
-    finding ``cert.unchecked`` says so). Raises :class:`JournalError` (an
+    finding ``cert.unchecked`` says so). A court exhibit (folder with
+    ``exhibit.json`` or a zip) is checked by
+    :func:`bwc_core.exhibit.verify_exhibit` unless ``follow_exhibit`` is
+    false. Raises :class:`JournalError` (an
     ``OSError``) only when the input is not an evidence directory at all: no
     readable ``journal.jsonl``, or not one line of it is a signed record.
     Everything else is a finding.
@@ -607,6 +611,11 @@ def verify_evidence(
     root = Path(path)
     if not root.exists():
         raise JournalError(f"{root}: no such file or directory")
+    if follow_exhibit:
+        from .exhibit import is_exhibit, verify_exhibit
+
+        if is_exhibit(root):  # a court exhibit (folder with exhibit.json, or .zip)
+            return verify_exhibit(root, anchors, revocations=revocations, progress=progress)
     if root.is_file() and root.name == JOURNAL_NAME:
         root = root.parent
     if not root.is_dir():

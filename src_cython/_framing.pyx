@@ -19,6 +19,8 @@ from math import gcd as math_gcd
 
 from blake3 import blake3
 
+from bwc_core._blake3 cimport B3_CHUNK_LEN, B3_DERIVE_KEY_MATERIAL, b3_context_key, b3_hash_small
+
 from .errors import CorruptMediaError, TypeError as BwcTypeError, UnsupportedCodecError
 
 PT = "bwc-core v1 packet tree"
@@ -57,6 +59,44 @@ cdef inline Py_ssize_t _find_start_code(const uint8_t* p, Py_ssize_t n, Py_ssize
             return j - 2
         j += 1
     return -1
+
+
+cdef int _context_key(str context, uint32_t* key) except -1:
+    cdef bytes raw = context.encode("utf-8")
+    if b3_context_key(<const uint8_t*>PyBytes_AS_STRING(raw), len(raw), key) < 0:
+        raise ValueError("derive-key context longer than 1024 bytes")
+    return 0
+
+
+cdef inline void _node(const uint32_t* key, uint8_t prefix, const uint8_t* left,
+                       const uint8_t* right, uint8_t* out) noexcept nogil:
+    """out <- H_key(prefix || left || right), two 32-byte halves (tree nodes, chunk roots)."""
+    cdef uint8_t buf[65]
+    buf[0] = prefix
+    memcpy(buf + 1, left, 32)
+    memcpy(buf + 33, right, 32)
+    b3_hash_small(key, B3_DERIVE_KEY_MATERIAL, buf, 65, out)
+
+
+cdef inline bint _rescale_c(int64_t pts, int64_t b, int64_t c, int64_t* out) noexcept nogil:
+    """rescale_pts in int64 when nothing can overflow; False: use the Python version."""
+    cdef int64_t a
+    if pts == INT64_MIN or pts == INT64_MAX:
+        out[0] = pts
+        return True
+    a = -pts if pts < 0 else pts
+    if b <= 0 or c <= 0 or b > INT64_MAX // 2 or c > INT64_MAX // 2 or a > (INT64_MAX - c) // b:
+        return False
+    a = (a * b + c // 2) // c
+    out[0] = -a if pts < 0 else a
+    return True
+
+
+cdef inline int64_t _wrap_c(int64_t pts, int bits) noexcept nogil:
+    """wrap_pts for 2 <= bits <= 63 in C (two's complement arithmetic on uint64)."""
+    cdef uint64_t half = (<uint64_t>1) << (bits - 1)
+    cdef uint64_t u = (<uint64_t>pts + half) & ((half << 1) - 1)
+    return <int64_t>u - <int64_t>half
 
 
 cdef _int64_array(values):
@@ -339,6 +379,16 @@ cdef class LeafTable:
     cdef list _in_tb          # (num, den) the records carry, by stream index
     cdef list _rescale        # None or (b, c): committed pts = rescale_pts(pts, b, c)
     cdef list _wrap           # 0 or the number of pts bits the container stores
+    cdef list _tb_seen        # the last time base object accepted, by stream index
+    cdef Py_ssize_t _nslots   # length of the per-stream lists and C arrays
+    cdef int64_t* _rb         # by stream: 0 no rescale, > 0 rescale (b, c) in C, -1 in Python
+    cdef int64_t* _rc
+    cdef int* _wbits          # by stream: _wrap as a C int
+    cdef int64_t* _last_dts   # by stream, for update_av's decode order check
+    cdef uint8_t* _has_dts
+    cdef uint32_t _pt_key[8]  # derive-key context keys (one-chunk BLAKE3, _blake3.pxd)
+    cdef uint32_t _tm_key[8]
+    cdef uint32_t _st_key[8]
     cdef object _hasher
     cdef _Scratch _scratch
     cdef uint32_t* _stream
@@ -358,6 +408,15 @@ cdef class LeafTable:
         self._in_tb = []
         self._rescale = []
         self._wrap = []
+        self._tb_seen = []
+        self._nslots = 0
+        self._rb = self._rc = NULL
+        self._wbits = NULL
+        self._last_dts = NULL
+        self._has_dts = NULL
+        _context_key(PT, self._pt_key)
+        _context_key("bwc-core v1 timing", self._tm_key)
+        _context_key("bwc-core v1 segment tree", self._st_key)
         self._hasher = blake3(derive_key_context=PT)
         self._scratch = _Scratch()
         self._count = self._cap = 0
@@ -370,6 +429,11 @@ cdef class LeafTable:
         free(self._size)
         free(self._pts)
         free(self._leaves)
+        free(self._rb)
+        free(self._rc)
+        free(self._wbits)
+        free(self._last_dts)
+        free(self._has_dts)
 
     def _declare(self, int index, Framer framer, bint video, long long tb_num, long long tb_den,
                  long long out_num=0, long long out_den=0, int wrap_bits=0):
@@ -381,6 +445,31 @@ cdef class LeafTable:
             self._in_tb.append(None)
             self._rescale.append(None)
             self._wrap.append(0)
+            self._tb_seen.append(None)
+        cdef Py_ssize_t n = len(self._framers), k
+        cdef void* p
+        if n > self._nslots:
+            p = realloc(self._rb, n * sizeof(int64_t))
+            if p == NULL: raise MemoryError()
+            self._rb = <int64_t*>p
+            p = realloc(self._rc, n * sizeof(int64_t))
+            if p == NULL: raise MemoryError()
+            self._rc = <int64_t*>p
+            p = realloc(self._wbits, n * sizeof(int))
+            if p == NULL: raise MemoryError()
+            self._wbits = <int*>p
+            p = realloc(self._last_dts, n * sizeof(int64_t))
+            if p == NULL: raise MemoryError()
+            self._last_dts = <int64_t*>p
+            p = realloc(self._has_dts, n * sizeof(uint8_t))
+            if p == NULL: raise MemoryError()
+            self._has_dts = <uint8_t*>p
+            for k in range(self._nslots, n):
+                self._rb[k] = self._rc[k] = 0
+                self._wbits[k] = 0
+                self._last_dts[k] = 0
+                self._has_dts[k] = 0
+            self._nslots = n
         self._framers[index] = framer
         self._video[index] = video
         self._in_tb[index] = (tb_num, tb_den)
@@ -394,6 +483,15 @@ cdef class LeafTable:
             c = <object>tb_den * out_num
             g = math_gcd(b, c)
             self._rescale[index] = (b // g, c // g)
+        self._tb_seen[index] = None
+        self._wbits[index] = wrap_bits
+        rescale = self._rescale[index]
+        if rescale is None:
+            self._rb[index] = self._rc[index] = 0
+        elif 0 < rescale[0] < 2**62 and 0 < rescale[1] < 2**62:
+            self._rb[index], self._rc[index] = rescale
+        else:
+            self._rb[index] = self._rc[index] = -1
 
     cdef int _grow(self) except -1:
         cdef Py_ssize_t cap = self._cap * 2 if self._cap else 1024
@@ -424,45 +522,129 @@ cdef class LeafTable:
         cdef Py_ssize_t stream, i = self._count
         cdef uint32_t flags
         cdef Framer framer
-        cdef bytes leaf
         cdef uint64_t size
+        cdef int64_t pts
         if self.finished:
             from .errors import PacketError
             raise PacketError("ContentHasher.finish() was already called")
         stream = packet.stream
-        if stream >= len(self._framers) or self._framers[stream] is None:
+        if stream < 0 or stream >= self._nslots or self._framers[stream] is None:
             from .errors import PacketError
             raise PacketError(f"{self._where()}packet {i}: stream {stream} was not declared")
         framer = <Framer>self._framers[stream]
         tb = packet.time_base
-        num, den = self._in_tb[stream]
-        if tb.numerator != num or tb.denominator != den:
-            from .errors import PacketError
-            raise PacketError(f"{self._where()}packet {i}: time base {tb} differs from stream {stream}'s {num}/{den}")
+        if tb is not self._tb_seen[stream]:
+            num, den = self._in_tb[stream]
+            if tb.numerator != num or tb.denominator != den:
+                from .errors import PacketError
+                raise PacketError(f"{self._where()}packet {i}: time base {tb} differs from stream {stream}'s {num}/{den}")
+            self._tb_seen[stream] = tb
         flags = 1 if (self._video[stream] and packet.keyframe) else 0
-        pts = packet.pts
+        pts = self._commit_pts(stream, packet.pts)
+        if i == self._cap:
+            self._grow()
+        try:
+            self._leaf_into(framer, packet.payload, <uint32_t>stream, flags, &size, self._leaves + 32 * i)
+        except CorruptMediaError as exc:
+            raise CorruptMediaError(f"{self._where()}stream {stream}, packet {i}: {exc}") from None
+        self._stream[i] = <uint32_t>stream
+        self._flags[i] = flags
+        self._size[i] = size
+        self._pts[i] = pts
+        self._count = i + 1
+
+    def update_av(self, packet, Py_ssize_t position, bint check_dts=False, bint salvage=False,
+                  list problems=None):
+        """Hash one demuxed ``av.Packet`` in place (no PacketRecord, no payload copy).
+
+        The fast path of ``content.content_root``: *packet* must come from a
+        demuxer whose streams were declared (its pts are in the declared time
+        base, which is not re-checked). Returns 1 when hashed, 0 for a demuxer
+        flush packet (no dts, no data; skipped), -1 when *salvage* is set and
+        the packet is flagged corrupt (stop there). *position* (1-based, flush
+        packets not counted) names the packet in errors, which are those of
+        ``MediaSource.packets`` (``CorruptMediaError`` for a missing pts,
+        ``PacketOrderError`` for a dts going backwards when *check_dts*) and
+        of :meth:`update`. With a *problems* list, a packet that cannot be
+        framed is skipped (returns 1, nothing stored) and its error appended.
+        """
+        cdef Py_ssize_t stream, i = self._count
+        cdef uint32_t flags
+        cdef Framer framer
+        cdef uint64_t size
+        cdef int64_t pts, dts
+        dts_obj = packet.dts
+        if dts_obj is None and packet.size == 0:
+            return 0
+        if salvage and packet.is_corrupt:
+            return -1
+        if self.finished:
+            from .errors import PacketError
+            raise PacketError("ContentHasher.finish() was already called")
+        stream = packet.stream_index
+        pts_obj = packet.pts
+        if pts_obj is None:
+            raise CorruptMediaError(f"{self._where()}packet {position}: packet on stream {stream} has no pts")
+        if stream < 0 or stream >= self._nslots or self._framers[stream] is None:
+            from .errors import PacketError
+            raise PacketError(f"{self._where()}packet {i}: stream {stream} was not declared")
+        if check_dts:
+            dts = pts_obj if dts_obj is None else dts_obj
+            if self._has_dts[stream] and dts < self._last_dts[stream]:
+                from .errors import PacketOrderError
+                raise PacketOrderError(f"{self._where()}packet {position} (stream {stream}): "
+                                       f"dts {dts} after {self._last_dts[stream]}")
+            self._last_dts[stream] = dts
+            self._has_dts[stream] = 1
+        framer = <Framer>self._framers[stream]
+        flags = 1 if (self._video[stream] and packet.is_keyframe) else 0
+        pts = self._commit_pts(stream, pts_obj)
+        if i == self._cap:
+            self._grow()
+        try:
+            self._leaf_into(framer, packet, <uint32_t>stream, flags, &size, self._leaves + 32 * i)
+        except CorruptMediaError as exc:
+            error = CorruptMediaError(f"{self._where()}stream {stream}, packet {i}: {exc}")
+            if problems is None:
+                raise error from None
+            problems.append(str(error))
+            return 1
+        self._stream[i] = <uint32_t>stream
+        self._flags[i] = flags
+        self._size[i] = size
+        self._pts[i] = pts
+        self._count = i + 1
+        return 1
+
+    cdef int64_t _commit_pts(self, Py_ssize_t stream, object pts) except? -1:
+        """The committed pts: rescaled to the committed time base, wrapped; C unless it could overflow."""
+        cdef int64_t p, out
+        try:
+            p = pts
+        except OverflowError:
+            return self._commit_pts_py(stream, pts)
+        if self._rb[stream]:
+            if not _rescale_c(p, self._rb[stream], self._rc[stream], &out):
+                return self._commit_pts_py(stream, pts)
+            p = out
+        if self._wbits[stream]:
+            p = _wrap_c(p, self._wbits[stream])
+        return p
+
+    cdef int64_t _commit_pts_py(self, Py_ssize_t stream, object pts) except? -1:
         rescale = self._rescale[stream]
         if rescale is not None:
             pts = rescale_pts(pts, rescale[0], rescale[1])
         if self._wrap[stream]:
             pts = wrap_pts(pts, self._wrap[stream])
-        try:
-            leaf = self._leaf(framer, packet.payload, <uint32_t>stream, flags, &size)
-        except CorruptMediaError as exc:
-            raise CorruptMediaError(f"{self._where()}stream {stream}, packet {i}: {exc}") from None
-        if i == self._cap:
-            self._grow()
-        self._stream[i] = <uint32_t>stream
-        self._flags[i] = flags
-        self._size[i] = size
-        self._pts[i] = pts
-        memcpy(self._leaves + 32 * i, PyBytes_AS_STRING(leaf), 32)
-        self._count = i + 1
+        return pts
 
     cdef str _where(self):
         return f"{self.name}: " if self.name else ""
 
-    cdef bytes _leaf(self, Framer framer, payload, uint32_t stream, uint32_t flags, uint64_t* size_out):
+    cdef int _leaf_into(self, Framer framer, payload, uint32_t stream, uint32_t flags,
+                        uint64_t* size_out, uint8_t* dest) except -1:
+        """dest <- the packet's 32-byte leaf; *size_out* <- its canonical length."""
         cdef Py_buffer buf
         cdef Py_ssize_t size
         cdef uint8_t* out
@@ -477,16 +659,22 @@ cdef class LeafTable:
             framer._emit(<const uint8_t*>buf.buf, buf.len, out + 17)
         finally:
             PyBuffer_Release(&buf)
-        h = self._hasher
-        h.reset()
-        h.update(self._scratch)
         size_out[0] = <uint64_t>size
-        return h.digest()
+        if 17 + size <= B3_CHUNK_LEN:
+            b3_hash_small(self._pt_key, B3_DERIVE_KEY_MATERIAL, out, <size_t>(17 + size), dest)
+        else:
+            # Longer leaves: blake3-py's SIMD code hashes several chunks at once.
+            h = self._hasher
+            h.reset()
+            h.update(self._scratch)
+            memcpy(dest, PyBytes_AS_STRING(h.digest()), 32)
+        return 0
 
     def leaf(self, Framer framer, payload, uint32_t stream, uint32_t flags):
         """Return ``(leaf, canonical_length)`` of one payload (nothing is stored)."""
         cdef uint64_t size
-        leaf = self._leaf(framer, payload, stream, flags, &size)
+        cdef bytes leaf = PyBytes_FromStringAndSize(NULL, 32)
+        self._leaf_into(framer, payload, stream, flags, &size, <uint8_t*>PyBytes_AS_STRING(leaf))
         return leaf, size
 
     def keyframe_pts(self, int stream):
@@ -568,12 +756,7 @@ cdef class LeafTable:
                 counts[key] += 1
             # counts[key] is now the end of bucket key; chunk c spans
             # [end of bucket (c*nslots - 1), end of bucket (c*nslots + nslots - 1)).
-            h = self._hasher
-            reset = h.reset
-            update = h.update
-            digest = h.digest
             tm = blake3(derive_key_context="bwc-core v1 timing")
-            st = blake3(derive_key_context="bwc-core v1 segment tree")
             payload_roots = []
             timing_hashes = []
             chunk_roots = []
@@ -591,13 +774,8 @@ cdef class LeafTable:
                 for j in range(m):
                     memcpy(work + 32 * j, self._leaves + 32 * order[first + j], 32)
                 while m > 1:
-                    node = scratch.reserve(65)
-                    node[0] = 1
                     for j in range(m >> 1):
-                        memcpy(node + 1, work + 64 * j, 64)
-                        reset()
-                        update(scratch)
-                        memcpy(work + 32 * j, PyBytes_AS_STRING(digest()), 32)
+                        _node(self._pt_key, 1, work + 64 * j, work + 64 * j + 32, work + 32 * j)
                     if m & 1:
                         memcpy(work + 32 * (m >> 1), work + 32 * (m - 1), 32)
                     m = (m >> 1) + (m & 1)
@@ -633,18 +811,20 @@ cdef class LeafTable:
                     for j in range(pos, counts[key]):
                         _put_le(out, <uint64_t>self._pts[order[j]], 8)
                         out += 8
-                t = tm.copy()
-                t.update(scratch)
-                timing = t.digest()
-                node = scratch.reserve(65)
-                node[0] = 0
-                memcpy(node + 1, PyBytes_AS_STRING(payload_root), 32)
-                memcpy(node + 33, PyBytes_AS_STRING(timing), 32)
-                r = st.copy()
-                r.update(scratch)
+                if total <= B3_CHUNK_LEN:
+                    timing = PyBytes_FromStringAndSize(NULL, 32)
+                    b3_hash_small(self._tm_key, B3_DERIVE_KEY_MATERIAL, out - total, <size_t>total,
+                                  <uint8_t*>PyBytes_AS_STRING(timing))
+                else:
+                    t = tm.copy()
+                    t.update(scratch)
+                    timing = t.digest()
+                root = PyBytes_FromStringAndSize(NULL, 32)
+                _node(self._st_key, 0, <const uint8_t*>PyBytes_AS_STRING(payload_root),
+                      <const uint8_t*>PyBytes_AS_STRING(timing), <uint8_t*>PyBytes_AS_STRING(root))
                 payload_roots.append(payload_root)
                 timing_hashes.append(timing)
-                chunk_roots.append(r.digest())
+                chunk_roots.append(root)
                 spans.append(chunk_spans)
             return ([order[i] for i in range(n)], payload_roots, timing_hashes, chunk_roots, firsts, spans)
         finally:
@@ -682,6 +862,12 @@ cdef class LeafTable:
         ]
 
 
+cdef bytes _py_node(h, bytes left, bytes right):
+    t = h.copy()
+    t.update(b"\x01" + left + right)
+    return t.digest()
+
+
 def merkle_root(leaves, str context):
     """RFC 9162 MTH over already-hashed 32-byte leaves; nodes H(0x01 || l || r).
 
@@ -690,31 +876,35 @@ def merkle_root(leaves, str context):
     """
     cdef list level = list(leaves)
     cdef Py_ssize_t n = len(level), i
-    cdef uint8_t* node
-    cdef list out
-    h = blake3(derive_key_context=context)
+    cdef uint32_t key[8]
+    cdef uint8_t* work
+    cdef bytes result
     if n == 0:
-        return h.digest()
+        return blake3(derive_key_context=context).digest()
     for i in range(n):
         leaf = level[i]
         if type(leaf) is not bytes or PyBytes_GET_SIZE(leaf) != 32:
             raise BwcTypeError(f"leaf {i} is not 32 bytes")
-    scratch = _Scratch()
-    node = scratch.reserve(65)
-    node[0] = 1
-    update = h.update
-    digest = h.digest
-    reset = h.reset
-    while n > 1:
-        out = []
-        for i in range(0, n - 1, 2):
-            memcpy(node + 1, PyBytes_AS_STRING(level[i]), 32)
-            memcpy(node + 33, PyBytes_AS_STRING(level[i + 1]), 32)
-            reset()
-            update(scratch)
-            out.append(digest())
-        if n & 1:
-            out.append(level[n - 1])
-        level = out
-        n = len(level)
-    return level[0]
+    if len(context.encode("utf-8")) > B3_CHUNK_LEN:  # no one-chunk context key: blake3-py per node
+        h = blake3(derive_key_context=context)
+        while n > 1:
+            level = [_py_node(h, level[i], level[i + 1]) for i in range(0, n - 1, 2)] + ([level[n - 1]] if n & 1 else [])
+            n = len(level)
+        return level[0]
+    _context_key(context, key)
+    work = <uint8_t*>malloc(32 * n)
+    if work == NULL:
+        raise MemoryError()
+    try:
+        for i in range(n):
+            memcpy(work + 32 * i, PyBytes_AS_STRING(level[i]), 32)
+        while n > 1:
+            for i in range(n >> 1):
+                _node(key, 1, work + 64 * i, work + 64 * i + 32, work + 32 * i)
+            if n & 1:
+                memcpy(work + 32 * (n >> 1), work + 32 * (n - 1), 32)
+            n = (n >> 1) + (n & 1)
+        result = PyBytes_FromStringAndSize(<char*>work, 32)
+    finally:
+        free(work)
+    return result

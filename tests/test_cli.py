@@ -174,21 +174,18 @@ def test_usage_errors_exit_2(capsys):
 
 
 def test_help_for_every_command(capsys):
-    for name in ("keygen", "certify", "seal", "verify", "demo"):
+    for name in ("keygen", "certify", "seal", "verify", "exhibit", "demo"):
         code, out, _ = run(capsys, name, "--help")
         assert code == 0 and "usage: bwc " + name in out
 
 
-def test_html_flag_is_refused_until_exhibit_lands(evidence, trust, tmp_path, capsys):
-    try:
-        from bwc_core import exhibit  # noqa: F401
-    except ImportError:
-        code, out, err = run(capsys, "verify", str(evidence), "--trust", str(trust.root_pub),
-                             "--html", str(tmp_path / "r.html"))
-        assert code == 2 and out == ""
-        one_line_error(err)
-    else:  # pragma: no cover - once bwc_core.exhibit exists
-        pytest.skip("exhibit present: --html is tested with it")
+def test_verify_html_writes_a_self_contained_report(evidence, trust, tmp_path, capsys):
+    report = tmp_path / "r.html"
+    code, out, err = run(capsys, "verify", str(evidence), "--trust", str(trust.root_pub),
+                         "--html", str(report))
+    assert code == 0 and err == "" and out.startswith("PASS")
+    page = report.read_text()
+    assert page.startswith("<!DOCTYPE html>") and "<script" not in page and "data:image/png;base64," in page
 
 
 def test_console_script_in_a_pipe(evidence, trust):
@@ -225,13 +222,31 @@ def test_usage_errors_exit_2_with_one_line():
     assert main([]) == 2
 
 
-def test_demo_writes_a_playable_pre_event_file(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path)]) == 0
+def test_demo_runs_the_whole_flow(tmp_path, capsys):
+    out_dir = tmp_path / "demo"
+    assert main(["demo", "--out", str(out_dir)]) == 0
     out = capsys.readouterr().out
-    assert "buffer held" in out and "dropped" in out
-    with av.open(str(tmp_path / "pre-event.mp4")) as container:
-        assert len(container.streams.audio) == 0  # buffer audio is off by default
+    assert "evidence: PASS" in out and "exhibit: clip" in out and "; PASS" in out
+    assert (out_dir / "keys" / "root.pub.json").is_file()
+    assert (out_dir / "evidence" / "journal.jsonl").is_file()
+    assert (out_dir / "exhibit" / "report.html").is_file() and (out_dir / "exhibit" / "VERIFY.txt").is_file()
+    code, out, err = run(capsys, "verify", str(out_dir / "exhibit"), "--trust",
+                         str(out_dir / "keys" / "root.pub.json"), "--json")
+    data = json.loads(out)
+    assert code == 0 and data["exhibit"]["mode"] == "clip"
+    # The shift's events are in the signed journal: notice, mute/unmute, marker, deactivation reason.
+    summary = json.loads(run(capsys, "verify", str(out_dir / "evidence"), "--trust",
+                             str(out_dir / "keys" / "root.pub.json"), "--json")[1])["summary"]
+    assert summary["activations"] == 2 and summary["deactivation_reasons"] == {
+        "event_complete": 1, "victim_request": 1}
+    assert summary["mutes"] == 1 and summary["markers"] == 1 and summary["notices"] == 1
+    with av.open(str(sorted((out_dir / "evidence" / "media").rglob("*-00000.mp4"))[0])) as container:
+        assert len(container.streams.audio) == 1  # live audio kept; buffer audio is dropped by policy
         frames = list(container.decode(video=0))
     assert frames and frames[0].key_frame
-    # The buffer keeps >= 8 s and at most 8 s + one GOP (1 s) at 30 fps.
-    assert 8 * 30 <= len(frames) <= 9 * 30 + 1
+    assert main(["demo", "--out", str(out_dir)]) == 0  # a previous demo's output is replaced
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "precious.txt").write_text("keep")
+    assert main(["demo", "--out", str(other)]) == 2  # not empty, not a demo: refused
+    assert (other / "precious.txt").read_text() == "keep"

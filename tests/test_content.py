@@ -545,3 +545,59 @@ def test_chunk_table_json(original):
     total = sum(c.duration for c in original.chunks)
     assert Fraction(7, 1) < total <= Fraction(9, 1)
     assert sum(c["packet_count"] for c in doc["chunks"]) == len(original.packets)
+
+
+# --- content_root's in-place demux path (update_av) vs the PacketRecord path ---------
+
+
+def _record_path_root(path, salvage=False):
+    with MediaSource(path) as src:
+        hasher = ContentHasher(src.streams, pts_bits=content.pts_bits_of(src.format), name=src.name)
+        for packet in src.packets(salvage=salvage):
+            hasher.update(packet)
+        return hasher.finish()
+
+
+@pytest.mark.parametrize("container", ["mp4", "mkv", "ts"])
+def test_content_root_fast_path_equals_record_path(av_clip, tmp_path, container):
+    path = av_clip
+    if container != "mp4":
+        path = tmp_path / f"remux.{container}"
+        subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-i", str(av_clip), "-map", "0", "-c", "copy",
+                        str(path)], check=True)
+    fast, slow = content_root(path), _record_path_root(path)
+    assert fast.root == slow.root
+    assert fast.packets == slow.packets
+    assert [c.to_json() for c in fast.chunks] == [c.to_json() for c in slow.chunks]
+
+
+def test_content_root_fast_path_salvage_and_tolerance(av_clip, tmp_path):
+    ts = tmp_path / "whole.ts"
+    subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-i", str(av_clip), "-map", "0", "-c", "copy", str(ts)],
+                   check=True)
+    data = ts.read_bytes()
+    cut = tmp_path / "cut.ts"
+    cut.write_bytes(data[: len(data) * 2 // 3 + 17])  # mid-packet
+    assert content_root(cut, salvage=True).root == _record_path_root(cut, salvage=True).root
+    problems: list[str] = []
+    result = content_root(av_clip, problems=problems)
+    assert problems == [] and result.root == _record_path_root(av_clip).root
+
+
+def test_content_root_tolerant_skips_unframeable_packets(tmp_path):
+    # An H.264 stream whose second packet's NAL length runs past the packet end.
+    from bwc_core.media import SyntheticCamera
+
+    path = tmp_path / "bad.mp4"
+    src_path = SyntheticCamera(seconds=1, audio=False, gop=10).write(tmp_path / "ok.mp4")
+    with MediaSource(src_path) as src:
+        streams = src.streams
+        records = list(src.packets())
+        bad = records[1].replace(payload=b"\x00\x00\x10\x00" + bytes(records[1].payload)[4:])
+        write_packets(path, streams, [records[0], bad, *records[2:]])
+    with pytest.raises(CorruptMediaError, match="packet 1"):
+        content_root(path)
+    problems: list[str] = []
+    result = content_root(path, problems=problems)
+    assert len(problems) == 1 and "runs past the packet end" in problems[0]
+    assert len(result.packets) == len(records) - 1

@@ -291,3 +291,35 @@ def test_sigkill_at_random_moments_then_recover(tmp_path, pki, media_dir):
     journal = Journal.open(evidence)
     assert sum(r.recording is not None for r in reports) >= 5, "too few kills landed mid-recording"
     assert any(r.salvaged for r in reports), "no partial segment was salvaged"
+
+
+def test_pre_event_off_keeps_nothing_in_standby(tmp_path, pki, camera_clip):
+    _, cam, cert = pki
+    with MediaSource(camera_clip) as src:
+        packets = list(src)
+        rec = Recorder(tmp_path, identity=cam, cert=cert, streams=src.streams, clock=FakeClock(),
+                       policy=RecordingPolicy(pre_event_seconds=0, segment_seconds=4))
+        assert rec.buffer_stats is None
+        it = iter(packets)
+        for p in it:
+            rec.push(p)
+            if p.pts_seconds >= 2.5:
+                break
+        standby = rec.dropped["standby"]
+        assert standby > 0
+        rec.activate()
+        for p in it:
+            rec.push(p)
+            if p.pts_seconds >= 6:
+                break
+        rec.deactivate("event_complete")
+        rec.close()
+    journal = Journal.open(tmp_path)
+    opened = next(r.body for r in journal.records if r.type == "recording.open")
+    segs = [r.body for r in journal.records if r.type == "segment"]
+    assert opened["pre_event"]["packets"] == 0 and opened["policy"]["pre_event_seconds"] == 0
+    assert segs and not any(s["pre_event"] for s in segs)
+    with MediaSource(tmp_path / segs[0]["file"]) as seg:
+        first = next(p for p in seg if p.kind == "video")
+    assert first.keyframe and first.pts_seconds >= 2.5  # starts at the first keyframe after activation
+    assert rec.dropped["awaiting_keyframe"] > 0  # delta frames before that keyframe
