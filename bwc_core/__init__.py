@@ -6,8 +6,6 @@ hashing, Ed25519-signed hash-chain journals and one verification engine.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version as _version
-
 from . import errors
 from .buffer import BufferStats, PreEventBuffer
 from .canonical import canonical_bytes, parse_canonical
@@ -44,10 +42,7 @@ from .seal import seal_files
 from .segment import SegmentInfo, Segmenter
 from .verify import RecordingReport, Report, SegmentReport, verify_evidence
 
-try:
-    __version__ = _version("bwc-core")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0+unknown"
+from ._version import __version__
 
 __all__ = [
     "__version__",

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, BinaryIO, Protocol
 
-import numpy as np
-
 from .errors import (
     ContainerError,
     CorruptMediaError,
@@ -121,7 +119,8 @@ class MediaSource:
     """An opened media file (or bytes) read as :class:`PacketRecord` s in file order.
 
     The demuxer's final flush packets (``dts=None``, no data) are skipped.
-    Errors name the file and the packet position.
+    Errors name the file and the packet position. *options* go to FFmpeg's
+    demuxer (``av.open(..., options=...)``), e.g. a shorter stream probe.
     """
 
     def __init__(
@@ -130,6 +129,7 @@ class MediaSource:
         *,
         name: str | None = None,
         codecs: Collection[str] | None = None,
+        options: dict[str, str] | None = None,
     ) -> None:
         import av
 
@@ -141,7 +141,7 @@ class MediaSource:
         else:
             self.name = name or getattr(source, "name", "<stream>")
         try:
-            self._container = av.open(source, "r")
+            self._container = av.open(source, "r", options=options or {})
         except FileNotFoundError:
             raise MediaError(f"{self.name}: no such file") from None
         except (av.FFmpegError, OSError, ValueError) as exc:
@@ -633,6 +633,7 @@ class SyntheticCamera:
     def encode(self, container: str = "mp4") -> bytes:
         """Encode the clip and return the container bytes."""
         import av
+        import numpy as np  # only the synthetic camera needs it: keeps `bwc verify` start-up short
 
         if not (self.audio or self.video):
             raise ValueError("a synthetic camera needs audio, video or both")

@@ -360,33 +360,119 @@ def _lstat_regular(path: Path) -> tuple[bool, bool]:
     return True, not stat.S_ISREG(st.st_mode)
 
 
-def _content_of(path: Path) -> tuple[Any, list[str]]:
+# Demuxer options for containers that declare every stream, its codec
+# configuration and time base in the header (ISO BMFF's moov, Matroska's
+# Tracks): FFmpeg's default stream probe decodes frames of each stream only to
+# learn things the content format never reads (pixel format, frame rate), ~20
+# ms per 1080p segment; ``skip_frame=all`` makes the probe's decoder drop
+# every frame undecoded. MPEG-TS keeps the full probe (its streams and H.264
+# configuration are found in the packets). A root that differs from the
+# signed one is always recomputed with the default probe, so the options can
+# only make a match faster, never turn one into a finding.
+_LIGHT_PROBE = {"analyzeduration": "0", "probesize": "32", "skip_frame": "all"}
+
+
+def _light_probe_ok(path: Path) -> bool:
+    """True when the file starts like ISO BMFF (``ftyp``) or Matroska (EBML)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+    except OSError:
+        return False
+    return head[4:8] == b"ftyp" or head[:4] == b"\x1a\x45\xdf\xa3"
+
+
+class _PacketView:
+    """What ``ContentHasher.update`` reads from a packet, over a demuxed ``av.Packet``.
+
+    The payload is the packet's own buffer (no copy, no :class:`PacketRecord`);
+    the hasher reads it at once and keeps only the leaf, so one view is
+    reused for every packet of a file.
+    """
+
+    __slots__ = ("stream", "pts", "time_base", "keyframe", "payload")
+
+
+def _hash_packets(src: Any, hasher: Any, check: bool, problems: list[str]) -> None:
+    """Feed every demuxed packet to *hasher* through one reused :class:`_PacketView`."""
+    import av
+
+    update = hasher.update
+    tbs = {s.index: s.time_base for s in src.streams}
+    last_dts: dict[int, int] = {}
+    view = _PacketView()
+    position = 0
+    try:
+        for packet in src._container.demux():
+            dts = packet.dts
+            if dts is None and packet.size == 0:
+                continue  # demuxer flush packet
+            position += 1
+            index = packet.stream_index
+            pts = packet.pts
+            if pts is None:
+                problems.append(f"{src.name}: packet {position}: packet on stream {index} has no pts")
+                return
+            if dts is None:
+                dts = pts
+            if check:
+                previous = last_dts.get(index)
+                if previous is not None and dts < previous:
+                    problems.append(f"{src.name}: packet {position} (stream {index}): "
+                                    f"dts {dts} after {previous}")
+                    return
+                last_dts[index] = dts
+            view.stream = index
+            view.pts = pts
+            view.time_base = tbs[index]
+            view.keyframe = packet.is_keyframe
+            view.payload = packet
+            try:
+                update(view)
+            except (BwcError, ValueError) as exc:
+                problems.append(str(exc))
+    except av.FFmpegError as exc:
+        problems.append(f"{src.name}: demux failed after packet {position} ({exc})")
+    finally:
+        view.payload = None
+
+
+def _content_of(path: Path, options: dict[str, str] | None = None) -> tuple[Any, list[str]]:
     """The re-demuxed content commitment, tolerant of damage.
 
     Unlike :func:`bwc_core.content.content_root`, a packet that cannot be
     framed (cut NAL unit) is skipped and demuxing stops at the first
     unreadable spot, so a truncated or damaged file still yields the packets
-    it holds and the verifier can name the ones missing or altered.
+    it holds and the verifier can name the ones missing or altered. The
+    packets are those :meth:`MediaSource.packets` yields, checked the same
+    way (a packet without pts or with a decreasing dts ends the demux), but
+    hashed straight from FFmpeg's buffers.
     """
+    import av
+
     from .content import ContentHasher, pts_bits_of
-    from .media import MediaSource
+    from .media import _STORES_DTS, MediaSource
 
     problems: list[str] = []
-    with MediaSource(path) as src:
+    with MediaSource(path, options=options) as src:
         hasher = ContentHasher(src.streams, pts_bits=pts_bits_of(src.format), name=str(path))
-        packets = iter(src.packets())
-        while True:
-            try:
-                packet = next(packets)
-            except StopIteration:
-                break
-            except (BwcError, OSError, ValueError) as exc:
-                problems.append(str(exc))
-                break
-            try:
-                hasher.update(packet)
-            except (BwcError, ValueError) as exc:
-                problems.append(str(exc))
+        check = any(f in _STORES_DTS for f in src.format.split(","))
+        update_av = getattr(hasher, "update_av", None)
+        position = 0
+        try:
+            if update_av is not None:
+                # The compiled fast path: the same checks, messages and skips, in C.
+                for packet in src._container.demux():
+                    state = update_av(packet, position + 1, check, False, problems)
+                    if state < 0:
+                        break
+                    position += state
+            else:
+                _hash_packets(src, hasher, check, problems)
+        except av.FFmpegError as exc:
+            problems.append(f"{src.name}: demux failed after packet {position} ({exc})")
+        except (BwcError, OSError, ValueError) as exc:
+            problems.append(str(exc))
         return hasher.finish(), problems
 
 
@@ -419,12 +505,24 @@ def _measure(path: Path, algorithms: Sequence[str], leaves_path: Path | None,
     return m
 
 
-def _measure_content(path: Path) -> tuple[Any, list[str], str | None]:
-    """(content, demux problems, error) of a file re-demuxed; never raises."""
+def _measure_content(path: Path, expected_root: str | None = None) -> tuple[Any, list[str], str | None]:
+    """(content, demux problems, error) of a file re-demuxed; never raises.
+
+    MP4 and MKV are opened with a light stream probe first; a root other than
+    *expected_root* (the signed one) is recomputed with FFmpeg's default
+    probe, so the findings are those of a full probe.
+    """
     exists, odd = _lstat_regular(path)
     if not exists or odd:
         return None, [], "not a regular file"
     try:
+        if expected_root is not None and _light_probe_ok(path):
+            try:
+                content, problems = _content_of(path, _LIGHT_PROBE)
+                if not problems and content.root.hex() == expected_root:
+                    return content, problems, None
+            except (BwcError, OSError, ValueError):
+                pass
         content, problems = _content_of(path)
         return content, problems, None
     except (BwcError, OSError, ValueError) as exc:
@@ -695,8 +793,11 @@ def _check_segments(root: Path, segs: list[_Seg], report: Report, progress: Prog
     total = len(todo)
     jobs = []
     # Digests (hashlib and blake3 release the GIL) run on their own threads while
-    # one thread re-demuxes, which holds the GIL for much of its work.
-    nworkers = workers or min(4, (os.cpu_count() or 2))
+    # one thread re-demuxes, which holds the GIL for much of its work; both walk
+    # the segments in order, so each file is read while still warm. One core is
+    # left to the demuxer: on a 2-core device one digest thread (SHA-256 and
+    # BLAKE3 ~ as long as the demux) keeps both cores busy without contention.
+    nworkers = workers or max(1, min(4, (os.cpu_count() or 2) - 1))
     with ThreadPoolExecutor(max_workers=max(1, nworkers)) as pool, \
             ThreadPoolExecutor(max_workers=1) as demux:
         for s in todo:
@@ -705,7 +806,7 @@ def _check_segments(root: Path, segs: list[_Seg], report: Report, progress: Prog
             leaves_algos = list(leaves_info.get("digests") or {}) if isinstance(leaves_info.get("digests"), dict) else []
             leaves_path = root / s.leaves_rel if s.leaves_rel else None
             jobs.append((s, pool.submit(_measure, root / s.rel, algorithms, leaves_path, leaves_algos),
-                         demux.submit(_measure_content, root / s.rel)))
+                         demux.submit(_measure_content, root / s.rel, s.report.content_root)))
         for done, (s, job, content_job) in enumerate(jobs, 1):
             m = s.measured = job.result()
             if m.exists and not m.link and m.error is None:
