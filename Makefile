@@ -26,7 +26,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	cd tests && ../$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
+# c2pa-python is optional (the side-by-side C2PA benchmark skips without it).
 bench: $(STAMP)
+	-$(PIP) install --quiet ".[c2pa]"
 	cd benchmarks && ../$(PY) -m pytest -q -p no:cacheprovider --benchmark-only \
 		--benchmark-columns=min,median,mean,ops,rounds $(BENCH_ARGS) .
 
