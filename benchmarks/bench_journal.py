@@ -59,7 +59,7 @@ def identity():
 
 
 @pytest.mark.parametrize("kind", ["event", "segment", "segment-large"])
-def test_append_vs_raw_signing(benchmark, tmp_path, identity, kind):
+def test_append_vs_raw_signing(benchmark, tmp_path, identity, kind, note):
     cam, cert = identity
     rtype, body = _body(kind)
     # As the camera's recorder opens it: a bounded window of records in memory.
@@ -79,13 +79,13 @@ def test_append_vs_raw_signing(benchmark, tmp_path, identity, kind):
     ratio = append_rate / sign_rate
     benchmark.extra_info.update(payload_bytes=size, append_per_s=round(append_rate),
                                 sign_per_s=round(sign_rate), ratio=round(ratio, 3))
-    print(f"\n[journal append, no fsync, {kind} {size} B] {append_rate:,.0f}/s vs raw sign "
+    note(f"[journal append, no fsync, {kind} {size} B] {append_rate:,.0f}/s vs raw sign "
           f"{sign_rate:,.0f}/s -> ratio {ratio:.2f}x (target >= 0.70x)")
     benchmark(append)
     journal.close()
 
 
-def test_fsync_append_rate(benchmark, tmp_path, identity):
+def test_fsync_append_rate(benchmark, tmp_path, identity, note):
     cam, cert = identity
     rtype, body = _body("segment")
     journal = Journal.create(tmp_path / "j", cam, cert, sync="always")
@@ -103,7 +103,7 @@ def test_fsync_append_rate(benchmark, tmp_path, identity):
     ratio = append_rate / raw_rate
     benchmark.extra_info.update(append_fsync_per_s=round(append_rate),
                                 raw_write_fsync_per_s=round(raw_rate), ratio=round(ratio, 3))
-    print(f"\n[journal append, fsync per record] {append_rate:,.0f}/s vs raw write+fsync "
+    note(f"[journal append, fsync per record] {append_rate:,.0f}/s vs raw write+fsync "
           f"{raw_rate:,.0f}/s -> ratio {ratio:.2f}x")
     benchmark.pedantic(append, rounds=50, iterations=1)
     os.close(fd)
@@ -111,7 +111,7 @@ def test_fsync_append_rate(benchmark, tmp_path, identity):
 
 
 @pytest.mark.parametrize("kind", ["event", "segment", "segment-large"])
-def test_canonical_fast_vs_reference(benchmark, kind):
+def test_canonical_fast_vs_reference(benchmark, kind, note):
     """The compiled canonical encoder vs the pure-Python reference (same bytes)."""
     from bwc_core.canonical import _reference_bytes
 
@@ -122,12 +122,12 @@ def test_canonical_fast_vs_reference(benchmark, kind):
     ratio = fast_rate / ref_rate
     benchmark.extra_info.update(fast_per_s=round(fast_rate), reference_per_s=round(ref_rate),
                                 ratio=round(ratio, 2))
-    print(f"\n[canonical JSON, {kind} body] compiled {fast_rate:,.0f}/s vs reference "
+    note(f"[canonical JSON, {kind} body] compiled {fast_rate:,.0f}/s vs reference "
           f"{ref_rate:,.0f}/s -> {ratio:.1f}x")
     benchmark(canonical_bytes, body)
 
 
-def test_canonical_encoding_share(benchmark, identity):
+def test_canonical_encoding_share(benchmark, identity, note):
     """Context: how much of an append is canonical JSON (vs one raw signature)."""
     cam, _ = identity
     _, body = _body("segment")
@@ -138,5 +138,5 @@ def test_canonical_encoding_share(benchmark, identity):
     ratio = enc_rate / sign_rate
     benchmark.extra_info.update(encode_per_s=round(enc_rate), sign_per_s=round(sign_rate),
                                 ratio=round(ratio, 2))
-    print(f"\n[canonical JSON encode, segment body] {enc_rate:,.0f}/s = {ratio:.1f}x raw sign rate")
+    note(f"[canonical JSON encode, segment body] {enc_rate:,.0f}/s = {ratio:.1f}x raw sign rate")
     benchmark(canonical_bytes, body)

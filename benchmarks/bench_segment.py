@@ -68,7 +68,7 @@ def _ours(src: Path, out: Path, fsync: bool = True) -> list:
 
 @pytest.mark.skipif(not (shutil.which("ffmpeg") and shutil.which("b3sum") and shutil.which("sha256sum")),
                     reason="needs ffmpeg, b3sum and sha256sum")
-def test_segment_60s_720p_vs_ffmpeg_segment_b3sum_sha256sum(benchmark):
+def test_segment_60s_720p_vs_ffmpeg_segment_b3sum_sha256sum(benchmark, note):
     src = _source()
     with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
         root = Path(tmp)
@@ -96,6 +96,6 @@ def test_segment_60s_720p_vs_ffmpeg_segment_b3sum_sha256sum(benchmark):
             ours_min_ms=round(min(ours) * 1e3, 1), baseline_min_ms=round(min(base) * 1e3, 1),
             ratio_min=round(ratio_min, 3), ratio_median=round(ratio_median, 3), target_ratio_at_most=0.5,
         )
-        print(f"\nsegment 60 s 720p, ours / (ffmpeg -f segment + b3sum + sha256sum): {ratio_min:.2f} (min) "
+        note(f"segment 60 s 720p, ours / (ffmpeg -f segment + b3sum + sha256sum): {ratio_min:.2f} (min) "
               f"{ratio_median:.2f} (median), target <= 0.5  [ours {min(ours) * 1e3:.0f} ms, "
               f"baseline {min(base) * 1e3:.0f} ms]")

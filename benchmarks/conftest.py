@@ -71,7 +71,9 @@ def report_ratio(benchmark, name: str, baseline: Callable[[], object], candidate
     benchmark.extra_info[name] = round(ratio, 3)
     benchmark.extra_info["baseline_ms"] = round(base * 1e3, 3)
     benchmark.extra_info["candidate_ms"] = round(cand * 1e3, 3)
-    print(f"\n{name}: {ratio:.3f}x  (baseline {base * 1e3:.2f} ms, candidate {cand * 1e3:.2f} ms)")
+    line = f"{name}: {ratio:.3f}x  (baseline {base * 1e3:.2f} ms, candidate {cand * 1e3:.2f} ms)"
+    _RESULTS.append(line)
+    print("\n" + line)
     return ratio
 
 

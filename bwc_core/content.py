@@ -42,7 +42,6 @@ from .errors import (
     ValueError as BwcValueError,
 )
 from .media import MediaSource, StreamInfo
-from .packets import PacketRecord
 
 __all__ = [
     "CONTEXTS",

@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 from .errors import ValueError as BwcValueError
 from .keys import Identity, TrustAnchors
-from .media import MediaSource, SyntheticCamera
+from .media import SyntheticCamera
 from .recorder import Recorder, RecordingPolicy
 
 __all__ = ["run_demo"]

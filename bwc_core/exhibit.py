@@ -47,7 +47,8 @@ from typing import Any
 from .content import RangeProof, file_digests, inclusion_proof, read_leaves, verify_range_proof
 from .envelope import RECORD_CONTEXT, Envelope, record_hash
 from .errors import BwcError, ExhibitError, UnsafePathError
-from .findings import Finding, Severity, Verdict
+from .findings import Finding, Severity, Verdict, register
+from .findings import finding as _finding
 from .journal import JOURNAL_NAME, Journal, read_lines
 from .keys import Certificate, PublicIdentity, TrustAnchors
 from .media import MediaSource, open_output
@@ -82,7 +83,7 @@ I, C, O = Verdict.INTEGRITY, Verdict.COMPLETENESS, Verdict.ORIGIN
 E, W, N = Severity.ERROR, Severity.WARNING, Severity.INFO
 
 # code -> (verdict, severity, meaning); docs/findings.md mirrors this table.
-FINDING_CODES: dict[str, tuple[Verdict, Severity, str]] = {
+FINDING_CODES: dict[str, tuple[Verdict, Severity, str]] = register({
     "exhibit.manifest_invalid": (I, E, "exhibit.json lacks a field or names an unsafe path"),
     "exhibit.file_missing": (C, E, "a file listed in exhibit.json is absent"),
     "exhibit.file_altered": (I, E, "a file's size or digest differs from exhibit.json"),
@@ -100,12 +101,9 @@ FINDING_CODES: dict[str, tuple[Verdict, Severity, str]] = {
     "clip.frames_removed": (C, E, "frames of a signed chunk are absent from the clip"),
     "clip.frames_reordered": (I, E, "frames inside a chunk appear in another order than signed"),
     "clip.timing_altered": (I, E, "a chunk's frames are the signed ones but their timing differs"),
-}
+})
 
 
-def _finding(code: str, message: str, **where: Any) -> Finding:
-    verdict, severity, _ = FINDING_CODES[code]
-    return Finding(code, severity, verdict, message, {k: v for k, v in where.items() if v is not None})
 
 
 def _fraction(value: Any) -> Fraction | None:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["Finding", "Severity", "Verdict"]
+__all__ = ["CODES", "Finding", "Severity", "Verdict", "finding", "register"]
 
 
 class Severity(str, enum.Enum):
@@ -55,3 +56,22 @@ class Finding:
             "message": self.message,
             "where": dict(self.where),
         }
+
+
+#: Every finding code bwc-core emits, gathered from the modules that emit
+#: them: code -> (verdict, severity, meaning). ``docs/findings.md`` lists them all.
+CODES: dict[str, tuple[Verdict, Severity, str]] = {}
+
+
+def register(table: Mapping[str, tuple[Verdict, Severity, str]]) -> dict[str, tuple[Verdict, Severity, str]]:
+    """Add a module's finding codes to :data:`CODES`; a code keeps one meaning everywhere."""
+    for code, entry in table.items():
+        if CODES.setdefault(code, entry) != entry:
+            raise ValueError(f"finding code {code!r} registered twice with different meanings")
+    return dict(table)
+
+
+def finding(code: str, message: str, **where: Any) -> Finding:
+    """A :class:`Finding` of a registered ``code``; ``where`` entries that are None are left out."""
+    verdict, severity, _ = CODES[code]
+    return Finding(code, severity, verdict, message, {k: v for k, v in where.items() if v is not None})

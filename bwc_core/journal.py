@@ -39,7 +39,8 @@ from .errors import (
     TrustError,
 )
 from . import errors
-from .findings import Finding, Severity, Verdict
+from .findings import Finding, Severity, Verdict, register
+from .findings import finding as _finding
 from .keys import Certificate, Signer, TrustAnchors
 
 import nacl.exceptions
@@ -89,7 +90,7 @@ def _line_keyid(key_id: str) -> bytes:
     return b'","signatures":[{"keyid":"%s","sig":"' % key_id.encode()
 
 # code -> (verdict, severity, meaning); docs/findings.md mirrors this table.
-FINDING_CODES: dict[str, tuple[Verdict, Severity, str]] = {
+FINDING_CODES: dict[str, tuple[Verdict, Severity, str]] = register({
     "journal.malformed_line": (Verdict.INTEGRITY, Severity.ERROR,
                                "a line is not a well-formed signed record"),
     "journal.edited": (Verdict.INTEGRITY, Severity.ERROR,
@@ -122,12 +123,9 @@ FINDING_CODES: dict[str, tuple[Verdict, Severity, str]] = {
                         "the journal key is certified for a root role"),
     "cert.unchecked": (Verdict.ORIGIN, Severity.INFO,
                        "no trust anchors given: origin not checked"),
-}
+})
 
 
-def _finding(code: str, message: str, **where: Any) -> Finding:
-    verdict, severity, _ = FINDING_CODES[code]
-    return Finding(code, severity, verdict, message, where)
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,7 +66,7 @@ from .media import (
 )
 from .packets import PacketRecord
 
-from .content import ContentHasher, ContentResult, FileDigester, file_digests, pts_bits_of, write_leaves
+from .content import ContentHasher, FileDigester, file_digests, pts_bits_of, write_leaves
 
 __all__ = ["Segmenter", "SegmentInfo", "StreamSpan", "salvage"]
 

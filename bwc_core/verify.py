@@ -9,9 +9,9 @@ returns a :class:`Report`: findings as data, and three verdicts kept apart:
   an unclosed recording);
 * **origin**: was it signed by a trusted, valid, unrevoked device key.
 
-Every finding code is stable and listed in :data:`FINDING_CODES` (this
-module's) and :data:`bwc_core.journal.FINDING_CODES` (the journal's), both
-documented in ``docs/findings.md``.
+Every finding code is stable, registered in
+:data:`bwc_core.findings.CODES` (this module's, the journal's and the
+exhibit's) and documented in ``docs/findings.md``.
 
 What is read, in order: the journal (chain, signatures, certificates,
 revocation); every ``segment`` record's file (size and every digest), its
@@ -31,7 +31,7 @@ import os
 import posixpath
 import stat
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
@@ -42,8 +42,8 @@ from typing import Any
 import blake3
 
 from .errors import BwcError, JournalError
-from .findings import Finding, Severity, Verdict
-from .journal import FINDING_CODES as JOURNAL_CODES
+from .findings import Finding, Severity, Verdict, register
+from .findings import finding as _finding
 from .envelope import Envelope
 from .journal import JOURNAL_NAME, Journal, Record, read_lines
 from .keys import Certificate, RevocationList, TrustAnchors
@@ -65,7 +65,7 @@ I, C, O = Verdict.INTEGRITY, Verdict.COMPLETENESS, Verdict.ORIGIN
 E, W, N = Severity.ERROR, Severity.WARNING, Severity.INFO
 
 # code -> (verdict, severity, meaning); docs/findings.md mirrors this table.
-FINDING_CODES: dict[str, tuple[Verdict, Severity, str]] = {
+FINDING_CODES: dict[str, tuple[Verdict, Severity, str]] = register({
     "recording.unclosed": (C, E, "a recording was opened and never closed"),
     "recording.recovered": (C, N, "a recording was closed by crash recovery (power loss)"),
     "recording.unopened": (C, E, "a segment or close names a recording that was never opened"),
@@ -95,12 +95,9 @@ FINDING_CODES: dict[str, tuple[Verdict, Severity, str]] = {
     "content.packet_reordered": (I, E, "a signed packet appears at another position in its stream"),
     "content.altered": (I, E, "the re-demuxed content root differs from the signed root"),
     "content.timing_gap": (C, E, "video timing jumps or overlaps between consecutive segments by more than a frame"),
-}
+})
 
 
-def _finding(code: str, message: str, **where: Any) -> Finding:
-    verdict, severity, _ = FINDING_CODES[code]
-    return Finding(code, severity, verdict, message, {k: v for k, v in where.items() if v is not None})
 
 
 def _iso(ns: int | None) -> str | None:
