@@ -12,7 +12,6 @@ from fractions import Fraction
 
 import pytest
 from blake3 import blake3
-from conftest import report_ratio
 
 from bwc_core.content import ContentHasher
 from bwc_core.media import MediaSource, SyntheticCamera
@@ -47,27 +46,27 @@ def _hasher(streams, packets, finish=True, **options):
     return run
 
 
-def test_content_hasher_vs_blake3(benchmark, hd_packets):
+def test_content_hasher_vs_blake3(benchmark, hd_packets, ratio):
     """Whole segment: leaves, chunk assignment, both tree levels, timing tables."""
     streams, packets = hd_packets
-    report_ratio(benchmark, "ratio_content_vs_blake3", _baseline(packets), _hasher(streams, packets))
+    ratio(benchmark, "ratio_content_vs_blake3", _baseline(packets), _hasher(streams, packets))
 
 
-def test_leaf_hashing_vs_blake3(benchmark, hd_packets):
+def test_leaf_hashing_vs_blake3(benchmark, hd_packets, ratio):
     """Per-packet path only (update): framing + one leaf per packet."""
     streams, packets = hd_packets
-    report_ratio(benchmark, "ratio_update_vs_blake3", _baseline(packets), _hasher(streams, packets, finish=False))
+    ratio(benchmark, "ratio_update_vs_blake3", _baseline(packets), _hasher(streams, packets, finish=False))
 
 
-def test_video_only_vs_blake3(benchmark, hd_packets):
+def test_video_only_vs_blake3(benchmark, hd_packets, ratio):
     """Video packets only: the per-byte cost without the many small audio packets."""
     streams, packets = hd_packets
     video = [p for p in packets if p.stream == 0]
-    report_ratio(benchmark, "ratio_video_content_vs_blake3", _baseline(video), _hasher(streams[:1], video))
+    ratio(benchmark, "ratio_video_content_vs_blake3", _baseline(video), _hasher(streams[:1], video))
 
 
-def test_content_hasher_rescaled_vs_blake3(benchmark, hd_packets):
+def test_content_hasher_rescaled_vs_blake3(benchmark, hd_packets, ratio):
     """Whole segment committing pts in MPEG-TS terms (rescaled to 1/90000, 33-bit wrap), as a TS segment does."""
     streams, packets = hd_packets
     options = {"time_bases": {s.index: Fraction(1, 90000) for s in streams}, "pts_bits": 33}
-    report_ratio(benchmark, "ratio_ts_content_vs_blake3", _baseline(packets), _hasher(streams, packets, **options))
+    ratio(benchmark, "ratio_ts_content_vs_blake3", _baseline(packets), _hasher(streams, packets, **options))

@@ -154,6 +154,12 @@ def paired():
 
 
 @pytest.fixture
+def ratio():
+    """The :func:`report_ratio` helper, as a fixture."""
+    return report_ratio
+
+
+@pytest.fixture
 def note():
     """The :func:`record_line` helper, as a fixture."""
     return record_line
