@@ -191,7 +191,9 @@ class PublicIdentity:
             return cls.from_json(data)
         except OSError as exc:
             raise KeyFileError(f"{path}: cannot read public key file: {exc.strerror}") from None
-        except ValueError as exc:  # includes JSONDecodeError and bwc ValueError
+        except json.JSONDecodeError as exc:
+            raise KeyFileError(f"{path}: not a bwc-core public key file (not JSON: {exc.msg})") from None
+        except ValueError as exc:  # bwc ValueError from the checks above
             raise KeyFileError(f"{path}: {exc}") from None
 
 
