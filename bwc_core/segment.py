@@ -68,6 +68,12 @@ from .packets import PacketRecord
 
 _AV_KIND = {"video": "video", "audio": "audio", "subtitle": "data", "data": "data"}
 
+
+def _ffmpeg_error() -> type[Exception]:
+    import av
+
+    return av.FFmpegError
+
 from .content import ContentHasher, FileDigester, file_digests, pts_bits_of, write_leaves
 
 __all__ = ["Segmenter", "SegmentInfo", "StreamSpan", "salvage"]
@@ -303,9 +309,7 @@ class _Writer:
         self.cut_ticks: Any = None  # set when the next segment starts
         self.passed: set[int] = set()
 
-    def mux(self, record: PacketRecord, pre_event: bool, position: int) -> None:
-        import av
-
+    def mux(self, record: PacketRecord | _AvPacket, pre_event: bool, position: int) -> None:
         # Content first: a payload the content framing refuses is never written.
         self.hasher.update(record)
         if type(record) is _AvPacket:
@@ -321,6 +325,8 @@ class _Writer:
                 # Flags or side data a PacketRecord drops: a fresh packet that
                 # aliases the payload (no copy) and carries only what
                 # to_av() would, so both paths write the same bytes.
+                import av
+
                 packet = av.Packet(packet)
                 packet.time_base = record.time_base
                 packet.pts = record.pts
@@ -332,7 +338,7 @@ class _Writer:
             packet = record.to_av(self.ostreams[record.stream])
         try:
             self.out.mux(packet)
-        except av.FFmpegError as exc:
+        except _ffmpeg_error() as exc:  # evaluated only when something was raised
             raise ContainerError(
                 f"{self.path}: mux failed at packet {position} (stream {record.stream}, dts {record.dts}): {exc}"
             ) from None
