@@ -29,6 +29,10 @@ thread, so the capture thread never waits for storage. After a crash, a file
 without a SegmentInfo (journal record) is a partial segment that still
 decodes up to its last flushed fragment.
 
+Packets come as :class:`PacketRecord` s (:meth:`Segmenter.push`) or, for a
+file being sealed, straight from a demuxer (:meth:`Segmenter.push_av`: no
+record, no payload copy, the same bytes written).
+
 Cuts assume closed GOPs: no frame after a keyframe (in decode order) refers
 to a frame before it, as body cameras and x264's defaults produce.
 """
