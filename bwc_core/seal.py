@@ -61,8 +61,10 @@ def seal_files(media: Sequence[str], *, key: str, cert: str, out: str, segment_s
                     seg = Segmenter(evidence / MEDIA_DIR / rid, streams=src.streams,
                                     target_seconds=segment_seconds, container=container, name=rid)
                     try:
-                        for packet in src.packets():
-                            info = seg.push(packet)
+                        # Demuxed packets go straight in (no PacketRecord, no
+                        # payload copy); same files and roots as push().
+                        for packet in src.av_packets():
+                            info = seg.push_av(packet)
                             if info is not None:
                                 journal.append("segment", segment_body(evidence, rid, info))
                                 count += 1

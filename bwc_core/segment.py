@@ -29,6 +29,10 @@ thread, so the capture thread never waits for storage. After a crash, a file
 without a SegmentInfo (journal record) is a partial segment that still
 decodes up to its last flushed fragment.
 
+Packets come as :class:`PacketRecord` s (:meth:`Segmenter.push`) or, for a
+file being sealed, straight from a demuxer (:meth:`Segmenter.push_av`: no
+record, no payload copy, the same bytes written).
+
 Cuts assume closed GOPs: no frame after a keyframe (in decode order) refers
 to a frame before it, as body cameras and x264's defaults produce.
 """
@@ -65,6 +69,14 @@ from .media import (
     open_output,
 )
 from .packets import PacketRecord
+
+_AV_KIND = {"video": "video", "audio": "audio", "subtitle": "data", "data": "data"}
+
+
+def _ffmpeg_error() -> type[Exception]:
+    import av
+
+    return av.FFmpegError
 
 from .content import ContentHasher, FileDigester, file_digests, pts_bits_of, write_leaves
 
@@ -228,6 +240,37 @@ class SegmentInfo:
         }
 
 
+class _AvPacket:
+    """A demuxed ``av.Packet`` with its timing read once, for :meth:`Segmenter.push_av`.
+
+    It quacks like a :class:`PacketRecord` (same attribute names), so routing,
+    spans and content hashing are the very code ``push()`` runs; ``payload``
+    is the packet itself, whose buffer the compiled hasher reads in place.
+    The timing is a snapshot taken before the packet is muxed: muxing rewrites
+    the packet's timestamps (see :meth:`_Writer.mux`).
+    """
+
+    __slots__ = ("stream", "kind", "pts", "dts", "duration", "time_base", "keyframe", "payload", "plain")
+
+    def __init__(self, stream: int, kind: str, pts: int, dts: int, duration: int, time_base: Fraction,
+                 keyframe: bool, packet: Any, plain: bool) -> None:
+        self.stream = stream
+        self.kind = kind
+        self.pts = pts
+        self.dts = dts
+        self.duration = duration
+        self.time_base = time_base
+        self.keyframe = keyframe
+        self.payload = packet
+        #: True when the packet carries nothing a PacketRecord would drop
+        #: (flags other than keyframe, side data): it can be muxed as it is.
+        self.plain = plain
+
+    @property
+    def pts_seconds(self) -> Fraction:
+        return self.pts * self.time_base
+
+
 class _Writer:
     """One open segment: muxer on a hashing sink, content hasher, spans."""
 
@@ -270,14 +313,36 @@ class _Writer:
         self.cut_ticks: Any = None  # set when the next segment starts
         self.passed: set[int] = set()
 
-    def mux(self, record: PacketRecord, pre_event: bool, position: int) -> None:
-        import av
-
+    def mux(self, record: PacketRecord | _AvPacket, pre_event: bool, position: int) -> None:
         # Content first: a payload the content framing refuses is never written.
         self.hasher.update(record)
+        if type(record) is _AvPacket:
+            packet = record.payload
+            if record.plain:
+                # Mux the demuxed packet itself: its timestamps are rewritten
+                # in place, which is harmless because nothing reads the packet
+                # afterwards (the item holds a snapshot of its timing) and its
+                # buffer, which the muxer may still queue, is never written.
+                # Not so for buffer contents: those go through to_av().
+                pass
+            else:
+                # Flags or side data a PacketRecord drops: a fresh packet that
+                # aliases the payload (no copy) and carries only what
+                # to_av() would, so both paths write the same bytes.
+                import av
+
+                packet = av.Packet(packet)
+                packet.time_base = record.time_base
+                packet.pts = record.pts
+                packet.dts = record.dts
+                packet.duration = record.duration
+                packet.is_keyframe = record.keyframe
+            packet.stream = self.ostreams[record.stream]
+        else:
+            packet = record.to_av(self.ostreams[record.stream])
         try:
-            self.out.mux(record.to_av(self.ostreams[record.stream]))
-        except av.FFmpegError as exc:
+            self.out.mux(packet)
+        except _ffmpeg_error() as exc:  # evaluated only when something was raised
             raise ContainerError(
                 f"{self.path}: mux failed at packet {position} (stream {record.stream}, dts {record.dts}): {exc}"
             ) from None
@@ -511,6 +576,63 @@ class Segmenter:
             raise StateError("segmenter is closed")
         if not isinstance(record, PacketRecord):
             raise BwcTypeError(f"push() takes a PacketRecord, not {type(record).__name__}")
+        return self._accept(record)
+
+    def push_av(self, packet: Any, /) -> SegmentInfo | None:
+        """:meth:`push` for a packet straight from a demuxer: no PacketRecord, no payload copy.
+
+        The fast path for files (``bwc seal``): *packet* is an ``av.Packet``
+        yielded by ``demux()`` of the container whose streams were declared
+        (or of any container with the same time bases). Routing, cuts,
+        validation and what is written are those of :meth:`push` with
+        ``PacketRecord.from_av(packet)``: the same files, digests, content
+        roots and sidecars, byte for byte. A demuxer flush packet (no dts, no
+        data) is skipped. The packet is consumed: it is muxed as it is, and
+        the muxer rewrites its timestamps; never pass a packet you still need.
+        """
+        if self._closed:
+            raise StateError("segmenter is closed")
+        try:
+            stream = packet.stream_index
+            dts = packet.dts
+            pts = packet.pts
+            src = packet.stream
+        except AttributeError:
+            raise BwcTypeError(f"push_av() takes an av.Packet, not {type(packet).__name__}") from None
+        if dts is None:
+            if packet.size == 0:
+                return None  # demuxer flush packet
+            packet.dts = dts = pts  # as a PacketRecord defaults it, so both paths mux the same
+        info = self._info.get(stream)
+        if info is None:
+            raise PacketError(f"packet {self._position + 1}: stream {stream} was not declared to the segmenter")
+        if pts is None:
+            raise PacketError(f"packet {self._position + 1}: packet on stream {stream} has no pts")
+        if src is not info.template:
+            # Not from the declared demuxer: check what push() and the
+            # content hasher would (kind, time base).
+            kind = _AV_KIND.get(getattr(src, "type", None))
+            if kind != info.kind:
+                raise PacketError(f"packet {self._position + 1}: stream {stream} is {info.kind}, packet says {kind}")
+            time_base = packet.time_base
+            if time_base is None or Fraction(time_base) != info.time_base:
+                raise PacketError(f"packet {self._position + 1}: time base {time_base} differs from "
+                                  f"stream {stream}'s {info.time_base}")
+        duration = packet.duration
+        if duration is None:
+            packet.duration = duration = 0
+        # Flags beyond keyframe (discard, disposable, corrupt, trusted) or
+        # side data would reach the muxer but not a PacketRecord's to_av().
+        plain = not (packet.is_discard or packet.is_disposable or packet.is_corrupt or packet.is_trusted)
+        if plain:
+            for _ in packet.iter_sidedata():
+                plain = False
+                break
+        return self._accept(_AvPacket(stream, info.kind, pts, dts, duration, info.time_base,
+                                      packet.is_keyframe, packet, plain))
+
+    def _accept(self, record: PacketRecord | _AvPacket) -> SegmentInfo | None:
+        """Validate and route one packet (push() and push_av())."""
         stream = record.stream
         position = self._position + 1
         info = self._info.get(stream)
