@@ -254,3 +254,47 @@ def test_b64encode_refuses_strided_and_non_buffers():
         _canonical.b64encode(memoryview(b"abcdef")[::2])
     with pytest.raises(TypeError):
         _canonical.b64encode("text")
+
+
+# --- the journal's fused helpers: encode_pae and dsse_line ---------------------------
+
+PAE_HEAD = b"DSSEv1 39 application/vnd.bwc-core.record.v1+json "
+
+
+@settings(max_examples=200, deadline=None)
+@given(valid_values)
+def test_encode_pae_equals_canonical_bytes_and_pae(value):
+    from bwc_core.envelope import RECORD_TYPE, pae
+
+    payload, message = _canonical.encode_pae(value, PAE_HEAD)
+    assert payload == canonical_bytes(value) == reference_bytes(value)
+    assert message == pae(RECORD_TYPE, payload)
+    assert type(payload) is bytes and type(message) is bytes
+
+
+def test_encode_pae_large_value_and_subclasses():
+    from bwc_core.envelope import RECORD_TYPE, pae
+
+    big = {"chunks": [{"root": "ab" * 32, "start_ns": i * 10**9} for i in range(400)]}  # > 8 KiB
+    payload, message = _canonical.encode_pae(big, PAE_HEAD)
+    assert len(payload) > 8192 and payload == reference_bytes(big)
+    assert message == pae(RECORD_TYPE, payload)
+    assert _canonical.encode_pae({"level": Level.LOW}, PAE_HEAD) is None  # the reference decides
+    with pytest.raises(CanonicalJSONError):
+        _canonical.encode_pae({"x": 1.5}, PAE_HEAD)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300), st.binary(max_size=80), st.binary(max_size=70), st.binary(max_size=20),
+       st.binary(max_size=20))
+def test_dsse_line_equals_joined_base64(payload, sig, head, middle, tail):
+    expected = b"".join((head, binascii.b2a_base64(payload, newline=False), middle,
+                         binascii.b2a_base64(sig, newline=False), tail))
+    assert _canonical.dsse_line(head, payload, middle, sig, tail) == expected
+
+
+def test_dsse_line_refuses_non_bytes():
+    with pytest.raises(TypeError):
+        _canonical.dsse_line(b"", "text", b"", b"", b"")
+    with pytest.raises(TypeError):
+        _canonical.dsse_line(b"", bytearray(b"x"), b"", b"", b"")
