@@ -171,6 +171,13 @@ class Record:
         return self.hash.hex()
 
 
+# Slot setters of the frozen Record, for Journal._append (~2x object.__setattr__).
+_set_rec_envelope = Record.__dict__["envelope"].__set__
+_set_rec_body = Record.__dict__["body"].__set__
+_set_rec_hash = Record.__dict__["hash"].__set__
+_set_rec_line = Record.__dict__["line"].__set__
+
+
 @dataclass(frozen=True)
 class TornTail:
     """The bytes of an unterminated last line found by :meth:`Journal.open`."""
@@ -815,7 +822,11 @@ class Journal:
         env = Envelope._trusted(RECORD_TYPE, payload, (Signature(signer.key_id, sig),))
         records = self.records
         self._lines += 1
-        rec = Record(env, full, h, self._lines)
+        rec = object.__new__(Record)  # Record(env, full, h, self._lines)
+        _set_rec_envelope(rec, env)
+        _set_rec_body(rec, full)
+        _set_rec_hash(rec, h)
+        _set_rec_line(rec, self._lines)
         records.append(rec)
         if self._keep is not None and len(records) > self._keep:
             del records[: len(records) - self._keep]
