@@ -103,26 +103,43 @@ cdef extern from *:
         100000000ULL, 1000000000ULL, 10000000000ULL, 100000000000ULL, 1000000000000ULL,
         10000000000000ULL, 100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL,
         100000000000000000ULL, 1000000000000000000ULL, 10000000000000000000ULL};
+    /* Exactly eight decimal digits of w < 10^8 at s: two independent halves,
+       so the divisions do not form one long dependency chain. */
+    static inline void bwc_put8(char *s, uint32_t w) {
+        uint32_t hi = w / 10000, lo = w % 10000;
+        memcpy(s, bwc_digits2 + 2 * (hi / 100), 2);
+        memcpy(s + 2, bwc_digits2 + 2 * (hi % 100), 2);
+        memcpy(s + 4, bwc_digits2 + 2 * (lo / 100), 2);
+        memcpy(s + 6, bwc_digits2 + 2 * (lo % 100), 2);
+    }
+    /* Number of decimal digits of u (1..20). */
+    static inline int bwc_ndigits(unsigned long long u) {
+    #if defined(__GNUC__) || defined(__clang__)
+        int t;
+        if (u < 10) return 1;
+        t = ((64 - __builtin_clzll(u)) * 1233) >> 12;  /* floor or ceil of log10(2^bits) */
+        return t + (u >= bwc_pow10[t]);
+    #else
+        int n = 1;
+        while (n < 20 && u >= bwc_pow10[n]) n++;
+        return n;
+    #endif
+    }
     /* Decimal v at p (room for 20 bytes); returns its length. Digits are
-       written in place from the end, two per table look-up, eight at a time
-       in 32-bit arithmetic. */
+       written in place from the end: eight at a time while more than eight
+       remain, then two per table look-up. */
     static inline Py_ssize_t bwc_write_i64(char *p, long long v) {
         unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-        int n = 1, sign = v < 0;
+        int n = bwc_ndigits(u), sign = v < 0;
         char *s;
         uint32_t w, r;
-        int k;
-        while (n < 20 && u >= bwc_pow10[n])
-            n++;
         if (sign)
             *p = '-';
         s = p + sign + n;
         while (u >= 100000000ULL) {
-            w = (uint32_t)(u % 100000000ULL);
+            s -= 8;
+            bwc_put8(s, (uint32_t)(u % 100000000ULL));
             u /= 100000000ULL;
-            for (k = 0; k < 4; k++) {
-                r = w % 100; w /= 100; s -= 2; memcpy(s, bwc_digits2 + 2 * r, 2);
-            }
         }
         w = (uint32_t)u;
         while (w >= 100) {

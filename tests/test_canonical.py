@@ -298,3 +298,13 @@ def test_dsse_line_refuses_non_bytes():
         _canonical.dsse_line(b"", "text", b"", b"", b"")
     with pytest.raises(TypeError):
         _canonical.dsse_line(b"", bytearray(b"x"), b"", b"", b"")
+
+
+def test_integer_digit_boundaries():
+    # Every power of ten and of two (and their neighbours) in range, both signs:
+    # the digit count and the eight-digit groups of the compiled writer.
+    values = {10**k + d for k in range(20) for d in (-1, 0, 1)} | {2**k + d for k in range(64) for d in (-1, 0, 1)}
+    values = {v for v in values if INT_MIN <= v <= INT_MAX} | {INT_MIN, INT_MAX}
+    for v in sorted(values | {-v for v in values if -v >= INT_MIN}):
+        assert canonical_bytes(v) == str(v).encode(), v
+        assert canonical_bytes([v]) == reference_bytes([v])
