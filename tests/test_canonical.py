@@ -305,6 +305,6 @@ def test_integer_digit_boundaries():
     # the digit count and the eight-digit groups of the compiled writer.
     values = {10**k + d for k in range(20) for d in (-1, 0, 1)} | {2**k + d for k in range(64) for d in (-1, 0, 1)}
     values = {v for v in values if INT_MIN <= v <= INT_MAX} | {INT_MIN, INT_MAX}
-    for v in sorted(values | {-v for v in values if -v >= INT_MIN}):
+    for v in sorted(values | {-v for v in values if INT_MIN <= -v <= INT_MAX}):
         assert canonical_bytes(v) == str(v).encode(), v
         assert canonical_bytes([v]) == reference_bytes([v])
