@@ -16,7 +16,7 @@ interpreter until it raises), so the containers cannot change under it.
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.object cimport PyObject, PyTypeObject
-from libc.stdint cimport uint16_t
+from libc.stdint cimport uint16_t, uint64_t
 from libc.stdlib cimport free, malloc, qsort, realloc
 from libc.string cimport memcmp, memcpy
 
@@ -151,6 +151,36 @@ cdef extern from *:
     }
     """
     Py_ssize_t bwc_write_i64(char* p, long long v) nogil
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <string.h>
+    /* Base64 of the first 6k input bytes (while 8 bytes can be loaded) with
+       the 12-bit pair table; returns k * 6, the bytes consumed. Little-endian
+       hosts with GCC/Clang builtins only; elsewhere it consumes nothing. */
+    static inline Py_ssize_t bwc_b64_six(const unsigned char *src, Py_ssize_t n, char *out,
+                                         const uint16_t *pair) {
+        Py_ssize_t i = 0;
+    #if (defined(__GNUC__) || defined(__clang__)) && defined(__BYTE_ORDER__) && \
+        __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        for (; i + 8 <= n; i += 6, out += 8) {
+            uint64_t w, o;
+            memcpy(&w, src + i, 8);
+            w = __builtin_bswap64(w) >> 16;  /* the six bytes, big-endian, in the low 48 bits */
+            o = (uint64_t)pair[w >> 36] | ((uint64_t)pair[(w >> 24) & 0xFFF] << 16)
+                | ((uint64_t)pair[(w >> 12) & 0xFFF] << 32) | ((uint64_t)pair[w & 0xFFF] << 48);
+            memcpy(out, &o, 8);
+        }
+    #else
+        (void)src; (void)n; (void)out; (void)pair;
+    #endif
+        return i;
+    }
+    """
+    Py_ssize_t bwc_b64_six(const unsigned char* src, Py_ssize_t n, char* out,
+                           const uint16_t* pair) noexcept nogil
+
 
 MAX_DEPTH = MAX_NESTING
 
@@ -545,6 +575,10 @@ _init_b64()
 cdef void _b64_into(const unsigned char* src, Py_ssize_t n, char* out) noexcept nogil:
     cdef Py_ssize_t i = 0
     cdef unsigned int v
+    # Six input bytes per step (one 8-byte load, four 12-bit table look-ups,
+    # one 8-byte store) where the host allows it; then three at a time.
+    i = bwc_b64_six(src, n, out, _B64PAIR)
+    out += i // 3 * 4
     while i + 3 <= n:
         v = (<unsigned int>src[i] << 16) | (<unsigned int>src[i + 1] << 8) | src[i + 2]
         memcpy(out, &_B64PAIR[v >> 12], 2)
