@@ -188,6 +188,7 @@ cdef enum:
     STACK_BYTES = 8192  # most records fit: no heap allocation
     SMALL_DICT = 16  # dicts up to this size: items on the stack, insertion sort
     STR_CHUNK = 4096  # code points reserved at a time (6 output bytes each at most)
+    KEYTEXT_BYTES = 256  # encoded keys of the last small dict kept for its repeats
 
 # Escape code per ASCII byte: 0 = raw, 'u' = \u00xx, else the letter after '\'.
 cdef char _ESC[128]
@@ -221,6 +222,11 @@ cdef struct Out:
     Py_ssize_t order_n
     PyObject* order_keys[SMALL_DICT]
     unsigned char order[SMALL_DICT]
+    # The keys of that dict as written (``"key":``, in sorted order) when they
+    # all fit in keytext: a repeat writes them with memcpy instead of _enc_str.
+    bint keys_cached
+    Py_ssize_t key_end[SMALL_DICT]
+    char keytext[KEYTEXT_BYTES]
 
 
 ctypedef struct Item:
@@ -419,7 +425,9 @@ cdef int _enc_dict(Out* o, PyObject* d, int depth) except -1:
     cdef Item* items = small
     cdef unsigned char order[SMALL_DICT]
     cdef unsigned char k
-    cdef bint same
+    cdef bint same, flat
+    cdef Py_ssize_t start, end
+    cdef PyTypeObject* vt
     cdef int r
     if n == 0:
         return _put(o, b"{}", 2)
@@ -441,11 +449,32 @@ cdef int _enc_dict(Out* o, PyObject* d, int depth) except -1:
             i += 1
         _putc(o, c'{')
         if n <= SMALL_DICT:
+            # flat: no value is a container, so no nested dict can replace the
+            # key cache in o while this dict is written.
+            flat = True
+            for i in range(n):
+                vt = Py_TYPE(items[i].value)
+                if vt == &PyDict_Type or vt == &PyList_Type or vt == &PyTuple_Type:
+                    flat = False
+                    break
             same = n == o.order_n
             i = 0
             while same and i < n:
                 same = items[i].key == o.order_keys[i]
                 i += 1
+            if same and flat and o.keys_cached:
+                # A repeat of the last dict's keys: their text is already known.
+                start = 0
+                for i in range(n):
+                    if i:
+                        _putc(o, c',')
+                    _put(o, o.keytext + start, o.key_end[i] - start)
+                    start = o.key_end[i]
+                    r = _enc(o, items[o.order[i]].value, depth + 1)
+                    if r:
+                        return r
+                _putc(o, c'}')
+                return 0
             if same:
                 memcpy(order, o.order, n)
             else:
@@ -460,14 +489,26 @@ cdef int _enc_dict(Out* o, PyObject* d, int depth) except -1:
                 for i in range(n):
                     o.order_keys[i] = items[i].key
                 memcpy(o.order, order, n)
+                o.keys_cached = False  # set below once this dict's key text is recorded
+            end = 0
             for i in range(n):
                 if i:
                     _putc(o, c',')
+                start = o.len
                 _enc_str(o, items[order[i]].key)
                 _putc(o, c':')
+                if flat and end >= 0:  # record the key text for the repeats
+                    if end + (o.len - start) <= KEYTEXT_BYTES:
+                        memcpy(o.keytext + end, o.data + start, o.len - start)
+                        end += o.len - start
+                        o.key_end[i] = end
+                    else:
+                        end = -1
                 r = _enc(o, items[order[i]].value, depth + 1)
                 if r:
                     return r
+            if flat and end >= 0:
+                o.keys_cached = True
         else:
             qsort(items, n, sizeof(Item), _cmp_items)
             for i in range(n):
@@ -535,6 +576,7 @@ cdef object canonical_encode(object obj):
     o.cap = STACK_BYTES
     o.heap = False
     o.order_n = -1
+    o.keys_cached = False
     try:
         if _enc(&o, <PyObject*>obj, 0):
             return None
@@ -643,6 +685,7 @@ def encode_pae(obj, bytes head not None, /):
     o.cap = STACK_BYTES
     o.heap = False
     o.order_n = -1
+    o.keys_cached = False
     try:
         if _enc(&o, <PyObject*>obj, 0):
             return None

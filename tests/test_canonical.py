@@ -308,3 +308,43 @@ def test_integer_digit_boundaries():
     for v in sorted(values | {-v for v in values if INT_MIN <= -v <= INT_MAX}):
         assert canonical_bytes(v) == str(v).encode(), v
         assert canonical_bytes([v]) == reference_bytes([v])
+
+
+# The compiled encoder reuses the sort order and the written text of the keys of
+# the last small dict when the next one holds the same key objects (a chunk
+# table); nested dicts must not corrupt that cache. Keys from a small pool of
+# objects make such repeats (and near repeats) frequent.
+KEY_POOL = ["root", "start_ns", "duration_ns", "a", "é", "\u2028", "k" * 40, "k" * 90, "z\n", ""]
+pooled_keys = st.sampled_from(range(len(KEY_POOL))).map(KEY_POOL.__getitem__)
+pooled_values = st.recursive(
+    valid_leaves,
+    lambda kids: st.lists(kids, max_size=6) | st.dictionaries(pooled_keys, kids, max_size=6)
+    | st.lists(st.dictionaries(pooled_keys, kids, max_size=4), min_size=2, max_size=5)
+    | st.builds(lambda d, k: [d, dict(d), d, dict(reversed(list(d.items())))],
+                st.dictionaries(pooled_keys, kids, max_size=5), st.none())
+    # rows of one key sequence (same key objects, same order) with varied values
+    | st.builds(lambda keys, rows: [dict(zip(keys, row)) for row in rows],
+                st.lists(pooled_keys, unique=True, max_size=5),
+                st.lists(st.lists(kids, min_size=5, max_size=5), min_size=2, max_size=4)),
+    max_leaves=50,
+)
+
+
+@settings(max_examples=250, deadline=None)
+@given(pooled_values)
+def test_repeated_key_objects_encode_like_the_reference(value):
+    assert canonical_bytes(value) == reference_bytes(value)
+    assert _canonical.encode_pae(value, PAE_HEAD)[0] == reference_bytes(value)
+
+
+def test_chunk_table_with_nested_dicts_between_repeats():
+    chunk = {"start_ns": 1, "duration_ns": 2, "root": "ab" * 32}
+    nested = {"start_ns": {"root": [chunk, {"duration_ns": chunk}]}, "duration_ns": 5, "root": chunk}
+    table = [chunk, chunk, nested, chunk, {"root": 1, "start_ns": 2, "duration_ns": 3}, chunk,
+             {"duration_ns": 0, "root": "", "start_ns": -1}, nested, nested, chunk]
+    long_keys = [{"k" * 90: 1, "m" * 90: 2, "n" * 90: 3}] * 3  # more key text than the cache holds
+    # A repeat whose first value (in key order) is a dict with other keys.
+    early = [chunk, {"start_ns": 1, "duration_ns": {"a": 1, "b": 2}, "root": "x"}, chunk,
+             {"start_ns": [{"q": 1}], "duration_ns": {"a": 1}, "root": ["y", {"z": 0}]}]
+    for value in (table, {"chunks": table, "long": long_keys}, long_keys, early):
+        assert canonical_bytes(value) == reference_bytes(value)
