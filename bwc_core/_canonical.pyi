@@ -12,3 +12,12 @@ def encode(obj: Any, /) -> bytes | None:
 
 def b64encode(data: bytes | bytearray | memoryview, /) -> bytes:
     """Standard padded base64 of a C-contiguous buffer (``binascii.b2a_base64`` without newline)."""
+
+def encode_pae(obj: Any, head: bytes, /) -> tuple[bytes, bytes] | None:
+    """``(payload, head + b"%d " % len(payload) + payload)`` for canonical JSON ``payload`` of ``obj``.
+
+    None when ``obj`` holds a subclass of an allowed type (as :func:`encode`).
+    """
+
+def dsse_line(head: bytes, payload: bytes, middle: bytes, sig: bytes, tail: bytes, /) -> bytes:
+    """``head + base64(payload) + middle + base64(sig) + tail`` in one allocation."""

@@ -108,9 +108,9 @@ class Envelope:
                  signatures: tuple[Signature, ...]) -> Envelope:
         """Build without re-checking fields (hot path: values made by this package)."""
         env = object.__new__(cls)
-        object.__setattr__(env, "payload_type", payload_type)
-        object.__setattr__(env, "payload", payload)
-        object.__setattr__(env, "signatures", signatures)
+        _set_payload_type(env, payload_type)  # the slot descriptors: ~2x object.__setattr__
+        _set_payload(env, payload)
+        _set_signatures(env, signatures)
         return env
 
     def pae(self) -> bytes:
@@ -166,6 +166,12 @@ class Envelope:
                 raise EnvelopeError(f"an Ed25519 signature is 64 bytes, not {len(sig)}")
             out.append(Signature(keyid, sig))
         return cls(payload_type, payload, tuple(out))
+
+
+# Slot setters of the frozen Envelope, for Envelope._trusted.
+_set_payload_type = Envelope.__dict__["payload_type"].__set__
+_set_payload = Envelope.__dict__["payload"].__set__
+_set_signatures = Envelope.__dict__["signatures"].__set__
 
 
 def sign_payload(payload_type: str, payload: bytes, signer: Signer, /) -> Envelope:

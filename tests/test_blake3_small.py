@@ -50,3 +50,28 @@ def test_random_inputs_and_contexts(data, ctx):
 def test_refuses_more_than_one_chunk():
     with pytest.raises(BwcValueError):
         hash_small(bytes(MAX_INPUT + 1))
+
+
+# --- derive_key_small: a precomputed context key (the journal's record hash) -----------
+
+from bwc_core._blake3 import context_key, derive_key_small  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=MAX_INPUT), st.sampled_from(sorted(CONTEXTS.values()) + ["bwc-core v1 record"])
+       | st.text(max_size=80))
+def test_derive_key_small_equals_blake3(data, ctx):
+    assert derive_key_small(context_key(ctx), data) == blake3(data, derive_key_context=ctx).digest()
+
+
+def test_derive_key_small_every_length_and_limits():
+    key = context_key("bwc-core v1 record")
+    for n in range(MAX_INPUT + 1):
+        data = bytes((3 * i + n) & 0xFF for i in range(n))
+        assert derive_key_small(key, data) == blake3(data, derive_key_context="bwc-core v1 record").digest(), n
+    with pytest.raises(BwcValueError):
+        derive_key_small(key, bytes(MAX_INPUT + 1))
+    with pytest.raises(BwcValueError):
+        derive_key_small(key[:31], b"")
+    with pytest.raises(BwcValueError):
+        context_key("x" * 1025)

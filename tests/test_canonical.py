@@ -254,3 +254,97 @@ def test_b64encode_refuses_strided_and_non_buffers():
         _canonical.b64encode(memoryview(b"abcdef")[::2])
     with pytest.raises(TypeError):
         _canonical.b64encode("text")
+
+
+# --- the journal's fused helpers: encode_pae and dsse_line ---------------------------
+
+PAE_HEAD = b"DSSEv1 39 application/vnd.bwc-core.record.v1+json "
+
+
+@settings(max_examples=200, deadline=None)
+@given(valid_values)
+def test_encode_pae_equals_canonical_bytes_and_pae(value):
+    from bwc_core.envelope import RECORD_TYPE, pae
+
+    payload, message = _canonical.encode_pae(value, PAE_HEAD)
+    assert payload == canonical_bytes(value) == reference_bytes(value)
+    assert message == pae(RECORD_TYPE, payload)
+    assert type(payload) is bytes and type(message) is bytes
+
+
+def test_encode_pae_large_value_and_subclasses():
+    from bwc_core.envelope import RECORD_TYPE, pae
+
+    big = {"chunks": [{"root": "ab" * 32, "start_ns": i * 10**9} for i in range(400)]}  # > 8 KiB
+    payload, message = _canonical.encode_pae(big, PAE_HEAD)
+    assert len(payload) > 8192 and payload == reference_bytes(big)
+    assert message == pae(RECORD_TYPE, payload)
+    assert _canonical.encode_pae({"level": Level.LOW}, PAE_HEAD) is None  # the reference decides
+    with pytest.raises(CanonicalJSONError):
+        _canonical.encode_pae({"x": 1.5}, PAE_HEAD)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300), st.binary(max_size=80), st.binary(max_size=70), st.binary(max_size=20),
+       st.binary(max_size=20))
+def test_dsse_line_equals_joined_base64(payload, sig, head, middle, tail):
+    expected = b"".join((head, binascii.b2a_base64(payload, newline=False), middle,
+                         binascii.b2a_base64(sig, newline=False), tail))
+    assert _canonical.dsse_line(head, payload, middle, sig, tail) == expected
+
+
+def test_dsse_line_refuses_non_bytes():
+    with pytest.raises(TypeError):
+        _canonical.dsse_line(b"", "text", b"", b"", b"")
+    with pytest.raises(TypeError):
+        _canonical.dsse_line(b"", bytearray(b"x"), b"", b"", b"")
+
+
+def test_integer_digit_boundaries():
+    # Every power of ten and of two (and their neighbours) in range, both signs:
+    # the digit count and the eight-digit groups of the compiled writer.
+    values = {10**k + d for k in range(20) for d in (-1, 0, 1)} | {2**k + d for k in range(64) for d in (-1, 0, 1)}
+    values = {v for v in values if INT_MIN <= v <= INT_MAX} | {INT_MIN, INT_MAX}
+    for v in sorted(values | {-v for v in values if INT_MIN <= -v <= INT_MAX}):
+        assert canonical_bytes(v) == str(v).encode(), v
+        assert canonical_bytes([v]) == reference_bytes([v])
+
+
+# The compiled encoder reuses the sort order and the written text of the keys of
+# the last small dict when the next one holds the same key objects (a chunk
+# table); nested dicts must not corrupt that cache. Keys from a small pool of
+# objects make such repeats (and near repeats) frequent.
+KEY_POOL = ["root", "start_ns", "duration_ns", "a", "é", "\u2028", "k" * 40, "k" * 90, "z\n", ""]
+pooled_keys = st.sampled_from(range(len(KEY_POOL))).map(KEY_POOL.__getitem__)
+pooled_values = st.recursive(
+    valid_leaves,
+    lambda kids: st.lists(kids, max_size=6) | st.dictionaries(pooled_keys, kids, max_size=6)
+    | st.lists(st.dictionaries(pooled_keys, kids, max_size=4), min_size=2, max_size=5)
+    | st.builds(lambda d, k: [d, dict(d), d, dict(reversed(list(d.items())))],
+                st.dictionaries(pooled_keys, kids, max_size=5), st.none())
+    # rows of one key sequence (same key objects, same order) with varied values
+    | st.builds(lambda keys, rows: [dict(zip(keys, row)) for row in rows],
+                st.lists(pooled_keys, unique=True, max_size=5),
+                st.lists(st.lists(kids, min_size=5, max_size=5), min_size=2, max_size=4)),
+    max_leaves=50,
+)
+
+
+@settings(max_examples=250, deadline=None)
+@given(pooled_values)
+def test_repeated_key_objects_encode_like_the_reference(value):
+    assert canonical_bytes(value) == reference_bytes(value)
+    assert _canonical.encode_pae(value, PAE_HEAD)[0] == reference_bytes(value)
+
+
+def test_chunk_table_with_nested_dicts_between_repeats():
+    chunk = {"start_ns": 1, "duration_ns": 2, "root": "ab" * 32}
+    nested = {"start_ns": {"root": [chunk, {"duration_ns": chunk}]}, "duration_ns": 5, "root": chunk}
+    table = [chunk, chunk, nested, chunk, {"root": 1, "start_ns": 2, "duration_ns": 3}, chunk,
+             {"duration_ns": 0, "root": "", "start_ns": -1}, nested, nested, chunk]
+    long_keys = [{"k" * 90: 1, "m" * 90: 2, "n" * 90: 3}] * 3  # more key text than the cache holds
+    # A repeat whose first value (in key order) is a dict with other keys.
+    early = [chunk, {"start_ns": 1, "duration_ns": {"a": 1, "b": 2}, "root": "x"}, chunk,
+             {"start_ns": [{"q": 1}], "duration_ns": {"a": 1}, "root": ["y", {"z": 0}]}]
+    for value in (table, {"chunks": table, "long": long_keys}, long_keys, early):
+        assert canonical_bytes(value) == reference_bytes(value)

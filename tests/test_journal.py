@@ -485,7 +485,8 @@ def test_random_journals_validate_and_any_mutation_is_found(tmp_path_factory, ca
         mutated = lines[:i] + [bytes(raw)] + lines[i + 1:]
     else:
         i = data.draw(st.integers(0, n - 2))
-        cut = data.draw(st.integers(1, len(lines[i]) - 1))
+        # len - 1 would keep every byte before the newline: an unchanged line.
+        cut = data.draw(st.integers(1, len(lines[i]) - 2))
         mutated = lines[:i] + [lines[i][:cut] + b"\n"] + lines[i + 1:]
     findings = validate_chain(mutated, anchors)
     assert any(f.failed for f in findings), (kind, findings)
@@ -504,6 +505,22 @@ def test_appended_lines_are_envelope_dumps_byte_for_byte(tmp_path, cam, cert):
     for r in recs:
         assert r.hash == record_hash(r.envelope)
         assert r.envelope.payload == canonical_bytes(r.body)
+
+
+def test_append_of_subclass_values_takes_the_reference_encoder(tmp_path, cam, cert):
+    # The compiled encode_pae hands IntEnum / str subclasses back to the reference.
+    import enum
+
+    class Level(enum.IntEnum):
+        HIGH = 3
+
+    j = Journal.create(tmp_path, cam, cert, clock=Clock(), sync="none")
+    rec = j.append(EVENT, {"level": Level.HIGH, "chunks": [{"root": "cd" * 32}] * 20})
+    j.close()
+    assert read_lines(tmp_path)[1] == (rec.envelope.dumps() + "\n").encode()
+    assert rec.envelope.payload == canonical_bytes({**rec.body, "level": 3})
+    assert b'"level":3' in rec.envelope.payload
+    assert rec.hash == record_hash(rec.envelope)
 
 
 def test_keep_bounds_records_in_memory_but_not_on_disk(tmp_path):
