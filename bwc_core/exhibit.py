@@ -46,12 +46,12 @@ from typing import Any
 
 from .content import RangeProof, file_digests, inclusion_proof, read_leaves, verify_range_proof
 from .envelope import RECORD_CONTEXT, Envelope, record_hash
-from .errors import BwcError, ExhibitError, UnsafePathError
+from .errors import BwcError, ContainerError, ExhibitError, UnsafePathError
 from .findings import Finding, Severity, Verdict, register
 from .findings import finding as _finding
 from .journal import JOURNAL_NAME, Journal, read_lines
 from .keys import Certificate, PublicIdentity, TrustAnchors
-from .media import MediaSource, open_output
+from .media import MediaSource, write_packets
 from .packets import PacketRecord
 from .report import write_report_html
 from .verify import Report, _content_of, verify_evidence
@@ -227,14 +227,10 @@ def _write_clip(segment: Path, container: str, signed: Any, first: int, last: in
     Each packet's chunk comes from the signed sidecar: the n-th packet of a
     stream in the file is the n-th packet of that stream in the sidecar.
     """
-    import av
-
-
     per_stream: dict[int, list[int]] = defaultdict(list)
     for p in signed.packets:
         per_stream[p.stream].append(p.chunk)
     seen: dict[int, int] = defaultdict(int)
-    count = 0
     with MediaSource(segment) as src:
         picked = []
         for record in src.packets():
@@ -248,16 +244,10 @@ def _write_clip(segment: Path, container: str, signed: Any, first: int, last: in
                 picked.append(record)
         if container == "mkv":
             picked = _decode_timestamps(picked)
-        out, ostreams = open_output(dest, container, src.streams)
         try:
-            for record in picked:
-                out.mux(record.to_av(ostreams[record.stream]))
-                count += 1
-        except av.FFmpegError as exc:
+            return write_packets(dest, src.streams, picked, container=container, live=True)
+        except ContainerError as exc:
             raise ExhibitError(f"{dest}: cannot write the clip ({exc})") from None
-        finally:
-            out.close()
-    return count
 
 
 def _decode_timestamps(records: list[Any]) -> list[Any]:

@@ -248,26 +248,25 @@ def write_packets(
     *,
     container: str = "mp4",
     options: dict[str, str] | None = None,
+    live: bool = False,
 ) -> int:
     """Stream-copy *packets* into a new file at *path*; returns packets written.
 
     Streams are created from their templates (``add_stream_from_template``),
     so codec configuration is copied exactly. Each packet is converted with
-    :meth:`PacketRecord.to_av`, so the muxer never rewrites a record.
+    :meth:`PacketRecord.to_av`, so the muxer never rewrites a record. With
+    ``live`` the muxer gets the segment options (:func:`container_options`:
+    fragmented MP4, source timestamps kept as they are); otherwise plain
+    options, or *options* when given.
     """
     import av
 
-    fmt = CONTAINER_FORMATS.get(container)
-    if fmt is None:
-        raise ValueError(f"unknown container {container!r}; expected one of {sorted(CONTAINER_FORMATS)}")
+    if live and options is None:
+        options = container_options(container, list(streams))
     streams = list(streams)
-    try:
-        out = av.open(os.fspath(path), "w", format=fmt, options=options or {})
-    except (av.FFmpegError, OSError) as exc:
-        raise ContainerError(f"{path}: cannot create ({exc})") from None
+    out, mapping = open_output(path, container, streams, options=options or {})
     count = 0
     try:
-        mapping = add_streams(out, streams)
         for record in packets:
             target = mapping.get(record.stream)
             if target is None:
