@@ -251,6 +251,7 @@ class BufferVersusModel(RuleBasedStateMachine):
         self.buf = PreEventBuffer(max_seconds, cap, keep_audio, max_packets=max_packets)
         self.model = Model(max_seconds, cap, self.buf.max_packets, keep_audio)
         self.vdts = self.adts = self.ddts = 0
+        self.vmax = -1
         self.n = 0
 
     def _payload(self, size):
@@ -273,8 +274,13 @@ class BufferVersusModel(RuleBasedStateMachine):
           size=st.integers(0, 1500))
     def push_video(self, key, step, reorder, size):
         self.vdts += step * 3000
-        self._both(PacketRecord(0, "video", self.vdts + reorder * 3000, self.vdts, 3000, VTB, key,
-                                self._payload(size)))
+        pts = self.vdts + reorder * 3000
+        # A keyframe (IDR) comes after every frame before it in presentation
+        # order too: keyframe pts increase in decode order (closed GOPs).
+        if key and pts <= self.vmax:
+            key = False
+        self.vmax = max(self.vmax, pts)
+        self._both(PacketRecord(0, "video", pts, self.vdts, 3000, VTB, key, self._payload(size)))
 
     @rule(step=st.integers(0, 3000), size=st.integers(0, 600), duration=st.sampled_from([0, 1024]))
     def push_audio(self, step, size, duration):
