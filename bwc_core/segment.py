@@ -87,22 +87,6 @@ def _fraction_json(value: Fraction) -> list[int]:
     return [value.numerator, value.denominator]
 
 
-def _chunk_json(chunk: Any) -> dict[str, Any]:
-    to_json = getattr(chunk, "to_json", None)
-    if callable(to_json):
-        return to_json()
-    return {
-        "index": chunk.index,
-        "start": _fraction_json(Fraction(chunk.start)),
-        "duration": _fraction_json(Fraction(chunk.duration)),
-        "payload_root": chunk.payload_root.hex(),
-        "timing_hash": chunk.timing_hash.hex(),
-        "root": chunk.root.hex(),
-        "first_packet": chunk.first_packet,
-        "packet_count": chunk.packet_count,
-    }
-
-
 @dataclass(frozen=True)
 class StreamSpan:
     """The timestamps one stream covers inside one segment (in its time base)."""
@@ -229,7 +213,7 @@ class SegmentInfo:
             "size": self.size,
             "digests": dict(self.digests),
             "content_root": self.content_root_hex,
-            "chunks": [_chunk_json(c) for c in self.chunks],
+            "chunks": [c.to_json() for c in self.chunks],
             "streams": [dict(s) for s in self.streams],
             "spans": [s.to_json() for s in self.spans],
             "cut": _fraction_json(self.cut),
