@@ -568,15 +568,20 @@ cdef int _enc(Out* o, PyObject* obj, int depth) except -1:
     return _enc_other(obj)
 
 
-cdef object canonical_encode(object obj):
-    cdef char stack[STACK_BYTES]
-    cdef Out o
+cdef inline void _out_init(Out* o, char* stack) noexcept:
+    """Start an empty output in the caller's stack buffer, with no cached key order."""
     o.data = stack
     o.len = 0
     o.cap = STACK_BYTES
     o.heap = False
     o.order_n = -1
     o.keys_cached = False
+
+
+cdef object canonical_encode(object obj):
+    cdef char stack[STACK_BYTES]
+    cdef Out o
+    _out_init(&o, stack)
     try:
         if _enc(&o, <PyObject*>obj, 0):
             return None
@@ -680,12 +685,7 @@ def encode_pae(obj, bytes head not None, /):
     cdef Py_ssize_t nd, nh = len(head)
     cdef bytes payload, message
     cdef char* p
-    o.data = stack
-    o.len = 0
-    o.cap = STACK_BYTES
-    o.heap = False
-    o.order_n = -1
-    o.keys_cached = False
+    _out_init(&o, stack)
     try:
         if _enc(&o, <PyObject*>obj, 0):
             return None
