@@ -2,6 +2,7 @@
 
 import glob
 import os
+import sys
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -20,12 +21,21 @@ if DEBUG:
 
 extra_compile_args = ["-O0", "-g"] if DEBUG else ["-O3"]
 
+# dlopen/dlsym live in libdl before glibc 2.34 (an empty stub after it).
+libraries = {"_sodium": ["dl"]} if sys.platform.startswith("linux") else {}
+
+
+def _name(path: str) -> str:
+    return os.path.splitext(os.path.basename(path))[0]
+
+
 extensions = [
     Extension(
-        f"bwc_core.{os.path.splitext(os.path.basename(path))[0]}",
+        f"bwc_core.{_name(path)}",
         [path],
         define_macros=macros,
         extra_compile_args=extra_compile_args,
+        libraries=libraries.get(_name(path), []),
     )
     for path in sorted(glob.glob(os.path.join("src_cython", "*.pyx")))
 ]

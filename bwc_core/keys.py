@@ -34,6 +34,8 @@ import nacl.pwhash.argon2id as argon2id
 import nacl.secret
 
 from ._fileio import write_new_file
+from ._sodium import AVAILABLE as _DETACHED
+from ._sodium import sign_detached as _sign_detached
 from .canonical import canonical_bytes, require_int
 from .envelope import (
     CERTIFICATE_TYPE,
@@ -260,6 +262,8 @@ class Identity:
 
     def sign(self, data: bytes, /) -> bytes:
         """The 64-byte Ed25519 signature of ``data``."""
+        if _DETACHED:  # libsodium's crypto_sign_ed25519_detached, no message copy
+            return _sign_detached(bytes(data), self._sk)
         return nacl.bindings.crypto_sign(bytes(data), self._sk)[:64]
 
     def public_info(self) -> PublicIdentity:
