@@ -318,7 +318,7 @@ _BLOCK = 1 << 22
 
 def _new_hasher(name: str) -> Any:
     if name == "blake3":
-        return blake3.blake3(max_threads=blake3.blake3.AUTO)
+        return blake3.blake3(max_threads=1)
     if name in hashlib.algorithms_guaranteed and not name.startswith("shake"):
         return hashlib.new(name)
     return None
@@ -474,16 +474,44 @@ def _content_of(path: Path, options: dict[str, str] | None = None) -> tuple[Any,
 
 
 def _measure(path: Path, algorithms: Sequence[str], leaves_path: Path | None,
-             leaves_algorithms: Sequence[str]) -> _Measured:
+             leaves_algorithms: Sequence[str], signed: SegmentReport | None = None) -> _Measured:
+    """Size, digests, sidecar and re-demuxed content of one segment file; never raises.
+
+    The file is read once by :func:`bwc_core._fmp4.measure`, which also
+    re-derives the content commitment of the fragmented MP4 files bwc-core
+    writes. That root is taken only when the file's size and every digest are
+    the *signed* ones and the root equals the signed root; any other file
+    (altered, remuxed, another container, one the reader does not model) is
+    re-demuxed by FFmpeg (:func:`_measure_content`), which decides findings.
+    """
+    from . import _fmp4
     from .content import parse_leaves
 
     m = _Measured()
     m.exists, m.link = _lstat_regular(path)
+    fast = None
     if m.exists and not m.link:
+        hashers = {}
+        for name in algorithms:
+            h = _new_hasher(name)
+            if h is None:
+                m.unknown.append(name)
+            else:
+                hashers[name] = h
         try:
-            m.size, m.digests, m.unknown = _digest_file(path, algorithms)
+            fast = _fmp4.measure(path, hashers)
+            m.size, m.digests = fast.size, fast.digests
         except OSError as exc:
             m.error = exc.strerror or str(exc)
+    if m.exists and not m.link and m.error is None:
+        expected_root = signed.content_root if signed is not None else None
+        if (fast is not None and fast.content is not None and signed is not None
+                and m.size == signed.size and m.digests and not m.unknown
+                and all(m.digests[k] == signed.digests.get(k) for k in m.digests)
+                and fast.content.root.hex() == expected_root):
+            m.content = fast.content
+        else:
+            m.content, m.demux_errors, m.content_error = _measure_content(path, expected_root)
     if leaves_path is not None:
         exists, odd = _lstat_regular(leaves_path)
         m.leaves_exists = exists and not odd
@@ -788,28 +816,23 @@ def _check_segments(root: Path, segs: list[_Seg], report: Report, progress: Prog
 
     todo = [s for s in segs if s.rel is not None]
     total = len(todo)
-    jobs = []
-    # Digests (hashlib and blake3 release the GIL) run on their own threads while
-    # one thread re-demuxes, which holds the GIL for much of its work; both walk
-    # the segments in order, so each file is read while still warm. One core is
-    # left to the demuxer: on a 2-core device one digest thread (SHA-256 and
-    # BLAKE3 ~ as long as the demux) keeps both cores busy without contention.
-    nworkers = workers or max(1, min(4, (os.cpu_count() or 2) - 1))
-    with ThreadPoolExecutor(max_workers=max(1, nworkers)) as pool, \
-            ThreadPoolExecutor(max_workers=1) as demux:
+    # One job per segment reads it once (digests, sidecar and, for our own
+    # fragmented MP4, the content root); hashlib, blake3 and the leaf hashing
+    # of large packets release the GIL, so one worker per core keeps every
+    # core busy. Files the one-pass reader does not settle are re-demuxed by
+    # FFmpeg inside the same job.
+    nworkers = workers or max(1, min(8, os.cpu_count() or 2))
+    with ThreadPoolExecutor(max_workers=max(1, nworkers)) as pool:
+        jobs = []
         for s in todo:
             algorithms = list(s.report.digests) or ["blake3", "sha256"]
             leaves_info = s.body.get("leaves") if isinstance(s.body.get("leaves"), dict) else {}
             leaves_algos = list(leaves_info.get("digests") or {}) if isinstance(leaves_info.get("digests"), dict) else []
             leaves_path = root / s.leaves_rel if s.leaves_rel else None
-            jobs.append((s, pool.submit(_measure, root / s.rel, algorithms, leaves_path, leaves_algos),
-                         demux.submit(_measure_content, root / s.rel, s.report.content_root)))
-        for done, (s, job, content_job) in enumerate(jobs, 1):
-            m = s.measured = job.result()
-            if m.exists and not m.link and m.error is None:
-                m.content, m.demux_errors, m.content_error = content_job.result()
-            else:
-                content_job.result()
+            jobs.append((s, pool.submit(_measure, root / s.rel, algorithms, leaves_path, leaves_algos,
+                                        s.report)))
+        for done, (s, job) in enumerate(jobs, 1):
+            s.measured = job.result()
             if progress is not None:
                 progress(done, total, s.rel or "")
 

@@ -553,6 +553,57 @@ cdef class LeafTable:
         self._pts[i] = pts
         self._count = i + 1
 
+    @cython.boundscheck(False)
+    @cython.wraparound(False)
+    def update_run(self, payload, Py_ssize_t stream, const int64_t[::1] offsets not None,
+                   const int64_t[::1] sizes not None, const int64_t[::1] pts not None,
+                   const uint8_t[::1] keyframes not None):
+        """Hash a run of packets of one *stream* whose payloads lie in one buffer.
+
+        Packet ``i`` is ``payload[offsets[i]:offsets[i] + sizes[i]]`` with pts
+        ``pts[i]`` in the stream's declared time base; the same leaves and
+        metadata as :meth:`update` of each in turn (the one-pass reader of
+        fragmented MP4 hands a whole ``trun`` here).
+        """
+        cdef Py_buffer buf
+        cdef Py_ssize_t k, n = offsets.shape[0], i
+        cdef Framer framer
+        cdef uint32_t flags
+        cdef uint64_t size
+        cdef int64_t start, length
+        if self.finished:
+            from .errors import PacketError
+            raise PacketError("ContentHasher.finish() was already called")
+        if stream < 0 or stream >= self._nslots or self._framers[stream] is None:
+            from .errors import PacketError
+            raise PacketError(f"{self._where()}stream {stream} was not declared")
+        if sizes.shape[0] != n or pts.shape[0] != n or keyframes.shape[0] != n:
+            raise ValueError("update_run: arrays differ in length")
+        framer = <Framer>self._framers[stream]
+        _get_buffer(payload, &buf)
+        try:
+            for k in range(n):
+                start = offsets[k]
+                length = sizes[k]
+                if start < 0 or length < 0 or start > buf.len or length > buf.len - start:
+                    raise ValueError(f"update_run: packet {k} lies outside the buffer")
+                i = self._count
+                flags = 1 if (self._video[stream] and keyframes[k]) else 0
+                if i == self._cap:
+                    self._grow()
+                try:
+                    self._leaf_of(framer, <const uint8_t*>buf.buf + start, <Py_ssize_t>length,
+                                  <uint32_t>stream, flags, &size, self._leaves + 32 * i)
+                except CorruptMediaError as exc:
+                    raise CorruptMediaError(f"{self._where()}stream {stream}, packet {i}: {exc}") from None
+                self._stream[i] = <uint32_t>stream
+                self._flags[i] = flags
+                self._size[i] = size
+                self._pts[i] = self._commit_pts(stream, pts[k])
+                self._count = i + 1
+        finally:
+            PyBuffer_Release(&buf)
+
     def update_av(self, packet, Py_ssize_t position, bint check_dts=False, bint salvage=False,
                   list problems=None):
         """Hash one demuxed ``av.Packet`` in place (no PacketRecord, no payload copy).
@@ -646,19 +697,25 @@ cdef class LeafTable:
                         uint64_t* size_out, uint8_t* dest) except -1:
         """dest <- the packet's 32-byte leaf; *size_out* <- its canonical length."""
         cdef Py_buffer buf
-        cdef Py_ssize_t size
-        cdef uint8_t* out
         _get_buffer(payload, &buf)
         try:
-            size = framer._plan(<const uint8_t*>buf.buf, buf.len)
-            out = self._scratch.reserve(17 + size)
-            out[0] = 0
-            _put_le(out + 1, stream, 4)
-            _put_le(out + 5, flags, 4)
-            _put_le(out + 9, <uint64_t>size, 8)
-            framer._emit(<const uint8_t*>buf.buf, buf.len, out + 17)
+            self._leaf_of(framer, <const uint8_t*>buf.buf, buf.len, stream, flags, size_out, dest)
         finally:
             PyBuffer_Release(&buf)
+        return 0
+
+    cdef int _leaf_of(self, Framer framer, const uint8_t* p, Py_ssize_t n, uint32_t stream,
+                      uint32_t flags, uint64_t* size_out, uint8_t* dest) except -1:
+        """:meth:`_leaf_into` of the payload at ``p[:n]``."""
+        cdef Py_ssize_t size
+        cdef uint8_t* out
+        size = framer._plan(p, n)
+        out = self._scratch.reserve(17 + size)
+        out[0] = 0
+        _put_le(out + 1, stream, 4)
+        _put_le(out + 5, flags, 4)
+        _put_le(out + 9, <uint64_t>size, 8)
+        framer._emit(p, n, out + 17)
         size_out[0] = <uint64_t>size
         if 17 + size <= B3_CHUNK_LEN:
             b3_hash_small(self._pt_key, B3_DERIVE_KEY_MATERIAL, out, <size_t>(17 + size), dest)
