@@ -444,6 +444,7 @@ def measure(path: str | os.PathLike[str], hashers: dict[str, Any], *, name: str 
     None and ``reason`` says why. Raises ``OSError`` only for read errors.
     """
     from .content import ContentHasher
+    from .errors import BwcError
 
     m = Measured()
     updates = [h.update for h in hashers.values()]
@@ -519,9 +520,12 @@ def measure(path: str | os.PathLike[str], hashers: dict[str, Any], *, name: str 
             except _GiveUp as exc:
                 modelled = False
                 m.reason = str(exc)
-            except Exception as exc:  # noqa: BLE001 - framing/hasher errors: FFmpeg decides
-                if isinstance(exc, OSError):
-                    raise
+            except BwcError as exc:  # a packet the framer refuses (some are OSErrors): FFmpeg decides
+                modelled = False
+                m.reason = str(exc)
+            except OSError:
+                raise  # the file could not be read
+            except Exception as exc:  # noqa: BLE001 - hostile numbers: FFmpeg decides
                 modelled = False
                 m.reason = f"{type(exc).__name__}: {exc}"
         # Whatever is left (after giving up) is still digested, in blocks.
