@@ -147,7 +147,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     anchors = TrustAnchors(args.trust)
     progress = _Progress(not args.json)
     try:
-        report = verify_evidence(args.path, anchors, revocations=args.revocations, progress=progress)
+        report = verify_evidence(args.path, anchors, revocations=args.revocations, progress=progress,
+                                 processes=True)
     finally:
         progress.clear()
     if args.html:

@@ -693,8 +693,8 @@ def content_root(
 # --- the leaves sidecar ----------------------------------------------------------------------------
 
 
-def write_leaves(path: str | os.PathLike[str], result: ContentResult) -> int:
-    """Write the ``.leaves`` sidecar of *result* (format section 1.9); returns its size."""
+def leaves_bytes(result: ContentResult) -> bytes:
+    """The ``.leaves`` sidecar bytes of *result* (format section 1.9)."""
     parts = [LEAVES_MAGIC, result.stream_table, _U32.pack(len(result.chunks)), _U32.pack(len(result.packets))]
     if isinstance(result.packets, PacketLeaves):
         parts.append(result.packets.records)
@@ -703,7 +703,12 @@ def write_leaves(path: str | os.PathLike[str], result: ContentResult) -> int:
         for p in result.packets:
             parts.append(pack(p.chunk, p.stream, p.flags, p.size, p.pts))
             parts.append(p.leaf)
-    data = b"".join(parts)
+    return b"".join(parts)
+
+
+def write_leaves(path: str | os.PathLike[str], result: ContentResult) -> int:
+    """Write the ``.leaves`` sidecar of *result* (format section 1.9); returns its size."""
+    data = leaves_bytes(result)
     with open(path, "wb") as fh:
         fh.write(data)
     return len(data)

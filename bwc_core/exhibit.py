@@ -54,7 +54,7 @@ from .keys import Certificate, PublicIdentity, TrustAnchors
 from .media import MediaSource, write_packets
 from .packets import PacketRecord
 from .report import write_report_html
-from .verify import Report, _content_of, verify_evidence
+from .verify import EXHIBIT_MANIFEST, Report, _content_of, verify_evidence
 
 __all__ = [
     "EXHIBIT_MANIFEST",
@@ -66,7 +66,6 @@ __all__ = [
     "verify_exhibit",
 ]
 
-EXHIBIT_MANIFEST = "exhibit.json"
 EXHIBIT_FORMAT = "bwc-core exhibit"
 CLIP_DIR = "clips"
 CERT_DIR = "certs"

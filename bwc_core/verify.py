@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import multiprocessing
 import os
 import posixpath
 import stat
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from fractions import Fraction
@@ -366,6 +367,9 @@ def _lstat_regular(path: Path) -> tuple[bool, bool]:
 # configuration are found in the packets). A root that differs from the
 # signed one is always recomputed with the default probe, so the options can
 # only make a match faster, never turn one into a finding.
+#: The manifest that makes a folder a court exhibit (see :mod:`bwc_core.exhibit`).
+EXHIBIT_MANIFEST = "exhibit.json"
+
 _LIGHT_PROBE = {"analyzeduration": "0", "probesize": "32", "skip_frame": "all"}
 
 
@@ -485,7 +489,7 @@ def _measure(path: Path, algorithms: Sequence[str], leaves_path: Path | None,
     re-demuxed by FFmpeg (:func:`_measure_content`), which decides findings.
     """
     from . import _fmp4
-    from .content import parse_leaves
+    from .content import leaves_bytes, parse_leaves
 
     m = _Measured()
     m.exists, m.link = _lstat_regular(path)
@@ -524,7 +528,10 @@ def _measure(path: Path, algorithms: Sequence[str], leaves_path: Path | None,
                     if h is not None:
                         h.update(data)
                         m.leaves_digests[name] = h.hexdigest()
-                m.leaves = parse_leaves(data, name=str(leaves_path))
+                if m.content is not None and data == leaves_bytes(m.content):
+                    m.leaves = m.content  # byte for byte the sidecar of the content just derived
+                else:
+                    m.leaves = parse_leaves(data, name=str(leaves_path))
             except (BwcError, OSError, ValueError) as exc:
                 m.leaves_error = str(exc)
     return m
@@ -619,12 +626,17 @@ def verify_evidence(
     progress: ProgressFn | None = None,
     workers: int | None = None,
     follow_exhibit: bool = True,
+    processes: bool = False,
 ) -> Report:
     """Verify an evidence directory against ``anchors`` and return the :class:`Report`.
 
     ``revocations`` (root-signed lists, or paths of their JSON files) are added
     to ``anchors``. ``progress(done, total, what)`` is called as segment files
-    are checked. ``anchors=None`` checks everything but origin (an info
+    are checked. Segment files are read by ``workers`` threads (default: one
+    per core); ``processes=True`` uses forked worker processes instead where
+    the platform forks, which avoids the interpreter lock between workers
+    (what the ``bwc`` command does; a library caller with threads of its own
+    should keep the default, as forking a multi-threaded process is unsafe). ``anchors=None`` checks everything but origin (an info
     finding ``cert.unchecked`` says so). A court exhibit (folder with
     ``exhibit.json`` or a zip) is checked by
     :func:`bwc_core.exhibit.verify_exhibit` unless ``follow_exhibit`` is
@@ -636,7 +648,9 @@ def verify_evidence(
     root = Path(path)
     if not root.exists():
         raise JournalError(f"{root}: no such file or directory")
-    if follow_exhibit:
+    # A court exhibit: a folder with exhibit.json, or a zip (the exhibit module,
+    # with zipfile and the report renderer, loads only then).
+    if follow_exhibit and (root.is_file() or (root / EXHIBIT_MANIFEST).is_file()):
         from .exhibit import is_exhibit, verify_exhibit
 
         if is_exhibit(root):  # a court exhibit (folder with exhibit.json, or .zip)
@@ -678,7 +692,7 @@ def verify_evidence(
                           "last_time": _iso(records[-1].time)}
 
     segs = _walk_records(records, report)
-    _check_segments(root, segs, report, progress, workers)
+    _check_segments(root, segs, report, progress, workers, processes)
     _check_unexpected(root, segs, report)
     _check_continuity(report)
     return report
@@ -788,8 +802,16 @@ def _walk_records(records: list[Record], report: Report) -> list[_Seg]:
     return segs
 
 
+def _pool(workers: int, processes: bool) -> Executor:
+    """Threads, or forked processes when asked for and the platform forks."""
+    if processes and "fork" in multiprocessing.get_all_start_methods():
+        from . import _fmp4, content  # noqa: F401 - imported once, before the fork
+        return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
+    return ThreadPoolExecutor(max_workers=workers)
+
+
 def _check_segments(root: Path, segs: list[_Seg], report: Report, progress: ProgressFn | None,
-                    workers: int | None) -> None:
+                    workers: int | None, processes: bool = False) -> None:
     add = report.findings.append
     by_file: dict[str, list[_Seg]] = defaultdict(list)
     for s in segs:
@@ -817,22 +839,25 @@ def _check_segments(root: Path, segs: list[_Seg], report: Report, progress: Prog
     todo = [s for s in segs if s.rel is not None]
     total = len(todo)
     # One job per segment reads it once (digests, sidecar and, for our own
-    # fragmented MP4, the content root); hashlib, blake3 and the leaf hashing
-    # of large packets release the GIL, so one worker per core keeps every
-    # core busy. Files the one-pass reader does not settle are re-demuxed by
-    # FFmpeg inside the same job.
+    # fragmented MP4, the content root), one worker per core. Files the
+    # one-pass reader does not settle are re-demuxed by FFmpeg inside the same
+    # job. Threads share the interpreter lock for the per-packet work, so the
+    # command line forks worker processes instead (``processes``).
     nworkers = workers or max(1, min(8, os.cpu_count() or 2))
-    with ThreadPoolExecutor(max_workers=max(1, nworkers)) as pool:
-        jobs = []
-        for s in todo:
-            algorithms = list(s.report.digests) or ["blake3", "sha256"]
-            leaves_info = s.body.get("leaves") if isinstance(s.body.get("leaves"), dict) else {}
-            leaves_algos = list(leaves_info.get("digests") or {}) if isinstance(leaves_info.get("digests"), dict) else []
-            leaves_path = root / s.leaves_rel if s.leaves_rel else None
-            jobs.append((s, pool.submit(_measure, root / s.rel, algorithms, leaves_path, leaves_algos,
-                                        s.report)))
-        for done, (s, job) in enumerate(jobs, 1):
-            s.measured = job.result()
+    args = []
+    for s in todo:
+        algorithms = list(s.report.digests) or ["blake3", "sha256"]
+        leaves_info = s.body.get("leaves") if isinstance(s.body.get("leaves"), dict) else {}
+        leaves_algos = list(leaves_info.get("digests") or {}) if isinstance(leaves_info.get("digests"), dict) else []
+        leaves_path = root / s.leaves_rel if s.leaves_rel else None
+        args.append((root / s.rel, algorithms, leaves_path, leaves_algos, s.report))
+    with _pool(nworkers, processes and nworkers > 1 and total > 1) as pool:
+        jobs = [pool.submit(_measure, *a) for a in args]
+        for done, (s, job, a) in enumerate(zip(todo, jobs, args), 1):
+            try:
+                s.measured = job.result()
+            except BrokenExecutor:  # a worker process died: measure here instead
+                s.measured = _measure(*a)
             if progress is not None:
                 progress(done, total, s.rel or "")
 

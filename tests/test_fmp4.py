@@ -201,3 +201,48 @@ def test_copied_evidence_still_verifies_fast(evidence, trust, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(evidence, copy)
     assert verify_evidence(copy, _anchors(trust)).ok
+
+
+def _report_json(report) -> dict:
+    return {k: v for k, v in report.to_json().items() if k not in ("elapsed", "path")}
+
+
+def test_worker_processes_give_the_same_report(evidence, trust, tmp_path):
+    """``processes=True`` (what ``bwc verify`` uses) and threads: same findings,
+    pristine and tampered (a byte flipped: FFmpeg decides in the worker)."""
+    anchors = _anchors(trust)
+    ev = tmp_path / "ev"
+    shutil.copytree(evidence, ev)
+    for _ in range(2):
+        threads = verify_evidence(ev, anchors, workers=2)
+        procs = verify_evidence(ev, anchors, workers=2, processes=True)
+        assert _report_json(threads) == _report_json(procs)
+        victim = sorted((ev / "media").rglob("*.mp4"))[1]
+        data = bytearray(victim.read_bytes())
+        data[len(data) // 2] ^= 0x40
+        victim.write_bytes(data)
+    assert not procs.ok
+    assert any(f.code.startswith("content.") or f.code.startswith("segment.") for f in procs.findings)
+
+
+def test_a_dead_worker_process_is_measured_again_in_process(evidence, trust, monkeypatch):
+    """A worker that dies (here: every worker) costs time, not findings."""
+    import os as _os
+
+    import threading
+
+    parent = _os.getpid()
+    real = _fmp4.measure
+    here = []
+
+    def dying(*args, **kwargs):
+        if _os.getpid() != parent:  # in a forked worker
+            _os._exit(7)
+        here.append(threading.current_thread() is threading.main_thread())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_fmp4, "measure", dying)
+    report = verify_evidence(evidence, _anchors(trust), workers=2, processes=True)
+    assert report.ok
+    segments = len(list((evidence / "media").rglob("*.mp4")))
+    assert here == [True] * segments  # every file measured again by the verifier itself
