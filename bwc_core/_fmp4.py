@@ -426,6 +426,96 @@ class Measured:
         self.reason: str | None = None  # why it did not
 
 
+class _Reader:
+    """Turns the top-level boxes of one file, in order, into its content commitment.
+
+    :meth:`box` takes each box (type, file offset, body) as the file is read
+    and raises :class:`_GiveUp` for anything not modelled; :meth:`result`
+    is the :class:`ContentResult` once every box was seen, or None.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.tracks: dict[int, _Track] | None = None
+        self.hasher: Any = None
+        self.pending: list[_Run] | None = None
+
+    def check(self, kind: bytes, size: int) -> None:
+        """Refuse a box before its body is read (type and size alone)."""
+        if kind in _REFUSED:  # boxes that change what FFmpeg yields
+            raise _GiveUp(f"{kind!r} box")
+        if kind == b"mdat":
+            if self.pending is None:
+                raise _GiveUp("mdat without its moof")
+            if size > _MAX_MDAT:
+                raise _GiveUp("huge mdat")
+        elif kind in (b"moov", b"moof") and size > _MAX_META:
+            raise _GiveUp(f"huge {kind!r}")
+
+    def box(self, kind: bytes, box_at: int, body_at: int, body: memoryview) -> None:
+        from .content import ContentHasher
+
+        if kind == b"moov":
+            if self.tracks is not None:
+                raise _GiveUp("second moov")
+            parsed = _parse_moov(bytes(body))
+            self.tracks = {t.track_id: t for t in parsed}
+            self.hasher = ContentHasher([t.stream_info() for t in parsed], name=self.name)
+        elif kind == b"moof":
+            if self.tracks is None or self.pending:
+                raise _GiveUp("moof before moov" if self.tracks is None else "moof without mdat")
+            self.pending = _parse_moof(bytes(body), box_at, self.tracks)
+        elif kind == b"mdat":
+            assert self.pending is not None and self.hasher is not None
+            n = len(body)
+            for run in self.pending:
+                first = run.first - body_at  # payloads are back to back from here
+                if first < 0 or first + run.length > n:
+                    raise _GiveUp("sample outside its mdat")
+                rel = array("q", accumulate(run.sizes, initial=first))
+                rel.pop()
+                self.hasher.update_run(body, run.stream, rel, run.sizes, run.pts, run.keyframes)
+            self.pending = None
+        elif kind == b"ftyp" and box_at != 0:
+            raise _GiveUp("ftyp not first")
+
+    def result(self) -> Any:
+        if self.hasher is None:
+            raise _GiveUp("no moov")
+        if self.pending or not len(self.hasher):
+            raise _GiveUp("moof without mdat" if self.pending else "no samples")
+        return self.hasher.finish()
+
+
+def _header(data: Any, pos: int, total: int) -> tuple[bytes, int, int]:
+    """(type, header length, box size) of the box at *pos* of a file of *total* bytes."""
+    if total - pos < 8:
+        raise _GiveUp("trailing bytes")
+    size, kind = _BOX.unpack_from(data, pos)
+    hlen = 8
+    if size == 1:
+        if total - pos < 16:
+            raise _GiveUp("trailing bytes")
+        size = _U64.unpack_from(data, pos + 8)[0]
+        hlen = 16
+    elif size == 0:
+        size = total - pos
+    if size < hlen or pos + size > total:
+        raise _GiveUp(f"box {kind!r} overruns the file")
+    return kind, hlen, size
+
+
+def _give_up_reason(exc: Exception) -> str | None:
+    """The reason to hand a file to FFmpeg, or None to let *exc* propagate (a read error)."""
+    from .errors import BwcError
+
+    if isinstance(exc, (_GiveUp, BwcError)):  # (a refused packet is a BwcError, some are OSErrors)
+        return str(exc)
+    if isinstance(exc, OSError):
+        return None
+    return f"{type(exc).__name__}: {exc}"  # hostile numbers: FFmpeg decides
+
+
 def _read_exact(fh: BinaryIO, view: memoryview) -> None:
     got = 0
     while got < len(view):
@@ -442,110 +532,60 @@ def measure(path: str | os.PathLike[str], hashers: dict[str, Any], *, name: str 
     has the size, the hex digests and, for a fragmented MP4 this reader
     models, the content commitment (``content``); otherwise ``content`` is
     None and ``reason`` says why. Raises ``OSError`` only for read errors.
+    Each box is read into one reused buffer and hashed and parsed while in
+    cache (mapping the file instead measured slower, and a file truncated
+    while mapped would kill the process).
     """
-    from .content import ContentHasher
-    from .errors import BwcError
-
-    m = Measured()
-    updates = [h.update for h in hashers.values()]
     path = Path(path)
     with open(path, "rb", buffering=0) as fh:
-        total = os.fstat(fh.fileno()).st_size
-        buf = bytearray(_BLOCK)
-        pos = 0
-        tracks: dict[int, _Track] | None = None
-        hasher: Any = None
-        pending: list[_Run] | None = None
-        modelled = True
-        head = bytearray(16)
-        hv = memoryview(head)
-        while pos < total and modelled:
-            try:
-                if total - pos < 8:
-                    raise _GiveUp("trailing bytes")
-                _read_exact(fh, hv[:8])
-                size, kind = _BOX.unpack_from(head, 0)
-                hlen = 8
-                if size == 1:
-                    if total - pos < 16:
-                        raise _GiveUp("trailing bytes")
-                    _read_exact(fh, hv[8:16])
-                    size = _U64.unpack_from(head, 8)[0]
-                    hlen = 16
-                elif size == 0:
-                    size = total - pos
-                for u in updates:
-                    u(hv[:hlen])
-                body_at = pos + hlen
-                pos += hlen
-                if size < hlen or body_at - hlen + size > total:
-                    raise _GiveUp(f"box {kind!r} overruns the file")
-                n = size - hlen
-                if kind in _REFUSED:  # boxes that change what FFmpeg yields
-                    raise _GiveUp(f"{kind!r} box")
-                if kind == b"mdat":
-                    if pending is None or n > _MAX_MDAT:
-                        raise _GiveUp("mdat without its moof" if pending is None else "huge mdat")
-                elif kind in (b"moov", b"moof") and n > _MAX_META:
-                    raise _GiveUp(f"huge {kind!r}")
-                if len(buf) < n:
-                    buf = bytearray(n)
-                body = memoryview(buf)[:n]
-                _read_exact(fh, body)
-                pos += n
-                for u in updates:
-                    u(body)
-                if kind == b"moov":
-                    if tracks is not None:
-                        raise _GiveUp("second moov")
-                    parsed = _parse_moov(bytes(body))
-                    tracks = {t.track_id: t for t in parsed}
-                    hasher = ContentHasher([t.stream_info() for t in parsed], name=name or str(path))
-                elif kind == b"moof":
-                    if tracks is None or pending:
-                        raise _GiveUp("moof before moov" if tracks is None else "moof without mdat")
-                    pending = _parse_moof(bytes(body), body_at - hlen, tracks)
-                elif kind == b"mdat":
-                    assert pending is not None and hasher is not None
-                    for run in pending:
-                        first = run.first - body_at  # payloads are back to back from here
-                        if first < 0 or first + run.length > n:
-                            raise _GiveUp("sample outside its mdat")
-                        rel = array("q", accumulate(run.sizes, initial=first))
-                        rel.pop()
-                        hasher.update_run(body, run.stream, rel, run.sizes, run.pts, run.keyframes)
-                    pending = None
-                elif kind == b"ftyp" and body_at != 8:
-                    raise _GiveUp("ftyp not first")
-            except _GiveUp as exc:
-                modelled = False
-                m.reason = str(exc)
-            except BwcError as exc:  # a packet the framer refuses (some are OSErrors): FFmpeg decides
-                modelled = False
-                m.reason = str(exc)
-            except OSError:
-                raise  # the file could not be read
-            except Exception as exc:  # noqa: BLE001 - hostile numbers: FFmpeg decides
-                modelled = False
-                m.reason = f"{type(exc).__name__}: {exc}"
-        # Whatever is left (after giving up) is still digested, in blocks.
-        fh.seek(pos)
-        view_buf = memoryview(buf)
-        while True:
-            got = fh.readinto(view_buf)
-            if not got:
-                break
-            pos += got
-            chunk = view_buf[:got]
+        return _measure_stream(fh, os.fstat(fh.fileno()).st_size, hashers, name or str(path))
+
+
+def _measure_stream(fh: BinaryIO, total: int, hashers: dict[str, Any], name: str) -> Measured:
+    m = Measured()
+    updates = [h.update for h in hashers.values()]
+    buf = bytearray(_BLOCK)
+    head = bytearray(16)
+    hv = memoryview(head)
+    reader: _Reader | None = _Reader(name)
+    pos = 0
+    while pos < total and reader is not None:
+        try:
+            got = min(16, total - pos)
+            _read_exact(fh, hv[:got])
+            kind, hlen, size = _header(head, 0, total - pos)
             for u in updates:
-                u(chunk)
+                u(hv[:hlen])
+            body_at = pos + hlen
+            n = size - hlen
+            fh.seek(body_at)
+            pos = body_at
+            reader.check(kind, n)
+            if len(buf) < n:
+                buf = bytearray(n)
+            body = memoryview(buf)[:n]
+            _read_exact(fh, body)
+            pos += n
+            for u in updates:
+                u(body)
+            reader.box(kind, body_at - hlen, body_at, body)
+        except Exception as exc:  # noqa: BLE001 - sorted by _give_up_reason
+            m.reason = _give_up_reason(exc)
+            if m.reason is None:
+                raise
+            reader = None
+    # Whatever is left (after giving up) is still digested, in blocks.
+    fh.seek(pos)
+    view = memoryview(buf)
+    while got := fh.readinto(view):
+        pos += got
+        for u in updates:
+            u(view[:got])
     m.size = pos
     m.digests = {k: h.hexdigest() for k, h in hashers.items()}
-    if modelled and hasher is not None and not pending and len(hasher):
+    if reader is not None:
         try:
-            m.content = hasher.finish()
+            m.content = reader.result()
         except Exception as exc:  # noqa: BLE001
-            m.reason = f"{type(exc).__name__}: {exc}"
-    elif modelled:
-        m.reason = "no samples" if hasher is not None else "no moov"
+            m.reason = _give_up_reason(exc) or str(exc)
     return m
