@@ -24,6 +24,7 @@ verification faster but never decides a finding.
 from __future__ import annotations
 
 import os
+import stat
 import struct
 import sys
 from array import array
@@ -31,9 +32,10 @@ from fractions import Fraction
 from itertools import accumulate
 from operator import add
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, BinaryIO, NamedTuple
 
-__all__ = ["Measured", "measure"]
+__all__ = ["Measured", "Prefetch", "measure", "read_segment"]
 
 _BOX = struct.Struct(">I4s")
 _U32 = struct.Struct(">I")
@@ -414,16 +416,31 @@ def _parse_moof(data: bytes, moof_at: int, tracks: dict[int, _Track]) -> list[_R
 
 
 class Measured:
-    """What one pass over a file found: size, digests and (when modelled) content."""
+    """What one pass over a file found: size, digests and (when modelled) content.
 
-    __slots__ = ("size", "digests", "unknown", "content", "reason")
+    From :func:`read_segment` also whether the path exists, is a link or
+    special file, or could not be read (``error``), and the digest names it
+    does not know (``unknown``).
+    """
+
+    __slots__ = ("exists", "link", "error", "size", "digests", "unknown", "content", "reason")
 
     def __init__(self) -> None:
+        self.exists = True
+        self.link = False
+        self.error: str | None = None
         self.size = 0
         self.digests: dict[str, str] = {}
         self.unknown: list[str] = []
         self.content: Any = None  # a ContentResult when the reader modelled the file
         self.reason: str | None = None  # why it did not
+
+    def __getstate__(self) -> tuple:
+        return tuple(getattr(self, k) for k in self.__slots__)
+
+    def __setstate__(self, state: tuple) -> None:
+        for k, v in zip(self.__slots__, state):
+            setattr(self, k, v)
 
 
 class _Reader:
@@ -589,3 +606,125 @@ def _measure_stream(fh: BinaryIO, total: int, hashers: dict[str, Any], name: str
         except Exception as exc:  # noqa: BLE001
             m.reason = _give_up_reason(exc) or str(exc)
     return m
+
+
+def new_hasher(name: str) -> Any:
+    """A fresh single-threaded hasher for a digest name (``blake3``, hashlib's), or None."""
+    if name == "blake3":
+        import blake3
+
+        return blake3.blake3(max_threads=1)
+    import hashlib
+
+    if name in hashlib.algorithms_guaranteed and not name.startswith("shake"):
+        return hashlib.new(name)
+    return None
+
+
+def lstat_regular(path: str | os.PathLike[str]) -> tuple[bool, bool]:
+    """(exists, is a link or special file): evidence paths are never followed."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False, False
+    return True, not stat.S_ISREG(st.st_mode)
+
+
+def read_segment(path: str | os.PathLike[str], algorithms: Sequence[str]) -> Measured:
+    """A segment file read once for the verifier; never raises.
+
+    Links and special files are not opened; a read error is kept in
+    ``error``. Runs in the verifier's workers (threads or forked processes).
+    """
+    exists, link = lstat_regular(path)
+    hashers = {}
+    unknown = []
+    for name in algorithms:
+        h = new_hasher(name)
+        if h is None:
+            unknown.append(name)
+        else:
+            hashers[name] = h
+    if not exists or link:
+        m = Measured()
+        m.exists, m.link = exists, link
+    else:
+        try:
+            m = measure(path, hashers)
+        except OSError as exc:
+            m = Measured()
+            m.error = exc.strerror or str(exc)
+    m.unknown = unknown
+    return m
+
+
+#: The digests ``bwc verify`` reads ahead (those bwc-core's writers sign).
+PREFETCH_ALGORITHMS = ("blake3", "sha256")
+
+
+class Prefetch:
+    """Segment files of an evidence directory read ahead by forked workers.
+
+    ``bwc verify`` starts this before it has imported the rest of bwc-core or
+    parsed the journal, so the workers read and hash while the journal and
+    certificates are checked; :func:`bwc_core.verify.verify_evidence` then
+    :meth:`take` s each journaled file's result and uses :attr:`pool` for the
+    rest. Every regular file under ``media/`` except sidecars is read (links
+    are not followed); those no record names are reported as unexpected and
+    their reading is wasted. Use as a context manager.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], workers: int | None = None) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.root = Path(root)
+        n = workers or max(1, min(8, os.cpu_count() or 2))
+        self.pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("fork"))
+        self._futures: dict[str, Any] = {}
+        try:
+            for path in self._files(self.root / "media"):
+                self._futures[os.path.normpath(path)] = self.pool.submit(
+                    read_segment, path, PREFETCH_ALGORITHMS)
+        except BaseException:
+            self.close()
+            raise
+
+    @staticmethod
+    def _files(top: Path) -> list[str]:
+        out = []
+        for dirpath, dirnames, filenames in os.walk(top):  # never follows links
+            dirnames.sort()
+            for name in sorted(filenames):
+                path = os.path.join(dirpath, name)
+                if not name.endswith(".leaves") and lstat_regular(path) == (True, False):
+                    out.append(path)
+        return out
+
+    @classmethod
+    def start(cls, root: str | os.PathLike[str]) -> Prefetch | None:
+        """A prefetch of an evidence directory, or None where it does not apply
+        (not a directory with a journal, a court exhibit, no fork, one core)."""
+        import multiprocessing
+
+        p = Path(root)
+        if ((os.cpu_count() or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods()
+                or not p.is_dir() or not (p / "journal.jsonl").is_file()
+                or (p / "exhibit.json").exists() or not (p / "media").is_dir()):
+            return None
+        return cls(p)
+
+    def take(self, path: str | os.PathLike[str], algorithms: Sequence[str]) -> Any:
+        """The future of *path*'s reading if it was read ahead with *algorithms*, else None."""
+        if not set(algorithms) <= set(PREFETCH_ALGORITHMS):
+            return None
+        return self._futures.pop(os.path.normpath(path), None)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> Prefetch:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

@@ -141,16 +141,25 @@ def _add_verify(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from .keys import TrustAnchors
-    from .verify import verify_evidence
+    from ._fmp4 import Prefetch
 
-    anchors = TrustAnchors(args.trust)
-    progress = _Progress(not args.json)
+    # Workers start reading the segments before the rest of bwc-core is even
+    # imported; the journal and certificates are checked meanwhile.
+    prefetched = Prefetch.start(args.path)
     try:
-        report = verify_evidence(args.path, anchors, revocations=args.revocations, progress=progress,
-                                 processes=True)
+        from .keys import TrustAnchors
+        from .verify import verify_evidence
+
+        anchors = TrustAnchors(args.trust)
+        progress = _Progress(not args.json)
+        try:
+            report = verify_evidence(args.path, anchors, revocations=args.revocations, progress=progress,
+                                     processes=True, prefetched=prefetched)
+        finally:
+            progress.clear()
     finally:
-        progress.clear()
+        if prefetched is not None:
+            prefetched.close()
     if args.html:
         from .report import write_report_html
 

@@ -305,6 +305,7 @@ class _Measured:
     unknown: list[str] = field(default_factory=list)
     error: str | None = None
     content: Any = None  # ContentResult re-demuxed from the file
+    fast: Any = None  # ContentResult of the one-pass reader, until settled
     content_error: str | None = None
     demux_errors: list[str] = field(default_factory=list)  # packets skipped while re-demuxing
     leaves_exists: bool = False
@@ -318,11 +319,9 @@ _BLOCK = 1 << 22
 
 
 def _new_hasher(name: str) -> Any:
-    if name == "blake3":
-        return blake3.blake3(max_threads=1)
-    if name in hashlib.algorithms_guaranteed and not name.startswith("shake"):
-        return hashlib.new(name)
-    return None
+    from ._fmp4 import new_hasher
+
+    return new_hasher(name)
 
 
 def _digest_file(path: Path, algorithms: Iterable[str]) -> tuple[int, dict[str, str], list[str]]:
@@ -349,13 +348,9 @@ def _digest_file(path: Path, algorithms: Iterable[str]) -> tuple[int, dict[str, 
 
 def _lstat_regular(path: Path) -> tuple[bool, bool]:
     """(exists, is_link_or_special)."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return False, False
-    except OSError:
-        return False, False
-    return True, not stat.S_ISREG(st.st_mode)
+    from ._fmp4 import lstat_regular
+
+    return lstat_regular(path)
 
 
 # Demuxer options for containers that declare every stream, its codec
@@ -477,45 +472,41 @@ def _content_of(path: Path, options: dict[str, str] | None = None) -> tuple[Any,
         return hasher.finish(), problems
 
 
-def _measure(path: Path, algorithms: Sequence[str], leaves_path: Path | None,
-             leaves_algorithms: Sequence[str], signed: SegmentReport | None = None) -> _Measured:
-    """Size, digests, sidecar and re-demuxed content of one segment file; never raises.
+def _from_read(r: Any, algorithms: Sequence[str]) -> _Measured:
+    """A :class:`_Measured` from a worker's :func:`bwc_core._fmp4.read_segment` result."""
+    m = _Measured()
+    m.exists, m.link, m.error = r.exists, r.link, r.error
+    if m.exists and not m.link and m.error is None:
+        m.size = r.size
+        m.digests = {k: v for k, v in r.digests.items() if k in algorithms}
+    m.unknown = list(r.unknown)
+    m.fast = r.content
+    return m
 
-    The file is read once by :func:`bwc_core._fmp4.measure`, which also
-    re-derives the content commitment of the fragmented MP4 files bwc-core
-    writes. That root is taken only when the file's size and every digest are
-    the *signed* ones and the root equals the signed root; any other file
-    (altered, remuxed, another container, one the reader does not model) is
-    re-demuxed by FFmpeg (:func:`_measure_content`), which decides findings.
-    """
-    from . import _fmp4
+
+def _accepted(m: _Measured, signed: SegmentReport | None) -> bool:
+    """The one-pass content root may stand: the signed bytes, yielding the signed root."""
+    return (m.fast is not None and signed is not None and signed.content_root is not None
+            and m.size == signed.size and bool(m.digests) and not m.unknown
+            and all(m.digests[k] == signed.digests.get(k) for k in m.digests)
+            and m.fast.root.hex() == signed.content_root)
+
+
+def _needs_ffmpeg(m: _Measured, signed: SegmentReport | None) -> bool:
+    return m.exists and not m.link and m.error is None and not _accepted(m, signed)
+
+
+def _settle(m: _Measured, signed: SegmentReport | None, leaves_path: Path | None,
+            leaves_algorithms: Sequence[str], demuxed: tuple[Any, list[str], str | None] | None) -> None:
+    """Content (the accepted one-pass root, or FFmpeg's *demuxed* reading) and the sidecar."""
     from .content import leaves_bytes, parse_leaves
 
-    m = _Measured()
-    m.exists, m.link = _lstat_regular(path)
-    fast = None
-    if m.exists and not m.link:
-        hashers = {}
-        for name in algorithms:
-            h = _new_hasher(name)
-            if h is None:
-                m.unknown.append(name)
-            else:
-                hashers[name] = h
-        try:
-            fast = _fmp4.measure(path, hashers)
-            m.size, m.digests = fast.size, fast.digests
-        except OSError as exc:
-            m.error = exc.strerror or str(exc)
     if m.exists and not m.link and m.error is None:
-        expected_root = signed.content_root if signed is not None else None
-        if (fast is not None and fast.content is not None and signed is not None
-                and m.size == signed.size and m.digests and not m.unknown
-                and all(m.digests[k] == signed.digests.get(k) for k in m.digests)
-                and fast.content.root.hex() == expected_root):
-            m.content = fast.content
-        else:
-            m.content, m.demux_errors, m.content_error = _measure_content(path, expected_root)
+        if _accepted(m, signed):
+            m.content = m.fast
+        elif demuxed is not None:
+            m.content, m.demux_errors, m.content_error = demuxed
+    m.fast = None
     if leaves_path is not None:
         exists, odd = _lstat_regular(leaves_path)
         m.leaves_exists = exists and not odd
@@ -534,6 +525,25 @@ def _measure(path: Path, algorithms: Sequence[str], leaves_path: Path | None,
                     m.leaves = parse_leaves(data, name=str(leaves_path))
             except (BwcError, OSError, ValueError) as exc:
                 m.leaves_error = str(exc)
+
+
+def _measure(path: Path, algorithms: Sequence[str], leaves_path: Path | None,
+             leaves_algorithms: Sequence[str], signed: SegmentReport | None = None) -> _Measured:
+    """Size, digests, sidecar and re-demuxed content of one segment file; never raises.
+
+    The file is read once by :func:`bwc_core._fmp4.read_segment`, which also
+    re-derives the content commitment of the fragmented MP4 files bwc-core
+    writes. That root is taken only when the file's size and every digest are
+    the *signed* ones and the root equals the signed root; any other file
+    (altered, remuxed, another container, one the reader does not model) is
+    re-demuxed by FFmpeg (:func:`_measure_content`), which decides findings.
+    The verifier runs the same steps split across workers (:func:`_check_segments`).
+    """
+    from . import _fmp4
+
+    m = _from_read(_fmp4.read_segment(path, algorithms), algorithms)
+    demuxed = _measure_content(path, signed.content_root if signed else None) if _needs_ffmpeg(m, signed) else None
+    _settle(m, signed, leaves_path, leaves_algorithms, demuxed)
     return m
 
 
@@ -627,6 +637,7 @@ def verify_evidence(
     workers: int | None = None,
     follow_exhibit: bool = True,
     processes: bool = False,
+    prefetched: Any = None,
 ) -> Report:
     """Verify an evidence directory against ``anchors`` and return the :class:`Report`.
 
@@ -636,7 +647,10 @@ def verify_evidence(
     per core); ``processes=True`` uses forked worker processes instead where
     the platform forks, which avoids the interpreter lock between workers
     (what the ``bwc`` command does; a library caller with threads of its own
-    should keep the default, as forking a multi-threaded process is unsafe). ``anchors=None`` checks everything but origin (an info
+    should keep the default, as forking a multi-threaded process is unsafe).
+    ``prefetched`` (a :class:`bwc_core._fmp4.Prefetch` of this directory,
+    started before the journal is read) supplies files already read and the
+    worker pool. ``anchors=None`` checks everything but origin (an info
     finding ``cert.unchecked`` says so). A court exhibit (folder with
     ``exhibit.json`` or a zip) is checked by
     :func:`bwc_core.exhibit.verify_exhibit` unless ``follow_exhibit`` is
@@ -692,7 +706,7 @@ def verify_evidence(
                           "last_time": _iso(records[-1].time)}
 
     segs = _walk_records(records, report)
-    _check_segments(root, segs, report, progress, workers, processes)
+    _check_segments(root, segs, report, progress, workers, processes, prefetched)
     _check_unexpected(root, segs, report)
     _check_continuity(report)
     return report
@@ -810,8 +824,57 @@ def _pool(workers: int, processes: bool) -> Executor:
     return ThreadPoolExecutor(max_workers=workers)
 
 
+def _run(pool: Executor, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` on *pool*, or here when the pool is broken (a worker died)."""
+    try:
+        return pool.submit(fn, *args)
+    except BrokenExecutor:
+        return None
+
+
+def _result(future: Any, fn: Callable[..., Any], *args: Any) -> Any:
+    """The result of *future*; computed here instead if it is None or its worker died."""
+    if future is not None:
+        try:
+            return future.result()
+        except BrokenExecutor:
+            pass
+    return fn(*args)
+
+
+def _measure_all(pool: Executor, prefetched: Any, todo: list[_Seg], plans: list[tuple],
+                 progress: ProgressFn | None) -> None:
+    """Every segment measured: one read each on the workers, then FFmpeg where needed."""
+    from . import _fmp4
+
+    total = len(todo)
+    reads = []
+    for path, algorithms, _, _ in plans:
+        future = prefetched.take(path, algorithms) if prefetched is not None else None
+        reads.append(future or _run(pool, _fmp4.read_segment, path, algorithms))
+    done = 0
+    demuxes: dict[int, Any] = {}
+    for i, (s, (path, algorithms, leaves_path, leaves_algos)) in enumerate(zip(todo, plans)):
+        s.measured = _from_read(_result(reads[i], _fmp4.read_segment, path, algorithms), algorithms)
+        if _needs_ffmpeg(s.measured, s.report):
+            demuxes[i] = _run(pool, _measure_content, path, s.report.content_root)
+            continue
+        _settle(s.measured, s.report, leaves_path, leaves_algos, None)
+        done += 1
+        if progress is not None:
+            progress(done, total, s.rel or "")
+    for i, future in demuxes.items():
+        s = todo[i]
+        path, _, leaves_path, leaves_algos = plans[i]
+        demuxed = _result(future, _measure_content, path, s.report.content_root)
+        _settle(s.measured, s.report, leaves_path, leaves_algos, demuxed)
+        done += 1
+        if progress is not None:
+            progress(done, total, s.rel or "")
+
+
 def _check_segments(root: Path, segs: list[_Seg], report: Report, progress: ProgressFn | None,
-                    workers: int | None, processes: bool = False) -> None:
+                    workers: int | None, processes: bool = False, prefetched: Any = None) -> None:
     add = report.findings.append
     by_file: dict[str, list[_Seg]] = defaultdict(list)
     for s in segs:
@@ -844,22 +907,23 @@ def _check_segments(root: Path, segs: list[_Seg], report: Report, progress: Prog
     # job. Threads share the interpreter lock for the per-packet work, so the
     # command line forks worker processes instead (``processes``).
     nworkers = workers or max(1, min(8, os.cpu_count() or 2))
-    args = []
+    plans = []
     for s in todo:
         algorithms = list(s.report.digests) or ["blake3", "sha256"]
         leaves_info = s.body.get("leaves") if isinstance(s.body.get("leaves"), dict) else {}
         leaves_algos = list(leaves_info.get("digests") or {}) if isinstance(leaves_info.get("digests"), dict) else []
         leaves_path = root / s.leaves_rel if s.leaves_rel else None
-        args.append((root / s.rel, algorithms, leaves_path, leaves_algos, s.report))
-    with _pool(nworkers, processes and nworkers > 1 and total > 1) as pool:
-        jobs = [pool.submit(_measure, *a) for a in args]
-        for done, (s, job, a) in enumerate(zip(todo, jobs, args), 1):
-            try:
-                s.measured = job.result()
-            except BrokenExecutor:  # a worker process died: measure here instead
-                s.measured = _measure(*a)
-            if progress is not None:
-                progress(done, total, s.rel or "")
+        plans.append((root / s.rel, algorithms, leaves_path, leaves_algos))
+    own = None
+    if prefetched is not None:
+        pool: Executor = prefetched.pool
+    else:
+        pool = own = _pool(nworkers, processes and nworkers > 1 and total > 1)
+    try:
+        _measure_all(pool, prefetched, todo, plans, progress)
+    finally:
+        if own is not None:
+            own.shutdown(wait=True, cancel_futures=True)
 
     # Where each signed segment's bytes / content are expected to be found.
     by_digest: dict[str, _Seg] = {}
