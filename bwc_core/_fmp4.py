@@ -704,11 +704,14 @@ class Prefetch:
     @classmethod
     def start(cls, root: str | os.PathLike[str]) -> Prefetch | None:
         """A prefetch of an evidence directory, or None where it does not apply
-        (not a directory with a journal, a court exhibit, no fork, one core)."""
+        (not a directory with a journal, a court exhibit, no fork, one core,
+        other threads running)."""
         import multiprocessing
+        import threading
 
         p = Path(root)
         if ((os.cpu_count() or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods()
+                or threading.active_count() > 1  # forking beside other threads is unsafe
                 or not p.is_dir() or not (p / "journal.jsonl").is_file()
                 or (p / "exhibit.json").exists() or not (p / "media").is_dir()):
             return None

@@ -31,6 +31,7 @@ import multiprocessing
 import os
 import posixpath
 import stat
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -817,8 +818,10 @@ def _walk_records(records: list[Record], report: Report) -> list[_Seg]:
 
 
 def _pool(workers: int, processes: bool) -> Executor:
-    """Threads, or forked processes when asked for and the platform forks."""
-    if processes and "fork" in multiprocessing.get_all_start_methods():
+    """Threads, or forked processes when asked for, the platform forks and no
+    other thread is running (forking beside threads can deadlock the child)."""
+    if (processes and "fork" in multiprocessing.get_all_start_methods()
+            and threading.active_count() == 1):
         from . import _fmp4, content  # noqa: F401 - imported once, before the fork
         return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
     return ThreadPoolExecutor(max_workers=workers)

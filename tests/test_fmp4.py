@@ -246,3 +246,38 @@ def test_a_dead_worker_process_is_measured_again_in_process(evidence, trust, mon
     assert report.ok
     segments = len(list((evidence / "media").rglob("*.mp4")))
     assert here == [True] * segments  # every file measured again by the verifier itself
+
+
+def test_read_ahead_gives_the_same_report(evidence, trust, tmp_path):
+    """``bwc verify``'s read-ahead (every file under media/ read before the
+    journal is parsed) changes nothing: pristine, tampered, deleted, extra,
+    and a link where a segment was."""
+    anchors = _anchors(trust)
+    ev = tmp_path / "ev"
+    shutil.copytree(evidence, ev)
+    segments = sorted((ev / "media").rglob("*.mp4"))
+    tampers = [
+        lambda: None,
+        lambda: segments[1].write_bytes(segments[1].read_bytes()[:-100]),
+        lambda: segments[2].unlink(),
+        lambda: (ev / "media" / "stray.bin").write_bytes(b"x" * 5000),
+        lambda: (segments[3].unlink(), segments[3].symlink_to(segments[0])),
+    ]
+    for tamper in tampers:
+        tamper()
+        plain = verify_evidence(ev, anchors, workers=2)
+        with _fmp4.Prefetch.start(ev) as ahead:
+            assert ahead is not None
+            read_ahead = verify_evidence(ev, anchors, workers=2, processes=True, prefetched=ahead)
+        assert _report_json(plain) == _report_json(read_ahead)
+    codes = {f.code for f in read_ahead.findings}
+    assert {"segment.missing", "segment.unexpected", "segment.bad_path"} <= codes
+
+
+def test_read_ahead_only_where_it_applies(evidence, tmp_path):
+    assert _fmp4.Prefetch.start(tmp_path) is None  # no journal
+    assert _fmp4.Prefetch.start(evidence / "journal.jsonl") is None  # a file
+    exhibit = tmp_path / "exhibit"
+    shutil.copytree(evidence, exhibit)
+    (exhibit / "exhibit.json").write_text("{}")
+    assert _fmp4.Prefetch.start(exhibit) is None
