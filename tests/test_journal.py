@@ -538,3 +538,33 @@ def test_keep_bounds_records_in_memory_but_not_on_disk(tmp_path):
     assert again.records[-1].hash == rec.hash
     with pytest.raises(ValueError):
         Journal.create(tmp_path / "other", cam, cert, keep=0)
+
+
+class _HsmSigner:
+    """A signer that is not an in-memory Identity (how an HSM plugs in)."""
+
+    def __init__(self, identity: Identity) -> None:
+        self._identity = identity
+        self.key_id = identity.key_id
+        self.calls = 0
+
+    def sign(self, data: bytes, /) -> bytes:
+        self.calls += 1
+        return self._identity.sign(data)
+
+
+def test_appends_through_any_signer_equal_the_identity_fast_path(tmp_path, cam, cert, anchors):
+    """The journal signs an Identity's records itself (libsodium, detached); any
+    other Signer is called. Same key, same bodies, same clock: same bytes."""
+    hsm = _HsmSigner(cam)
+    lines = []
+    for name, signer in (("fast", cam), ("hsm", hsm)):
+        clock = iter(range(1_700_000_000_000_000_000, 1_700_000_000_000_001_000)).__next__
+        j = Journal.create(tmp_path / name, signer, cert, clock=clock, sync="none")
+        for n in range(5):
+            j.append(EVENT, {"kind": "marker", "n": n, "note": "x" * (300 * n)})
+        j.close()
+        lines.append((tmp_path / name / "journal.jsonl").read_bytes())
+        assert not [f for f in validate_journal(tmp_path / name, anchors) if f.failed]
+    assert lines[0] == lines[1]
+    assert hsm.calls == 6  # genesis + 5 events, every one through the Signer
