@@ -199,7 +199,7 @@ class MediaSource:
         check = any(f in _STORES_DTS for f in self.format.split(","))
         last_dts: dict[int, int] = {}
         try:
-            for packet in self._container.demux():
+            for packet in self._demux(check):
                 dts = packet.dts
                 if dts is None and packet.size == 0:
                     continue  # demuxer flush packet
@@ -229,16 +229,92 @@ class MediaSource:
             raise CorruptMediaError(f"{self.name}: demux failed after packet {position} ({exc})") from None
 
     def av_packets(self) -> Iterator[Any]:
-        """Yield the raw ``av.Packet`` s (no flush packets), for zero-overhead consumers."""
+        """Yield the raw ``av.Packet`` s (no flush packets), for zero-overhead consumers.
+
+        As in :meth:`packets`, every packet has a dts (see :meth:`_demux`).
+        """
         import av
 
+        if self._container is None:
+            raise MediaError(f"{self.name}: source is closed")
+        check = any(f in _STORES_DTS for f in self.format.split(","))
         try:
-            for packet in self._container.demux():
+            for packet in self._demux(check):
                 if packet.dts is None and packet.size == 0:
                     continue
                 yield packet
         except av.FFmpegError as exc:
             raise CorruptMediaError(f"{self.name}: demux failed ({exc})") from None
+
+    def _demux(self, stores_dts: bool) -> Iterator[Any]:
+        """The container's packets; where it stores no dts, the missing ones filled in.
+
+        Matroska and WebM store presentation times only. For a stream with
+        B-frames FFmpeg derives each dts from the pts once it knows the
+        reordering delay, so the first few packets come without one (and a
+        PacketRecord would default it to the pts, which breaks decode order:
+        pts 21, 121, then dts 21). Those packets, and everything after them,
+        are held back until the stream's first known dts D; the m held
+        packets then get D - m*step ... D - step (step = their duration, or
+        one tick), strictly increasing and before every later dts. Containers
+        that store dts (MP4, MPEG-TS) pass through untouched, as does a
+        stream whose dts never appears within :data:`_DTS_LOOKAHEAD` packets
+        (its packets keep dts = pts, the former behaviour).
+        """
+        demux = self._container.demux()
+        if stores_dts:
+            yield from demux
+            return
+        held: list[Any] = []
+        waiting: set[int] = set()  # streams whose first packets lack a dts
+        started: set[int] = set()  # streams that had a dts, or a packet with one
+        for packet in demux:
+            if packet.dts is None and packet.size == 0:
+                if not held:
+                    yield packet
+                continue
+            index = packet.stream_index
+            if index not in started:
+                if packet.dts is None and packet.pts is not None:
+                    waiting.add(index)
+                else:
+                    started.add(index)
+                    if index in waiting:
+                        _backfill_dts(held, index, packet)
+                        waiting.discard(index)
+            if waiting:
+                held.append(packet)
+                if len(held) < _DTS_LOOKAHEAD:
+                    continue
+                waiting.clear()  # give up waiting: dts = pts as before
+            if held:
+                if packet is not held[-1]:
+                    held.append(packet)
+                yield from held
+                held = []
+            else:
+                yield packet
+        yield from held
+
+
+#: Packets :meth:`MediaSource._demux` holds back at most while waiting for a dts.
+_DTS_LOOKAHEAD = 64
+
+
+def _backfill_dts(held: list[Any], index: int, first: Any) -> None:
+    """Give stream *index*'s held packets dts values just before *first*'s."""
+    mine = [p for p in held if p.stream_index == index and p.dts is None]
+    if not mine:
+        return
+    step = first.duration or mine[0].duration or 1
+    for k, packet in enumerate(mine):
+        packet.dts = min(first.dts - (len(mine) - k) * step, packet.pts)
+    for a, b in zip(mine, mine[1:]):  # keep them strictly increasing whatever the pts
+        if b.dts <= a.dts:
+            b.dts = a.dts + 1
+    if mine[-1].dts >= first.dts:
+        for k, packet in enumerate(mine):
+            packet.dts = first.dts - (len(mine) - k)
 
 
 def write_packets(

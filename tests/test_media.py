@@ -14,6 +14,7 @@ from bwc_core.errors import ContainerError, CorruptMediaError, MediaError, Unsup
 from bwc_core.media import (
     HashingSink,
     MediaSource,
+    SyntheticCamera,
     add_streams,
     container_options,
     decode_first_frame,
@@ -149,3 +150,53 @@ def test_writing_after_the_source_closed_is_a_typed_error_not_a_crash(av_clip, t
     assert all(s.template is None for s in streams)
     with pytest.raises(ContainerError, match="template"):
         write_packets(tmp_path / "late.mp4", streams, records)
+
+
+@pytest.fixture(scope="module")
+def mkv_bframes(tmp_path_factory):
+    """H.264 with B-frames + AAC in Matroska (no stored dts)."""
+    path = tmp_path_factory.mktemp("mkvin") / "bf.mkv"
+    path.write_bytes(SyntheticCamera(seconds=5, bframes=2, gop=30).encode("mkv"))
+    return path
+
+
+def test_matroska_b_frames_get_a_decode_order(mkv_bframes):
+    """Matroska stores no dts: FFmpeg gives none for the first packets of a
+    B-frame stream; MediaSource fills them in so decode order holds."""
+    with av.open(str(mkv_bframes)) as raw:
+        raw_video = [(p.pts, p.dts) for p in raw.demux(video=0) if p.size]
+    assert raw_video[0][1] is None  # what the demuxer alone gives
+    with MediaSource(mkv_bframes) as src:
+        records = list(src.packets())
+    with MediaSource(mkv_bframes) as src:
+        from_av = [(p.stream_index, p.pts, p.dts) for p in src.av_packets()]
+    assert [(r.stream, r.pts, r.dts) for r in records] == from_av
+    for stream in {r.stream for r in records}:
+        dts = [r.dts for r in records if r.stream == stream]
+        assert all(a < b for a, b in zip(dts, dts[1:])), "dts strictly increasing"
+    video = [r for r in records if r.kind == "video"]
+    assert [r.pts for r in video] == [p for p, _ in raw_video]  # pts untouched
+    assert all(r.dts <= r.pts for r in video)
+    assert any(r.dts < r.pts for r in video)
+    assert [r.dts for r in video[2:]] == [d for _, d in raw_video[2:]]  # known dts untouched
+
+
+def test_matroska_b_frames_segment_and_seal(mkv_bframes, tmp_path):
+    """What used to fail (dts = pts for the first packets): segmenting and
+    sealing an MKV with B-frames; every segment's content root is its file's."""
+    from bwc_core.content import content_root
+    from bwc_core.segment import Segmenter
+
+    with MediaSource(mkv_bframes) as src:
+        seg = Segmenter(tmp_path / "seg", streams=src.streams, target_seconds=2, fsync=False)
+        infos = [i for i in map(seg.push, src.packets()) if i is not None]
+        infos += seg.close()
+    assert len(infos) >= 2
+    with MediaSource(mkv_bframes) as src:
+        source = [(r.stream, r.pts, bytes(r.payload)) for r in src.packets() if r.kind == "video"]
+    out = []
+    for info in infos:
+        assert content_root(info.path).root == info.content_root
+        with MediaSource(info.path) as seg_src:
+            out += [(r.stream, bytes(r.payload)) for r in seg_src.packets() if r.kind == "video"]
+    assert [(s, p) for s, _, p in source] == out  # every video packet, in decode order
