@@ -13,7 +13,7 @@ import os
 import queue
 import threading
 from collections.abc import Collection, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any, BinaryIO, Protocol
 
@@ -67,7 +67,9 @@ class StreamInfo:
     ``template`` is the demuxer's ``av`` stream, used with
     ``add_stream_from_template`` so codec configuration (SPS/PPS, AAC
     AudioSpecificConfig) is copied exactly; it is ``None`` once the source
-    is closed.
+    is closed. ``extradata`` is the demuxer's codec configuration; for AAC in
+    ADTS (MPEG-TS), which comes without one, :class:`MediaSource` puts the
+    AudioSpecificConfig of the stream's first ADTS header here.
     """
 
     index: int
@@ -148,6 +150,10 @@ class MediaSource:
             raise CorruptMediaError(f"{self.name}: not readable media ({exc})") from None
         self.format = self._container.format.name
         self.streams = [_stream_info(s) for s in self._container.streams]
+        if isinstance(source, (str, os.PathLike)):
+            configs = _adts_configs(source, self.streams)
+            self.streams = [replace(s, extradata=configs[s.index]) if s.index in configs else s
+                            for s in self.streams]
         if not self.streams:
             self.close()
             raise CorruptMediaError(f"{self.name}: no audio or video streams")
@@ -341,12 +347,15 @@ def write_packets(
         options = container_options(container, list(streams))
     streams = list(streams)
     out, mapping = open_output(path, container, streams, options=options or {})
+    raw = adts_streams(streams, container)
     count = 0
     try:
         for record in packets:
             target = mapping.get(record.stream)
             if target is None:
                 continue
+            if record.stream in raw:
+                record = record.replace(payload=strip_adts(record.payload))
             out.mux(record.to_av(target))
             count += 1
     except av.FFmpegError as exc:
@@ -426,12 +435,70 @@ def add_streams(out: Any, streams: Iterable[StreamInfo]) -> dict[int, Any]:
         if info.template is None:
             raise ContainerError(f"stream {info.index}: no template to copy codec configuration from")
         try:
-            mapping[info.index] = out.add_stream_from_template(info.template)
+            mapping[info.index] = ostream = out.add_stream_from_template(info.template)
         except builtins.ValueError as exc:  # the format cannot hold this codec
             raise UnsupportedCodecError(
                 f"stream {info.index}: {out.format.name} cannot hold codec {info.codec!r} ({exc})"
             ) from None
+        if _takes_raw_aac(info, out.format.name):
+            ostream.codec_context.extradata = info.extradata  # before the header is written
     return mapping
+
+
+def _takes_raw_aac(info: StreamInfo, format_name: str) -> bool:
+    """True for ADTS AAC (its demuxer gave no AudioSpecificConfig) going into a
+    container that stores raw AAC + AudioSpecificConfig (MP4, Matroska)."""
+    template = info.template
+    return (info.codec == "aac" and bool(info.extradata) and format_name != "mpegts"
+            and template is not None and not (template.codec_context.extradata or b""))
+
+
+def adts_streams(streams: Iterable[StreamInfo], container: str) -> frozenset[int]:
+    """Indices of the streams whose packets lose their ADTS header when muxed into *container*.
+
+    FFmpeg's fragmented-MP4 muxer does not insert ``aac_adtstoasc`` itself:
+    bwc-core gives such a stream the AudioSpecificConfig its ADTS headers carry
+    (:class:`MediaSource` reads it) and writes each frame without its header,
+    which is what the content format commits for AAC anyway.
+    """
+    fmt = CONTAINER_FORMATS.get(container, container)
+    return frozenset(s.index for s in streams if _takes_raw_aac(s, fmt))
+
+
+def strip_adts(payload: Any) -> bytes:
+    """One AAC frame without its ADTS header (the payload as is when it has none)."""
+    data = bytes(payload)
+    if len(data) >= 7 and data[0] == 0xFF and (data[1] & 0xF6) == 0xF0:
+        return data[7 if data[1] & 1 else 9:]
+    return data
+
+
+def _adts_configs(path: str | os.PathLike[str], streams: list[StreamInfo], limit: int = 2000) -> dict[int, bytes]:
+    """The AudioSpecificConfig of each AAC stream that comes without one (ADTS in
+    MPEG-TS), as its first frame's ADTS header gives it (exactly what the content
+    format's framer derives); read through a second, short-lived demuxer."""
+    import av
+
+    from . import _framing
+
+    wanted = {s.index for s in streams if s.codec == "aac" and not s.extradata}
+    found: dict[int, bytes] = {}
+    if not wanted:
+        return found
+    try:
+        with av.open(os.fspath(path), "r") as container:
+            for n, packet in enumerate(container.demux()):
+                if n >= limit or not wanted:
+                    break
+                if packet.stream_index in wanted and packet.size:
+                    framer = _framing.Framer("aac", b"")
+                    framer.canonical(packet)
+                    if framer.adts_config:
+                        found[packet.stream_index] = framer.adts_config
+                    wanted.discard(packet.stream_index)
+    except (av.FFmpegError, OSError, builtins.ValueError):
+        pass  # the main demuxer reports what is wrong with the file
+    return found
 
 
 def open_output(

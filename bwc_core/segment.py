@@ -66,7 +66,9 @@ from .media import (
     HashingSink,
     MediaSource,
     StreamInfo,
+    adts_streams,
     open_output,
+    strip_adts,
 )
 from .packets import PacketRecord
 
@@ -260,7 +262,7 @@ class _Writer:
 
     __slots__ = (
         "index", "path", "leaves_path", "sink", "out", "ostreams", "hasher", "spans",
-        "count", "pre_event", "cut", "cut_ticks", "passed",
+        "count", "pre_event", "cut", "cut_ticks", "passed", "raw_aac",
     )
 
     def __init__(self, seg: Segmenter, index: int, cut: Fraction) -> None:
@@ -268,6 +270,7 @@ class _Writer:
         self.path = os.path.join(seg.out_dir, f"{seg.name}-{index:05d}{CONTAINER_EXTENSIONS[seg.container]}")
         self.leaves_path = self.path + ".leaves"
         self.sink = HashingSink(self.path, FileDigester(seg.digests))
+        self.raw_aac = adts_streams(seg.streams, seg.container)  # ADTS AAC into MP4/MKV
         import av
 
         try:
@@ -300,7 +303,17 @@ class _Writer:
     def mux(self, record: PacketRecord | _AvPacket, pre_event: bool, position: int) -> None:
         # Content first: a payload the content framing refuses is never written.
         self.hasher.update(record)
-        if type(record) is _AvPacket:
+        if record.stream in self.raw_aac:  # the frame without its ADTS header (same leaf)
+            import av
+
+            packet = av.Packet(strip_adts(record.payload))
+            packet.time_base = record.time_base
+            packet.pts = record.pts
+            packet.dts = record.dts
+            packet.duration = record.duration
+            packet.is_keyframe = record.keyframe
+            packet.stream = self.ostreams[record.stream]
+        elif type(record) is _AvPacket:
             packet = record.payload
             if record.plain:
                 # Mux the demuxed packet itself: its timestamps are rewritten

@@ -324,7 +324,16 @@ def test_mpegts_really_is_annexb_with_adts(av_clip, tmp_path):
     assert bytes(video.payload[:4]) in (b"\x00\x00\x00\x01",) or bytes(video.payload[:3]) == b"\x00\x00\x01"
     assert b"\x00\x00\x01\x09" in bytes(video.payload) and b"\x00\x00\x01\x67" in bytes(video.payload)
     assert audio.payload[0] == 0xFF and audio.payload[1] & 0xF0 == 0xF0
-    assert not streams[1].extradata  # the ASC is rebuilt from the ADTS header
+    # The demuxer gives no AudioSpecificConfig; MediaSource rebuilds it from the
+    # first ADTS header (profile + 1, sampling index, channels), as the framer does.
+    import av
+
+    with av.open(str(dst)) as raw:
+        assert not raw.streams.audio[0].codec_context.extradata
+    h = bytes(audio.payload[:4])
+    profile, sfi, chan = h[2] >> 6, (h[2] >> 2) & 0xF, ((h[2] & 1) << 2) | (h[3] >> 6)
+    v = ((profile + 1) << 11) | (sfi << 7) | (chan << 3)
+    assert streams[1].extradata == v.to_bytes(2, "big")
 
 
 def test_video_only_and_audio_only(video_clip, audio_clip):

@@ -19,6 +19,7 @@ from bwc_core.media import (
     container_options,
     decode_first_frame,
     open_output,
+    strip_adts,
     write_packets,
 )
 
@@ -200,3 +201,53 @@ def test_matroska_b_frames_segment_and_seal(mkv_bframes, tmp_path):
         with MediaSource(info.path) as seg_src:
             out += [(r.stream, bytes(r.payload)) for r in seg_src.packets() if r.kind == "video"]
     assert [(s, p) for s, _, p in source] == out  # every video packet, in decode order
+
+
+def test_adts_aac_from_mpeg_ts_goes_into_mp4_raw_with_its_config(tmp_path):
+    """TS AAC (ADTS, no config from the demuxer) segmented into MP4: each frame
+    without its header, the AudioSpecificConfig its headers carry, same roots."""
+    from bwc_core.content import content_root
+    from bwc_core.segment import Segmenter
+
+    ts = tmp_path / "in.ts"
+    ts.write_bytes(SyntheticCamera(seconds=5, bframes=2, gop=30).encode("ts"))
+    with av.open(str(ts)) as raw:
+        assert not raw.streams.audio[0].codec_context.extradata  # what the demuxer gives
+    with MediaSource(ts) as src:
+        audio = next(s for s in src.streams if s.kind == "audio")
+        assert len(audio.extradata) == 2  # read from the first ADTS header
+        frames = [bytes(r.payload) for r in src.packets() if r.kind == "audio"]
+    assert all(f[0] == 0xFF and (f[1] & 0xF6) == 0xF0 for f in frames)
+    roots, configs = {}, {}
+    for container in ("mp4", "mkv", "ts"):
+        with MediaSource(ts) as src:
+            seg = Segmenter(tmp_path / container, streams=src.streams, target_seconds=2,
+                            container=container, fsync=False)
+            infos = [i for i in map(seg.push, src.packets()) if i is not None] + seg.close()
+        out = []
+        payload_roots = []
+        for info in infos:
+            result = content_root(info.path)
+            assert result.root == info.content_root
+            payload_roots += [c.payload_root for c in result.chunks]
+            configs.setdefault(container, {s.index: s.config_digest for s in result.streams})
+            with MediaSource(info.path) as back:
+                if container != "ts":
+                    a = next(s for s in back.streams if s.kind == "audio")
+                    assert a.extradata == audio.extradata
+                out += [bytes(r.payload) for r in back.packets() if r.kind == "audio"]
+        expected = frames if container == "ts" else [strip_adts(f) for f in frames]
+        assert out == expected
+        roots[container] = payload_roots
+    # Timing is committed in each container's own time base; the packets
+    # (leaves, config digests aside) are the same in all three.
+    assert roots["mp4"] == roots["mkv"] == roots["ts"]
+    assert configs["mp4"] == configs["mkv"] == configs["ts"]  # ASC in the file = ADTS-derived
+
+
+def test_strip_adts():
+    frame = bytes([0xFF, 0xF1, 0x50, 0x80, 0x02, 0x1F, 0xFC]) + b"raw"
+    assert strip_adts(frame) == b"raw"
+    crc = bytes([0xFF, 0xF0, 0x50, 0x80, 0x02, 0x5F, 0xFC, 0x12, 0x34]) + b"raw"
+    assert strip_adts(crc) == b"raw"
+    assert strip_adts(b"\x21\x10raw") == b"\x21\x10raw"
