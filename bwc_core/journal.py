@@ -32,7 +32,7 @@ from ._blake3 import context_key as _context_key
 from ._blake3 import derive_key_small as _derive_key_small
 from ._canonical import dsse_line as _dsse_line
 from ._canonical import encode_pae as _encode_pae
-from ._fileio import write_new_file
+from ._fileio import reserve, write_new_file
 from .canonical import canonical_bytes, parse_canonical
 from .envelope import _RECORD_HASHER, RECORD_CONTEXT, RECORD_TYPE, Envelope, Signature, pae, record_hash
 from .errors import (
@@ -574,6 +574,11 @@ def validate_journal(path: str | os.PathLike[str], anchors: TrustAnchors | None 
 SyncMode = Literal["always", "batch", "none"]
 
 
+#: Disk space a writable journal keeps allocated past its end (invisible to
+#: readers: the file size is unchanged), renewed as appends use it.
+_RESERVE = 1 << 20
+
+
 def _default_clock() -> int:
     return time.time_ns()
 
@@ -638,6 +643,8 @@ class Journal:
                 raise JournalError(f"{path}: journal is open for writing elsewhere") from None
             self._fd = fd
             self._size = os.fstat(fd).st_size
+            self._reserved = self._size
+            self._reserve()
 
     # --- opening ---------------------------------------------------------------
 
@@ -847,6 +854,14 @@ class Journal:
         # journal makes the same call itself.
         self._detached_sk = signer._sk if type(signer) is Identity and _DETACHED else None
 
+    def _reserve(self) -> None:
+        """Keep disk blocks reserved ahead of the end (see :func:`_fileio.reserve`)."""
+        assert self._fd is not None
+        if reserve(self._fd, self._size, _RESERVE):
+            self._reserved = self._size + _RESERVE
+        else:
+            self._reserved = 1 << 62  # not supported here: stop asking
+
     def _write(self, line: bytes) -> None:
         fd = self._fd
         assert fd is not None
@@ -858,6 +873,8 @@ class Journal:
                 while view:
                     view = view[os.write(fd, view):]
             self._size = start + len(line)
+            if self._size > self._reserved:
+                self._reserve()
             if self._sync == "always":
                 os.fsync(fd)
             elif self._sync == "batch":

@@ -568,3 +568,25 @@ def test_appends_through_any_signer_equal_the_identity_fast_path(tmp_path, cam, 
         assert not [f for f in validate_journal(tmp_path / name, anchors) if f.failed]
     assert lines[0] == lines[1]
     assert hsm.calls == 6  # genesis + 5 events, every one through the Signer
+
+
+def test_reserved_blocks_are_invisible(tmp_path, cam, cert, anchors):
+    """A writable journal keeps disk blocks allocated past its end; the file
+    size, the bytes read and every check see only the lines written."""
+    from bwc_core import journal as journal_module
+
+    j = Journal.create(tmp_path, cam, cert, sync="none", clock=Clock())
+    for n in range(200):  # ~ 80 KB of lines
+        j.append(EVENT, {"kind": "marker", "n": n, "note": "y" * 300})
+    path = tmp_path / "journal.jsonl"
+    data = path.read_bytes()
+    assert os.path.getsize(path) == len(data) == j._size
+    assert data.endswith(b"\n") and b"\x00" not in data
+    st = os.stat(path)
+    if j._reserved < 1 << 62:  # the filesystem took the reservation
+        assert st.st_blocks * 512 >= len(data) + journal_module._RESERVE // 2
+    j.close()
+    again = Journal.open(tmp_path, cam, clock=Clock())
+    assert again.torn_tail is None and again.seq == 200
+    again.close()
+    assert validate_journal(tmp_path, anchors) == []
