@@ -28,11 +28,11 @@ import stat
 import struct
 import sys
 from array import array
+from collections.abc import Sequence
 from fractions import Fraction
 from itertools import accumulate
 from operator import add
 from pathlib import Path
-from collections.abc import Sequence
 from typing import Any, BinaryIO, NamedTuple
 
 __all__ = ["Measured", "Prefetch", "measure", "read_segment"]
@@ -45,7 +45,7 @@ _I32 = struct.Struct(">i")
 #: Largest ``moov`` / ``moof`` body read into memory, and largest ``mdat``
 #: whose samples are hashed from memory (bigger: FFmpeg demuxes the file).
 _MAX_META = 16 << 20
-_MAX_MDAT = 512 << 20
+_MAX_MDAT = 64 << 20
 _BLOCK = 1 << 20
 
 _NON_SYNC = 0x00010000  # sample_is_non_sync_sample
@@ -435,20 +435,13 @@ class Measured:
         self.content: Any = None  # a ContentResult when the reader modelled the file
         self.reason: str | None = None  # why it did not
 
-    def __getstate__(self) -> tuple:
-        return tuple(getattr(self, k) for k in self.__slots__)
-
-    def __setstate__(self, state: tuple) -> None:
-        for k, v in zip(self.__slots__, state):
-            setattr(self, k, v)
-
 
 class _Reader:
     """Turns the top-level boxes of one file, in order, into its content commitment.
 
-    :meth:`box` takes each box (type, file offset, body) as the file is read
-    and raises :class:`_GiveUp` for anything not modelled; :meth:`result`
-    is the :class:`ContentResult` once every box was seen, or None.
+    :meth:`check` and :meth:`box` take each box (type, file offset, body) as
+    the file is read; :meth:`result` is the :class:`ContentResult` once every
+    box was seen. Each raises :class:`_GiveUp` for anything not modelled.
     """
 
     def __init__(self, name: str) -> None:
@@ -710,6 +703,9 @@ class Prefetch:
         import threading
 
         p = Path(root)
+        # The names are journal.JOURNAL_NAME, verify.EXHIBIT_MANIFEST and
+        # recorder.MEDIA_DIR, spelled out: importing those modules here would
+        # load them before the fork (a test holds them equal).
         if ((os.cpu_count() or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods()
                 or threading.active_count() > 1  # forking beside other threads is unsafe
                 or not p.is_dir() or not (p / "journal.jsonl").is_file()

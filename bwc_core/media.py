@@ -292,7 +292,8 @@ class MediaSource:
                 held.append(packet)
                 if len(held) < _DTS_LOOKAHEAD:
                     continue
-                waiting.clear()  # give up waiting: dts = pts as before
+                started.update(waiting)  # give up waiting: dts = pts as before
+                waiting.clear()
             if held:
                 if packet is not held[-1]:
                     held.append(packet)

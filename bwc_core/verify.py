@@ -26,11 +26,9 @@ name the altered, missing, inserted or reordered packets.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import multiprocessing
 import os
 import posixpath
-import stat
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -40,8 +38,6 @@ from difflib import SequenceMatcher
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
-
-import blake3
 
 from .errors import BwcError, JournalError
 from .findings import Finding, Severity, Verdict, register
@@ -528,26 +524,6 @@ def _settle(m: _Measured, signed: SegmentReport | None, leaves_path: Path | None
                 m.leaves_error = str(exc)
 
 
-def _measure(path: Path, algorithms: Sequence[str], leaves_path: Path | None,
-             leaves_algorithms: Sequence[str], signed: SegmentReport | None = None) -> _Measured:
-    """Size, digests, sidecar and re-demuxed content of one segment file; never raises.
-
-    The file is read once by :func:`bwc_core._fmp4.read_segment`, which also
-    re-derives the content commitment of the fragmented MP4 files bwc-core
-    writes. That root is taken only when the file's size and every digest are
-    the *signed* ones and the root equals the signed root; any other file
-    (altered, remuxed, another container, one the reader does not model) is
-    re-demuxed by FFmpeg (:func:`_measure_content`), which decides findings.
-    The verifier runs the same steps split across workers (:func:`_check_segments`).
-    """
-    from . import _fmp4
-
-    m = _from_read(_fmp4.read_segment(path, algorithms), algorithms)
-    demuxed = _measure_content(path, signed.content_root if signed else None) if _needs_ffmpeg(m, signed) else None
-    _settle(m, signed, leaves_path, leaves_algorithms, demuxed)
-    return m
-
-
 def _measure_content(path: Path, expected_root: str | None = None) -> tuple[Any, list[str], str | None]:
     """(content, demux problems, error) of a file re-demuxed; never raises.
 
@@ -904,11 +880,12 @@ def _check_segments(root: Path, segs: list[_Seg], report: Report, progress: Prog
 
     todo = [s for s in segs if s.rel is not None]
     total = len(todo)
-    # One job per segment reads it once (digests, sidecar and, for our own
-    # fragmented MP4, the content root), one worker per core. Files the
-    # one-pass reader does not settle are re-demuxed by FFmpeg inside the same
-    # job. Threads share the interpreter lock for the per-packet work, so the
-    # command line forks worker processes instead (``processes``).
+    # One job per segment reads it once (digests and, for our own fragmented
+    # MP4, the content root: _fmp4.read_segment), one worker per core; the
+    # verifier then accepts that root or queues an FFmpeg re-demux on the same
+    # workers, and reads the sidecar itself (_measure_all). Threads share the
+    # interpreter lock for the per-packet work, so the command line forks
+    # worker processes instead (``processes``, ``prefetched``).
     nworkers = workers or max(1, min(8, os.cpu_count() or 2))
     plans = []
     for s in todo:

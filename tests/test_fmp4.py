@@ -274,6 +274,18 @@ def test_read_ahead_gives_the_same_report(evidence, trust, tmp_path):
     assert {"segment.missing", "segment.unexpected", "segment.bad_path"} <= codes
 
 
+def test_read_ahead_names_are_the_evidence_layout():
+    import inspect
+
+    from bwc_core.journal import JOURNAL_NAME
+    from bwc_core.recorder import MEDIA_DIR
+    from bwc_core.verify import EXHIBIT_MANIFEST
+
+    source = inspect.getsource(_fmp4.Prefetch.start)
+    for name in (JOURNAL_NAME, MEDIA_DIR, EXHIBIT_MANIFEST):
+        assert f'"{name}"' in source
+
+
 def test_read_ahead_only_where_it_applies(evidence, tmp_path):
     assert _fmp4.Prefetch.start(tmp_path) is None  # no journal
     assert _fmp4.Prefetch.start(evidence / "journal.jsonl") is None  # a file
