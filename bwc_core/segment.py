@@ -303,37 +303,28 @@ class _Writer:
     def mux(self, record: PacketRecord | _AvPacket, pre_event: bool, position: int) -> None:
         # Content first: a payload the content framing refuses is never written.
         self.hasher.update(record)
-        if record.stream in self.raw_aac:  # the frame without its ADTS header (same leaf)
+        raw_aac = record.stream in self.raw_aac
+        if type(record) is _AvPacket and record.plain and not raw_aac:
+            # Mux the demuxed packet itself: its timestamps are rewritten in
+            # place, which is harmless because nothing reads the packet
+            # afterwards (the item holds a snapshot of its timing) and its
+            # buffer, which the muxer may still queue, is never written. Not
+            # so for buffer contents: those go through to_av().
+            packet = record.payload
+            packet.stream = self.ostreams[record.stream]
+        elif type(record) is _AvPacket or raw_aac:
+            # A fresh packet carrying only what to_av() would (so both paths
+            # write the same bytes): for flags or side data a PacketRecord
+            # drops (aliasing the payload, no copy), or for an AAC frame that
+            # loses its ADTS header on the way into MP4/MKV (same leaf).
             import av
 
-            packet = av.Packet(strip_adts(record.payload))
+            packet = av.Packet(strip_adts(record.payload) if raw_aac else record.payload)
             packet.time_base = record.time_base
             packet.pts = record.pts
             packet.dts = record.dts
             packet.duration = record.duration
             packet.is_keyframe = record.keyframe
-            packet.stream = self.ostreams[record.stream]
-        elif type(record) is _AvPacket:
-            packet = record.payload
-            if record.plain:
-                # Mux the demuxed packet itself: its timestamps are rewritten
-                # in place, which is harmless because nothing reads the packet
-                # afterwards (the item holds a snapshot of its timing) and its
-                # buffer, which the muxer may still queue, is never written.
-                # Not so for buffer contents: those go through to_av().
-                pass
-            else:
-                # Flags or side data a PacketRecord drops: a fresh packet that
-                # aliases the payload (no copy) and carries only what
-                # to_av() would, so both paths write the same bytes.
-                import av
-
-                packet = av.Packet(packet)
-                packet.time_base = record.time_base
-                packet.pts = record.pts
-                packet.dts = record.dts
-                packet.duration = record.duration
-                packet.is_keyframe = record.keyframe
             packet.stream = self.ostreams[record.stream]
         else:
             packet = record.to_av(self.ostreams[record.stream])
