@@ -651,6 +651,12 @@ def read_segment(path: str | os.PathLike[str], algorithms: Sequence[str]) -> Mea
     return m
 
 
+def _fork_is_safe(multiprocessing: Any) -> bool:
+    """Linux only: macOS offers fork, but its system frameworks (which FFmpeg
+    may load) do not survive it."""
+    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+
+
 #: The digests ``bwc verify`` reads ahead (those bwc-core's writers sign).
 PREFETCH_ALGORITHMS = ("blake3", "sha256")
 
@@ -697,7 +703,7 @@ class Prefetch:
     @classmethod
     def start(cls, root: str | os.PathLike[str]) -> Prefetch | None:
         """A prefetch of an evidence directory, or None where it does not apply
-        (not a directory with a journal, a court exhibit, no fork, one core,
+        (not a directory with a journal, a court exhibit, not Linux, one core,
         other threads running)."""
         import multiprocessing
         import threading
@@ -706,7 +712,7 @@ class Prefetch:
         # The names are journal.JOURNAL_NAME, verify.EXHIBIT_MANIFEST and
         # recorder.MEDIA_DIR, spelled out: importing those modules here would
         # load them before the fork (a test holds them equal).
-        if ((os.cpu_count() or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods()
+        if ((os.cpu_count() or 1) < 2 or not _fork_is_safe(multiprocessing)
                 or threading.active_count() > 1  # forking beside other threads is unsafe
                 or not p.is_dir() or not (p / "journal.jsonl").is_file()
                 or (p / "exhibit.json").exists() or not (p / "media").is_dir()):

@@ -621,8 +621,8 @@ def verify_evidence(
     ``revocations`` (root-signed lists, or paths of their JSON files) are added
     to ``anchors``. ``progress(done, total, what)`` is called as segment files
     are checked. Segment files are read by ``workers`` threads (default: one
-    per core); ``processes=True`` uses forked worker processes instead where
-    the platform forks, which avoids the interpreter lock between workers
+    per core); ``processes=True`` uses forked worker processes instead (on
+    Linux), which avoids the interpreter lock between workers
     (what the ``bwc`` command does; a library caller with threads of its own
     should keep the default, as forking a multi-threaded process is unsafe).
     ``prefetched`` (a :class:`bwc_core._fmp4.Prefetch` of this directory,
@@ -794,11 +794,12 @@ def _walk_records(records: list[Record], report: Report) -> list[_Seg]:
 
 
 def _pool(workers: int, processes: bool) -> Executor:
-    """Threads, or forked processes when asked for, the platform forks and no
-    other thread is running (forking beside threads can deadlock the child)."""
-    if (processes and "fork" in multiprocessing.get_all_start_methods()
-            and threading.active_count() == 1):
-        from . import _fmp4, content  # noqa: F401 - imported once, before the fork
+    """Threads, or forked processes when asked for, on Linux, with no other
+    thread running (forking beside threads can deadlock the child)."""
+    from . import _fmp4
+
+    if processes and _fmp4._fork_is_safe(multiprocessing) and threading.active_count() == 1:
+        from . import content  # noqa: F401 - imported once, before the fork
         return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
     return ThreadPoolExecutor(max_workers=workers)
 
