@@ -69,20 +69,8 @@ def _boxes(data: bytes | memoryview, start: int, end: int):
     """(type, body_start, body_end) of the boxes in ``data[start:end]``."""
     pos = start
     while pos < end:
-        if end - pos < 8:
-            raise _GiveUp("truncated box header")
-        size, kind = _BOX.unpack_from(data, pos)
-        head = 8
-        if size == 1:
-            if end - pos < 16:
-                raise _GiveUp("truncated box header")
-            size = _U64.unpack_from(data, pos + 8)[0]
-            head = 16
-        elif size == 0:
-            size = end - pos
-        if size < head or pos + size > end:
-            raise _GiveUp(f"box {kind!r} overruns its parent")
-        yield kind, pos + head, pos + size
+        kind, hlen, size = _header(data, pos, end)
+        yield kind, pos + hlen, pos + size
         pos += size
 
 
@@ -498,7 +486,7 @@ class _Reader:
 
 
 def _header(data: Any, pos: int, total: int) -> tuple[bytes, int, int]:
-    """(type, header length, box size) of the box at *pos* of a file of *total* bytes."""
+    """(type, header length, box size) of the box at *pos*, inside a file or parent box ending at *total*."""
     if total - pos < 8:
         raise _GiveUp("trailing bytes")
     size, kind = _BOX.unpack_from(data, pos)
@@ -669,8 +657,8 @@ class Prefetch:
     certificates are checked; :func:`bwc_core.verify.verify_evidence` then
     :meth:`take` s each journaled file's result and uses :attr:`pool` for the
     rest. Every regular file under ``media/`` except sidecars is read (links
-    are not followed); those no record names are reported as unexpected and
-    their reading is wasted. Use as a context manager.
+    are not followed); for one no record names, the reading serves only to
+    tell whether it is a copy of a signed segment. Use as a context manager.
     """
 
     def __init__(self, root: str | os.PathLike[str], workers: int | None = None) -> None:

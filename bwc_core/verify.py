@@ -312,35 +312,10 @@ class _Measured:
     leaves_error: str | None = None
 
 
-_BLOCK = 1 << 22
-
-
 def _new_hasher(name: str) -> Any:
     from ._fmp4 import new_hasher
 
     return new_hasher(name)
-
-
-def _digest_file(path: Path, algorithms: Iterable[str]) -> tuple[int, dict[str, str], list[str]]:
-    """Size and hex digests of a file read once (hashers release the GIL on big blocks)."""
-    hashers = {}
-    unknown = []
-    for name in algorithms:
-        h = _new_hasher(name)
-        if h is None:
-            unknown.append(name)
-        else:
-            hashers[name] = h
-    size = 0
-    buf = bytearray(_BLOCK)
-    view = memoryview(buf)
-    with open(path, "rb", buffering=0) as fh:
-        while n := fh.readinto(buf):
-            size += n
-            chunk = view[:n]
-            for h in hashers.values():
-                h.update(chunk)
-    return size, {k: h.hexdigest() for k, h in hashers.items()}, unknown
 
 
 def _lstat_regular(path: Path) -> tuple[bool, bool]:
@@ -684,7 +659,7 @@ def verify_evidence(
 
     segs = _walk_records(records, report)
     _check_segments(root, segs, report, progress, workers, processes, prefetched)
-    _check_unexpected(root, segs, report)
+    _check_unexpected(root, segs, report, prefetched)
     _check_continuity(report)
     return report
 
@@ -1224,8 +1199,10 @@ def _compare_timing(s: _Seg, signed: Any, found: Any, where: dict[str, Any]) -> 
                      **where)]
 
 
-def _check_unexpected(root: Path, segs: list[_Seg], report: Report) -> None:
+def _check_unexpected(root: Path, segs: list[_Seg], report: Report, prefetched: Any = None) -> None:
     """Files under media/ that no signed record names: inserted (or copied) files."""
+    from . import _fmp4
+
     media = root / MEDIA_DIR
     if not media.is_dir():
         return
@@ -1245,13 +1222,12 @@ def _check_unexpected(root: Path, segs: list[_Seg], report: Report) -> None:
                 continue
             note = ""
             if full.is_file() and not full.is_symlink():
-                try:
-                    _, digests, _ = _digest_file(full, ["blake3"])
-                    twin = by_digest.get(digests["blake3"])
-                    if twin is not None:
-                        note = f" (a copy of {twin.rel})"
-                except OSError:
-                    pass
+                # Read ahead already if bwc verify's workers were given it.
+                ahead = prefetched.take(full, ["blake3"]) if prefetched is not None else None
+                r = _result(ahead, _fmp4.read_segment, full, ["blake3"])
+                twin = by_digest.get(r.digests.get("blake3")) if r.error is None else None
+                if twin is not None:
+                    note = f" (a copy of {twin.rel})"
             report.findings.append(_finding("segment.unexpected",
                                             f"{rel} is not named by any signed record{note}", file=rel))
 

@@ -547,11 +547,7 @@ cdef class LeafTable:
             self._leaf_into(framer, packet.payload, <uint32_t>stream, flags, &size, self._leaves + 32 * i)
         except CorruptMediaError as exc:
             raise CorruptMediaError(f"{self._where()}stream {stream}, packet {i}: {exc}") from None
-        self._stream[i] = <uint32_t>stream
-        self._flags[i] = flags
-        self._size[i] = size
-        self._pts[i] = pts
-        self._count = i + 1
+        self._store(i, <uint32_t>stream, flags, size, pts)
 
     @cython.boundscheck(False)
     @cython.wraparound(False)
@@ -596,11 +592,7 @@ cdef class LeafTable:
                                   <uint32_t>stream, flags, &size, self._leaves + 32 * i)
                 except CorruptMediaError as exc:
                     raise CorruptMediaError(f"{self._where()}stream {stream}, packet {i}: {exc}") from None
-                self._stream[i] = <uint32_t>stream
-                self._flags[i] = flags
-                self._size[i] = size
-                self._pts[i] = self._commit_pts(stream, pts[k])
-                self._count = i + 1
+                self._store(i, <uint32_t>stream, flags, size, self._commit_pts(stream, pts[k]))
         finally:
             PyBuffer_Release(&buf)
 
@@ -660,11 +652,7 @@ cdef class LeafTable:
                 raise error from None
             problems.append(str(error))
             return 1
-        self._stream[i] = <uint32_t>stream
-        self._flags[i] = flags
-        self._size[i] = size
-        self._pts[i] = pts
-        self._count = i + 1
+        self._store(i, <uint32_t>stream, flags, size, pts)
         return 1
 
     cdef int64_t _commit_pts(self, Py_ssize_t stream, object pts) except? -1:
@@ -703,6 +691,15 @@ cdef class LeafTable:
         finally:
             PyBuffer_Release(&buf)
         return 0
+
+    cdef inline void _store(self, Py_ssize_t i, uint32_t stream, uint32_t flags, uint64_t size,
+                            int64_t pts) noexcept:
+        """Packet *i*'s metadata (its leaf is already at ``_leaves[32 * i]``); one more packet."""
+        self._stream[i] = stream
+        self._flags[i] = flags
+        self._size[i] = size
+        self._pts[i] = pts
+        self._count = i + 1
 
     cdef int _leaf_of(self, Framer framer, const uint8_t* p, Py_ssize_t n, uint32_t stream,
                       uint32_t flags, uint64_t* size_out, uint8_t* dest) except -1:

@@ -261,6 +261,7 @@ def test_read_ahead_gives_the_same_report(evidence, trust, tmp_path):
         lambda: segments[1].write_bytes(segments[1].read_bytes()[:-100]),
         lambda: segments[2].unlink(),
         lambda: (ev / "media" / "stray.bin").write_bytes(b"x" * 5000),
+        lambda: shutil.copy(segments[0], ev / "media" / "copy.mp4"),
         lambda: (segments[3].unlink(), segments[3].symlink_to(segments[0])),
     ]
     for tamper in tampers:
@@ -272,6 +273,7 @@ def test_read_ahead_gives_the_same_report(evidence, trust, tmp_path):
         assert _report_json(plain) == _report_json(read_ahead)
     codes = {f.code for f in read_ahead.findings}
     assert {"segment.missing", "segment.unexpected", "segment.bad_path"} <= codes
+    assert any("a copy of" in f.message for f in read_ahead.findings)
 
 
 def test_read_ahead_names_are_the_evidence_layout():
