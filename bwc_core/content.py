@@ -647,8 +647,11 @@ def content_root(
     Timing is committed as the file stores it: each stream's time base and
     demuxed pts (MPEG-TS: wrapped to 33 bits, see :func:`pts_bits_of`).
     With ``salvage`` (a segment cut short by a crash, journaled as
-    ``recovered``) the commitment covers the packets before the first one
-    the demuxer flags corrupt; see :meth:`MediaSource.packets`.
+    ``recovered``) the file is opened as :class:`MediaSource` does with
+    ``salvage`` and the commitment covers the packets before the first one
+    the demuxer flags corrupt or that cannot be framed (a sample cut off by
+    the end of the file), or before a demux error; see
+    :func:`bwc_core.segment.salvage`.
 
     Packets are hashed straight from the demuxer's buffers (no
     :class:`PacketRecord`, no payload copy); the result is byte-identical to
@@ -661,33 +664,42 @@ def content_root(
     skipped, and a demux error, a missing pts or a dts going backwards ends
     the demux; each appends its message to *problems* instead of raising.
     """
+    with MediaSource(path, salvage=salvage) as src:
+        return _demux_content(src, salvage=salvage, problems=problems)
+
+
+def _demux_content(src: MediaSource, *, salvage: bool = False, problems: list[str] | None = None) -> ContentResult:
+    """The content commitment of an open :class:`MediaSource` (see :func:`content_root`).
+
+    The one demux loop behind :func:`content_root` and the verifier, which
+    opens its sources with its own probe options.
+    """
     import av
 
     from .media import _STORES_DTS
 
     tolerant = problems is not None
-    with MediaSource(path) as src:
-        hasher = ContentHasher(src.streams, pts_bits=pts_bits_of(src.format), name=src.name)
-        check = any(f in _STORES_DTS for f in src.format.split(","))
-        update = hasher.update_av
-        position = 0
-        try:
-            for packet in src._container.demux():
-                state = update(packet, position + 1, check, salvage, problems)
-                if state < 0:
-                    break
-                position += state
-        except av.FFmpegError as exc:
-            if not salvage:
-                error = CorruptMediaError(f"{src.name}: demux failed after packet {position} ({exc})")
-                if not tolerant:
-                    raise error from None
-                problems.append(str(error))  # type: ignore[union-attr]
-        except BwcError as exc:
+    hasher = ContentHasher(src.streams, pts_bits=pts_bits_of(src.format), name=src.name)
+    check = any(f in _STORES_DTS for f in src.format.split(","))
+    update = hasher.update_av
+    position = 0
+    try:
+        for packet in src._container.demux():
+            state = update(packet, position + 1, check, salvage, problems)
+            if state < 0:
+                break
+            position += state
+    except av.FFmpegError as exc:
+        if not salvage:
+            error = CorruptMediaError(f"{src.name}: demux failed after packet {position} ({exc})")
             if not tolerant:
-                raise
-            problems.append(str(exc))  # type: ignore[union-attr]
-        return hasher.finish()
+                raise error from None
+            problems.append(str(error))  # type: ignore[union-attr]
+    except (BwcError, OSError, ValueError) as exc:
+        if not tolerant:
+            raise
+        problems.append(str(exc))  # type: ignore[union-attr]
+    return hasher.finish()
 
 
 # --- the leaves sidecar ----------------------------------------------------------------------------

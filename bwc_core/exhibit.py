@@ -413,6 +413,18 @@ def build_exhibit(
                 segment_files.append(rel)
         if clip_mode and not clips:
             raise ExhibitError(f"recording {recording}: no chunk lies within the requested span")
+        # Files crash recovery kept with no readable packet go along: the
+        # excerpt's recovery record signs their bytes.
+        for rec in src.records:
+            if rec.type != "recovery" or rec.body.get("recording") != recording:
+                continue
+            lost = rec.body.get("lost") if isinstance(rec.body.get("lost"), list) else []
+            for name in lost:
+                rel = _safe_member(name)
+                kept = evidence / rel if rel is not None and rel.startswith("media/") else None
+                if kept is not None and not kept.is_symlink() and kept.is_file():
+                    (work / rel).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(kept, work / rel)
 
         manifest: dict[str, Any] = {
             "format": EXHIBIT_FORMAT,

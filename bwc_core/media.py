@@ -123,6 +123,12 @@ class MediaSource:
     The demuxer's final flush packets (``dts=None``, no data) are skipped.
     Errors name the file and the packet position. *options* go to FFmpeg's
     demuxer (``av.open(..., options=...)``), e.g. a shorter stream probe.
+
+    With ``salvage`` (a file cut short by a crash) the file is read front to
+    back without first indexing every fragment (FFmpeg's ``fflags=+ignidx``;
+    FFmpeg otherwise reads all of a fragmented MP4's ``moof`` boxes when it
+    opens the file and refuses it if the last one was cut off), so the
+    fragments before the damage stay readable.
     """
 
     def __init__(
@@ -132,8 +138,13 @@ class MediaSource:
         name: str | None = None,
         codecs: Collection[str] | None = None,
         options: dict[str, str] | None = None,
+        salvage: bool = False,
     ) -> None:
         import av
+
+        options = dict(options or {})
+        if salvage:
+            options["fflags"] = options.get("fflags", "") + "+ignidx"
 
         if isinstance(source, bytes):
             source = io.BytesIO(source)
@@ -143,7 +154,7 @@ class MediaSource:
         else:
             self.name = name or getattr(source, "name", "<stream>")
         try:
-            self._container = av.open(source, "r", options=options or {})
+            self._container = av.open(source, "r", options=options)
         except FileNotFoundError:
             raise MediaError(f"{self.name}: no such file") from None
         except (av.FFmpegError, OSError, ValueError) as exc:

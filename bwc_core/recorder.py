@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .buffer import PreEventBuffer
+from .content import file_digests
 from .errors import PolicyError, StateError, ValueError as BwcValueError
 from .journal import Journal
 from .media import CONTAINER_FORMATS, StreamInfo
@@ -465,12 +466,15 @@ class Recorder:
                     if path.suffix.lstrip(".") in CONTAINER_FORMATS and rel not in journaled:
                         candidates.append(path)
             salvaged_records = []
+            lost_files = []
             for path in candidates:
                 rel = path.relative_to(evidence).as_posix()
                 index = _segment_index(path)
                 info = salvage(path, index=index, pre_event=had_pre_event and index == 0)
                 if info is None:
+                    # Kept as found; its bytes are signed so the verifier can tell it was not replaced.
                     report.lost.append(rel)
+                    lost_files.append({"file": rel, "size": path.stat().st_size, "digests": file_digests(path)})
                     continue
                 body = segment_body(evidence, rid, info, recovered=True)
                 salvaged_records.append(journal.append("segment", body))
@@ -478,7 +482,8 @@ class Recorder:
                 count += 1
             rec = journal.append(
                 "recovery",
-                {"recording": rid, "reason": "power_loss", "salvaged": report.salvaged, "lost": report.lost},
+                {"recording": rid, "reason": "power_loss", "salvaged": report.salvaged, "lost": report.lost,
+                 "lost_files": lost_files},
             )
             close = journal.append("recording.close", {"recording": rid, "reason": "power_loss", "segments": count})
             report.records = [r.seq for r in salvaged_records] + [rec.seq, close.seq]
@@ -496,8 +501,6 @@ def _segment_index(path: Path) -> int:
 
 def segment_body(evidence_dir: Path, recording: str | None, info: SegmentInfo, *, recovered: bool = False) -> dict[str, Any]:
     """The journaled body of a finished segment (paths relative to the evidence dir)."""
-    from .content import file_digests
-
     body = info.to_json()
     media = Path(info.path)
     leaves = Path(info.leaves_path)

@@ -51,6 +51,7 @@ from typing import Any
 
 from .errors import (
     ContainerError,
+    CorruptMediaError,
     MediaError,
     PacketError,
     PacketOrderError,
@@ -833,17 +834,21 @@ def salvage(
 ) -> SegmentInfo | None:
     """Describe what a crash left of a segment file, or None if nothing is readable.
 
-    The file is never modified: its digests are those of the bytes as found,
-    and its content commitment covers the packets before the first one the
-    demuxer flags corrupt (``content_root(path, salvage=True)`` gives the same
-    root). The sidecar is written beside it as for any segment.
+    The file is never modified: its digests are those of the bytes as found.
+    It is opened as :class:`MediaSource` does with ``salvage`` (fragments
+    read front to back), and its content commitment covers the packets
+    before the first one the demuxer flags corrupt or that cannot be framed
+    (a sample cut off by the end of the file), or before a demux error.
+    ``content_root(path, salvage=True)`` gives the same root, and the
+    verifier derives it so for a segment journaled as ``recovered``. The
+    sidecar is written beside it as for any segment.
     """
     path = os.fspath(path)
     container = next((c for c, ext in CONTAINER_EXTENSIONS.items() if path.endswith(ext)), None)
     if container is None:
         raise BwcValueError(f"{path}: not a segment file name (expected {sorted(CONTAINER_EXTENSIONS.values())})")
     try:
-        src = MediaSource(path)
+        src = MediaSource(path, salvage=True)
     except MediaError:
         return None  # not even a header survived
     spans = _Spans()
@@ -851,7 +856,10 @@ def salvage(
     with src:
         hasher = ContentHasher(src.streams, pts_bits=pts_bits_of(src.format), name=src.name)
         for record in src.packets(salvage=True):
-            hasher.update(record)
+            try:
+                hasher.update(record)
+            except CorruptMediaError:
+                break  # a sample cut short that the demuxer did not flag (nothing stored)
             spans.add(record)
             count += 1
         if count == 0:

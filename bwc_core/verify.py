@@ -82,6 +82,8 @@ FINDING_CODES: dict[str, tuple[Verdict, Severity, str]] = register({
     "segment.misplaced": (I, E, "a file holds another record's segment (same or other recording)"),
     "segment.swapped": (I, E, "two segment files were exchanged with each other"),
     "segment.unexpected": (I, E, "a file under media/ is named by no signed record (inserted)"),
+    "segment.lost": (C, W, "crash recovery kept a segment file with no readable packet (its footage is lost)"),
+    "segment.lost_altered": (I, E, "a file crash recovery listed as lost differs from the bytes it signed"),
     "segment.pre_event": (I, W, "pre-event flags disagree with the recording.open record"),
     "content.container_changed": (I, W, "file bytes differ but the packets are the signed ones (stream-copy remux)"),
     "content.timing_shifted": (I, N, "timing equal to the signed timing within the container's rounding after one constant offset"),
@@ -350,62 +352,7 @@ def _light_probe_ok(path: Path) -> bool:
     return head[4:8] == b"ftyp" or head[:4] == b"\x1a\x45\xdf\xa3"
 
 
-class _PacketView:
-    """What ``ContentHasher.update`` reads from a packet, over a demuxed ``av.Packet``.
-
-    The payload is the packet's own buffer (no copy, no :class:`PacketRecord`);
-    the hasher reads it at once and keeps only the leaf, so one view is
-    reused for every packet of a file.
-    """
-
-    __slots__ = ("stream", "pts", "time_base", "keyframe", "payload")
-
-
-def _hash_packets(src: Any, hasher: Any, check: bool, problems: list[str]) -> None:
-    """Feed every demuxed packet to *hasher* through one reused :class:`_PacketView`."""
-    import av
-
-    update = hasher.update
-    tbs = {s.index: s.time_base for s in src.streams}
-    last_dts: dict[int, int] = {}
-    view = _PacketView()
-    position = 0
-    try:
-        for packet in src._container.demux():
-            dts = packet.dts
-            if dts is None and packet.size == 0:
-                continue  # demuxer flush packet
-            position += 1
-            index = packet.stream_index
-            pts = packet.pts
-            if pts is None:
-                problems.append(f"{src.name}: packet {position}: packet on stream {index} has no pts")
-                return
-            if dts is None:
-                dts = pts
-            if check:
-                previous = last_dts.get(index)
-                if previous is not None and dts < previous:
-                    problems.append(f"{src.name}: packet {position} (stream {index}): "
-                                    f"dts {dts} after {previous}")
-                    return
-                last_dts[index] = dts
-            view.stream = index
-            view.pts = pts
-            view.time_base = tbs[index]
-            view.keyframe = packet.is_keyframe
-            view.payload = packet
-            try:
-                update(view)
-            except (BwcError, ValueError) as exc:
-                problems.append(str(exc))
-    except av.FFmpegError as exc:
-        problems.append(f"{src.name}: demux failed after packet {position} ({exc})")
-    finally:
-        view.payload = None
-
-
-def _content_of(path: Path, options: dict[str, str] | None = None) -> tuple[Any, list[str]]:
+def _content_of(path: Path, options: dict[str, str] | None = None, salvage: bool = False) -> tuple[Any, list[str]]:
     """The re-demuxed content commitment, tolerant of damage.
 
     Unlike :func:`bwc_core.content.content_root`, a packet that cannot be
@@ -414,34 +361,16 @@ def _content_of(path: Path, options: dict[str, str] | None = None) -> tuple[Any,
     it holds and the verifier can name the ones missing or altered. The
     packets are those :meth:`MediaSource.packets` yields, checked the same
     way (a packet without pts or with a decreasing dts ends the demux), but
-    hashed straight from FFmpeg's buffers.
+    hashed straight from FFmpeg's buffers. With *salvage* (a segment journaled
+    as ``recovered``) the packets are those crash recovery committed: the
+    ones before the first sample cut short (see :func:`bwc_core.segment.salvage`).
     """
-    import av
-
-    from .content import ContentHasher, pts_bits_of
-    from .media import _STORES_DTS, MediaSource
+    from .content import _demux_content
+    from .media import MediaSource
 
     problems: list[str] = []
-    with MediaSource(path, options=options) as src:
-        hasher = ContentHasher(src.streams, pts_bits=pts_bits_of(src.format), name=str(path))
-        check = any(f in _STORES_DTS for f in src.format.split(","))
-        update_av = getattr(hasher, "update_av", None)
-        position = 0
-        try:
-            if update_av is not None:
-                # The compiled fast path: the same checks, messages and skips, in C.
-                for packet in src._container.demux():
-                    state = update_av(packet, position + 1, check, False, problems)
-                    if state < 0:
-                        break
-                    position += state
-            else:
-                _hash_packets(src, hasher, check, problems)
-        except av.FFmpegError as exc:
-            problems.append(f"{src.name}: demux failed after packet {position} ({exc})")
-        except (BwcError, OSError, ValueError) as exc:
-            problems.append(str(exc))
-        return hasher.finish(), problems
+    with MediaSource(path, options=options, salvage=salvage) as src:
+        return _demux_content(src, salvage=salvage, problems=problems), problems
 
 
 def _from_read(r: Any, algorithms: Sequence[str]) -> _Measured:
@@ -499,12 +428,14 @@ def _settle(m: _Measured, signed: SegmentReport | None, leaves_path: Path | None
                 m.leaves_error = str(exc)
 
 
-def _measure_content(path: Path, expected_root: str | None = None) -> tuple[Any, list[str], str | None]:
+def _measure_content(path: Path, expected_root: str | None = None,
+                     salvage: bool = False) -> tuple[Any, list[str], str | None]:
     """(content, demux problems, error) of a file re-demuxed; never raises.
 
     MP4 and MKV are opened with a light stream probe first; a root other than
     *expected_root* (the signed one) is recomputed with FFmpeg's default
-    probe, so the findings are those of a full probe.
+    probe, so the findings are those of a full probe. *salvage* is set for a
+    segment journaled as ``recovered`` (see :func:`_content_of`).
     """
     exists, odd = _lstat_regular(path)
     if not exists or odd:
@@ -512,12 +443,12 @@ def _measure_content(path: Path, expected_root: str | None = None) -> tuple[Any,
     try:
         if expected_root is not None and _light_probe_ok(path):
             try:
-                content, problems = _content_of(path, _LIGHT_PROBE)
+                content, problems = _content_of(path, _LIGHT_PROBE, salvage)
                 if not problems and content.root.hex() == expected_root:
                     return content, problems, None
             except (BwcError, OSError, ValueError):
                 pass
-        content, problems = _content_of(path)
+        content, problems = _content_of(path, None, salvage)
         return content, problems, None
     except (BwcError, OSError, ValueError) as exc:
         return None, [], str(exc)
@@ -528,6 +459,36 @@ def _measure_content(path: Path, expected_root: str | None = None) -> tuple[Any,
 # --- the engine -------------------------------------------------------------------------------
 
 ProgressFn = Callable[[int, int, str], None]
+
+
+@dataclass
+class _Lost:
+    """A file a signed ``recovery`` record lists as lost (kept, nothing readable)."""
+
+    recording: str
+    seq: int
+    size: int | None = None
+    digests: dict[str, str] = field(default_factory=dict)
+
+
+def _lost_files(body: dict[str, Any], rid: str, seq: int, lost: dict[str, _Lost]) -> None:
+    """The lost files of one recovery record: ``lost`` paths, their signed bytes from ``lost_files``."""
+    paths = body.get("lost") if isinstance(body.get("lost"), list) else []
+    for value in paths:
+        rel = _safe_rel(value)
+        if rel is not None:
+            lost[rel] = _Lost(rid, seq)
+    files = body.get("lost_files") if isinstance(body.get("lost_files"), list) else []
+    for entry in files:
+        if not isinstance(entry, dict):
+            continue
+        rel = _safe_rel(entry.get("file"))
+        digests = entry.get("digests")
+        if rel is None or not isinstance(digests, dict):
+            continue
+        item = lost.setdefault(rel, _Lost(rid, seq))
+        item.size = entry.get("size") if type(entry.get("size")) is int else None
+        item.digests = {str(k): str(v) for k, v in digests.items()}
 
 
 @dataclass
@@ -657,9 +618,10 @@ def verify_evidence(
                           "head": records[-1].hash_hex, "first_time": _iso(records[0].time),
                           "last_time": _iso(records[-1].time)}
 
-    segs = _walk_records(records, report)
+    lost: dict[str, _Lost] = {}
+    segs = _walk_records(records, report, lost)
     _check_segments(root, segs, report, progress, workers, processes, prefetched)
-    _check_unexpected(root, segs, report, prefetched)
+    _check_unexpected(root, segs, report, prefetched, lost)
     _check_continuity(report)
     return report
 
@@ -675,7 +637,8 @@ def _any_envelope(lines: list[bytes]) -> bool:
     return False
 
 
-def _walk_records(records: list[Record], report: Report) -> list[_Seg]:
+def _walk_records(records: list[Record], report: Report, lost: dict[str, _Lost]) -> list[_Seg]:
+    """The recordings and segments the records describe; files recovery kept as lost go in *lost*."""
     recs: dict[str, RecordingReport] = {}
     open_now: str | None = None
     recovered: set[str] = set()
@@ -730,6 +693,7 @@ def _walk_records(records: list[Record], report: Report) -> list[_Seg]:
                 open_now = None
         elif rec.type == "recovery" and rid is not None:
             recovered.add(rid)
+            _lost_files(body, rid, rec.seq, lost)
             recording(rid).events.append({"kind": "recovery", "seq": rec.seq, "time": rec.time,
                                           "time_utc": _iso(rec.time), "salvaged": body.get("salvaged"),
                                           "lost": body.get("lost")})
@@ -812,7 +776,7 @@ def _measure_all(pool: Executor, prefetched: Any, todo: list[_Seg], plans: list[
     for i, (s, (path, algorithms, leaves_path, leaves_algos)) in enumerate(zip(todo, plans)):
         s.measured = _from_read(_result(reads[i], _fmp4.read_segment, path, algorithms), algorithms)
         if _needs_ffmpeg(s.measured, s.report):
-            demuxes[i] = _run(pool, _measure_content, path, s.report.content_root)
+            demuxes[i] = _run(pool, _measure_content, path, s.report.content_root, s.report.recovered)
             continue
         _settle(s.measured, s.report, leaves_path, leaves_algos, None)
         done += 1
@@ -821,7 +785,7 @@ def _measure_all(pool: Executor, prefetched: Any, todo: list[_Seg], plans: list[
     for i, future in demuxes.items():
         s = todo[i]
         path, _, leaves_path, leaves_algos = plans[i]
-        demuxed = _result(future, _measure_content, path, s.report.content_root)
+        demuxed = _result(future, _measure_content, path, s.report.content_root, s.report.recovered)
         _settle(s.measured, s.report, leaves_path, leaves_algos, demuxed)
         done += 1
         if progress is not None:
@@ -1199,13 +1163,18 @@ def _compare_timing(s: _Seg, signed: Any, found: Any, where: dict[str, Any]) -> 
                      **where)]
 
 
-def _check_unexpected(root: Path, segs: list[_Seg], report: Report, prefetched: Any = None) -> None:
-    """Files under media/ that no signed record names: inserted (or copied) files."""
+def _check_unexpected(root: Path, segs: list[_Seg], report: Report, prefetched: Any = None,
+                      lost: dict[str, _Lost] | None = None) -> None:
+    """Files under media/ that no signed record names: inserted (or copied) files.
+
+    A file a signed ``recovery`` record lists as *lost* is accounted for
+    (``segment.lost``); if that record signed its bytes, they must still be
+    those bytes.
+    """
     from . import _fmp4
 
+    lost = lost or {}
     media = root / MEDIA_DIR
-    if not media.is_dir():
-        return
     named: set[str] = set()
     for s in segs:
         if s.rel:
@@ -1213,15 +1182,19 @@ def _check_unexpected(root: Path, segs: list[_Seg], report: Report, prefetched: 
         if s.leaves_rel:
             named.add(s.leaves_rel)
     by_digest = {s.report.digests.get("blake3"): s for s in segs if s.report.digests.get("blake3")}
+    for rel, kept in lost.items():
+        if rel not in named:
+            _check_lost(root / rel, rel, kept, report)
     for dirpath, dirnames, filenames in os.walk(media, followlinks=False):
         dirnames.sort()
         for name in sorted(filenames) + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
             full = Path(dirpath) / name
             rel = full.relative_to(root).as_posix()
-            if rel in named:
+            if rel in named or rel in lost:
                 continue
+            regular = full.is_file() and not full.is_symlink()
             note = ""
-            if full.is_file() and not full.is_symlink():
+            if regular:
                 # Read ahead already if bwc verify's workers were given it.
                 ahead = prefetched.take(full, ["blake3"]) if prefetched is not None else None
                 r = _result(ahead, _fmp4.read_segment, full, ["blake3"])
@@ -1230,6 +1203,29 @@ def _check_unexpected(root: Path, segs: list[_Seg], report: Report, prefetched: 
                     note = f" (a copy of {twin.rel})"
             report.findings.append(_finding("segment.unexpected",
                                             f"{rel} is not named by any signed record{note}", file=rel))
+
+
+def _check_lost(full: Path, rel: str, kept: _Lost, report: Report) -> None:
+    """A file crash recovery kept with no readable packet: reported, and its signed bytes checked."""
+    from . import _fmp4
+
+    where = {"file": rel, "recording": kept.recording, "seq": kept.seq}
+    report.findings.append(_finding("segment.lost", f"{rel}: crash recovery found no readable packet in "
+                                    f"this file (recording {kept.recording}, recovery record seq "
+                                    f"{kept.seq}); its footage is lost", **where))
+    if not kept.digests:
+        return  # the record names the path only
+    r = _fmp4.read_segment(full, list(kept.digests))
+    differs = [k for k, v in r.digests.items() if v != kept.digests.get(k)]
+    if not r.exists or r.link or r.error is not None or r.size != kept.size or differs:
+        if not r.exists:
+            found = "the file is gone"
+        elif r.link or r.error is not None:
+            found = r.error or "not a regular file"
+        else:
+            found = f"{r.size} bytes, signed {kept.size}" + (f"; {', '.join(differs)} differ" if differs else "")
+        report.findings.append(_finding("segment.lost_altered", f"{rel}: not the bytes the recovery record "
+                                        f"signed ({found})", **where))
 
 
 def _check_continuity(report: Report) -> None:

@@ -604,7 +604,8 @@ cdef class LeafTable:
         demuxer whose streams were declared (its pts are in the declared time
         base, which is not re-checked). Returns 1 when hashed, 0 for a demuxer
         flush packet (no dts, no data; skipped), -1 when *salvage* is set and
-        the packet is flagged corrupt (stop there). *position* (1-based, flush
+        the packet is flagged corrupt or cannot be framed (a sample cut short
+        by a crash: stop before it, nothing stored). *position* (1-based, flush
         packets not counted) names the packet in errors, which are those of
         ``MediaSource.packets`` (``CorruptMediaError`` for a missing pts,
         ``PacketOrderError`` for a dts going backwards when *check_dts*) and
@@ -647,6 +648,8 @@ cdef class LeafTable:
         try:
             self._leaf_into(framer, packet, <uint32_t>stream, flags, &size, self._leaves + 32 * i)
         except CorruptMediaError as exc:
+            if salvage:
+                return -1
             error = CorruptMediaError(f"{self._where()}stream {stream}, packet {i}: {exc}")
             if problems is None:
                 raise error from None

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bwc_core import verify
-from bwc_core.content import ContentHasher, content_root, pts_bits_of
+from bwc_core.content import content_root
 from bwc_core.media import MediaSource, SyntheticCamera
 
 
@@ -52,19 +52,6 @@ def test_fast_content_equals_content_root(clip):
         assert problems == []
         assert result.root == reference.root
         assert _rows(result) == _rows(reference)
-
-
-def test_python_view_path_equals_content_root(clip):
-    """The pure-Python fallback (no compiled ``update_av``) gives the same leaves."""
-    reference = content_root(clip)
-    with MediaSource(clip) as src:
-        hasher = ContentHasher(src.streams, pts_bits=pts_bits_of(src.format), name=str(clip))
-        problems: list[str] = []
-        verify._hash_packets(src, hasher, src.format != "matroska,webm", problems)
-        result = hasher.finish()
-    assert problems == []
-    assert result.root == reference.root
-    assert _rows(result) == _rows(reference)
 
 
 def test_measure_content_falls_back_on_mismatch(clip):
