@@ -54,7 +54,7 @@ from .keys import Certificate, PublicIdentity, TrustAnchors
 from .media import MediaSource, write_packets
 from .packets import PacketRecord
 from .report import write_report_html
-from .verify import EXHIBIT_MANIFEST, Report, _content_of, verify_evidence
+from .verify import EXHIBIT_MANIFEST, Report, _content_of, _lost_files, verify_evidence
 
 __all__ = [
     "EXHIBIT_MANIFEST",
@@ -415,16 +415,15 @@ def build_exhibit(
             raise ExhibitError(f"recording {recording}: no chunk lies within the requested span")
         # Files crash recovery kept with no readable packet go along: the
         # excerpt's recovery record signs their bytes.
+        kept: dict[str, Any] = {}
         for rec in src.records:
-            if rec.type != "recovery" or rec.body.get("recording") != recording:
-                continue
-            lost = rec.body.get("lost") if isinstance(rec.body.get("lost"), list) else []
-            for name in lost:
-                rel = _safe_member(name)
-                kept = evidence / rel if rel is not None and rel.startswith("media/") else None
-                if kept is not None and not kept.is_symlink() and kept.is_file():
-                    (work / rel).parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(kept, work / rel)
+            if rec.type == "recovery" and rec.body.get("recording") == recording:
+                _lost_files(rec.body, recording, rec.seq, kept)
+        for rel in kept:
+            found = evidence / rel
+            if rel.startswith("media/") and not found.is_symlink() and found.is_file():
+                (work / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(found, work / rel)
 
         manifest: dict[str, Any] = {
             "format": EXHIBIT_FORMAT,

@@ -472,9 +472,15 @@ class Recorder:
                 index = _segment_index(path)
                 info = salvage(path, index=index, pre_event=had_pre_event and index == 0)
                 if info is None:
-                    # Kept as found; its bytes are signed so the verifier can tell it was not replaced.
+                    # Kept as found (with any sidecar a finished write left beside it); their
+                    # bytes are signed so the verifier can tell they were not replaced.
                     report.lost.append(rel)
-                    lost_files.append({"file": rel, "size": path.stat().st_size, "digests": file_digests(path)})
+                    lost_files.append({"file": rel, "index": index if index >= 0 else None,
+                                       **_kept_file(path), "leaves": None})
+                    leaves = Path(str(path) + ".leaves")
+                    if leaves.is_file() and not leaves.is_symlink():
+                        lost_files[-1]["leaves"] = {"file": leaves.relative_to(evidence).as_posix(),
+                                                    **_kept_file(leaves)}
                     continue
                 body = segment_body(evidence, rid, info, recovered=True)
                 salvaged_records.append(journal.append("segment", body))
@@ -490,6 +496,11 @@ class Recorder:
             return report
         finally:
             journal.close()
+
+
+def _kept_file(path: Path) -> dict[str, Any]:
+    """Size and digests of a file as found."""
+    return {"size": path.stat().st_size, "digests": file_digests(path)}
 
 
 def _segment_index(path: Path) -> int:

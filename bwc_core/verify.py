@@ -463,12 +463,14 @@ ProgressFn = Callable[[int, int, str], None]
 
 @dataclass
 class _Lost:
-    """A file a signed ``recovery`` record lists as lost (kept, nothing readable)."""
+    """A file a signed ``recovery`` record lists as lost (kept, nothing readable), or its stale sidecar."""
 
     recording: str
     seq: int
+    index: int | None = None
     size: int | None = None
     digests: dict[str, str] = field(default_factory=dict)
+    sidecar_of: str | None = None  # set for the ``.leaves`` left beside a lost file
 
 
 def _lost_files(body: dict[str, Any], rid: str, seq: int, lost: dict[str, _Lost]) -> None:
@@ -487,8 +489,16 @@ def _lost_files(body: dict[str, Any], rid: str, seq: int, lost: dict[str, _Lost]
         if rel is None or not isinstance(digests, dict):
             continue
         item = lost.setdefault(rel, _Lost(rid, seq))
+        item.index = entry.get("index") if type(entry.get("index")) is int else None
         item.size = entry.get("size") if type(entry.get("size")) is int else None
         item.digests = {str(k): str(v) for k, v in digests.items()}
+        leaves = entry.get("leaves")
+        if isinstance(leaves, dict) and isinstance(leaves.get("digests"), dict):
+            leaves_rel = _safe_rel(leaves.get("file"))
+            if leaves_rel is not None:
+                size = leaves.get("size") if type(leaves.get("size")) is int else None
+                lost[leaves_rel] = _Lost(rid, seq, item.index, size,
+                                         {str(k): str(v) for k, v in leaves["digests"].items()}, rel)
 
 
 @dataclass
@@ -622,7 +632,7 @@ def verify_evidence(
     segs = _walk_records(records, report, lost)
     _check_segments(root, segs, report, progress, workers, processes, prefetched)
     _check_unexpected(root, segs, report, prefetched, lost)
-    _check_continuity(report)
+    _check_continuity(report, lost)
     return report
 
 
@@ -1210,9 +1220,10 @@ def _check_lost(full: Path, rel: str, kept: _Lost, report: Report) -> None:
     from . import _fmp4
 
     where = {"file": rel, "recording": kept.recording, "seq": kept.seq}
-    report.findings.append(_finding("segment.lost", f"{rel}: crash recovery found no readable packet in "
-                                    f"this file (recording {kept.recording}, recovery record seq "
-                                    f"{kept.seq}); its footage is lost", **where))
+    if kept.sidecar_of is None:
+        report.findings.append(_finding("segment.lost", f"{rel}: crash recovery found no readable packet in "
+                                        f"this file (recording {kept.recording}, recovery record seq "
+                                        f"{kept.seq}); its footage is lost", **where))
     if not kept.digests:
         return  # the record names the path only
     r = _fmp4.read_segment(full, list(kept.digests))
@@ -1228,14 +1239,19 @@ def _check_lost(full: Path, rel: str, kept: _Lost, report: Report) -> None:
                                         f"signed ({found})", **where))
 
 
-def _check_continuity(report: Report) -> None:
-    """Segment indices without holes, and video timing continuous across segments."""
+def _check_continuity(report: Report, lost: dict[str, _Lost] | None = None) -> None:
+    """Segment indices without holes, and video timing continuous across segments.
+
+    An index whose file crash recovery kept as *lost* is accounted for
+    (reported as ``segment.lost``).
+    """
     add = report.findings.append
+    kept = {(k.recording, k.index) for k in (lost or {}).values() if k.index is not None}
     for r in report.recordings:
         indices = sorted({s.index for s in r.segments if s.index is not None})
         if indices:
             expected = set(range(0, indices[-1] + 1))
-            missing = sorted(expected - set(indices))
+            missing = sorted(i for i in expected - set(indices) if (r.id, i) not in kept)
             if missing:
                 add(_finding("segment.index_gap", f"recording {r.id}: segment index(es) "
                              f"{', '.join(map(str, missing))} never journaled", recording=r.id,

@@ -413,6 +413,35 @@ def test_recover_cut_segment_then_verify(tmp_path, make_evidence, pki, camera_cl
         assert after.ok is False, [(f.code, f.message) for f in after.findings]
 
 
+def test_recover_lost_segment_before_a_salvaged_one(tmp_path, make_evidence, pki, camera_clip):
+    """Two segments in flight at the crash, the first with no complete sample: its index is accounted for."""
+    from bwc_core.recorder import Recorder
+
+    root, cam, cert = pki
+    ev = make_evidence(tmp_path / "ev", [camera_clip], cam, cert, segment_seconds=2, close=False,
+                       clock=FakeClock())
+    journal = Journal.open(ev)
+    seqs = sorted(r.seq for r in journal.records if r.type == "segment")
+    assert len(seqs) >= 3
+    lines = (ev / "journal.jsonl").read_bytes().splitlines(keepends=True)
+    (ev / "journal.jsonl").write_bytes(b"".join(lines[:seqs[-2]]))
+    first, second = sorted((ev / "media" / "REC-001").glob("*.mp4"))[-2:]
+    first.write_bytes(first.read_bytes()[:2000])
+    rec = Recorder.recover(ev, identity=cam, cert=cert)
+    assert rec.lost == [first.relative_to(ev).as_posix()]
+    assert rec.salvaged == [second.relative_to(ev).as_posix()]
+    recovery = next(r for r in Journal.open(ev).records if r.type == "recovery")
+    assert recovery.body["lost_files"][0]["index"] == len(seqs) - 2
+    # the sidecar its finished write left beside it is kept and signed too
+    sidecar = Path(str(first) + ".leaves")
+    assert recovery.body["lost_files"][0]["leaves"]["file"] == sidecar.relative_to(ev).as_posix()
+    report = verify_evidence(ev, _anchors(root))
+    assert report.ok, report.findings
+    assert "segment.lost" in report.codes() and "segment.index_gap" not in report.codes()
+    sidecar.write_bytes(sidecar.read_bytes() + b"x")
+    assert "segment.lost_altered" in verify_evidence(ev, _anchors(root)).codes()
+
+
 def test_pre_event_off_keeps_nothing_in_standby(tmp_path, pki, camera_clip):
     _, cam, cert = pki
     with MediaSource(camera_clip) as src:
