@@ -79,3 +79,26 @@ def derive_key_small(bytes key not None, bytes data not None, /):
     b3_hash_small(words, B3_DERIVE_KEY_MATERIAL, <const uint8_t*>PyBytes_AS_STRING(data), len(data),
                   <uint8_t*>PyBytes_AS_STRING(out))
     return out
+
+
+def nodes(bytes context_key not None, const uint8_t[::1] pairs not None, *, int prefix=1):
+    """Tree nodes ``H(prefix || pair)`` of every 64-byte pair in *pairs*, concatenated (the test hook
+    of the batched path ``_framing`` builds trees with), under a :func:`context_key`; hashed in
+    place in one buffer as a tree level is."""
+    cdef uint32_t words[8]
+    cdef const uint8_t* k
+    cdef Py_ssize_t count = pairs.shape[0] // 64
+    cdef int i
+    if len(context_key) != 32:
+        raise BwcValueError(f"a context key is 32 bytes, not {len(context_key)}")
+    if pairs.shape[0] % 64:
+        raise BwcValueError(f"pairs are 64 bytes each; got {pairs.shape[0]} bytes")
+    k = <const uint8_t*>PyBytes_AS_STRING(context_key)
+    for i in range(8):
+        words[i] = (<uint32_t>k[4 * i] | (<uint32_t>k[4 * i + 1] << 8)
+                    | (<uint32_t>k[4 * i + 2] << 16) | (<uint32_t>k[4 * i + 3] << 24))
+    work = bytearray(pairs)
+    cdef uint8_t[::1] view = work
+    if count:
+        b3_nodes(words, B3_DERIVE_KEY_MATERIAL, <uint8_t>prefix, &view[0], <size_t>count, &view[0])
+    return bytes(work[:32 * count])

@@ -19,9 +19,9 @@ from math import gcd as math_gcd
 
 from blake3 import blake3
 
-from bwc_core._blake3 cimport B3_CHUNK_LEN, B3_DERIVE_KEY_MATERIAL, b3_context_key, b3_hash_small
+from bwc_core._blake3 cimport B3_CHUNK_LEN, B3_DERIVE_KEY_MATERIAL, b3_context_key, b3_hash_small, b3_nodes
 
-from .errors import CorruptMediaError, TypeError as BwcTypeError, UnsupportedCodecError
+from .errors import CorruptMediaError, TypeError as BwcTypeError, UnsupportedCodecError, ValueError as BwcValueError
 
 PT = "bwc-core v1 packet tree"
 
@@ -76,6 +76,20 @@ cdef inline void _node(const uint32_t* key, uint8_t prefix, const uint8_t* left,
     memcpy(buf + 1, left, 32)
     memcpy(buf + 33, right, 32)
     b3_hash_small(key, B3_DERIVE_KEY_MATERIAL, buf, 65, out)
+
+
+cdef inline void _tree(const uint32_t* key, uint8_t* work, Py_ssize_t n) noexcept nogil:
+    """Reduce *n* >= 1 32-byte leaves in *work* to their Merkle root in work[0:32] (format 1.6).
+
+    Nodes H_key(0x01 || left || right), a lone last node promoted: RFC 9162's
+    tree, built bottom-up one level at a time, each level's nodes hashed in
+    batches (``b3_nodes``).
+    """
+    while n > 1:
+        b3_nodes(key, B3_DERIVE_KEY_MATERIAL, 1, work, <size_t>(n >> 1), work)
+        if n & 1:
+            memcpy(work + 32 * (n >> 1), work + 32 * (n - 1), 32)
+        n = (n >> 1) + (n & 1)
 
 
 cdef inline bint _rescale_c(int64_t pts, int64_t b, int64_t c, int64_t* out) noexcept nogil:
@@ -746,32 +760,54 @@ cdef class LeafTable:
         """Chunk of every packet, GOP mode (format 1.5); *bounds* maps each other
         stream to the non-decreasing keyframe times expressed as ceil(b / tb)
         in that stream's time base, so ``b <= pts * tb`` is ``bound <= pts``."""
-        cdef Py_ssize_t i, lo, hi, mid, m
+        cdef Py_ssize_t i, lo, hi, mid, m, nslots = len(self._framers)
         cdef int64_t pts, count = 0
         cdef uint32_t s
         cdef list chunk = [0] * self._count
-        cdef int64_t[:] arr
-        arrays = {k: _int64_array(v) for k, v in bounds.items()}
-        for i in range(self._count):
-            s = self._stream[i]
-            if <int>s == first_video:
-                if self._flags[i] & 1:
-                    count += 1
-                chunk[i] = count - 1 if count else 0
-                continue
-            arr = arrays[s]
-            m = arr.shape[0]
-            pts = self._pts[i]
-            lo = 0
-            hi = m
-            while lo < hi:  # bisect_right
-                mid = (lo + hi) >> 1
-                if arr[mid] <= pts:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            chunk[i] = lo - 1 if lo > 0 else 0
-        return chunk
+        cdef int64_t[::1] view
+        cdef const int64_t* arr
+        cdef const int64_t** base = <const int64_t**>calloc(nslots + 1, sizeof(int64_t*))
+        cdef Py_ssize_t* size = <Py_ssize_t*>calloc(nslots + 1, sizeof(Py_ssize_t))
+        cdef list keep = []
+        if base == NULL or size == NULL:
+            free(base); free(size)
+            raise MemoryError()
+        try:
+            # One C array per stream, looked up by slot in the loop (no dict, no view per packet).
+            for k, v in bounds.items():
+                if not 0 <= k < nslots:
+                    continue
+                values = _int64_array(v)
+                keep.append(values)
+                size[k] = len(values)
+                if size[k]:
+                    view = values
+                    base[k] = &view[0]
+            for i in range(self._count):
+                s = self._stream[i]
+                if <int>s == first_video:
+                    if self._flags[i] & 1:
+                        count += 1
+                    chunk[i] = count - 1 if count else 0
+                    continue
+                if s >= <uint32_t>nslots or (base[s] == NULL and s not in bounds):
+                    raise BwcValueError(f"{self._where()}no keyframe bounds for stream {s}")
+                arr = base[s]
+                m = size[s]
+                pts = self._pts[i]
+                lo = 0
+                hi = m
+                while lo < hi:  # bisect_right
+                    mid = (lo + hi) >> 1
+                    if arr[mid] <= pts:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                chunk[i] = lo - 1 if lo > 0 else 0
+            return chunk
+        finally:
+            free(base)
+            free(size)
 
     @cython.boundscheck(False)
     @cython.wraparound(False)
@@ -830,12 +866,7 @@ cdef class LeafTable:
                 # Merkle tree over the chunk's leaves, bottom-up in `work`.
                 for j in range(m):
                     memcpy(work + 32 * j, self._leaves + 32 * order[first + j], 32)
-                while m > 1:
-                    for j in range(m >> 1):
-                        _node(self._pt_key, 1, work + 64 * j, work + 64 * j + 32, work + 32 * j)
-                    if m & 1:
-                        memcpy(work + 32 * (m >> 1), work + 32 * (m - 1), 32)
-                    m = (m >> 1) + (m & 1)
+                _tree(self._pt_key, work, m)
                 payload_root = PyBytes_FromStringAndSize(<char*>work, 32)
                 # Timing table: per stream present, header then one pts per packet.
                 total = 0
@@ -955,12 +986,7 @@ def merkle_root(leaves, str context):
     try:
         for i in range(n):
             memcpy(work + 32 * i, PyBytes_AS_STRING(level[i]), 32)
-        while n > 1:
-            for i in range(n >> 1):
-                _node(key, 1, work + 64 * i, work + 64 * i + 32, work + 32 * i)
-            if n & 1:
-                memcpy(work + 32 * (n >> 1), work + 32 * (n - 1), 32)
-            n = (n >> 1) + (n & 1)
+        _tree(key, work, n)
         result = PyBytes_FromStringAndSize(<char*>work, 32)
     finally:
         free(work)

@@ -75,3 +75,27 @@ def test_derive_key_small_every_length_and_limits():
         derive_key_small(key[:31], b"")
     with pytest.raises(BwcValueError):
         context_key("x" * 1025)
+
+
+def test_batched_tree_nodes_equal_one_at_a_time():
+    """The vector path (whole batches of nodes) and its scalar tail give blake3-py's node hashes.
+
+    Counts cross every batch boundary; the pairs are hashed in place in one
+    buffer, as a tree level is, so an output overwriting a pair not yet read
+    would show.
+    """
+    import random
+
+    from bwc_core._blake3 import context_key, nodes
+
+    rnd = random.Random(5)
+    for ctx in CONTEXTS.values():
+        key = context_key(ctx)
+        for count in list(range(0, 34)) + [63, 64, 65, 257]:
+            pairs = rnd.randbytes(64 * count)
+            want = b"".join(blake3(b"\x01" + pairs[64 * j:64 * j + 64], derive_key_context=ctx).digest()
+                            for j in range(count))
+            assert nodes(key, pairs) == want, (ctx, count)
+        assert nodes(key, pairs, prefix=0)[:32] == blake3(b"\x00" + pairs[:64], derive_key_context=ctx).digest()
+    with pytest.raises(BwcValueError):
+        nodes(context_key("x"), b"\x00" * 65)
