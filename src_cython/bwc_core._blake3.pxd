@@ -54,6 +54,27 @@ cdef extern from *:
         a = a + b + (y); d = BWC_B3_ROTR(d ^ a, 8);  c = c + d; b = BWC_B3_ROTR(b ^ c, 7); \
     } while (0)
 
+    /* The 7 rounds of compression with G (scalar or vector) over locals s0..s15
+       and message words m[], then the first 8 output words into cv[]. Unrolled
+       so every message index is a compile-time constant. */
+    #define BWC_B3_ROUND(G, r) do { \
+        const uint8_t *k = bwc_b3_schedule[r]; \
+        G(s0, s4, s8, s12, m[k[0]], m[k[1]]); \
+        G(s1, s5, s9, s13, m[k[2]], m[k[3]]); \
+        G(s2, s6, s10, s14, m[k[4]], m[k[5]]); \
+        G(s3, s7, s11, s15, m[k[6]], m[k[7]]); \
+        G(s0, s5, s10, s15, m[k[8]], m[k[9]]); \
+        G(s1, s6, s11, s12, m[k[10]], m[k[11]]); \
+        G(s2, s7, s8, s13, m[k[12]], m[k[13]]); \
+        G(s3, s4, s9, s14, m[k[14]], m[k[15]]); \
+    } while (0)
+    #define BWC_B3_ROUNDS(G) do { \
+        BWC_B3_ROUND(G, 0); BWC_B3_ROUND(G, 1); BWC_B3_ROUND(G, 2); BWC_B3_ROUND(G, 3); \
+        BWC_B3_ROUND(G, 4); BWC_B3_ROUND(G, 5); BWC_B3_ROUND(G, 6); \
+        cv[0] = s0 ^ s8; cv[1] = s1 ^ s9; cv[2] = s2 ^ s10; cv[3] = s3 ^ s11; \
+        cv[4] = s4 ^ s12; cv[5] = s5 ^ s13; cv[6] = s6 ^ s14; cv[7] = s7 ^ s15; \
+    } while (0)
+
     static inline uint32_t bwc_b3_load(const uint8_t *p) {
         return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
     }
@@ -68,23 +89,7 @@ cdef extern from *:
         uint32_t s4 = cv[4], s5 = cv[5], s6 = cv[6], s7 = cv[7];
         uint32_t s8 = bwc_b3_iv[0], s9 = bwc_b3_iv[1], s10 = bwc_b3_iv[2], s11 = bwc_b3_iv[3];
         uint32_t s12 = (uint32_t)counter, s13 = (uint32_t)(counter >> 32), s14 = block_len, s15 = flags;
-        #define BWC_B3_ROUND(r) do { \
-            const uint8_t *k = bwc_b3_schedule[r]; \
-            BWC_B3_G(s0, s4, s8, s12, m[k[0]], m[k[1]]); \
-            BWC_B3_G(s1, s5, s9, s13, m[k[2]], m[k[3]]); \
-            BWC_B3_G(s2, s6, s10, s14, m[k[4]], m[k[5]]); \
-            BWC_B3_G(s3, s7, s11, s15, m[k[6]], m[k[7]]); \
-            BWC_B3_G(s0, s5, s10, s15, m[k[8]], m[k[9]]); \
-            BWC_B3_G(s1, s6, s11, s12, m[k[10]], m[k[11]]); \
-            BWC_B3_G(s2, s7, s8, s13, m[k[12]], m[k[13]]); \
-            BWC_B3_G(s3, s4, s9, s14, m[k[14]], m[k[15]]); \
-        } while (0)
-        /* Unrolled so every message index is a compile-time constant. */
-        BWC_B3_ROUND(0); BWC_B3_ROUND(1); BWC_B3_ROUND(2); BWC_B3_ROUND(3);
-        BWC_B3_ROUND(4); BWC_B3_ROUND(5); BWC_B3_ROUND(6);
-        #undef BWC_B3_ROUND
-        cv[0] = s0 ^ s8; cv[1] = s1 ^ s9; cv[2] = s2 ^ s10; cv[3] = s3 ^ s11;
-        cv[4] = s4 ^ s12; cv[5] = s5 ^ s13; cv[6] = s6 ^ s14; cv[7] = s7 ^ s15;
+        BWC_B3_ROUNDS(BWC_B3_G);
     }
 
     static inline void bwc_b3_store_cv(const uint32_t cv[8], uint8_t out[32]) {
@@ -149,22 +154,7 @@ cdef extern from *:
         bwc_b3_vec s10 = bwc_b3_splat(bwc_b3_iv[2]), s11 = bwc_b3_splat(bwc_b3_iv[3]);
         bwc_b3_vec s12 = bwc_b3_splat(0), s13 = bwc_b3_splat(0);  /* counter 0 */
         bwc_b3_vec s14 = bwc_b3_splat(block_len), s15 = bwc_b3_splat(flags);
-        #define BWC_B3_VROUND(r) do { \
-            const uint8_t *k = bwc_b3_schedule[r]; \
-            BWC_B3_VG(s0, s4, s8, s12, m[k[0]], m[k[1]]); \
-            BWC_B3_VG(s1, s5, s9, s13, m[k[2]], m[k[3]]); \
-            BWC_B3_VG(s2, s6, s10, s14, m[k[4]], m[k[5]]); \
-            BWC_B3_VG(s3, s7, s11, s15, m[k[6]], m[k[7]]); \
-            BWC_B3_VG(s0, s5, s10, s15, m[k[8]], m[k[9]]); \
-            BWC_B3_VG(s1, s6, s11, s12, m[k[10]], m[k[11]]); \
-            BWC_B3_VG(s2, s7, s8, s13, m[k[12]], m[k[13]]); \
-            BWC_B3_VG(s3, s4, s9, s14, m[k[14]], m[k[15]]); \
-        } while (0)
-        BWC_B3_VROUND(0); BWC_B3_VROUND(1); BWC_B3_VROUND(2); BWC_B3_VROUND(3);
-        BWC_B3_VROUND(4); BWC_B3_VROUND(5); BWC_B3_VROUND(6);
-        #undef BWC_B3_VROUND
-        cv[0] = s0 ^ s8; cv[1] = s1 ^ s9; cv[2] = s2 ^ s10; cv[3] = s3 ^ s11;
-        cv[4] = s4 ^ s12; cv[5] = s5 ^ s13; cv[6] = s6 ^ s14; cv[7] = s7 ^ s15;
+        BWC_B3_ROUNDS(BWC_B3_VG);
     }
     #endif
 
