@@ -73,8 +73,9 @@ def split_length_prefixed(buf: bytes, size: int) -> list[bytes]:
         pos += size
         if pos + n > len(buf):
             raise CorruptMediaError("NAL unit runs past the packet end")
-        if n:
-            nals.append(buf[pos : pos + n])
+        nal = buf[pos : pos + n].rstrip(b"\x00")  # a NAL unit never ends in 0x00
+        if nal:
+            nals.append(nal)
         pos += n
     return nals
 
@@ -166,7 +167,7 @@ def extradata_parameter_sets(codec: str, extradata: bytes) -> list[bytes]:
             pos += 1
             for _ in range(count):
                 n = int.from_bytes(extradata[pos : pos + 2], "big")
-                out.append(extradata[pos + 2 : pos + 2 + n])
+                out.append(extradata[pos + 2 : pos + 2 + n].rstrip(b"\x00"))
                 pos += 2 + n
     else:
         arrays = extradata[22]
@@ -177,7 +178,9 @@ def extradata_parameter_sets(codec: str, extradata: bytes) -> list[bytes]:
             pos += 2
             for _ in range(count):
                 n = int.from_bytes(extradata[pos : pos + 2], "big")
-                out.append(extradata[pos + 2 : pos + 2 + n])
+                nal = extradata[pos + 2 : pos + 2 + n].rstrip(b"\x00")
+                if nal and (nal[0] >> 1) & 0x3F in (32, 33, 34):  # VPS, SPS, PPS; not SEI arrays
+                    out.append(nal)
                 pos += 2 + n
     return out
 

@@ -145,27 +145,56 @@ def _h264_extradata_sets(extradata: bytes) -> list[bytes]:
             n = int.from_bytes(extradata[pos : pos + 2], "big")
             if pos + 2 + n > len(extradata):
                 raise CorruptMediaError("avcC parameter set runs past the record end")
-            out.append(extradata[pos + 2 : pos + 2 + n])
+            out.append(extradata[pos + 2 : pos + 2 + n].rstrip(b"\x00"))
             pos += 2 + n
-    return out
+    return [nal for nal in out if nal]
 
 
-def _hevc_extradata_sets(extradata: bytes) -> list[bytes]:
+#: HEVC parameter-set NAL unit types (VPS, SPS, PPS): the configuration (format 1.3).
+_HEVC_PARAMETER_SETS = (32, 33, 34)
+
+
+def _hvcc_arrays(extradata: bytes) -> list[tuple[int, list[bytes]]]:
+    """The NAL unit arrays of an hvcC record: (array header byte, NAL units) each."""
     out = []
     arrays = extradata[22]
     pos = 23
     for _ in range(arrays):
         if pos + 3 > len(extradata):
             raise CorruptMediaError("hvcC array header runs past the record end")
+        kind = extradata[pos]
         count = int.from_bytes(extradata[pos + 1 : pos + 3], "big")
         pos += 3
+        nals = []
         for _ in range(count):
             n = int.from_bytes(extradata[pos : pos + 2], "big")
             if pos + 2 + n > len(extradata):
                 raise CorruptMediaError("hvcC parameter set runs past the record end")
-            out.append(extradata[pos + 2 : pos + 2 + n])
+            nals.append(extradata[pos + 2 : pos + 2 + n])
             pos += 2 + n
+        out.append((kind, nals))
     return out
+
+
+def _hevc_extradata_sets(extradata: bytes) -> list[bytes]:
+    """The VPS/SPS/PPS of an hvcC record; its other arrays (declarative SEI) are not configuration."""
+    trimmed = (nal.rstrip(b"\x00") for _, nals in _hvcc_arrays(extradata) for nal in nals)
+    return [nal for nal in trimmed if nal and (nal[0] >> 1) & 0x3F in _HEVC_PARAMETER_SETS]
+
+
+def _hvcc_parameter_sets_only(extradata: bytes) -> bytes:
+    """*extradata* (an hvcC record) without the arrays that hold no parameter set.
+
+    What bwc-core gives FFmpeg's MPEG-TS muxer: its ``hevc_mp4toannexb``
+    filter writes every NAL unit of the record in-band before each IRAP
+    picture, which would turn a declarative SEI into frame content.
+    """
+    kept = [(kind, nals) for kind, nals in _hvcc_arrays(extradata) if kind & 0x3F in _HEVC_PARAMETER_SETS]
+    parts = [extradata[:22], bytes([len(kept)])]
+    for kind, nals in kept:
+        parts.append(bytes([kind]) + len(nals).to_bytes(2, "big"))
+        parts.extend(len(nal).to_bytes(2, "big") + nal for nal in nals)
+    return b"".join(parts)
 
 
 def _canonical_asc(asc: bytes) -> bytes:

@@ -440,7 +440,9 @@ def add_streams(out: Any, streams: Iterable[StreamInfo]) -> dict[int, Any]:
     """Create one output stream per :class:`StreamInfo`; returns index -> output stream.
 
     Uses ``add_stream_from_template`` (``add_mux_stream`` mis-stores H.264 /
-    AAC codec configuration when remuxing in PyAV 18).
+    AAC codec configuration when remuxing in PyAV 18). An HEVC stream going
+    into MPEG-TS keeps only the parameter-set arrays of its hvcC record (see
+    :func:`bwc_core.content._hvcc_parameter_sets_only`).
     """
     mapping: dict[int, Any] = {}
     for info in streams:
@@ -454,6 +456,10 @@ def add_streams(out: Any, streams: Iterable[StreamInfo]) -> dict[int, Any]:
             ) from None
         if _takes_raw_aac(info, out.format.name):
             ostream.codec_context.extradata = info.extradata  # before the header is written
+        elif info.codec == "hevc" and out.format.name == "mpegts" and info.extradata[:1] == b"\x01":
+            from .content import _hvcc_parameter_sets_only
+
+            ostream.codec_context.extradata = _hvcc_parameter_sets_only(info.extradata)
     return mapping
 
 

@@ -192,6 +192,8 @@ cdef class Framer:
                 start = pos
                 end = pos + length
                 pos = end
+                while end > start and p[end - 1] == 0:
+                    end -= 1  # a NAL unit never ends in 0x00: trailing_zero_8bits an Annex B conversion kept
             else:
                 if pos < 0:
                     break

@@ -24,6 +24,7 @@ from bwc_core.content import (
     FileDigester,
     RangeProof,
     canonical_payload,
+    config_digest,
     content_root,
     file_digests,
     inclusion_proof,
@@ -99,6 +100,30 @@ def test_canonical_and_leaf_match_reference_length_prefixed(codec, data):
     h = ContentHasher([info])
     h.update(PacketRecord(0, "video", 0, payload=payload, keyframe=bool(flags)))
     assert h.finish().packets[0].leaf == ref.packet_leaf(0, flags, fast)
+
+
+@FAST
+@given(st.sampled_from(["h264", "hevc"]), st.data())
+def test_trailing_zero_bytes_are_not_part_of_a_nal_unit(codec, data):
+    """A length-prefixed NAL unit carrying trailing zeros (what a converter from Annex B can
+    leave) frames like the same NAL in Annex B: a NAL unit never ends in 0x00."""
+    nals = data.draw(nal_units(codec))
+    pads = [data.draw(st.integers(0, 3)) for _ in nals]
+    extradata = avcc(4) if codec == "h264" else hvcc(4)
+    padded = b"".join(len(n + b"\x00" * k).to_bytes(4, "big") + n + b"\x00" * k for n, k in zip(nals, pads))
+    clean = b"".join(len(n).to_bytes(4, "big") + n for n in nals)
+    annexb = b"".join(b"\x00\x00\x00\x01" + n for n in nals)
+    fast = bytes(canonical_payload(codec, padded, extradata))
+    assert fast == bytes(canonical_payload(codec, clean, extradata)) == bytes(canonical_payload(codec, annexb))
+    assert fast == ref.canonical_payload(codec, padded, extradata)
+    # and in the configuration record
+    ps = [n for n in nals if ref.nal_type(codec, n) in (ref.H264_PS if codec == "h264" else ref.HEVC_PS)]
+    if codec == "hevc" and ps:
+        record = bytes(hvcc(4)[:22]) + bytes([len(ps)]) + b"".join(
+            bytes([(n[0] >> 1) & 0x3F]) + (1).to_bytes(2, "big") + (len(n) + 2).to_bytes(2, "big") + n + b"\x00\x00"
+            for n in ps)
+        assert config_digest("hevc", record) == config_digest("hevc", b"", ps)
+        assert config_digest("hevc", record) == ref.config_digest("hevc", record, [])
 
 
 @FAST

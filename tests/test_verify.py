@@ -483,3 +483,73 @@ def test_recording_muted_inside_a_gop_verifies_clean(tmp_path, trust, av_clip, c
     report = verify_evidence(ev, TrustAnchors([trust.root_pub]))
     assert [f.code for f in report.findings if f.severity is not Severity.INFO] == []
     assert report.ok
+
+
+def _x265_clip(path: Path, seconds: int = 2, fps: int = 25) -> Path:
+    """HEVC from x265 (with B-frames) in MP4: its hvcC carries a declarative SEI array."""
+    import av
+    import numpy as np
+
+    out = av.open(str(path), "w")
+    v = out.add_stream("libx265", rate=fps)
+    v.width, v.height, v.pix_fmt = 160, 128, "yuv420p"
+    v.options = {"x265-params": "log-level=error:keyint=25:bframes=2"}
+    for i in range(seconds * fps):
+        img = np.zeros((128, 160, 3), np.uint8)
+        img[:, :, 0] = (i * 5) % 255
+        img[(i * 3) % 128, :, 1] = 255
+        frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+        frame.pts = i
+        for p in v.encode(frame):
+            out.mux(p)
+    for p in v.encode():
+        out.mux(p)
+    out.close()
+    return path
+
+
+@pytest.mark.parametrize("container", ["mp4", "mkv", "ts"])
+def test_hevc_with_sei_in_its_configuration_verifies_in_every_container(tmp_path, trust, make_evidence, container):
+    """An hvcC's SEI array is not configuration (format 1.3), and MPEG-TS output does not
+    turn it into frame content (FFmpeg's TS muxer would repeat it before every IRAP)."""
+    from bwc_core.content import _hvcc_arrays, _hvcc_parameter_sets_only, config_digest, content_root
+
+    clip = _x265_clip(tmp_path / "x265.mp4")
+    with MediaSource(clip) as src:
+        hvcc = src.streams[0].extradata
+    assert 39 in {kind & 0x3F for kind, _ in _hvcc_arrays(hvcc)}, "the premise: x265 writes an SEI array"
+    stripped = _hvcc_parameter_sets_only(hvcc)
+    assert {kind & 0x3F for kind, _ in _hvcc_arrays(stripped)} == {32, 33, 34}
+    assert config_digest("hevc", hvcc) == config_digest("hevc", stripped)
+    ev = make_evidence(tmp_path / "ev", [clip], trust.cam, trust.cert, segment_seconds=1, container=container)
+    report = verify_evidence(ev, TrustAnchors([trust.root_pub]))
+    assert report.ok, [(f.code, f.message) for f in report.findings]
+    segments = sorted((ev / "media" / "REC-001").glob(f"*.{container}"))
+    assert len(segments) >= 2
+    source = content_root(clip)
+    for seg in segments:
+        assert content_root(seg).streams[0].config_digest == source.streams[0].config_digest
+
+
+@pytest.mark.parametrize("container", ["mp4", "ts"])
+def test_hevc_stream_copy_remux_is_container_changed(tmp_path, trust, make_evidence, container):
+    """x265 HEVC segments remuxed by the ffmpeg command line into each container keep their
+    packets (Annex B -> length-prefixed conversions may carry a zero byte into a NAL length)."""
+    clip = _x265_clip(tmp_path / "x265.mp4")
+    ev = make_evidence(tmp_path / "ev", [clip], trust.cam, trust.cert, segment_seconds=1, container=container)
+    first = sorted((ev / "media" / "REC-001").glob(f"*.{container}"))[0]
+    original = first.read_bytes()
+    for fmt in ("mp4", "matroska", "mpegts"):
+        out = tmp_path / f"remux.{fmt}"
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", first, "-map", "0", "-c", "copy", "-f", fmt, out],
+                       check=True)
+        first.write_bytes(out.read_bytes())
+        report = verify_evidence(ev, TrustAnchors([trust.root_pub]))
+        found = {f.code for f in report.findings if f.severity is not Severity.INFO}
+        if container == "mp4" and fmt == "mpegts":
+            # Documented limitation (docs/findings.md): FFmpeg's TS muxer copies the hvcC's
+            # SEI array into every IRAP packet, so those packets did change.
+            assert "content.packet_altered" in found
+        else:
+            assert report.ok and found == {"content.container_changed"}, (fmt, report.findings)
+        first.write_bytes(original)
