@@ -359,15 +359,17 @@ def write_packets(
         options = container_options(container, list(streams))
     streams = list(streams)
     out, mapping = open_output(path, container, streams, options=options or {})
-    raw = adts_streams(streams, container)
+    rewrites = payload_rewrites(streams, container)
     count = 0
     try:
         for record in packets:
             target = mapping.get(record.stream)
             if target is None:
                 continue
-            if record.stream in raw:
-                record = record.replace(payload=strip_adts(record.payload))
+            rewrite = rewrites.get(record.stream)
+            payload = rewrite(record.payload, record.keyframe) if rewrite is not None else None
+            if payload is not None:
+                record = record.replace(payload=payload)
             out.mux(record.to_av(target))
             count += 1
     except av.FFmpegError as exc:
@@ -481,6 +483,69 @@ def adts_streams(streams: Iterable[StreamInfo], container: str) -> frozenset[int
     """
     fmt = CONTAINER_FORMATS.get(container, container)
     return frozenset(s.index for s in streams if _takes_raw_aac(s, fmt))
+
+
+class PayloadRewrite:
+    """How one stream's packets change on their way into a container; the leaves do not.
+
+    * AAC with ADTS headers into MP4/Matroska: each frame loses its header
+      (see :func:`adts_streams`).
+    * H.264/HEVC with an avcC/hvcC record into MPEG-TS: a keyframe that is
+      neither an IDR/IRAP picture nor carries its own SPS (an open-GOP I frame,
+      an intra-refresh recovery point) gets the record's parameter sets in
+      front, in-band. FFmpeg's ``*_mp4toannexb`` filters insert them only
+      before IDR/IRAP pictures, so a segment starting on such a keyframe
+      would hold no parameter set at all: neither decodable on its own nor
+      described by the configuration the device signed. Parameter sets are
+      not packet content (format 1.2), so the packet's leaf is unchanged.
+
+    Calling it with a payload and its keyframe flag returns the payload to
+    write, or None when the packet goes as it is.
+    """
+
+    __slots__ = ("adts", "prefix", "hevc", "length_size")
+
+    def __init__(self, adts: bool = False, prefix: bytes = b"", hevc: bool = False, length_size: int = 4) -> None:
+        self.adts = adts
+        self.prefix = prefix
+        self.hevc = hevc
+        self.length_size = length_size
+
+    def __call__(self, payload: Any, keyframe: bool) -> bytes | None:
+        if self.adts:
+            return strip_adts(payload)
+        if not (self.prefix and keyframe):
+            return None
+        data = bytes(payload)
+        size, pos, n = self.length_size, 0, len(data)
+        while pos + size < n:
+            length = int.from_bytes(data[pos:pos + size], "big")
+            t = (data[pos + size] >> 1) & 0x3F if self.hevc else data[pos + size] & 0x1F
+            if (self.hevc and (t == 33 or 16 <= t <= 23)) or (not self.hevc and t in (5, 7)):
+                return None  # the filter inserts them, or they are there
+            pos += size + length
+        return self.prefix + data
+
+
+def payload_rewrites(streams: Iterable[StreamInfo], container: str) -> dict[int, PayloadRewrite]:
+    """The :class:`PayloadRewrite` of each stream whose packets change on their way into *container*."""
+    from .content import _h264_extradata_sets, _hevc_extradata_sets
+
+    streams = list(streams)
+    out = {i: PayloadRewrite(adts=True) for i in adts_streams(streams, container)}
+    if CONTAINER_FORMATS.get(container, container) != "mpegts":
+        return out
+    for s in streams:
+        extradata = s.extradata
+        if s.codec not in ("h264", "hevc") or extradata[:1] != b"\x01" or len(extradata) < 23:
+            continue
+        hevc = s.codec == "hevc"
+        size = (extradata[21 if hevc else 4] & 3) + 1
+        sets = _hevc_extradata_sets(extradata) if hevc else _h264_extradata_sets(extradata)
+        if sets and size != 3 and all(len(nal) < 1 << (8 * size) for nal in sets):
+            prefix = b"".join(len(nal).to_bytes(size, "big") + nal for nal in sets)
+            out[s.index] = PayloadRewrite(prefix=prefix, hevc=hevc, length_size=size)
+    return out
 
 
 def strip_adts(payload: Any) -> bytes:

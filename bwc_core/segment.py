@@ -67,9 +67,8 @@ from .media import (
     HashingSink,
     MediaSource,
     StreamInfo,
-    adts_streams,
     open_output,
-    strip_adts,
+    payload_rewrites,
 )
 from .packets import PacketRecord
 
@@ -263,7 +262,7 @@ class _Writer:
 
     __slots__ = (
         "index", "path", "leaves_path", "sink", "out", "ostreams", "hasher", "spans",
-        "count", "pre_event", "cut", "cut_ticks", "passed", "raw_aac",
+        "count", "pre_event", "cut", "cut_ticks", "passed", "rewrites",
     )
 
     def __init__(self, seg: Segmenter, index: int, cut: Fraction) -> None:
@@ -271,7 +270,7 @@ class _Writer:
         self.path = os.path.join(seg.out_dir, f"{seg.name}-{index:05d}{CONTAINER_EXTENSIONS[seg.container]}")
         self.leaves_path = self.path + ".leaves"
         self.sink = HashingSink(self.path, FileDigester(seg.digests))
-        self.raw_aac = adts_streams(seg.streams, seg.container)  # ADTS AAC into MP4/MKV
+        self.rewrites = payload_rewrites(seg.streams, seg.container)  # ADTS AAC, parameter sets into TS
         import av
 
         try:
@@ -304,8 +303,9 @@ class _Writer:
     def mux(self, record: PacketRecord | _AvPacket, pre_event: bool, position: int) -> None:
         # Content first: a payload the content framing refuses is never written.
         self.hasher.update(record)
-        raw_aac = record.stream in self.raw_aac
-        if type(record) is _AvPacket and record.plain and not raw_aac:
+        rewrite = self.rewrites.get(record.stream)
+        payload = rewrite(record.payload, record.keyframe) if rewrite is not None else None
+        if type(record) is _AvPacket and record.plain and payload is None:
             # Mux the demuxed packet itself: its timestamps are rewritten in
             # place, which is harmless because nothing reads the packet
             # afterwards (the item holds a snapshot of its timing) and its
@@ -313,14 +313,15 @@ class _Writer:
             # so for buffer contents: those go through to_av().
             packet = record.payload
             packet.stream = self.ostreams[record.stream]
-        elif type(record) is _AvPacket or raw_aac:
+        elif type(record) is _AvPacket or payload is not None:
             # A fresh packet carrying only what to_av() would (so both paths
             # write the same bytes): for flags or side data a PacketRecord
-            # drops (aliasing the payload, no copy), or for an AAC frame that
-            # loses its ADTS header on the way into MP4/MKV (same leaf).
+            # drops (aliasing the payload, no copy), or for a payload that
+            # changes on its way into the container (same leaf; see
+            # media.PayloadRewrite).
             import av
 
-            packet = av.Packet(strip_adts(record.payload) if raw_aac else record.payload)
+            packet = av.Packet(record.payload if payload is None else payload)
             packet.time_base = record.time_base
             packet.pts = record.pts
             packet.dts = record.dts

@@ -553,3 +553,79 @@ def test_hevc_stream_copy_remux_is_container_changed(tmp_path, trust, make_evide
         else:
             assert report.ok and found == {"content.container_changed"}, (fmt, report.findings)
         first.write_bytes(original)
+
+
+def _x264_clip(path: Path, params: str, seconds: int = 4, fps: int = 25) -> Path:
+    """H.264 from x264 with extra *params* (e.g. open GOPs) plus AAC, in MP4."""
+    import av
+    import numpy as np
+
+    out = av.open(str(path), "w")
+    v = out.add_stream("libx264", rate=fps)
+    v.width, v.height, v.pix_fmt = 160, 128, "yuv420p"
+    v.options = {"x264-params": params}
+    a = out.add_stream("aac", rate=48000)
+    for i in range(seconds * fps):
+        img = np.zeros((128, 160, 3), np.uint8)
+        img[:, :, 2] = (i * 7) % 255
+        img[:, (i * 5) % 160, 1] = 255
+        frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+        frame.pts = i
+        for p in v.encode(frame):
+            out.mux(p)
+    for p in v.encode():
+        out.mux(p)
+    samples = np.zeros((1, 1024), np.float32)
+    for k in range(seconds * 48000 // 1024):
+        af = av.AudioFrame.from_ndarray(samples + np.float32(0.1 * np.sin(k)), format="fltp", layout="mono")
+        af.sample_rate, af.pts = 48000, k * 1024
+        for p in a.encode(af):
+            out.mux(p)
+    for p in a.encode():
+        out.mux(p)
+    out.close()
+    return path
+
+
+@pytest.mark.parametrize("params", ["open-gop=1:bframes=3:b-pyramid=normal:keyint=25:min-keyint=25:scenecut=0",
+                                    "intra-refresh=1:keyint=25:scenecut=0:bframes=0"])
+def test_segments_starting_on_a_non_idr_keyframe_hold_their_parameter_sets(tmp_path, trust, make_evidence, params):
+    """Open GOPs and intra refresh: FFmpeg inserts SPS/PPS into MPEG-TS only before IDR
+    pictures, so bwc-core puts them in front of every other keyframe; each segment then
+    decodes on its own and verifies with the signed configuration."""
+    from bwc_core.content import content_root
+
+    clip = _x264_clip(tmp_path / "clip.mp4", params)
+    with MediaSource(clip) as src:
+        video = [p for p in src.packets() if p.stream == 0]
+    def types(payload: bytes) -> set[int]:
+        out, pos = set(), 0
+        while pos + 4 < len(payload):
+            out.add(payload[pos + 4] & 0x1F)
+            pos += 4 + int.from_bytes(payload[pos:pos + 4], "big")
+        return out
+
+    assert any(5 not in types(p.payload) for p in video if p.keyframe), "the premise: non-IDR keyframes"
+    source = content_root(clip)
+    for container in ("ts", "mp4"):
+        ev = make_evidence(tmp_path / container, [clip], trust.cam, trust.cert, segment_seconds=1,
+                           container=container)
+        report = verify_evidence(ev, TrustAnchors([trust.root_pub]))
+        assert report.ok, [(f.code, f.message) for f in report.findings]
+        segments = sorted((ev / "media" / "REC-001").glob(f"*.{container}"))
+        assert len(segments) >= 3
+        for seg in segments:
+            with MediaSource(seg) as src:
+                assert src.streams[0].extradata, f"{seg.name} holds no parameter set"
+            found = content_root(seg)
+            assert found.streams[0].config_digest == source.streams[0].config_digest
+            subprocess.run(["ffmpeg", "-v", "error", "-xerror", "-i", seg, "-map", "0:v", "-frames:v", "1",
+                            "-f", "null", "-"], check=True)
+    # A clip written by write_packets from such a keyframe gets them as well.
+    with MediaSource(clip) as src:
+        packets = list(src.packets())
+        second = next(i for i, p in enumerate(packets) if p.stream == 0 and p.keyframe and i > 0)
+        write_packets(tmp_path / "from_keyframe.ts", src.streams, packets[second:], container="ts")
+    with MediaSource(tmp_path / "from_keyframe.ts") as src:
+        assert src.streams[0].extradata
+    assert content_root(tmp_path / "from_keyframe.ts").streams[0].config_digest == source.streams[0].config_digest
