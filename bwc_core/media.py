@@ -98,6 +98,13 @@ class StreamInfo:
         return d
 
 
+def _codec_name(ctx: Any) -> str:
+    if ctx is None:
+        return "unknown"
+    codec = ctx.codec
+    return getattr(codec, "canonical_name", None) or ctx.name
+
+
 def _stream_info(stream: Any) -> StreamInfo:
     kind = _KIND.get(stream.type, "data")
     ctx = stream.codec_context
@@ -105,7 +112,8 @@ def _stream_info(stream: Any) -> StreamInfo:
     info = dict(
         index=stream.index,
         kind=kind,
-        codec=ctx.name if ctx is not None else "unknown",
+        # The codec's name, not its decoder's (FFmpeg decodes MP3 with "mp3float").
+        codec=_codec_name(ctx),
         time_base=Fraction(tb),
         extradata=bytes(ctx.extradata or b"") if ctx is not None else b"",
         template=stream,

@@ -251,3 +251,35 @@ def test_strip_adts():
     crc = bytes([0xFF, 0xF0, 0x50, 0x80, 0x02, 0x5F, 0xFC, 0x12, 0x34]) + b"raw"
     assert strip_adts(crc) == b"raw"
     assert strip_adts(b"\x21\x10raw") == b"\x21\x10raw"
+
+
+def test_codec_names_are_codecs_not_decoders(tmp_path):
+    """FFmpeg decodes MP3 with its "mp3float" decoder; the stream's codec is "mp3", which
+    the content format frames and the segmenter accepts."""
+    import av
+    import numpy as np
+
+    from bwc_core.content import content_root
+    from bwc_core.segment import Segmenter
+
+    path = tmp_path / "tone.mkv"
+    out = av.open(str(path), "w")
+    a = out.add_stream("libmp3lame", rate=44100)
+    for k in range(40):
+        frame = av.AudioFrame.from_ndarray(np.full((1, 1152), np.float32(0.01 * k), np.float32),
+                                           format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = 44100, k * 1152
+        for p in a.encode(frame):
+            out.mux(p)
+    for p in a.encode():
+        out.mux(p)
+    out.close()
+    with av.open(str(path)) as probe:
+        assert probe.streams.audio[0].codec_context.name != "mp3"  # the premise: a decoder name
+    with MediaSource(path) as src:
+        assert src.streams[0].codec == "mp3"
+        seg = Segmenter(tmp_path / "seg", streams=src.streams, target_seconds=10, container="mkv", fsync=False)
+        for packet in src.packets():
+            seg.push(packet)
+        (info,) = seg.close()
+    assert content_root(info.path).root == info.content_root
