@@ -413,11 +413,11 @@ def build_exhibit(
                 segment_files.append(rel)
         if clip_mode and not clips:
             raise ExhibitError(f"recording {recording}: no chunk lies within the requested span")
-        # Files crash recovery kept with no readable packet go along: the
-        # excerpt's recovery record signs their bytes.
+        # Files crash recovery or a failed import kept unjournaled go along:
+        # the excerpt's recovery / recording.close record signs their bytes.
         kept: dict[str, Any] = {}
         for rec in src.records:
-            if rec.type == "recovery" and rec.body.get("recording") == recording:
+            if rec.type in ("recovery", "recording.close") and rec.body.get("recording") == recording:
                 _lost_files(rec.body, recording, rec.seq, kept)
         for rel in kept:
             found = evidence / rel

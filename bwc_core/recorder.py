@@ -458,29 +458,15 @@ class Recorder:
             opened = next(r.body for r in reversed(journal.records) if r.type == "recording.open")
             had_pre_event = bool(opened.get("pre_event", {}).get("packets"))
             count = len(segments)
-            directory = evidence / MEDIA_DIR / rid
-            candidates = []
-            if directory.is_dir():
-                for path in sorted(directory.iterdir()):
-                    rel = path.relative_to(evidence).as_posix()
-                    if path.suffix.lstrip(".") in CONTAINER_FORMATS and rel not in journaled:
-                        candidates.append(path)
             salvaged_records = []
             lost_files = []
-            for path in candidates:
+            for path in unjournaled_segments(evidence, rid, journaled):
                 rel = path.relative_to(evidence).as_posix()
                 index = _segment_index(path)
                 info = salvage(path, index=index, pre_event=had_pre_event and index == 0)
                 if info is None:
-                    # Kept as found (with any sidecar a finished write left beside it); their
-                    # bytes are signed so the verifier can tell they were not replaced.
                     report.lost.append(rel)
-                    lost_files.append({"file": rel, "index": index if index >= 0 else None,
-                                       **_kept_file(path), "leaves": None})
-                    leaves = Path(str(path) + ".leaves")
-                    if leaves.is_file() and not leaves.is_symlink():
-                        lost_files[-1]["leaves"] = {"file": leaves.relative_to(evidence).as_posix(),
-                                                    **_kept_file(leaves)}
+                    lost_files.append(lost_file_entry(evidence, path))
                     continue
                 body = segment_body(evidence, rid, info, recovered=True)
                 salvaged_records.append(journal.append("segment", body))
@@ -498,9 +484,33 @@ class Recorder:
             journal.close()
 
 
-def _kept_file(path: Path) -> dict[str, Any]:
-    """Size and digests of a file as found."""
-    return {"size": path.stat().st_size, "digests": file_digests(path)}
+def unjournaled_segments(evidence: Path, recording: str, journaled: set[Any]) -> list[Path]:
+    """Segment files of *recording* under media/ that no ``segment`` record names (*journaled*)."""
+    directory = evidence / MEDIA_DIR / recording
+    if not directory.is_dir():
+        return []
+    return [path for path in sorted(directory.iterdir())
+            if path.suffix.lstrip(".") in CONTAINER_FORMATS and not path.is_symlink() and path.is_file()
+            and path.relative_to(evidence).as_posix() not in journaled]
+
+
+def lost_file_entry(evidence: Path, path: Path) -> dict[str, Any]:
+    """A ``lost_files`` entry: a segment file kept as found, never journaled as a segment.
+
+    Its size and digests (and those of a sidecar left beside it) go into the
+    signed record that reports it, so the verifier can tell it was not
+    replaced later (format: ``recovery``, ``recording.close``).
+    """
+    def kept(found: Path) -> dict[str, Any]:
+        return {"file": found.relative_to(evidence).as_posix(), "size": found.stat().st_size,
+                "digests": file_digests(found)}
+
+    index = _segment_index(path)
+    entry = {**kept(path), "index": index if index >= 0 else None, "leaves": None}
+    leaves = Path(str(path) + ".leaves")
+    if leaves.is_file() and not leaves.is_symlink():
+        entry["leaves"] = kept(leaves)
+    return entry
 
 
 def _segment_index(path: Path) -> int:

@@ -16,7 +16,7 @@ from .errors import TrustError
 from .journal import JOURNAL_NAME, Journal
 from .keys import Certificate, Identity
 from .media import MediaSource
-from .recorder import MEDIA_DIR, segment_body
+from .recorder import MEDIA_DIR, lost_file_entry, segment_body, unjournaled_segments
 from .segment import Segmenter
 
 __all__ = ["seal_files"]
@@ -57,6 +57,7 @@ def seal_files(media: Sequence[str], *, key: str, cert: str, out: str, segment_s
                     "source": {"name": os.path.basename(path)},
                 })
                 count = 0
+                seg = None
                 try:
                     seg = Segmenter(evidence / MEDIA_DIR / rid, streams=src.streams,
                                     target_seconds=segment_seconds, container=container, name=rid)
@@ -64,18 +65,21 @@ def seal_files(media: Sequence[str], *, key: str, cert: str, out: str, segment_s
                         # Demuxed packets go straight in (no PacketRecord, no
                         # payload copy); same files and roots as push().
                         for packet in src.av_packets():
-                            info = seg.push_av(packet)
-                            if info is not None:
-                                journal.append("segment", segment_body(evidence, rid, info))
-                                count += 1
+                            if seg.push_av(packet) is not None:
+                                count = _journal_segments(journal, evidence, rid, seg, count)
                     finally:
-                        infos = seg.close()
-                    for info in infos:
-                        journal.append("segment", segment_body(evidence, rid, info))
-                        count += 1
+                        try:
+                            seg.close()
+                        finally:  # every segment finished, even when a later one failed
+                            count = _journal_segments(journal, evidence, rid, seg, count)
                 except BaseException:
+                    # Files the failed import left are kept and signed (never journaled
+                    # as segments, so the verifier reports them as lost, not inserted).
+                    journaled = {f"{MEDIA_DIR}/{rid}/{Path(i.path).name}" for i in (seg.segments if seg else [])}
+                    left = [lost_file_entry(evidence, p) for p in unjournaled_segments(evidence, rid, journaled)]
                     journal.append("recording.close", {"recording": rid, "reason": "import_failed",
-                                                       "segments": count})
+                                                       "segments": count,
+                                                       "lost": [e["file"] for e in left], "lost_files": left})
                     raise
                 journal.append("recording.close", {"recording": rid, "reason": "import_complete",
                                                    "segments": count})
@@ -83,3 +87,10 @@ def seal_files(media: Sequence[str], *, key: str, cert: str, out: str, segment_s
     finally:
         journal.close()
     return results
+
+
+def _journal_segments(journal: Journal, evidence: Path, rid: str, seg: Segmenter, count: int) -> int:
+    """Journal the finished segments not journaled yet; returns how many are journaled now."""
+    for info in seg.segments[count:]:
+        journal.append("segment", segment_body(evidence, rid, info))
+    return len(seg.segments)

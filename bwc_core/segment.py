@@ -361,6 +361,8 @@ class _Writer:
         result = self.hasher.finish()
         write_leaves(self.leaves_path, result)
         digests = self.sink.close(sync=seg.fsync)
+        if seg.container == "mkv":
+            _check_stored_timing(self.path, result)
         if seg.fsync:
             fd = os.open(self.leaves_path, os.O_RDONLY)
             try:
@@ -396,6 +398,35 @@ class _Writer:
         except Exception:  # noqa: BLE001 - best effort; the file stays partial
             pass
         self.sink.abort()
+
+
+def _check_stored_timing(path: str, result: Any) -> None:
+    """Matroska only: every packet's stored pts is the committed one, or ContainerError.
+
+    Matroska has no place for a negative timestamp beyond a stream's codec
+    delay (FFmpeg reads such a block back without pts, or shifted), and
+    FFmpeg's muxer writes it without complaint; the signed root would then
+    not be the file's. The file stays as written (it is not journaled).
+    """
+    import av
+
+    committed: dict[int, list[int]] = {}
+    for p in result.packets:
+        committed.setdefault(p.stream, []).append(p.pts)
+    stored: dict[int, list[int | None]] = {}
+    with av.open(path) as container:
+        for packet in container.demux():
+            if packet.dts is None and packet.size == 0:
+                continue  # flush packet
+            stored.setdefault(packet.stream_index, []).append(packet.pts)
+    for stream, want in committed.items():
+        got = stored.get(stream, [])
+        if None in got or sorted(want) != sorted(got):  # type: ignore[type-var]
+            first = min(want)
+            raise ContainerError(
+                f"{path}: Matroska did not store stream {stream}'s timestamps as written (first pts "
+                f"{first} ms); it cannot hold negative timestamps beyond a codec delay: use mp4 or ts"
+            )
 
 
 def _as_fraction(value: float | int | Fraction, what: str) -> Fraction:

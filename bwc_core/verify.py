@@ -66,6 +66,7 @@ E, W, N = Severity.ERROR, Severity.WARNING, Severity.INFO
 FINDING_CODES: dict[str, tuple[Verdict, Severity, str]] = register({
     "recording.unclosed": (C, E, "a recording was opened and never closed"),
     "recording.recovered": (C, N, "a recording was closed by crash recovery (power loss)"),
+    "recording.import_failed": (C, W, "bwc seal failed part-way: the recording holds only part of its source"),
     "recording.unopened": (C, E, "a segment or close names a recording that was never opened"),
     "recording.reopened": (I, E, "one recording id is opened twice"),
     "recording.segment_count": (C, E, "recording.close counts a different number of segments than journaled"),
@@ -82,8 +83,8 @@ FINDING_CODES: dict[str, tuple[Verdict, Severity, str]] = register({
     "segment.misplaced": (I, E, "a file holds another record's segment (same or other recording)"),
     "segment.swapped": (I, E, "two segment files were exchanged with each other"),
     "segment.unexpected": (I, E, "a file under media/ is named by no signed record (inserted)"),
-    "segment.lost": (C, W, "crash recovery kept a segment file with no readable packet (its footage is lost)"),
-    "segment.lost_altered": (I, E, "a file crash recovery listed as lost differs from the bytes it signed"),
+    "segment.lost": (C, W, "crash recovery or a failed import left a segment file unjournaled (its footage is not committed)"),
+    "segment.lost_altered": (I, E, "a file a recovery or import_failed record lists as lost differs from the bytes it signed"),
     "segment.pre_event": (I, W, "pre-event flags disagree with the recording.open record"),
     "content.container_changed": (I, W, "file bytes differ but the packets are the signed ones (stream-copy remux)"),
     "content.timing_shifted": (I, N, "timing equal to the signed timing within the container's rounding after one constant offset"),
@@ -463,23 +464,26 @@ ProgressFn = Callable[[int, int, str], None]
 
 @dataclass
 class _Lost:
-    """A file a signed ``recovery`` record lists as lost (kept, nothing readable), or its stale sidecar."""
+    """A file a signed record lists as lost (``recovery``: nothing readable; ``recording.close``
+    ``import_failed``: left unjournaled), or the stale sidecar beside it."""
 
     recording: str
     seq: int
+    why: str = "crash recovery found no readable packet in this file"
     index: int | None = None
     size: int | None = None
     digests: dict[str, str] = field(default_factory=dict)
     sidecar_of: str | None = None  # set for the ``.leaves`` left beside a lost file
 
 
-def _lost_files(body: dict[str, Any], rid: str, seq: int, lost: dict[str, _Lost]) -> None:
-    """The lost files of one recovery record: ``lost`` paths, their signed bytes from ``lost_files``."""
+def _lost_files(body: dict[str, Any], rid: str, seq: int, lost: dict[str, _Lost], why: str | None = None) -> None:
+    """The lost files of one record: ``lost`` paths, their signed bytes from ``lost_files``."""
+    why = why or _Lost.why
     paths = body.get("lost") if isinstance(body.get("lost"), list) else []
     for value in paths:
         rel = _safe_rel(value)
         if rel is not None:
-            lost[rel] = _Lost(rid, seq)
+            lost[rel] = _Lost(rid, seq, why)
     files = body.get("lost_files") if isinstance(body.get("lost_files"), list) else []
     for entry in files:
         if not isinstance(entry, dict):
@@ -488,7 +492,7 @@ def _lost_files(body: dict[str, Any], rid: str, seq: int, lost: dict[str, _Lost]
         digests = entry.get("digests")
         if rel is None or not isinstance(digests, dict):
             continue
-        item = lost.setdefault(rel, _Lost(rid, seq))
+        item = lost.setdefault(rel, _Lost(rid, seq, why))
         item.index = entry.get("index") if type(entry.get("index")) is int else None
         item.size = entry.get("size") if type(entry.get("size")) is int else None
         item.digests = {str(k): str(v) for k, v in digests.items()}
@@ -497,7 +501,7 @@ def _lost_files(body: dict[str, Any], rid: str, seq: int, lost: dict[str, _Lost]
             leaves_rel = _safe_rel(leaves.get("file"))
             if leaves_rel is not None:
                 size = leaves.get("size") if type(leaves.get("size")) is int else None
-                lost[leaves_rel] = _Lost(rid, seq, item.index, size,
+                lost[leaves_rel] = _Lost(rid, seq, why, item.index, size,
                                          {str(k): str(v) for k, v in leaves["digests"].items()}, rel)
 
 
@@ -695,6 +699,11 @@ def _walk_records(records: list[Record], report: Report, lost: dict[str, _Lost])
                 add(_finding("recording.segment_count",
                              f"recording {rid}: close counts {count} segment(s), {journaled} journaled",
                              recording=rid, seq=rec.seq, expected=count, found=journaled))
+            if r.close_reason == "import_failed":
+                _lost_files(body, rid, rec.seq, lost, "a failed import left this file, never journaled")
+                add(_finding("recording.import_failed", f"recording {rid}: the import failed part-way "
+                             f"(recording.close at seq {rec.seq}); it holds {journaled} segment(s) of its "
+                             "source", recording=rid, seq=rec.seq))
             if rid in recovered or r.close_reason == "power_loss":
                 add(_finding("recording.recovered",
                              f"recording {rid} was closed by crash recovery ({r.close_reason})",
@@ -1221,9 +1230,8 @@ def _check_lost(full: Path, rel: str, kept: _Lost, report: Report) -> None:
 
     where = {"file": rel, "recording": kept.recording, "seq": kept.seq}
     if kept.sidecar_of is None:
-        report.findings.append(_finding("segment.lost", f"{rel}: crash recovery found no readable packet in "
-                                        f"this file (recording {kept.recording}, recovery record seq "
-                                        f"{kept.seq}); its footage is lost", **where))
+        report.findings.append(_finding("segment.lost", f"{rel}: {kept.why} (recording {kept.recording}, "
+                                        f"record seq {kept.seq}); its footage is not committed", **where))
     if not kept.digests:
         return  # the record names the path only
     r = _fmp4.read_segment(full, list(kept.digests))

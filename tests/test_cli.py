@@ -95,6 +95,39 @@ def test_seal_then_verify(keys, tmp_path, av_clip, video_clip, capsys):
     assert code == 0 and len(json.loads(out)["recordings"]) == 3
 
 
+def test_seal_failing_part_way_keeps_and_signs_what_it_wrote(keys, tmp_path, av_clip, capsys):
+    """An MPEG-TS source whose timeline starts below zero (a 33-bit wrap) sealed into Matroska,
+    which cannot store such timestamps: the first segments are refused after writing, the
+    later ones journaled; the files left are signed as lost, and the import is reported."""
+    from bwc_core.media import MediaSource, write_packets
+
+    source = tmp_path / "wrapped.ts"
+    with MediaSource(av_clip) as src:
+        shifted = []
+        for p in src.packets():
+            d = int(-3 / p.time_base)
+            shifted.append(p.replace(pts=p.pts + d, dts=p.dts + d))
+        write_packets(source, src.streams, shifted, container="ts", live=True)  # timestamps as they are
+    ev = tmp_path / "ev"
+    code, _, err = run(capsys, "seal", str(source), "--key", str(keys / "BWC-0007.key"),
+                       "--cert", str(keys / "BWC-0007.cert"), "--out", str(ev), "--segment-seconds", "2",
+                       "--container", "mkv", "--passphrase-file", str(keys / "pass.txt"))
+    assert code == 2 and "Matroska did not store" in err
+    one_line_error(err)
+    code, out, _ = run(capsys, "verify", str(ev), "--trust", str(keys / "CPD-ROOT.pub.json"), "--json")
+    rep = json.loads(out)
+    assert code == 0 and rep["ok"], rep["findings"]
+    found = {f["code"] for f in rep["findings"]}
+    assert {"recording.import_failed", "segment.lost"} <= found
+    (recording,) = rep["recordings"]
+    assert recording["close_reason"] == "import_failed" and recording["segments"], "later segments journaled"
+    lost = [f["where"]["file"] for f in rep["findings"] if f["code"] == "segment.lost"]
+    assert lost and all((ev / rel).is_file() for rel in lost)
+    (ev / lost[0]).write_bytes(b"replaced")
+    code, out, _ = run(capsys, "verify", str(ev), "--trust", str(keys / "CPD-ROOT.pub.json"), "--json")
+    assert code == 1 and "segment.lost_altered" in {f["code"] for f in json.loads(out)["findings"]}
+
+
 def test_seal_refuses_non_media_and_writes_nothing(keys, tmp_path, capsys):
     junk = tmp_path / "notes.mp4"
     junk.write_text("this is not a video\n")
