@@ -103,3 +103,46 @@ def evidence(tmp_path_factory, trust, av_clip, video_clip):
 def make_evidence():
     """:func:`build_evidence` for tests that need their own keys or options."""
     return build_evidence
+
+
+def encode_clip(path, seconds, *, video=None, audio=None, fps=25):
+    """A moving pattern and/or a tone, encoded with PyAV's encoders into *path* (container by suffix).
+
+    *video* is ``(encoder, options)`` (e.g. ``("libx265", {...})``), *audio*
+    ``(encoder, sample_rate, frame_size)``: for codecs and encoder settings
+    the synthetic camera does not make (x265, open GOPs, MP3).
+    """
+    import av
+    import numpy as np
+
+    out = av.open(str(path), "w")
+    v = a = None
+    if video is not None:  # every stream before the first packet: the header goes out with it
+        v = out.add_stream(video[0], rate=fps)
+        v.width, v.height, v.pix_fmt = 160, 128, "yuv420p"
+        v.options = video[1]
+    if audio is not None:
+        encoder, rate, size = audio
+        a = out.add_stream(encoder, rate=rate)
+    if v is not None:
+        for i in range(seconds * fps):
+            img = np.zeros((128, 160, 3), np.uint8)
+            img[:, :, 0] = (i * 5) % 255
+            img[(i * 3) % 128, :, 1] = 255
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts = i
+            for p in v.encode(frame):
+                out.mux(p)
+        for p in v.encode():
+            out.mux(p)
+    if a is not None:
+        for k in range(seconds * rate // size):
+            samples = np.full((1, size), np.float32(0.1 * np.sin(k)), np.float32)
+            frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = rate, k * size
+            for p in a.encode(frame):
+                out.mux(p)
+        for p in a.encode():
+            out.mux(p)
+    out.close()
+    return path

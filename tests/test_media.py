@@ -256,24 +256,11 @@ def test_strip_adts():
 def test_codec_names_are_codecs_not_decoders(tmp_path):
     """FFmpeg decodes MP3 with its "mp3float" decoder; the stream's codec is "mp3", which
     the content format frames and the segmenter accepts."""
-    import av
-    import numpy as np
-
     from bwc_core.content import content_root
     from bwc_core.segment import Segmenter
+    from conftest import encode_clip
 
-    path = tmp_path / "tone.mkv"
-    out = av.open(str(path), "w")
-    a = out.add_stream("libmp3lame", rate=44100)
-    for k in range(40):
-        frame = av.AudioFrame.from_ndarray(np.full((1, 1152), np.float32(0.01 * k), np.float32),
-                                           format="fltp", layout="mono")
-        frame.sample_rate, frame.pts = 44100, k * 1152
-        for p in a.encode(frame):
-            out.mux(p)
-    for p in a.encode():
-        out.mux(p)
-    out.close()
+    path = encode_clip(tmp_path / "tone.mkv", 1, audio=("libmp3lame", 44100, 1152))
     with av.open(str(path)) as probe:
         assert probe.streams.audio[0].codec_context.name != "mp3"  # the premise: a decoder name
     with MediaSource(path) as src:

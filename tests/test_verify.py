@@ -24,6 +24,7 @@ from bwc_core.keys import Identity, Revocation, RevocationList, TrustAnchors
 from bwc_core.media import MediaSource, write_packets
 from bwc_core.packets import PacketRecord
 from bwc_core.verify import FINDING_CODES, verify_evidence
+from conftest import encode_clip
 
 
 REC1 = "REC-001"
@@ -485,43 +486,9 @@ def test_recording_muted_inside_a_gop_verifies_clean(tmp_path, trust, av_clip, c
     assert report.ok
 
 
-def _encoded_clip(path: Path, encoder: str, options: dict[str, str], seconds: int, fps: int = 25,
-                  audio: bool = False) -> Path:
-    """A moving pattern encoded by *encoder* (libx264, libx265) with *options*, optionally + AAC, in MP4."""
-    import av
-    import numpy as np
-
-    out = av.open(str(path), "w")
-    v = out.add_stream(encoder, rate=fps)
-    v.width, v.height, v.pix_fmt = 160, 128, "yuv420p"
-    v.options = options
-    a = out.add_stream("aac", rate=48000) if audio else None
-    for i in range(seconds * fps):
-        img = np.zeros((128, 160, 3), np.uint8)
-        img[:, :, 0] = (i * 5) % 255
-        img[(i * 3) % 128, :, 1] = 255
-        frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-        frame.pts = i
-        for p in v.encode(frame):
-            out.mux(p)
-    for p in v.encode():
-        out.mux(p)
-    if a is not None:
-        for k in range(seconds * 48000 // 1024):
-            samples = np.full((1, 1024), np.float32(0.1 * np.sin(k)), np.float32)
-            af = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
-            af.sample_rate, af.pts = 48000, k * 1024
-            for p in a.encode(af):
-                out.mux(p)
-        for p in a.encode():
-            out.mux(p)
-    out.close()
-    return path
-
-
 def _x265_clip(path: Path, seconds: int = 2) -> Path:
     """HEVC from x265 (with B-frames) in MP4: its hvcC carries a declarative SEI array."""
-    return _encoded_clip(path, "libx265", {"x265-params": "log-level=error:keyint=25:bframes=2"}, seconds)
+    return encode_clip(path, seconds, video=("libx265", {"x265-params": "log-level=error:keyint=25:bframes=2"}))
 
 
 @pytest.mark.parametrize("container", ["mp4", "mkv", "ts"])
@@ -573,7 +540,7 @@ def test_hevc_stream_copy_remux_is_container_changed(tmp_path, trust, make_evide
 
 def _x264_clip(path: Path, params: str, seconds: int = 4) -> Path:
     """H.264 from x264 with extra *params* (e.g. open GOPs) plus AAC, in MP4."""
-    return _encoded_clip(path, "libx264", {"x264-params": params}, seconds, audio=True)
+    return encode_clip(path, seconds, video=("libx264", {"x264-params": params}), audio=("aac", 48000, 1024))
 
 
 @pytest.mark.parametrize("params", ["open-gop=1:bframes=3:b-pyramid=normal:keyint=25:min-keyint=25:scenecut=0",
