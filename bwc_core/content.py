@@ -678,8 +678,9 @@ def content_root(
     With ``salvage`` (a segment cut short by a crash, journaled as
     ``recovered``) the file is opened as :class:`MediaSource` does with
     ``salvage`` and the commitment covers the packets before the first one
-    the demuxer flags corrupt or that cannot be framed (a sample cut off by
-    the end of the file), or before a demux error; see
+    the demuxer flags corrupt, that cannot be framed (a sample cut off by
+    the end of the file), has no pts or a dts going backwards, or before a
+    demux error; see
     :func:`bwc_core.segment.salvage`.
 
     Packets are hashed straight from the demuxer's buffers (no

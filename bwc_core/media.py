@@ -211,7 +211,8 @@ class MediaSource:
         backwards within a stream raises :class:`PacketOrderError`. With
         ``salvage`` (a file cut short by a crash) iteration stops quietly at
         the first packet the demuxer flags corrupt (a sample cut off by the
-        end of the file) or at the first demux error, instead of raising.
+        end of the file), that has no pts or a dts going backwards, or at the
+        first demux error, instead of raising.
         """
         import av
 
@@ -238,10 +239,14 @@ class MediaSource:
                         index, kind, packet.pts, dts, packet.duration or 0, time_base, packet.is_keyframe, bytes(packet)
                     )
                 except PacketError as exc:
+                    if salvage:
+                        return
                     raise CorruptMediaError(f"{self.name}: packet {position}: {exc}") from None
                 if check:
                     previous = last_dts.get(record.stream)
                     if previous is not None and record.dts < previous:
+                        if salvage:
+                            return
                         raise PacketOrderError(
                             f"{self.name}: packet {position} (stream {record.stream}): "
                             f"dts {record.dts} after {previous}"

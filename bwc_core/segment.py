@@ -869,8 +869,9 @@ def salvage(
     The file is never modified: its digests are those of the bytes as found.
     It is opened as :class:`MediaSource` does with ``salvage`` (fragments
     read front to back), and its content commitment covers the packets
-    before the first one the demuxer flags corrupt or that cannot be framed
-    (a sample cut off by the end of the file), or before a demux error.
+    before the first one the demuxer flags corrupt, that cannot be framed
+    (a sample cut off by the end of the file), has no pts or a dts going
+    backwards, or before a demux error.
     ``content_root(path, salvage=True)`` gives the same root, and the
     verifier derives it so for a segment journaled as ``recovered``. The
     sidecar is written beside it as for any segment.

@@ -620,8 +620,9 @@ cdef class LeafTable:
         demuxer whose streams were declared (its pts are in the declared time
         base, which is not re-checked). Returns 1 when hashed, 0 for a demuxer
         flush packet (no dts, no data; skipped), -1 when *salvage* is set and
-        the packet is flagged corrupt or cannot be framed (a sample cut short
-        by a crash: stop before it, nothing stored). *position* (1-based, flush
+        the packet is flagged corrupt, cannot be framed (a sample cut short by
+        a crash), has no pts or a dts going backwards: stop before it, nothing
+        stored. *position* (1-based, flush
         packets not counted) names the packet in errors, which are those of
         ``MediaSource.packets`` (``CorruptMediaError`` for a missing pts,
         ``PacketOrderError`` for a dts going backwards when *check_dts*) and
@@ -644,6 +645,8 @@ cdef class LeafTable:
         stream = packet.stream_index
         pts_obj = packet.pts
         if pts_obj is None:
+            if salvage:
+                return -1
             raise CorruptMediaError(f"{self._where()}packet {position}: packet on stream {stream} has no pts")
         if stream < 0 or stream >= self._nslots or self._framers[stream] is None:
             from .errors import PacketError
@@ -651,6 +654,8 @@ cdef class LeafTable:
         if check_dts:
             dts = pts_obj if dts_obj is None else dts_obj
             if self._has_dts[stream] and dts < self._last_dts[stream]:
+                if salvage:
+                    return -1
                 from .errors import PacketOrderError
                 raise PacketOrderError(f"{self._where()}packet {position} (stream {stream}): "
                                        f"dts {dts} after {self._last_dts[stream]}")

@@ -504,3 +504,30 @@ def test_signed_root_is_the_root_of_the_file_as_written(request, tmp_path, clip,
         # Negative pts survive (AAC priming): the first segment's first audio pts is < 0.
         first = infos[0].content
         assert min(p.pts for p in first.packets if p.stream == 1) < 0
+
+
+@pytest.mark.parametrize("shifted", ["video", "audio"])
+def test_matroska_refuses_timestamps_it_cannot_store_and_salvage_copes(av_clip, tmp_path, shifted):
+    """Negative timestamps beyond a codec delay do not survive Matroska: the segment is refused
+    after writing (the file stays), and salvage, which must never raise on what a camera left,
+    commits the packets before the first one read back without a pts."""
+    from bwc_core.content import content_root
+    from bwc_core.segment import salvage
+
+    out = tmp_path / shifted
+    with MediaSource(av_clip) as src:
+        seg = Segmenter(out, streams=src.streams, target_seconds=60, container="mkv", fsync=False)
+        for p in src.packets():
+            if p.kind == shifted:
+                d = int(Fraction(-1, 2) / p.time_base)
+                p = p.replace(pts=p.pts + d, dts=p.dts + d)
+            seg.push(p)
+        with pytest.raises(ContainerError, match="Matroska did not store"):
+            seg.close()
+    (path,) = out.glob("*.mkv")
+    info = salvage(path, index=0)
+    found = content_root(path, salvage=True)
+    if info is None:
+        assert len(found.packets) == 0
+    else:
+        assert info.content_root == found.root and info.packet_count == len(found.packets) > 0
