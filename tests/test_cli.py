@@ -97,8 +97,8 @@ def test_seal_then_verify(keys, tmp_path, av_clip, video_clip, capsys):
 
 def test_seal_failing_part_way_keeps_and_signs_what_it_wrote(keys, tmp_path, av_clip, capsys):
     """An MPEG-TS source whose timeline starts below zero (a 33-bit wrap) sealed into Matroska,
-    which cannot store such timestamps: the first segments are refused after writing, the
-    later ones journaled; the files left are signed as lost, and the import is reported."""
+    which cannot store such timestamps: the first segment is refused after writing; every
+    segment finished is journaled, the files left are signed as lost, the import is reported."""
     from bwc_core.media import MediaSource, write_packets
 
     source = tmp_path / "wrapped.ts"
@@ -120,7 +120,9 @@ def test_seal_failing_part_way_keeps_and_signs_what_it_wrote(keys, tmp_path, av_
     found = {f["code"] for f in rep["findings"]}
     assert {"recording.import_failed", "segment.lost"} <= found
     (recording,) = rep["recordings"]
-    assert recording["close_reason"] == "import_failed" and recording["segments"], "later segments journaled"
+    assert recording["close_reason"] == "import_failed"
+    # (How many segments finished before the failure surfaced depends on the finisher thread.)
+    assert all(s["status"] == "ok" for s in recording["segments"])
     lost = [f["where"]["file"] for f in rep["findings"] if f["code"] == "segment.lost"]
     assert lost and all((ev / rel).is_file() for rel in lost)
     (ev / lost[0]).write_bytes(b"replaced")
