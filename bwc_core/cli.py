@@ -136,8 +136,18 @@ def _add_verify(p: argparse.ArgumentParser) -> None:
                    help="a trusted root's ID.pub.json (repeatable)")
     p.add_argument("--revocations", action="append", default=[], metavar="FILE",
                    help="a root-signed revocation list (repeatable)")
+    p.add_argument("--head", action="append", default=[], type=_head, metavar="SEQ:HASH",
+                   help="a journal head known from elsewhere (a dock receipt, an earlier audit): seq and "
+                        "record hash; shows records removed from the journal's end (repeatable)")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.add_argument("--html", metavar="REPORT", help="also write the report as one self-contained HTML file")
+
+
+def _head(text: str) -> tuple[int, str]:
+    seq, _, digest = text.partition(":")
+    if not seq.isdigit() or len(digest) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digest):
+        raise argparse.ArgumentTypeError(f"{text!r} is not SEQ:HASH (a seq number, ':', 64 hex digits)")
+    return int(seq), digest.lower()
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -154,7 +164,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         progress = _Progress(not args.json)
         try:
             report = verify_evidence(args.path, anchors, revocations=args.revocations, progress=progress,
-                                     processes=True, prefetched=prefetched)
+                                     processes=True, prefetched=prefetched, heads=args.head)
         finally:
             progress.clear()
     finally:

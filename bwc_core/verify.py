@@ -39,7 +39,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from .errors import BwcError, JournalError
+from .errors import BwcError, JournalError, ValueError as BwcValueError
 from .findings import Finding, Severity, Verdict, register
 from .findings import finding as _finding
 from .envelope import Envelope
@@ -64,6 +64,8 @@ E, W, N = Severity.ERROR, Severity.WARNING, Severity.INFO
 
 # code -> (verdict, severity, meaning); docs/findings.md mirrors this table.
 FINDING_CODES: dict[str, tuple[Verdict, Severity, str]] = register({
+    "journal.head_missing": (C, E, "a head known from elsewhere (--head) is past the journal's end: records were removed"),
+    "journal.head_mismatch": (I, E, "the record at a known head's seq is not the record that head names"),
     "recording.unclosed": (C, E, "a recording was opened and never closed"),
     "recording.recovered": (C, N, "a recording was closed by crash recovery (power loss)"),
     "recording.import_failed": (C, W, "bwc seal failed part-way: the recording holds only part of its source"),
@@ -565,6 +567,7 @@ def verify_evidence(
     follow_exhibit: bool = True,
     processes: bool = False,
     prefetched: Any = None,
+    heads: Iterable[tuple[int, str]] = (),
 ) -> Report:
     """Verify an evidence directory against ``anchors`` and return the :class:`Report`.
 
@@ -581,7 +584,11 @@ def verify_evidence(
     finding ``cert.unchecked`` says so). A court exhibit (folder with
     ``exhibit.json`` or a zip) is checked by
     :func:`bwc_core.exhibit.verify_exhibit` unless ``follow_exhibit`` is
-    false. Raises :class:`JournalError` (an
+    false. ``heads`` are ``(seq, record hash hex)`` pairs known from outside
+    the journal (a dock's receipt, an earlier audit): the only way to see
+    records removed from its end (``journal.head_missing``; a different
+    record at that seq is ``journal.head_mismatch``). Raises
+    :class:`JournalError` (an
     ``OSError``) only when the input is not an evidence directory at all: no
     readable ``journal.jsonl``, or not one line of it is a signed record.
     Everything else is a finding.
@@ -595,6 +602,9 @@ def verify_evidence(
         from .exhibit import is_exhibit, verify_exhibit
 
         if is_exhibit(root):  # a court exhibit (folder with exhibit.json, or .zip)
+            if list(heads):
+                raise BwcValueError(f"{root}: an exhibit holds a journal excerpt; known heads apply to the "
+                                    "device's evidence directory")
             return verify_exhibit(root, anchors, revocations=revocations, progress=progress)
     if root.is_file() and root.name == JOURNAL_NAME:
         root = root.parent
@@ -632,12 +642,34 @@ def verify_evidence(
                           "head": records[-1].hash_hex, "first_time": _iso(records[0].time),
                           "last_time": _iso(records[-1].time)}
 
+    _check_heads(journal.records, heads, report)
     lost: dict[str, _Lost] = {}
     segs = _walk_records(records, report, lost)
     _check_segments(root, segs, report, progress, workers, processes, prefetched)
     _check_unexpected(root, segs, report, prefetched, lost)
     _check_continuity(report, lost)
     return report
+
+
+def _check_heads(records: list[Record], heads: Iterable[tuple[int, str]], report: Report) -> None:
+    """Known heads (seq, record hash) against the journal's records."""
+    by_seq: dict[int, set[str]] = defaultdict(set)
+    for rec in records:
+        by_seq[rec.seq].add(rec.hash_hex)
+    last = max(by_seq, default=-1)
+    for seq, digest in heads:
+        digest = digest.lower()
+        where = {"seq": seq, "head": digest}
+        if seq not in by_seq:
+            if seq > last:
+                report.findings.append(_finding(
+                    "journal.head_missing", f"the known head seq {seq} ({digest[:16]}…) is past the journal's "
+                    f"last record (seq {last}): records were removed from its end", **where, last_seq=last))
+            # a seq inside the journal but absent is a journal.gap already
+        elif digest not in by_seq[seq]:
+            report.findings.append(_finding(
+                "journal.head_mismatch", f"the record at seq {seq} is not the known head {digest[:16]}… "
+                f"(found {sorted(by_seq[seq])[0][:16]}…)", **where))
 
 
 def _any_envelope(lines: list[bytes]) -> bool:

@@ -285,3 +285,36 @@ def test_demo_runs_the_whole_flow(tmp_path, capsys):
     (other / "precious.txt").write_text("keep")
     assert main(["demo", "--out", str(other)]) == 2  # not empty, not a demo: refused
     assert (other / "precious.txt").read_text() == "keep"
+
+
+def test_verify_against_a_known_head(tmp_path, capsys):
+    """--head SEQ:HASH (a dock receipt, an earlier audit) shows what the journal alone cannot:
+    its last records removed, or another record at that seq."""
+    from bwc_core.journal import Journal
+
+    out_dir = tmp_path / "demo"
+    assert main(["demo", "--out", str(out_dir)]) == 0
+    capsys.readouterr()
+    evidence, root_pub = out_dir / "evidence", str(out_dir / "keys" / "root.pub.json")
+    records = Journal.open(evidence).records
+    head = f"{records[-1].seq}:{records[-1].hash_hex}"
+    earlier = f"{records[3].seq}:{records[3].hash_hex}"
+    code, out, _ = run(capsys, "verify", str(evidence), "--trust", root_pub, "--head", head, "--head", earlier,
+                       "--json")
+    assert code == 0 and json.loads(out)["ok"]
+    wrong = f"{records[3].seq}:{records[4].hash_hex}"
+    code, out, _ = run(capsys, "verify", str(evidence), "--trust", root_pub, "--head", wrong, "--json")
+    assert code == 1 and {f["code"] for f in json.loads(out)["findings"]} == {"journal.head_mismatch"}
+    # The last record removed: invisible to the journal alone, caught against the head.
+    lines = (evidence / "journal.jsonl").read_bytes().splitlines(keepends=True)
+    (evidence / "journal.jsonl").write_bytes(b"".join(lines[:-1]))
+    code, out, _ = run(capsys, "verify", str(evidence), "--trust", root_pub, "--json")
+    assert code == 0
+    code, out, _ = run(capsys, "verify", str(evidence), "--trust", root_pub, "--head", head, "--json")
+    assert code == 1 and {f["code"] for f in json.loads(out)["findings"]} == {"journal.head_missing"}
+    for bad in ("17", "x:" + "0" * 64, "3:" + "g" * 64):
+        code, _, err = run(capsys, "verify", str(evidence), "--trust", root_pub, "--head", bad)
+        assert code == 2 and "SEQ:HASH" in err
+    code, _, err = run(capsys, "verify", str(out_dir / "exhibit"), "--trust", root_pub, "--head", head)
+    assert code == 2
+    one_line_error(err)
