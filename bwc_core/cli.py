@@ -199,6 +199,9 @@ def _print_report(report: Any, out: TextIO) -> None:
     nseg = sum(len(r.segments) for r in report.recordings)
     say(f"  {len(report.recordings)} recording(s), {nseg} segment(s), "
         f"{report.bytes_checked / 1e6:.1f} MB checked, {report.journal.get('records', 0)} journal records")
+    if report.journal.get("head"):
+        # What an auditor keeps, to pass as --head next time.
+        say(f"  journal head: {report.journal['head_seq']}:{report.journal['head']}")
     for r in report.recordings:
         bad = [s for s in r.segments if s.status not in ("ok", "clipped", "omitted")]
         state = f"closed ({r.close_reason})" if r.close_seq is not None else "NOT CLOSED"

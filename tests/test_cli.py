@@ -298,6 +298,8 @@ def test_verify_against_a_known_head(tmp_path, capsys):
     evidence, root_pub = out_dir / "evidence", str(out_dir / "keys" / "root.pub.json")
     records = Journal.open(evidence).records
     head = f"{records[-1].seq}:{records[-1].hash_hex}"
+    code, out, _ = run(capsys, "verify", str(evidence), "--trust", root_pub)
+    assert code == 0 and f"journal head: {head}" in out  # what an auditor keeps
     earlier = f"{records[3].seq}:{records[3].hash_hex}"
     code, out, _ = run(capsys, "verify", str(evidence), "--trust", root_pub, "--head", head, "--head", earlier,
                        "--json")
