@@ -220,19 +220,25 @@ def _chunk_range(body: dict[str, Any], t0: Fraction, start: Fraction | None, end
     return picked[0], picked[-1]
 
 
-def _write_clip(segment: Path, container: str, signed: Any, first: int, last: int, dest: Path) -> int:
+def _write_clip(segment: Path, container: str, signed: Any, first: int, last: int, dest: Path,
+                recovered: bool = False) -> int:
     """Stream-copy the packets of chunks first..last of *segment* into *dest*; returns packets written.
 
     Each packet's chunk comes from the signed sidecar: the n-th packet of a
-    stream in the file is the n-th packet of that stream in the sidecar.
+    stream in the file is the n-th packet of that stream in the sidecar. A
+    segment salvaged by crash recovery (*recovered*) is read as salvage read
+    it, and only its committed packets, a prefix of the file's, are taken.
     """
     per_stream: dict[int, list[int]] = defaultdict(list)
     for p in signed.packets:
         per_stream[p.stream].append(p.chunk)
     seen: dict[int, int] = defaultdict(int)
-    with MediaSource(segment) as src:
+    committed = len(signed.packets)
+    with MediaSource(segment, salvage=recovered) as src:
         picked = []
-        for record in src.packets():
+        for position, record in enumerate(src.packets(salvage=recovered)):
+            if recovered and position >= committed:
+                break  # past what recovery committed (e.g. a cut sample the demuxer did not flag)
             n = seen[record.stream]
             seen[record.stream] += 1
             chunks = per_stream.get(record.stream, [])
@@ -388,7 +394,8 @@ def build_exhibit(
                 container = str(body.get("container") or Path(rel).suffix.lstrip("."))
                 clip_rel = f"{CLIP_DIR}/{recording}/{Path(rel).stem}.clip{Path(rel).suffix}"
                 (work / clip_rel).parent.mkdir(parents=True, exist_ok=True)
-                _write_clip(seg_path, container, signed, first, last, work / clip_rel)
+                _write_clip(seg_path, container, signed, first, last, work / clip_rel,
+                            recovered=body.get("recovered") is True)
                 (work / leaves_rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(leaves_path, work / leaves_rel)
                 chunks = signed.chunks[first : last + 1]

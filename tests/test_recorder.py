@@ -381,7 +381,9 @@ def test_recover_cut_segment_then_verify(tmp_path, make_evidence, pki, camera_cl
             lost = [f for f in report.findings if f.code == "segment.lost"]
             assert [f.where["file"] for f in lost] == [rel]
             # exhibits carry the kept file along (whole recording and clip alike)
-            root_pub = root.save_public(tmp_path / "root.pub.json")
+            root_pub = tmp_path / "root.pub.json"
+            if not root_pub.exists():
+                root.save_public(root_pub)
             for span in ({}, {"start": 0, "end": 1}):
                 out = build_exhibit(ev, "REC-001", tmp_path / f"exhibit-{len(span)}", trust=[root_pub], **span)
                 assert (out / rel).read_bytes() == whole[:cut]
@@ -400,6 +402,15 @@ def test_recover_cut_segment_then_verify(tmp_path, make_evidence, pki, camera_cl
         packets = content_root(target, salvage=True).packets
         info = salvage(target, index=0)
         assert info is not None and info.packet_count == len(packets) > 0
+        # exhibits of the recording, whole and clipped to the recovered segment, verify
+        root_pub = tmp_path / "root.pub.json"
+        if not root_pub.exists():
+            root.save_public(root_pub)
+        start = float(seg.start - min(s.start for s in report.recordings[0].segments))
+        for span in ({}, {"start": start, "end": start + 1}):
+            out = build_exhibit(ev, "REC-001", tmp_path / f"exhibit-{case}-{len(span)}", trust=[root_pub], **span)
+            shown = verify_exhibit(out, TrustAnchors([root_pub]))
+            assert shown.ok, (case, span, [(f.code, f.message) for f in shown.findings if f.failed])
         if case == "whole":
             # an intact file is committed exactly as the segment writer committed it
             assert seg.content_root == content_root(victim).root.hex()
