@@ -529,7 +529,7 @@ class PayloadRewrite:
             return strip_adts(payload)
         if not (self.prefix and keyframe):
             return None
-        data = bytes(payload)
+        data = memoryview(payload).cast("B")  # NAL headers only: no copy unless rewritten
         size, pos, n = self.length_size, 0, len(data)
         while pos + size < n:
             length = int.from_bytes(data[pos:pos + size], "big")
@@ -537,7 +537,7 @@ class PayloadRewrite:
             if (self.hevc and (t == 33 or 16 <= t <= 23)) or (not self.hevc and t in (5, 7)):
                 return None  # the filter inserts them, or they are there
             pos += size + length
-        return self.prefix + data
+        return self.prefix + data.tobytes()
 
 
 def payload_rewrites(streams: Iterable[StreamInfo], container: str) -> dict[int, PayloadRewrite]:

@@ -594,6 +594,7 @@ def verify_evidence(
     Everything else is a finding.
     """
     root = Path(path)
+    heads = list(heads)
     if not root.exists():
         raise JournalError(f"{root}: no such file or directory")
     # A court exhibit: a folder with exhibit.json, or a zip (the exhibit module,
@@ -602,7 +603,7 @@ def verify_evidence(
         from .exhibit import is_exhibit, verify_exhibit
 
         if is_exhibit(root):  # a court exhibit (folder with exhibit.json, or .zip)
-            if list(heads):
+            if heads:
                 raise BwcValueError(f"{root}: an exhibit holds a journal excerpt; known heads apply to the "
                                     "device's evidence directory")
             return verify_exhibit(root, anchors, revocations=revocations, progress=progress)
@@ -684,7 +685,8 @@ def _any_envelope(lines: list[bytes]) -> bool:
 
 
 def _walk_records(records: list[Record], report: Report, lost: dict[str, _Lost]) -> list[_Seg]:
-    """The recordings and segments the records describe; files recovery kept as lost go in *lost*."""
+    """The recordings and segments the records describe; files a ``recovery`` or ``import_failed``
+    record keeps as lost go in *lost*."""
     recs: dict[str, RecordingReport] = {}
     open_now: str | None = None
     recovered: set[str] = set()
@@ -1218,9 +1220,9 @@ def _check_unexpected(root: Path, segs: list[_Seg], report: Report, prefetched: 
                       lost: dict[str, _Lost] | None = None) -> None:
     """Files under media/ that no signed record names: inserted (or copied) files.
 
-    A file a signed ``recovery`` record lists as *lost* is accounted for
-    (``segment.lost``); if that record signed its bytes, they must still be
-    those bytes.
+    A file a signed ``recovery`` or ``import_failed`` record lists as *lost*
+    is accounted for (``segment.lost``); if that record signed its bytes,
+    they must still be those bytes.
     """
     from . import _fmp4
 
@@ -1243,9 +1245,8 @@ def _check_unexpected(root: Path, segs: list[_Seg], report: Report, prefetched: 
             rel = full.relative_to(root).as_posix()
             if rel in named or rel in lost:
                 continue
-            regular = full.is_file() and not full.is_symlink()
             note = ""
-            if regular:
+            if full.is_file() and not full.is_symlink():
                 # Read ahead already if bwc verify's workers were given it.
                 ahead = prefetched.take(full, ["blake3"]) if prefetched is not None else None
                 r = _result(ahead, _fmp4.read_segment, full, ["blake3"])
@@ -1257,7 +1258,7 @@ def _check_unexpected(root: Path, segs: list[_Seg], report: Report, prefetched: 
 
 
 def _check_lost(full: Path, rel: str, kept: _Lost, report: Report) -> None:
-    """A file crash recovery kept with no readable packet: reported, and its signed bytes checked."""
+    """A file kept as lost (or its sidecar): reported, and the bytes its record signed checked."""
     from . import _fmp4
 
     where = {"file": rel, "recording": kept.recording, "seq": kept.seq}
@@ -1275,15 +1276,15 @@ def _check_lost(full: Path, rel: str, kept: _Lost, report: Report) -> None:
             found = r.error or "not a regular file"
         else:
             found = f"{r.size} bytes, signed {kept.size}" + (f"; {', '.join(differs)} differ" if differs else "")
-        report.findings.append(_finding("segment.lost_altered", f"{rel}: not the bytes the recovery record "
-                                        f"signed ({found})", **where))
+        report.findings.append(_finding("segment.lost_altered", f"{rel}: not the bytes the record at seq "
+                                        f"{kept.seq} signed ({found})", **where))
 
 
 def _check_continuity(report: Report, lost: dict[str, _Lost] | None = None) -> None:
     """Segment indices without holes, and video timing continuous across segments.
 
-    An index whose file crash recovery kept as *lost* is accounted for
-    (reported as ``segment.lost``).
+    An index whose file was kept as *lost* (crash recovery, a failed
+    import) is accounted for (reported as ``segment.lost``).
     """
     add = report.findings.append
     kept = {(k.recording, k.index) for k in (lost or {}).values() if k.index is not None}
