@@ -1157,8 +1157,12 @@ def _compare_timing(s: _Seg, signed: Any, found: Any, where: dict[str, Any]) -> 
 
     Each stream's constant offset (a remux may start the file at another time)
     is taken from its first packet and removed; then every packet's pts must
-    lie within one unit of the new time base (half a unit of rounding in the
-    packet, half in the offset) of the signed pts. The streams' offsets must
+    lie within one unit of the signed time base plus one of the new one of
+    the signed pts: each side's rounding, half a unit in the packet and half
+    in the offset. The signed pts are themselves rounded (Matroska keeps
+    milliseconds), and a remuxer may rebuild timestamps from sample counts
+    rather than copy them (FFmpeg does for audio into MP4), landing anywhere
+    within that rounding. The streams' offsets must
     agree within one frame of each stream (a muxer may re-align audio by an
     edit list), else the streams moved against each other. Only pts are
     compared: dts and durations are not committed (format section 1.7), and
@@ -1182,7 +1186,7 @@ def _compare_timing(s: _Seg, signed: Any, found: Any, where: dict[str, Any]) -> 
     bad: list[tuple[int, int, Any, Fraction]] = []
     for stream, pa in sorted(a_by.items()):
         pb = b_by[stream]
-        tol = tb_b[stream]
+        tol = tb_a[stream] + tb_b[stream]
         off = offsets[stream]
         frame = max(_frame_step(pa) * tb_a[stream], tb_b[stream])
         if abs(off - ref) > frame:

@@ -591,3 +591,22 @@ def test_segments_starting_on_a_non_idr_keyframe_hold_their_parameter_sets(tmp_p
     with MediaSource(tmp_path / "from_keyframe.ts") as src:
         assert src.streams[0].extradata
     assert content_root(tmp_path / "from_keyframe.ts").streams[0].config_digest == source.streams[0].config_digest
+
+
+def test_matroska_segment_remuxed_into_finer_time_bases(tmp_path, trust, make_evidence, av_clip):
+    """Matroska commits milliseconds; a remux into MP4 or MPEG-TS (ffmpeg -c copy rebuilds
+    audio timestamps from sample counts) lands within that rounding: container_changed."""
+    ev = make_evidence(tmp_path / "ev", [av_clip], trust.cam, trust.cert, container="mkv")
+    seg_path = sorted((ev / "media" / "REC-001").glob("*.mkv"))[1]
+    original = seg_path.read_bytes()
+    for fmt in ("mp4", "mpegts"):
+        out = tmp_path / f"remux.{fmt}"
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", seg_path, "-map", "0", "-c", "copy", "-f", fmt, out],
+                       check=True)
+        seg_path.write_bytes(out.read_bytes())
+        report = verify_evidence(ev, TrustAnchors([trust.root_pub]))
+        assert report.ok, (fmt, [(f.code, f.message) for f in report.findings if f.failed])
+        assert "content.container_changed" in report.codes()
+        shifted = [f for f in report.findings if f.code == "content.timing_shifted"]
+        assert all(f.where["max_deviation_ms"] <= 1.0 + 1000 / 90000 for f in shifted)
+        seg_path.write_bytes(original)
