@@ -1033,6 +1033,8 @@ def _check_leaves(s: _Seg, m: _Measured, where: dict[str, Any], add: Callable[[F
 
 def _compare_content(s: _Seg, m: _Measured, where: dict[str, Any]) -> list[Finding]:
     """Findings from aligning the re-demuxed packets with the signed sidecar's."""
+    from .content import config_digest
+
     signed, found = m.leaves, m.content
     out: list[Finding] = []
     if signed is None:
@@ -1047,8 +1049,11 @@ def _compare_content(s: _Seg, m: _Measured, where: dict[str, Any]) -> list[Findi
     for index, c in signed_cfg.items():
         f = found_cfg.get(index)
         if f is not None and f.config_digest != c.config_digest:
-            out.append(_finding("content.config_altered", f"{s.rel}: stream {index} codec configuration "
-                                "differs from the signed one", stream=index, **where))
+            none = f.config_digest == config_digest(f.codec)  # the digest of no configuration at all
+            out.append(_finding("content.config_altered", f"{s.rel}: stream {index} " + (
+                "carries no codec configuration (no parameter sets: a stream copy into MPEG-TS that "
+                "starts on a non-IDR keyframe drops them)" if none else
+                "codec configuration differs from the signed one"), stream=index, missing=none, **where))
 
     def per_stream(result: Any) -> dict[int, list[tuple[int, Any]]]:
         d: dict[int, list[tuple[int, Any]]] = defaultdict(list)

@@ -583,6 +583,17 @@ def test_segments_starting_on_a_non_idr_keyframe_hold_their_parameter_sets(tmp_p
             assert found.streams[0].config_digest == source.streams[0].config_digest
             subprocess.run(["ffmpeg", "-v", "error", "-xerror", "-i", seg, "-map", "0:v", "-frames:v", "1",
                             "-f", "null", "-"], check=True)
+    # ffmpeg -c copy of such an MP4 segment into MPEG-TS does not insert them: the file then
+    # carries no configuration, which the verifier names as such.
+    ev = tmp_path / "mp4"
+    second = sorted((ev / "media" / "REC-001").glob("*.mp4"))[1]
+    remuxed = tmp_path / "remux.ts"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", second, "-map", "0", "-c", "copy", remuxed], check=True)
+    second.write_bytes(remuxed.read_bytes())
+    report = verify_evidence(ev, TrustAnchors([trust.root_pub]))
+    content = {f.code for f in report.findings if f.failed and f.code.startswith("content.")}
+    assert content <= {"content.config_altered"}
+    assert all(f.where["missing"] for f in report.findings if f.code == "content.config_altered")
     # A clip written by write_packets from such a keyframe gets them as well.
     with MediaSource(clip) as src:
         packets = list(src.packets())
