@@ -604,10 +604,10 @@ def test_segments_starting_on_a_non_idr_keyframe_hold_their_parameter_sets(tmp_p
     assert content_root(tmp_path / "from_keyframe.ts").streams[0].config_digest == source.streams[0].config_digest
 
 
-def test_matroska_segment_remuxed_into_finer_time_bases(tmp_path, trust, make_evidence, av_clip):
+def test_matroska_segment_remuxed_into_finer_time_bases(tmp_path, trust, make_evidence, audio_clip):
     """Matroska commits milliseconds; a remux into MP4 or MPEG-TS (ffmpeg -c copy rebuilds
     audio timestamps from sample counts) lands within that rounding: container_changed."""
-    ev = make_evidence(tmp_path / "ev", [av_clip], trust.cam, trust.cert, container="mkv")
+    ev = make_evidence(tmp_path / "ev", [audio_clip], trust.cam, trust.cert, segment_seconds=1, container="mkv")
     seg_path = sorted((ev / "media" / "REC-001").glob("*.mkv"))[1]
     original = seg_path.read_bytes()
     for fmt in ("mp4", "mpegts"):
