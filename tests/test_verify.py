@@ -21,7 +21,7 @@ from bwc_core.canonical import canonical_bytes, parse_canonical
 from bwc_core.envelope import RECORD_TYPE, sign_payload
 from bwc_core.findings import Severity, Verdict
 from bwc_core.keys import Identity, Revocation, RevocationList, TrustAnchors
-from bwc_core.media import MediaSource, write_packets
+from bwc_core.media import MediaSource, decode_first_frame, write_packets
 from bwc_core.packets import PacketRecord
 from bwc_core.verify import FINDING_CODES, verify_evidence
 from conftest import encode_clip
@@ -581,8 +581,7 @@ def test_segments_starting_on_a_non_idr_keyframe_hold_their_parameter_sets(tmp_p
                 assert src.streams[0].extradata, f"{seg.name} holds no parameter set"
             found = content_root(seg)
             assert found.streams[0].config_digest == source.streams[0].config_digest
-            subprocess.run(["ffmpeg", "-v", "error", "-xerror", "-i", seg, "-map", "0:v", "-frames:v", "1",
-                            "-f", "null", "-"], check=True)
+            assert decode_first_frame(seg, "video") is not None  # plays on its own
     # ffmpeg -c copy of such an MP4 segment into MPEG-TS does not insert them: the file then
     # carries no configuration, which the verifier names as such.
     ev = tmp_path / "mp4"
