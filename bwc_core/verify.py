@@ -988,10 +988,13 @@ def _check_segments(root: Path, segs: list[_Seg], report: Report, progress: Prog
         payload_same = not any(f.failed and f.code.startswith("content.") for f in findings)
         if payload_same:
             s.report.status = "container_changed"
+            appended = _appended_bytes(root / s.rel, m.size, s.report) if s.rel else None
+            how = (f"the signed file followed by {appended} added byte(s) that hold no packet"
+                   if appended else "a stream-copy remux, or bytes that hold no packet")
             add(_finding("content.container_changed",
                          f"{s.rel}: file bytes differ from the signed file, but every packet is the "
-                         "signed one (a stream-copy remux); content integrity holds",
-                         size=m.size, expected_size=s.report.size, **where))
+                         f"signed one ({how}); content integrity holds",
+                         size=m.size, expected_size=s.report.size, appended_bytes=appended, **where))
             report.findings.extend(findings)
             continue
         s.report.status = "altered"
@@ -1003,6 +1006,26 @@ def _check_segments(root: Path, segs: list[_Seg], report: Report, progress: Prog
                 add(_finding("segment.digest_mismatch", f"{s.rel}: {name} differs from the signed digest",
                              algorithm=name, expected=s.report.digests.get(name), found=value, **where))
         report.findings.extend(findings)
+
+
+def _appended_bytes(path: Path, size: int | None, signed: SegmentReport) -> int | None:
+    """How many bytes follow the signed file, when the file starts with exactly the signed bytes."""
+    expected = signed.digests.get("blake3")
+    if size is None or signed.size is None or not expected or size <= signed.size:
+        return None
+    h = _new_hasher("blake3")
+    left = signed.size
+    try:
+        with open(path, "rb") as fh:
+            while left:
+                chunk = fh.read(min(left, 1 << 20))
+                if not chunk:
+                    return None
+                h.update(chunk)
+                left -= len(chunk)
+    except OSError:
+        return None
+    return size - signed.size if h.hexdigest() == expected else None
 
 
 def _check_leaves(s: _Seg, m: _Measured, where: dict[str, Any], add: Callable[[Finding], None]) -> None:
