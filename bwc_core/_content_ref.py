@@ -310,7 +310,8 @@ def content(streams, packets, time_bases=None, pts_bits=None) -> dict:
         timing_hashes.append(timing)
     table = stream_table(
         [(s[0], committed[s[0]], config_digest("data" if s[1] == "data" else s[2], s[4],
-                                    [p.payload for p in packets if p.stream == s[0]]))
+                                    [p.payload for p in packets if p.stream == s[0]])
+          if any(p.stream == s[0] for p in packets) else H(CC, b""))  # no packet: no configuration
          for s in streams]
     )
     return dict(root=segment_root(chunk_roots, table), chunk_roots=chunk_roots,

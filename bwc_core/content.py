@@ -561,17 +561,20 @@ class ContentHasher(_framing.LeafTable):
         if self.finished:
             raise PacketError("ContentHasher.finish() was already called")
         self.finished = True
+        present = self.present_streams()
         streams = [
             StreamCommit(
                 i.index,
                 i.codec,
                 self._committed_tb[i.index],
+                # A stream with no packet here commits no configuration (format 1.3):
+                # MPEG-TS carries AAC's only in the packets' ADTS headers.
                 config_digest(
                     "data" if i.kind == "data" else i.codec,
                     i.extradata,
                     self._stream_framers[i.index].parameter_sets,
                     self._stream_framers[i.index].adts_config,
-                ),
+                ) if i.index in present else config_digest("data"),
             )
             for i in sorted(self._infos.values(), key=lambda i: i.index)
         ]

@@ -755,6 +755,27 @@ cdef class LeafTable:
         self._leaf_into(framer, payload, stream, flags, &size, <uint8_t*>PyBytes_AS_STRING(leaf))
         return leaf, size
 
+    def present_streams(self):
+        """The set of stream indices with at least one packet stored."""
+        cdef Py_ssize_t i, nslots = len(self._framers)
+        cdef uint8_t* seen
+        cdef set out = set()
+        if self._count == 0 or nslots == 0:
+            return out
+        seen = <uint8_t*>calloc(nslots, 1)
+        if seen == NULL:
+            raise MemoryError()
+        try:
+            for i in range(self._count):
+                if self._stream[i] < <uint32_t>nslots:
+                    seen[self._stream[i]] = 1
+            for i in range(nslots):
+                if seen[i]:
+                    out.add(i)
+            return out
+        finally:
+            free(seen)
+
     def keyframe_pts(self, int stream):
         """pts of *stream*'s keyframe packets, in decode (arrival) order."""
         cdef Py_ssize_t i

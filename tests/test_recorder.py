@@ -483,3 +483,23 @@ def test_pre_event_off_keeps_nothing_in_standby(tmp_path, pki, camera_clip):
         first = next(p for p in seg if p.kind == "video")
     assert first.keyframe and first.pts_seconds >= 2.5  # starts at the first keyframe after activation
     assert rec.dropped["awaiting_keyframe"] > 0  # delta frames before that keyframe
+
+
+@pytest.mark.parametrize("container", ["ts", "mkv", "mp4"])
+def test_segments_without_audio_verify_in_every_container(tmp_path, pki, camera_clip, container):
+    """Pre-event video without audio (the default policy) and audio muted for whole segments:
+    a segment holding no packet of a stream commits no configuration for it (format 1.3), since
+    MPEG-TS has AAC's only in the packets' ADTS headers."""
+    from bwc_core.content import read_leaves
+
+    root, _, _ = pki
+    policy = RecordingPolicy(pre_event_seconds=2, segment_seconds=1, container=container)
+    _run_shift(tmp_path, pki, camera_clip, policy=policy)
+    report = verify_evidence(tmp_path, _anchors(root))
+    assert report.ok, [(f.code, f.message) for f in report.findings if f.failed]
+    silent = []
+    for leaves in sorted((tmp_path / "media").rglob("*.leaves")):
+        streams = {p.stream for p in read_leaves(leaves).packets}
+        if streams == {0}:
+            silent.append(leaves)
+    assert silent, "the premise: some segment holds video only"
