@@ -249,8 +249,15 @@ def _write_clip(segment: Path, container: str, signed: Any, first: int, last: in
                 picked.append(record)
         if container == "mkv":
             picked = _decode_timestamps(picked)
+        # Trailing streams without a packet in the clip are left out (indices stay the
+        # signed ones): MPEG-TS describes AAC only in its packets, so a segment's silent
+        # audio stream comes back from its demuxer without the parameters a muxer needs.
+        used = {r.stream for r in picked}
+        streams = list(src.streams)
+        while streams and streams[-1].index not in used:
+            streams.pop()
         try:
-            return write_packets(dest, src.streams, picked, container=container, live=True)
+            return write_packets(dest, streams, picked, container=container, live=True)
         except ContainerError as exc:
             raise ExhibitError(f"{dest}: cannot write the clip ({exc})") from None
 
