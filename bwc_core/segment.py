@@ -71,6 +71,7 @@ from .media import (
     payload_rewrites,
 )
 from .packets import PacketRecord
+from .presentation import default_presentation, measure_presentation
 
 _AV_KIND = {"video": "video", "audio": "audio", "subtitle": "data", "data": "data"}
 
@@ -382,7 +383,7 @@ class _Writer:
             digests=digests,
             content_root=result.root,
             chunks=tuple(result.chunks),
-            streams=tuple(s.describe() for s in seg.streams),
+            streams=_with_presentation(seg.streams, self.path),
             spans=spans,
             cut=self.cut,
             start=start,
@@ -398,6 +399,32 @@ class _Writer:
         except Exception:  # noqa: BLE001 - best effort; the file stays partial
             pass
         self.sink.abort()
+
+
+def _with_presentation(streams: Sequence[StreamInfo], path: str, salvage: bool = False) -> tuple[dict[str, Any], ...]:
+    """The stream descriptions of a closed segment, each with the presentation the file shows (format 1.4).
+
+    Measured from the finished file with the verifier's own function
+    (:func:`bwc_core.presentation.measure_presentation`), on the finisher
+    thread: what a container stores for the display matrix, aspect ratio,
+    colour and edit lists is the muxer's translation of what the stream
+    declared (MPEG-TS drops most of it, Matroska rounds the display size,
+    MP4 turns AAC priming into an edit list), and only FFmpeg's reading of
+    the file is what a player will show.
+    """
+    try:
+        measured = measure_presentation(path, options={"fflags": "+ignidx"} if salvage else None)
+    except MediaError as exc:
+        if salvage:
+            measured = {}  # what a crash left: the defaults (the verifier compares only a changed file)
+        else:
+            raise ContainerError(f"{path}: cannot measure its presentation metadata ({exc})") from None
+    out = []
+    for s in streams:
+        d = s.describe()
+        d["presentation"] = measured.get(s.index, default_presentation(s.kind))
+        out.append(d)
+    return tuple(out)
 
 
 def _check_stored_timing(path: str, result: Any) -> None:
@@ -898,7 +925,8 @@ def salvage(
         if count == 0:
             return None
         result = hasher.finish()
-        streams = tuple(s.describe() for s in src.streams)
+        stream_infos = list(src.streams)
+    streams = _with_presentation(stream_infos, path, salvage=True)
     leaves_path = path + ".leaves"
     write_leaves(leaves_path, result)
     frozen = spans.freeze()

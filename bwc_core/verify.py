@@ -45,6 +45,7 @@ from .findings import finding as _finding
 from .envelope import Envelope
 from .journal import JOURNAL_NAME, Journal, Record, read_lines
 from .keys import Certificate, RevocationList, TrustAnchors
+from . import presentation as _presentation  # noqa: F401 - registers content.presentation_altered
 
 __all__ = [
     "FINDING_CODES",
@@ -315,6 +316,10 @@ class _Measured:
     leaves_digests: dict[str, str] = field(default_factory=dict)
     leaves: Any = None  # ContentResult parsed from the sidecar
     leaves_error: str | None = None
+    #: {stream: presentation} measured from a file whose bytes are not the signed ones
+    #: (:func:`bwc_core.presentation.measure_presentation`), else None.
+    presentation: Any = None
+    presentation_error: str | None = None
 
 
 def _new_hasher(name: str) -> Any:
@@ -398,6 +403,25 @@ def _accepted(m: _Measured, signed: SegmentReport | None) -> bool:
 
 def _needs_ffmpeg(m: _Measured, signed: SegmentReport | None) -> bool:
     return m.exists and not m.link and m.error is None and not _accepted(m, signed)
+
+
+def _bytes_differ(m: _Measured, signed: SegmentReport | None) -> bool:
+    """The file is readable but its bytes are not the signed ones (its presentation must be measured)."""
+    return (m.exists and not m.link and m.error is None and signed is not None
+            and not (m.size == signed.size and bool(m.digests)
+                     and all(m.digests[k] == signed.digests.get(k) for k in m.digests)))
+
+
+def _measure_presentation(path: Path) -> tuple[Any, str | None]:
+    """(presentation by stream, error) of a file whose bytes differ from the signed ones; never raises."""
+    from .presentation import measure_presentation
+
+    try:
+        return measure_presentation(path), None
+    except (BwcError, OSError, ValueError) as exc:
+        return None, str(exc)
+    except Exception as exc:  # noqa: BLE001 - a hostile file must not crash the verifier
+        return None, f"{type(exc).__name__}: {exc}"
 
 
 def _settle(m: _Measured, signed: SegmentReport | None, leaves_path: Path | None,
@@ -826,8 +850,11 @@ def _measure_all(pool: Executor, prefetched: Any, todo: list[_Seg], plans: list[
         reads.append(future or _run(pool, _fmp4.read_segment, path, algorithms))
     done = 0
     demuxes: dict[int, Any] = {}
+    presentations: dict[int, Any] = {}
     for i, (s, (path, algorithms, leaves_path, leaves_algos)) in enumerate(zip(todo, plans)):
         s.measured = _from_read(_result(reads[i], _fmp4.read_segment, path, algorithms), algorithms)
+        if _bytes_differ(s.measured, s.report):
+            presentations[i] = _run(pool, _measure_presentation, path)
         if _needs_ffmpeg(s.measured, s.report):
             demuxes[i] = _run(pool, _measure_content, path, s.report.content_root, s.report.recovered)
             continue
@@ -843,6 +870,9 @@ def _measure_all(pool: Executor, prefetched: Any, todo: list[_Seg], plans: list[
         done += 1
         if progress is not None:
             progress(done, total, s.rel or "")
+    for i, future in presentations.items():
+        todo[i].measured.presentation, todo[i].measured.presentation_error = _result(
+            future, _measure_presentation, plans[i][0])
 
 
 def _check_segments(root: Path, segs: list[_Seg], report: Report, progress: ProgressFn | None,
@@ -986,6 +1016,16 @@ def _check_segments(root: Path, segs: list[_Seg], report: Report, progress: Prog
         # The bytes are not the signed ones: a remux or tampering?
         findings = _compare_content(s, m, where)
         payload_same = not any(f.failed and f.code.startswith("content.") for f in findings)
+        presented = _compare_presented(s, m, where)
+        if payload_same and presented:
+            # The signed frames, shown otherwise (rotated, stretched, recoloured, hidden).
+            s.report.status = "altered"
+            add(_finding("content.container_changed",
+                         f"{s.rel}: file bytes differ from the signed file, but every packet is the "
+                         "signed one", size=m.size, expected_size=s.report.size, **where))
+            report.findings.extend(findings + presented)
+            continue
+        findings += presented
         if payload_same:
             s.report.status = "container_changed"
             appended = _appended_bytes(root / s.rel, m.size, s.report) if s.rel else None
@@ -1006,6 +1046,17 @@ def _check_segments(root: Path, segs: list[_Seg], report: Report, progress: Prog
                 add(_finding("segment.digest_mismatch", f"{s.rel}: {name} differs from the signed digest",
                              algorithm=name, expected=s.report.digests.get(name), found=value, **where))
         report.findings.extend(findings)
+
+
+def _compare_presented(s: _Seg, m: _Measured, where: dict[str, Any]) -> list[Finding]:
+    """Presentation step: the file's display matrix, aspect ratio, colour and edit lists against the
+    signed ``streams[i].presentation`` (absent in format <= 1.3: the defaults; format.md 1.13)."""
+    from .presentation import compare_presentation
+
+    streams = s.body.get("streams")
+    if m.presentation is None or not isinstance(streams, list):
+        return []
+    return compare_presentation(streams, m.presentation, where)
 
 
 def _appended_bytes(path: Path, size: int | None, signed: SegmentReport) -> int | None:

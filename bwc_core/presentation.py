@@ -1,0 +1,219 @@
+"""Presentation metadata: what a viewer sees beyond the decoded frames (format 1.4).
+
+The content root commits every packet and each stream's codec configuration,
+but a container also tells a player how to *show* them: a display matrix
+(MP4 ``tkhd`` matrix, Matroska projection: rotation and mirroring), the
+sample aspect ratio (MP4 ``pasp``, Matroska display size), a colour
+description (MP4 ``colr``, Matroska ``Colour``) and edit lists that hide or
+shift frames (MP4 ``elst``: FFmpeg flags the packets an edit list hides
+*discard*; the sub-frame audio trim it adds, *skip samples*, is not committed:
+a stream copy legitimately moves AAC's encoder-delay trim between
+containers, see ``docs/format.md`` 1.13). None of that is in a packet, so the segment
+record commits it per stream (``streams[i].presentation``) and the verifier
+measures the same from the file: :func:`measure_presentation` measures a
+file, :func:`compare_presentation` compares a measurement with the signed
+stream table and returns findings (``content.presentation_altered``, an
+error).
+
+Everything is measured as FFmpeg presents it, through one function, so the
+camera (which measures each closed segment on its finisher thread) and the
+verifier can never disagree about a pristine file. ``docs/format.md``
+section 1.13 is the normative description.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Mapping, Sequence
+from fractions import Fraction
+from typing import Any
+
+from .errors import CorruptMediaError, MediaError
+from .findings import Finding, Severity, Verdict, register
+from .findings import finding as _finding
+
+__all__ = [
+    "DEFAULT_COLOR",
+    "FINDING_CODES",
+    "IDENTITY_MATRIX",
+    "compare_presentation",
+    "default_presentation",
+    "measure_presentation",
+    "signed_presentation",
+]
+
+FINDING_CODES: dict[str, tuple[Verdict, Severity, str]] = register({
+    "content.presentation_altered": (
+        Verdict.INTEGRITY, Severity.ERROR,
+        "a stream's presentation metadata (display matrix, aspect ratio, colour, edit list) differs from the signed one"),
+})
+
+#: FFmpeg's display matrix of an unrotated, unmirrored picture (16.16 / 2.30 fixed point).
+IDENTITY_MATRIX = (65536, 0, 0, 0, 65536, 0, 0, 0, 1 << 30)
+#: FFmpeg's enum values for "unspecified" primaries, transfer and matrix, and range.
+DEFAULT_COLOR = {"primaries": 2, "transfer": 2, "matrix": 2, "range": 0}
+
+
+def default_presentation(kind: str) -> dict[str, Any]:
+    """The presentation of a stream that declares nothing (also what a format <= 1.3 record implies)."""
+    if kind == "video":
+        return {"display_matrix": list(IDENTITY_MATRIX), "sar": [1, 1], "color": dict(DEFAULT_COLOR),
+                "discarded": 0}
+    return {"discarded": 0}
+
+
+def _kind(stream: Any) -> str:
+    t = getattr(stream, "type", None)
+    return t if t in ("video", "audio") else "data"
+
+
+def _sar(stream: Any) -> list[int]:
+    try:
+        sar = stream.sample_aspect_ratio  # av_guess_sample_aspect_ratio: container first, then codec
+    except Exception:  # noqa: BLE001 - no format yet (no decoder parameters)
+        sar = None
+    if not sar or sar <= 0:
+        return [1, 1]  # unknown: shown as square pixels
+    sar = Fraction(sar)
+    return [sar.numerator, sar.denominator]
+
+
+def _color(stream: Any) -> dict[str, int]:
+    ctx = stream.codec_context
+    if ctx is None:
+        return dict(DEFAULT_COLOR)
+    return {"primaries": int(ctx.color_primaries), "transfer": int(ctx.color_trc),
+            "matrix": int(ctx.colorspace), "range": int(ctx.color_range)}
+
+
+def _matrix(frame: Any) -> list[int]:
+    import av.sidedata.sidedata as sd
+
+    for data in frame.side_data:
+        if data.type == sd.Type.DISPLAYMATRIX:
+            raw = bytes(data)
+            if len(raw) == 36:
+                return list(struct.unpack("<9i", raw))
+    return list(IDENTITY_MATRIX)
+
+
+def measure_presentation(path: str | os.PathLike[str], *, options: dict[str, str] | None = None) -> dict[int, dict[str, Any]]:
+    """``{stream index: presentation}`` of a media file, as FFmpeg presents it.
+
+    One demux pass (no payload hashing): per stream the packets FFmpeg flags
+    *discard* (hidden by an edit list); per video stream the
+    display matrix of its first decoded frame (FFmpeg attaches the container's
+    matrix to decoded frames), the sample aspect ratio FFmpeg guesses (the
+    container's, else the codec's; unknown = 1:1) and the colour description
+    of the stream (FFmpeg enum values). Raises :class:`CorruptMediaError`
+    when the file cannot be opened.
+    """
+    import av
+
+    name = os.fspath(path)
+    try:
+        container = av.open(name, "r", options=dict(options or {}))
+    except FileNotFoundError:
+        raise MediaError(f"{name}: no such file") from None
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise CorruptMediaError(f"{name}: not readable media ({exc})") from None
+    with container:
+        out: dict[int, dict[str, Any]] = {}
+        kinds: dict[int, str] = {}
+        pending: dict[int, Any] = {}  # video streams still waiting for their first frame
+        for s in container.streams:
+            kind = kinds[s.index] = _kind(s)
+            p = default_presentation(kind)
+            if kind == "video":
+                p["sar"] = _sar(s)
+                p["color"] = _color(s)
+                pending[s.index] = s
+            out[s.index] = p
+        try:
+            for packet in container.demux():
+                if packet.dts is None and packet.size == 0:
+                    continue
+                i = packet.stream_index
+                p = out[i]
+                if packet.is_discard:
+                    p["discarded"] += 1
+                if i in pending:
+                    try:
+                        frames = packet.decode()
+                    except (av.FFmpegError, ValueError):
+                        frames = []
+                    if frames:
+                        p["display_matrix"] = _matrix(frames[0])
+                        del pending[i]
+        except av.FFmpegError:
+            pass  # the content commitment reports a damaged file
+        for i, s in list(pending.items()):
+            try:
+                frames = s.codec_context.decode(None)
+            except (av.FFmpegError, ValueError, AttributeError):
+                frames = []
+            if frames:
+                out[i]["display_matrix"] = _matrix(frames[0])
+    return out
+
+
+def signed_presentation(stream: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The presentation a signed ``streams`` entry commits: its ``presentation`` object, or the
+    defaults of its kind when the record (format <= 1.3) has none; None when malformed."""
+    kind = stream.get("kind")
+    if kind not in ("video", "audio", "data"):
+        return None
+    p = stream.get("presentation")
+    if p is None:
+        return default_presentation(kind)
+    return p if isinstance(p, dict) else None
+
+
+_LABELS = {"display_matrix": "display matrix", "sar": "sample aspect ratio", "color": "colour description",
+           "discarded": "packets hidden by an edit list"}
+
+
+def _describe_matrix(m: Sequence[int]) -> str:
+    if list(m) == list(IDENTITY_MATRIX):
+        return "identity"
+    import math
+
+    a, b, c, d = m[0], m[1], m[3], m[4]
+    det = a * d - b * c
+    angle = round(math.degrees(math.atan2(b, a))) % 360 if (a or b) else 0
+    return f"{list(m)} (about {angle} degrees{', mirrored' if det < 0 else ''})"
+
+
+def compare_presentation(signed_streams: Sequence[Any], measured: Mapping[int, Mapping[str, Any]],
+                         where: Mapping[str, Any]) -> list[Finding]:
+    """``content.presentation_altered`` findings: each committed presentation field that differs
+    from the measured one (a stream of the file the record does not list is the content
+    comparison's business, not this one's)."""
+    findings: list[Finding] = []
+    for entry in signed_streams:
+        if not isinstance(entry, dict) or type(entry.get("index")) is not int:
+            continue
+        index = entry["index"]
+        found = measured.get(index)
+        if found is None:
+            continue
+        signed = signed_presentation(entry)
+        if signed is None:
+            findings.append(_finding("content.presentation_altered",
+                                     f"{where.get('segment')}: stream {index}: the signed presentation is malformed",
+                                     stream=index, **dict(where)))
+            continue
+        for key in sorted(signed):
+            want, got = signed[key], found.get(key)
+            if want == got:
+                continue
+            if key == "display_matrix":
+                text = f"{_describe_matrix(want)} signed, {_describe_matrix(got) if got else 'none'} in the file"
+            else:
+                text = f"{want} signed, {got} in the file"
+            findings.append(_finding(
+                "content.presentation_altered",
+                f"{where.get('segment')}: stream {index} ({entry.get('kind')}): {_LABELS.get(key, key)} "
+                f"differs: {text}", stream=index, field=key, expected=want, found=got, **dict(where)))
+    return findings
