@@ -15,7 +15,7 @@ from .content import ContentHasher
 from .errors import TrustError
 from .journal import JOURNAL_NAME, Journal
 from .keys import Certificate, Identity
-from .media import MediaSource
+from .media import MediaSource, preflight
 from .recorder import MEDIA_DIR, lost_file_entry, segment_body, unjournaled_segments
 from .segment import Segmenter
 
@@ -26,8 +26,10 @@ def seal_files(media: Sequence[str], *, key: str, cert: str, out: str, segment_s
                 container: str, passphrase: bytes | None) -> list[tuple[str, str, int]]:
     """Seal each media file as one recording (trigger ``import``) into the evidence dir.
 
-    Every input is opened (and its codecs checked) before anything is
-    written, so a bad argument leaves the evidence untouched. A file that
+    Every input is opened (its codecs, stream kinds and a container header
+    checked) before anything is written, so a bad argument or a stream that
+    cannot be sealed (:func:`bwc_core.media.check_streams`) leaves the
+    evidence untouched: no directory, journal or record is created. A file that
     fails mid-way still gets its ``recording.close`` (reason
     ``import_failed``) before the error is raised.
     """
@@ -39,6 +41,7 @@ def seal_files(media: Sequence[str], *, key: str, cert: str, out: str, segment_s
     for path in media:
         with MediaSource(path) as src:
             ContentHasher(src.streams, name=str(path))  # refuses unsupported codecs up front
+            preflight(src.streams, container, name=str(path))  # stream kinds, and the header
     evidence = Path(out)
     if (evidence / JOURNAL_NAME).exists():
         journal = Journal.open(evidence, signer)

@@ -69,6 +69,7 @@ from .media import (
     StreamInfo,
     open_output,
     payload_rewrites,
+    preflight,
 )
 from .packets import PacketRecord
 from .presentation import default_presentation, measure_presentation
@@ -557,11 +558,9 @@ class Segmenter:
     # -- setup helpers -----------------------------------------------------------
 
     def _check_container(self) -> None:
-        """Fail at construction, not at the first packet, if the container cannot hold a codec."""
-        import io
-
-        out, _ = open_output(io.BytesIO(), self.container, self.streams, options=self.options)
-        out.close()
+        """Fail at construction, not at the first packet, if the container cannot carry a stream
+        (its kind, codec or header): see :func:`bwc_core.media.preflight`."""
+        preflight(self.streams, self.container, options=self.options)
 
     def _to_ticks_factor(self, seconds: Fraction) -> Any:
         value = seconds * self._scale
