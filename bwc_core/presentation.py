@@ -102,7 +102,9 @@ def measure_presentation(path: str | os.PathLike[str], *, options: dict[str, str
     """``{stream index: presentation}`` of a media file, as FFmpeg presents it.
 
     One demux pass (no payload hashing): per stream the packets FFmpeg flags
-    *discard* (hidden by an edit list); per video stream the
+    *discard* (hidden by an edit list; for audio not counting the stream's
+    first packet, which is the encoder delay a plain MP4 hides); per video
+    stream the
     display matrix of its first decoded frame (FFmpeg attaches the container's
     matrix to decoded frames), the sample aspect ratio FFmpeg guesses (the
     container's, else the codec's; unknown = 1:1) and the colour description
@@ -122,6 +124,9 @@ def measure_presentation(path: str | os.PathLike[str], *, options: dict[str, str
         out: dict[int, dict[str, Any]] = {}
         kinds: dict[int, str] = {}
         pending: dict[int, Any] = {}  # video streams still waiting for their first frame
+        # An audio stream's first packet is AAC's encoder delay (priming) when it is hidden:
+        # a muxer hides it with an edit list (plain MP4) or trims it (fragmented MP4).
+        audio_first = {s.index for s in container.streams}
         for s in container.streams:
             kind = kinds[s.index] = _kind(s)
             p = default_presentation(kind)
@@ -136,8 +141,9 @@ def measure_presentation(path: str | os.PathLike[str], *, options: dict[str, str
                     continue
                 i = packet.stream_index
                 p = out[i]
-                if packet.is_discard:
+                if packet.is_discard and not (i in audio_first and kinds[i] == "audio"):
                     p["discarded"] += 1
+                audio_first.discard(i)
                 if i in pending:
                     try:
                         frames = packet.decode()
