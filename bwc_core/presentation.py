@@ -41,6 +41,7 @@ __all__ = [
     "default_presentation",
     "measure_presentation",
     "signed_presentation",
+    "writer_presentation",
 ]
 
 FINDING_CODES: dict[str, tuple[Verdict, Severity, str]] = register({
@@ -69,22 +70,24 @@ def _kind(stream: Any) -> str:
 
 
 def _sar(stream: Any) -> list[int]:
+    """The container's sample aspect ratio, else the decoder's (read after a frame was decoded)."""
     try:
-        sar = stream.sample_aspect_ratio  # av_guess_sample_aspect_ratio: container first, then codec
-    except Exception:  # noqa: BLE001 - no format yet (no decoder parameters)
+        sar = stream.sample_aspect_ratio  # av_guess_sample_aspect_ratio: the stream's, else codecpar's
+    except Exception:  # noqa: BLE001 - no decoder parameters yet
         sar = None
+    if not sar or sar <= 0:
+        sar = getattr(stream.codec_context, "sample_aspect_ratio", None)
     if not sar or sar <= 0:
         return [1, 1]  # unknown: shown as square pixels
     sar = Fraction(sar)
     return [sar.numerator, sar.denominator]
 
 
-def _color(stream: Any) -> dict[str, int]:
-    ctx = stream.codec_context
-    if ctx is None:
-        return dict(DEFAULT_COLOR)
-    return {"primaries": int(ctx.color_primaries), "transfer": int(ctx.color_trc),
-            "matrix": int(ctx.colorspace), "range": int(ctx.color_range)}
+def _color(frame: Any) -> dict[str, int]:
+    """The colour description a player applies: the decoded frame's (the bitstream's VUI where it
+    has one, else the container's)."""
+    return {"primaries": int(frame.color_primaries), "transfer": int(frame.color_trc),
+            "matrix": int(frame.colorspace), "range": int(frame.color_range)}
 
 
 def _matrix(frame: Any) -> list[int]:
@@ -98,24 +101,47 @@ def _matrix(frame: Any) -> list[int]:
     return list(IDENTITY_MATRIX)
 
 
+# The stream probe of ISO BMFF and Matroska headers needs no decoding (everything measured
+# here comes from the header, the packets' flags or the first decoded frame); MPEG-TS keeps
+# FFmpeg's default probe, which finds its streams in the packets.
+_LIGHT_PROBE = {"analyzeduration": "0", "probesize": "32"}
+
+
+def _light_probe_ok(name: str) -> bool:
+    try:
+        with open(name, "rb") as fh:
+            head = fh.read(12)
+    except OSError:
+        return False
+    return head[4:8] == b"ftyp" or head[:4] == b"\x1a\x45\xdf\xa3"
+
+
 def measure_presentation(path: str | os.PathLike[str], *, options: dict[str, str] | None = None) -> dict[int, dict[str, Any]]:
-    """``{stream index: presentation}`` of a media file, as FFmpeg presents it.
+    """``{stream index: presentation}`` of a media file, as FFmpeg presents it (format 1.13).
 
     One demux pass (no payload hashing): per stream the packets FFmpeg flags
     *discard* (hidden by an edit list; for audio not counting the stream's
-    first packet, which is the encoder delay a plain MP4 hides); per video
-    stream the
-    display matrix of its first decoded frame (FFmpeg attaches the container's
-    matrix to decoded frames), the sample aspect ratio FFmpeg guesses (the
-    container's, else the codec's; unknown = 1:1) and the colour description
-    of the stream (FFmpeg enum values). Raises :class:`CorruptMediaError`
-    when the file cannot be opened.
+    first packet, the encoder delay a plain MP4 hides); per video stream, from
+    its first decoded frame, the display matrix (FFmpeg attaches the
+    container's to decoded frames) and the colour description, and the sample
+    aspect ratio (the container's, else the codec's; unknown = 1:1). Values
+    do not depend on how the streams were probed. Raises
+    :class:`CorruptMediaError` when the file cannot be opened.
     """
+    return _measure(path, options)[0]
+
+
+def _measure(path: str | os.PathLike[str], options: dict[str, str] | None,
+             hidden: bool = True) -> tuple[dict[int, dict[str, Any]], set[int]]:
+    """:func:`measure_presentation`, plus the video streams whose first frame decoded. Without
+    *hidden* the demux stops at the first frame of every video stream (nothing counted hidden)."""
     import av
 
     name = os.fspath(path)
+    opts = dict(_LIGHT_PROBE if _light_probe_ok(name) else {})
+    opts.update(options or {})
     try:
-        container = av.open(name, "r", options=dict(options or {}))
+        container = av.open(name, "r", options=opts)
     except FileNotFoundError:
         raise MediaError(f"{name}: no such file") from None
     except (av.FFmpegError, OSError, ValueError) as exc:
@@ -124,34 +150,47 @@ def measure_presentation(path: str | os.PathLike[str], *, options: dict[str, str
         out: dict[int, dict[str, Any]] = {}
         kinds: dict[int, str] = {}
         pending: dict[int, Any] = {}  # video streams still waiting for their first frame
+        decoded: set[int] = set()
         # An audio stream's first packet is AAC's encoder delay (priming) when it is hidden:
         # a muxer hides it with an edit list (plain MP4) or trims it (fragmented MP4).
         audio_first = {s.index for s in container.streams}
         for s in container.streams:
             kind = kinds[s.index] = _kind(s)
-            p = default_presentation(kind)
-            if kind == "video":
-                p["sar"] = _sar(s)
-                p["color"] = _color(s)
+            out[s.index] = default_presentation(kind)
+            if kind == "video" and s.codec_context is not None:
+                ctx = s.codec_context
+                ctx.thread_count = 1  # frame threads would hold the first frame back for several packets
+                ctx.thread_type = "SLICE"
                 pending[s.index] = s
-            out[s.index] = p
+
+        def first_frame(i: int, frame: Any) -> None:
+            p = out[i]
+            p["display_matrix"] = _matrix(frame)
+            p["color"] = _color(frame)
+            p["sar"] = _sar(pending.pop(i))
+            decoded.add(i)
+
         try:
             for packet in container.demux():
                 if packet.dts is None and packet.size == 0:
                     continue
                 i = packet.stream_index
-                p = out[i]
-                if packet.is_discard and not (i in audio_first and kinds[i] == "audio"):
-                    p["discarded"] += 1
+                if not hidden and not pending:
+                    break
+                if hidden and packet.is_discard and not (i in audio_first and kinds[i] == "audio"):
+                    out[i]["discarded"] += 1
                 audio_first.discard(i)
                 if i in pending:
                     try:
                         frames = packet.decode()
+                        if not frames and packet.is_keyframe:
+                            # A reordering decoder holds the frame back: drain it now
+                            # rather than decode the packets after it.
+                            frames = pending[i].codec_context.decode(None)
                     except (av.FFmpegError, ValueError):
                         frames = []
                     if frames:
-                        p["display_matrix"] = _matrix(frames[0])
-                        del pending[i]
+                        first_frame(i, frames[0])
         except av.FFmpegError:
             pass  # the content commitment reports a damaged file
         for i, s in list(pending.items()):
@@ -160,8 +199,30 @@ def measure_presentation(path: str | os.PathLike[str], *, options: dict[str, str
             except (av.FFmpegError, ValueError, AttributeError):
                 frames = []
             if frames:
-                out[i]["display_matrix"] = _matrix(frames[0])
-    return out
+                first_frame(i, frames[0])
+            else:
+                out[i]["sar"] = _sar(s)  # nothing decodes: the container's, if any
+    return out, decoded
+
+
+def writer_presentation(path: str | os.PathLike[str], known: dict[int, dict[str, Any]] | None,
+                        kinds: Mapping[int, str]) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]] | None]:
+    """(presentation of a segment a writer just closed, what later segments of the writer may reuse).
+
+    Every segment of one writer has the same header configuration (display matrix,
+    aspect ratio, colour) and none hides a packet (fragmented MP4 applies an edit list
+    as a time offset; Matroska and MPEG-TS have none: ``discarded`` is 0, which the
+    tests check against a full measurement of every pristine segment), so only the
+    first segment is measured, up to its first frame of each video stream, on the
+    writer's finisher thread; a later one reuses its values (*known*). A video stream
+    without a decoded frame yet keeps the measuring going.
+    """
+    if known is not None:
+        return {i: dict(p, discarded=0) for i, p in known.items()}, known
+    # Read front to back (no fragment index) only up to the first frame of each video stream.
+    measured, decoded = _measure(path, {"fflags": "+ignidx"}, hidden=False)
+    complete = all(i in decoded for i, k in kinds.items() if k == "video")
+    return measured, ({i: dict(p, discarded=0) for i, p in measured.items()} if complete else None)
 
 
 def signed_presentation(stream: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -72,7 +72,7 @@ from .media import (
     preflight,
 )
 from .packets import PacketRecord
-from .presentation import default_presentation, measure_presentation
+from .presentation import default_presentation, measure_presentation, writer_presentation
 
 _AV_KIND = {"video": "video", "audio": "audio", "subtitle": "data", "data": "data"}
 
@@ -384,7 +384,7 @@ class _Writer:
             digests=digests,
             content_root=result.root,
             chunks=tuple(result.chunks),
-            streams=_with_presentation(seg.streams, self.path),
+            streams=_with_presentation(seg.streams, seg._presentation_of(self.path)),
             spans=spans,
             cut=self.cut,
             start=start,
@@ -402,30 +402,25 @@ class _Writer:
         self.sink.abort()
 
 
-def _with_presentation(streams: Sequence[StreamInfo], path: str, salvage: bool = False) -> tuple[dict[str, Any], ...]:
-    """The stream descriptions of a closed segment, each with the presentation the file shows (format 1.4).
-
-    Measured from the finished file with the verifier's own function
-    (:func:`bwc_core.presentation.measure_presentation`), on the finisher
-    thread: what a container stores for the display matrix, aspect ratio,
-    colour and edit lists is the muxer's translation of what the stream
-    declared (MPEG-TS drops most of it, Matroska rounds the display size,
-    MP4 turns AAC priming into an edit list), and only FFmpeg's reading of
-    the file is what a player will show.
-    """
-    try:
-        measured = measure_presentation(path, options={"fflags": "+ignidx"} if salvage else None)
-    except MediaError as exc:
-        if salvage:
-            measured = {}  # what a crash left: the defaults (the verifier compares only a changed file)
-        else:
-            raise ContainerError(f"{path}: cannot measure its presentation metadata ({exc})") from None
+def _with_presentation(streams: Sequence[StreamInfo], measured: dict[int, dict[str, Any]]) -> tuple[dict[str, Any], ...]:
+    """The stream descriptions of a closed segment, each with the presentation the file shows
+    (format 1.4; measured by :func:`bwc_core.presentation.writer_presentation`)."""
     out = []
     for s in streams:
         d = s.describe()
         d["presentation"] = measured.get(s.index, default_presentation(s.kind))
         out.append(d)
     return tuple(out)
+
+
+def _measured(path: str, *, salvage: bool = False) -> dict[int, dict[str, Any]]:
+    """What a closed (or, *salvage*, crash-cut) segment file presents; ContainerError if unreadable."""
+    try:
+        return measure_presentation(path, options={"fflags": "+ignidx"} if salvage else None)
+    except MediaError as exc:
+        if salvage:
+            return {}  # what a crash left: the defaults (the verifier compares only a changed file)
+        raise ContainerError(f"{path}: cannot measure its presentation metadata ({exc})") from None
 
 
 def _check_stored_timing(path: str, result: Any) -> None:
@@ -554,6 +549,8 @@ class Segmenter:
         self._inflight: deque[Future[SegmentInfo]] = deque()
         #: Every finished segment, in order.
         self.segments: list[SegmentInfo] = []
+        # Presentation measured from the first finished segment (finisher thread only).
+        self._presentation: dict[int, dict[str, Any]] | None = None
 
     # -- setup helpers -----------------------------------------------------------
 
@@ -822,6 +819,16 @@ class Segmenter:
 
     # -- internals -----------------------------------------------------------------
 
+    def _presentation_of(self, path: str) -> dict[int, dict[str, Any]]:
+        """What the segment at *path*, just closed, presents (finisher thread): measured once
+        per writer, then reused (:func:`bwc_core.presentation.writer_presentation`)."""
+        try:
+            measured, self._presentation = writer_presentation(
+                path, self._presentation, {s.index: s.kind for s in self.streams})
+        except MediaError as exc:
+            raise ContainerError(f"{path}: cannot measure its presentation metadata ({exc})") from None
+        return measured
+
     def _cut(self, record: PacketRecord, pts: Any) -> None:
         """Open the next segment at *record*; the current one becomes the lagging 'old'."""
         writer = _Writer(self, self._next_index, record.pts_seconds)
@@ -925,7 +932,7 @@ def salvage(
             return None
         result = hasher.finish()
         stream_infos = list(src.streams)
-    streams = _with_presentation(stream_infos, path, salvage=True)
+    streams = _with_presentation(stream_infos, _measured(path, salvage=True))
     leaves_path = path + ".leaves"
     write_leaves(leaves_path, result)
     frozen = spans.freeze()
