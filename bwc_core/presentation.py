@@ -248,8 +248,9 @@ def _describe_matrix(m: Sequence[int]) -> str:
 
     a, b, c, d = m[0], m[1], m[3], m[4]
     det = a * d - b * c
-    angle = round(math.degrees(math.atan2(b, a))) % 360 if (a or b) else 0
-    return f"{list(m)} (about {angle} degrees{', mirrored' if det < 0 else ''})"
+    # As FFmpeg's av_display_rotation_get (and ffprobe's "rotation") reports it: counterclockwise.
+    angle = round(-math.degrees(math.atan2(b, a))) % 360 if (a or b) else 0
+    return f"{list(m)} (rotation {angle} degrees{', mirrored' if det < 0 else ''})"
 
 
 def compare_presentation(signed_streams: Sequence[Any], measured: Mapping[int, Mapping[str, Any]],

@@ -341,3 +341,23 @@ def test_measure_presentation_reads_a_rotated_source(tmp_path, clip):
     for info in infos:
         assert info.streams[0]["presentation"]["display_matrix"] == [0, -65536, 0, 65536, 0, 0, 0, 0, 1 << 30]
         assert info.to_json()["streams"][0]["presentation"] == measure_presentation(info.path)[0]
+
+
+def test_compare_presentation_api():
+    """The two functions exhibits use: a measured file against a signed stream table."""
+    from bwc_core.presentation import compare_presentation
+
+    video = {"index": 0, "kind": "video", "presentation": default_presentation("video")}
+    audio = {"index": 1, "kind": "audio"}  # format <= 1.3: the defaults
+    where = {"segment": "media/R/R-00000.mp4"}
+    same = {0: default_presentation("video"), 1: default_presentation("audio")}
+    assert compare_presentation([video, audio], same, where) == []
+    rotated = {0: dict(default_presentation("video"), display_matrix=[0, -65536, 0, 65536, 0, 0, 0, 0, 1 << 30]),
+               1: {"discarded": 3}}
+    found = compare_presentation([video, audio], rotated, where)
+    assert [(f.code, f.where["stream"], f.where["field"]) for f in found] == [
+        ("content.presentation_altered", 0, "display_matrix"), ("content.presentation_altered", 1, "discarded")]
+    assert all(f.failed and f.where["segment"] == where["segment"] for f in found)
+    assert "rotation 90 degrees" in found[0].message  # as ffprobe reports it
+    bad = compare_presentation([{"index": 0, "kind": "video", "presentation": [1]}], same, where)
+    assert [f.code for f in bad] == ["content.presentation_altered"] and "malformed" in bad[0].message
