@@ -1054,8 +1054,14 @@ def _compare_presented(s: _Seg, m: _Measured, where: dict[str, Any]) -> list[Fin
     from .presentation import compare_presentation
 
     streams = s.body.get("streams")
-    if m.presentation is None or not isinstance(streams, list):
+    if not isinstance(streams, list):
         return []
+    if m.presentation is None:
+        if m.presentation_error is None:
+            return []
+        # Its packets could be read, what it presents could not: nothing may be left unchecked.
+        return [_finding("content.presentation_altered", f"{s.rel}: its presentation metadata cannot be "
+                         f"measured ({m.presentation_error})", **where)]
     return compare_presentation(streams, m.presentation, where)
 
 
