@@ -52,8 +52,9 @@ FINDING_CODES: dict[str, tuple[Verdict, Severity, str]] = register({
 
 #: FFmpeg's display matrix of an unrotated, unmirrored picture (16.16 / 2.30 fixed point).
 IDENTITY_MATRIX = (65536, 0, 0, 0, 65536, 0, 0, 0, 1 << 30)
-#: FFmpeg's enum values for "unspecified" primaries, transfer and matrix, and range.
-DEFAULT_COLOR = {"primaries": 2, "transfer": 2, "matrix": 2, "range": 0}
+#: FFmpeg's enum values for "unspecified" primaries, transfer and matrix, and the limited
+#: ("tv") range, which is what players apply to video of unspecified range.
+DEFAULT_COLOR = {"primaries": 2, "transfer": 2, "matrix": 2, "range": 1}
 
 
 def default_presentation(kind: str) -> dict[str, Any]:
@@ -86,8 +87,10 @@ def _sar(stream: Any) -> list[int]:
 def _color(frame: Any) -> dict[str, int]:
     """The colour description a player applies: the decoded frame's (the bitstream's VUI where it
     has one, else the container's)."""
+    # An unspecified range (0) is shown as limited (1), which an MP4 colr box (full_range_flag 0)
+    # or a Matroska Colour element states explicitly: the same picture, so the same value.
     return {"primaries": int(frame.color_primaries), "transfer": int(frame.color_trc),
-            "matrix": int(frame.colorspace), "range": int(frame.color_range)}
+            "matrix": int(frame.colorspace), "range": int(frame.color_range) or 1}
 
 
 def _matrix(frame: Any) -> list[int]:

@@ -258,6 +258,45 @@ def test_sample_aspect_ratio_changed(pristine, tmp_path, container, trust):
 
 
 @pytest.mark.parametrize("container", CONTAINERS)
+def test_pasp_box_patched_in_place(pristine, tmp_path, container, trust):
+    """A stream copy into a plain MP4 with a ``pasp`` box of 1:1 (``-aspect 4:3`` on 160x120 frames):
+    the same presentation; then that box patched to 4:3 in place."""
+    ev = _copy(pristine[container], tmp_path)
+    path = _segments(ev)[1]
+    _replace(path, lambda tmp: _ffmpeg(path, tmp, "-aspect", "4:3", fmt="mp4"))
+    rep, codes, presented = _verify(ev, trust)
+    assert rep.ok and not presented
+    data = bytearray(path.read_bytes())
+    pasp = data.find(b"pasp")
+    assert pasp > 0 and struct.unpack(">II", data[pasp + 4:pasp + 12]) == (1, 1)
+    data[pasp + 4:pasp + 12] = struct.pack(">II", 4, 3)
+    path.write_bytes(bytes(data))
+    rep, codes, presented = _verify(ev, trust)
+    assert not rep.ok
+    assert [(f.where["field"], f.where["found"]) for f in presented] == [("sar", [4, 3])]
+
+
+@pytest.mark.parametrize("container", CONTAINERS)
+def test_colr_box_patched_in_place(pristine, tmp_path, container, trust):
+    """A stream copy into a plain MP4 with an ``nclx`` ``colr`` box saying "unspecified" (``-movflags
+    +write_colr``): the same presentation; then the box patched to BT.709 in place."""
+    ev = _copy(pristine[container], tmp_path)
+    path = _segments(ev)[1]
+    _replace(path, lambda tmp: _ffmpeg(path, tmp, "-movflags", "+write_colr", fmt="mp4"))
+    rep, codes, presented = _verify(ev, trust)
+    assert rep.ok and not presented
+    data = bytearray(path.read_bytes())
+    colr = data.find(b"colrnclx")
+    assert colr > 0 and struct.unpack(">HHH", data[colr + 8:colr + 14]) == (2, 2, 2)
+    data[colr + 8:colr + 14] = struct.pack(">HHH", 1, 1, 1)
+    path.write_bytes(bytes(data))
+    rep, codes, presented = _verify(ev, trust)
+    assert not rep.ok
+    (f,) = presented
+    assert f.where["field"] == "color" and f.where["found"]["primaries"] == 1 and f.where["found"]["matrix"] == 1
+
+
+@pytest.mark.parametrize("container", CONTAINERS)
 def test_colour_description_changed(pristine, tmp_path, container, trust):
     """A colour description added (MP4 colr, Matroska Colour); MPEG-TS carries none."""
     ev = _copy(pristine[container], tmp_path)
