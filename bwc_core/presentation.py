@@ -61,7 +61,7 @@ def default_presentation(kind: str) -> dict[str, Any]:
     """The presentation of a stream that declares nothing (also what a format <= 1.3 record implies)."""
     if kind == "video":
         return {"display_matrix": list(IDENTITY_MATRIX), "sar": [1, 1], "color": dict(DEFAULT_COLOR),
-                "discarded": 0}
+                "side_data": {}, "discarded": 0}
     return {"discarded": 0}
 
 
@@ -91,6 +91,27 @@ def _color(frame: Any) -> dict[str, int]:
     # or a Matroska Colour element states explicitly: the same picture, so the same value.
     return {"primaries": int(frame.color_primaries), "transfer": int(frame.color_trc),
             "matrix": int(frame.colorspace), "range": int(frame.color_range) or 1}
+
+
+#: Other frame side data that changes how a picture is shown (format 1.13 ``side_data``):
+#: stereoscopic packing, 360° projection, HDR mastering display and light level, ICC profile.
+_SHOWN_SIDE_DATA = ("STEREO3D", "SPHERICAL", "MASTERING_DISPLAY_METADATA", "CONTENT_LIGHT_LEVEL", "ICC_PROFILE")
+
+
+# FFmpeg's AVStereo3D and AVSphericalMapping structs grew fields across versions: only their
+# first field (an int32 enum: the stereo packing, the projection) is committed, so a verifier
+# built on another FFmpeg reads the same value. The HDR structs and an ICC profile are stable.
+_ENUM_ONLY = ("STEREO3D", "SPHERICAL")
+
+
+def _side_data(frame: Any) -> dict[str, str]:
+    out = {}
+    for data in frame.side_data:
+        name = getattr(data.type, "name", "")
+        if name in _SHOWN_SIDE_DATA:
+            raw = bytes(data)
+            out[name.lower()] = (raw[:4] if name in _ENUM_ONLY else raw).hex()
+    return dict(sorted(out.items()))
 
 
 def _matrix(frame: Any) -> list[int]:
@@ -170,6 +191,7 @@ def _measure(path: str | os.PathLike[str], options: dict[str, str] | None,
             p = out[i]
             p["display_matrix"] = _matrix(frame)
             p["color"] = _color(frame)
+            p["side_data"] = _side_data(frame)
             p["sar"] = _sar(pending.pop(i))
             decoded.add(i)
 
@@ -241,6 +263,7 @@ def signed_presentation(stream: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 _LABELS = {"display_matrix": "display matrix", "sar": "sample aspect ratio", "color": "colour description",
+           "side_data": "stereo 3D, spherical, HDR or ICC metadata",
            "discarded": "packets hidden by an edit list"}
 
 

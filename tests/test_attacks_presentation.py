@@ -314,6 +314,19 @@ def test_colour_description_changed(pristine, tmp_path, container, trust):
 
 
 @pytest.mark.parametrize("container", CONTAINERS)
+def test_stereo_mode_added(pristine, tmp_path, container, trust):
+    """A segment of any container remuxed into Matroska marked top-bottom stereoscopic (a player shows
+    each half to one eye): the frames are the signed ones, the picture is not."""
+    ev = _copy(pristine[container], tmp_path)
+    path = _segments(ev)[0]
+    _replace(path, lambda tmp: _ffmpeg(path, tmp, "-metadata:s:v:0", "stereo_mode=top_bottom", fmt="matroska"))
+    rep, codes, presented = _verify(ev, trust)
+    assert not rep.ok
+    (f,) = presented
+    assert f.where["field"] == "side_data" and f.where["expected"] == {} and "stereo3d" in f.where["found"]
+
+
+@pytest.mark.parametrize("container", CONTAINERS)
 def test_edit_list_hides_frames(pristine, tmp_path, container, trust):
     """A segment of any container remuxed into a plain MP4 whose edit list starts 10 frames late:
     the packets are all there (and signed), but a player never shows the first ten frames."""
