@@ -161,19 +161,27 @@ def _patch_tkhd_matrix(path: Path, a: int, d: int) -> None:
     path.write_bytes(bytes(data))
 
 
-def _hide_frames_with_elst(path: Path, ticks: int) -> None:
-    """In a plain (non-fragmented) MP4, move the video track's edit to start *ticks* later: FFmpeg
-    then flags the frames before it *discard* (the player hides them)."""
+def _timescale(path: Path, track: int) -> int:
+    """The media timescale of a track (its ``mdhd``)."""
+    data = path.read_bytes()
+    pos, _, header, _ = [b for b in _mp4_boxes(data) if b[3].endswith("/trak/mdia/mdhd")][track]
+    body = pos + header
+    return struct.unpack(">I", data[body + (20 if data[body] == 1 else 12):][:4])[0]
+
+
+def _hide_frames_with_elst(path: Path, ticks: int, track: int = 0) -> None:
+    """In a plain (non-fragmented) MP4, move a track's edit to start *ticks* (of the track's timescale)
+    later: FFmpeg then flags the packets before it *discard* (the player hides them)."""
     data = bytearray(path.read_bytes())
-    pos, _, header, _ = next(b for b in _mp4_boxes(bytes(data)) if b[3].endswith("/trak/edts/elst"))
+    pos, _, header, _ = [b for b in _mp4_boxes(bytes(data)) if b[3].endswith("/trak/edts/elst")][track]
     body = pos + header
     version, count = data[body], struct.unpack(">I", data[body + 4:body + 8])[0]
     assert version == 0
     for k in range(count):  # the last entry is the one that maps media (the first may be an empty edit)
         entry = body + 8 + 12 * k
-        duration, media_time = struct.unpack(">Ii", data[entry:entry + 8])
+        media_time = struct.unpack(">i", data[entry + 4:entry + 8])[0]
         if media_time >= 0:
-            data[entry:entry + 8] = struct.pack(">Ii", max(0, duration - ticks), media_time + ticks)
+            data[entry + 4:entry + 8] = struct.pack(">i", media_time + ticks)
     path.write_bytes(bytes(data))
 
 
@@ -335,15 +343,31 @@ def test_edit_list_hides_frames(pristine, tmp_path, container, trust):
 
     def make(tmp: Path) -> None:
         _ffmpeg(path, tmp, fmt="mp4")
-        timescale = 15360  # FFmpeg's MP4 video timescale for 30 fps (>= 10000)
-        _hide_frames_with_elst(tmp, 10 * timescale // 30)
+        _hide_frames_with_elst(tmp, 10 * _timescale(tmp, 0) // 30)  # ten frames at 30 fps
 
     _replace(path, make)
     rep, codes, presented = _verify(ev, trust)
     assert not rep.ok
     hidden = [f for f in presented if f.where["field"] == "discarded"]
     assert hidden and hidden[0].where["stream"] == 0 and hidden[0].where["expected"] == 0
-    assert hidden[0].where["found"] >= 10
+    assert 10 <= hidden[0].where["found"] <= 12
+
+
+@pytest.mark.parametrize("container", CONTAINERS)
+def test_edit_list_hides_audio(pristine, tmp_path, container, trust):
+    """The same with the audio track: half a second of speech hidden by its edit list."""
+    ev = _copy(pristine[container], tmp_path)
+    path = _segments(ev)[1]
+
+    def make(tmp: Path) -> None:
+        _ffmpeg(path, tmp, fmt="mp4")
+        _hide_frames_with_elst(tmp, _timescale(tmp, 1) // 2, track=1)  # half a second
+
+    _replace(path, make)
+    rep, codes, presented = _verify(ev, trust)
+    assert not rep.ok
+    hidden = [f for f in presented if f.where["field"] == "discarded"]
+    assert [f.where["stream"] for f in hidden] == [1] and 20 <= hidden[0].where["found"] <= 25
 
 
 def test_timing_only_edit_in_a_fragmented_mp4_is_a_timing_finding(pristine, tmp_path, trust):
