@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from typing import Any
 
-from .errors import CorruptMediaError, MediaError
+from .errors import ContainerError, CorruptMediaError, MediaError
 from .findings import Finding, Severity, Verdict, register
 from .findings import finding as _finding
 
@@ -39,6 +39,7 @@ __all__ = [
     "IDENTITY_MATRIX",
     "compare_presentation",
     "default_presentation",
+    "check_carried",
     "measure_presentation",
     "signed_presentation",
     "writer_presentation",
@@ -248,6 +249,27 @@ def writer_presentation(path: str | os.PathLike[str], known: dict[int, dict[str,
     measured, decoded = _measure(path, {"fflags": "+ignidx"}, hidden=False)
     complete = all(i in decoded for i, k in kinds.items() if k == "video")
     return measured, ({i: dict(p, discarded=0) for i, p in measured.items()} if complete else None)
+
+
+def check_carried(path: str | os.PathLike[str], container: str) -> None:
+    """Refuse (:class:`ContainerError`) to seal *path* into MPEG-TS when its video presents a display
+    matrix (rotation, mirroring) or stereo 3D / spherical / HDR / ICC side data: MPEG-TS stores
+    none of it, so the evidence would show the footage otherwise than its source did. MP4 and
+    Matroska carry them over with each stream's codec parameters. Reads up to the first frame of
+    each video stream."""
+    if container != "ts":
+        return
+    measured, _ = _measure(path, None, hidden=False)
+    for index, p in sorted(measured.items()):
+        lost = []
+        if p.get("display_matrix", list(IDENTITY_MATRIX)) != list(IDENTITY_MATRIX):
+            lost.append(f"display matrix {_describe_matrix(p['display_matrix'])}")
+        if p.get("side_data"):
+            lost.append(", ".join(sorted(p["side_data"])))
+        if lost:
+            raise ContainerError(
+                f"{os.fspath(path)}: stream {index} presents {'; '.join(lost)}, which MPEG-TS cannot store: "
+                "the sealed footage would be shown otherwise than its source; seal into mp4 or mkv")
 
 
 def signed_presentation(stream: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -16,6 +16,7 @@ from .errors import TrustError
 from .journal import JOURNAL_NAME, Journal
 from .keys import Certificate, Identity
 from .media import MediaSource, preflight
+from .presentation import check_carried
 from .recorder import MEDIA_DIR, lost_file_entry, segment_body, unjournaled_segments
 from .segment import Segmenter
 
@@ -42,6 +43,7 @@ def seal_files(media: Sequence[str], *, key: str, cert: str, out: str, segment_s
         with MediaSource(path) as src:
             ContentHasher(src.streams, name=str(path))  # refuses unsupported codecs up front
             preflight(src.streams, container, name=str(path))  # stream kinds, and the header
+        check_carried(path, container)  # a rotation MPEG-TS would drop
     evidence = Path(out)
     if (evidence / JOURNAL_NAME).exists():
         journal = Journal.open(evidence, signer)

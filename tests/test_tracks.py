@@ -127,3 +127,39 @@ def test_segmenter_refuses_a_data_stream_at_construction(sources, tmp_path):
             Segmenter(tmp_path / "seg", streams=src.streams, container="ts", fsync=False)
         Segmenter(tmp_path / "seg", streams=src.streams[:2], container="ts", fsync=False).close()
     assert not any((tmp_path / "seg").iterdir())
+
+
+def _rotated(src: Path, dst: Path) -> Path:
+    import av
+
+    with av.open(str(src)) as inp, av.open(str(dst), "w", format="mp4") as out:
+        mapping = {}
+        for s in inp.streams:
+            mapping[s.index] = o = out.add_stream_from_template(s)
+            if s.type == "video":
+                o.set_display_rotation(90)
+        for packet in inp.demux():
+            if packet.dts is not None:
+                packet.stream = mapping[packet.stream_index]
+                out.mux(packet)
+    return dst
+
+
+@pytest.mark.parametrize("container", CONTAINERS)
+def test_a_rotated_source_keeps_its_rotation_or_is_refused(sources, trust, tmp_path, container):
+    """A phone-style portrait file (display matrix 90 degrees): MP4 and Matroska segments carry and
+    commit it; MPEG-TS cannot store it, and sealing into it is refused before anything is written."""
+    from bwc_core.errors import ContainerError
+
+    src = _rotated(sources["two_audio"].with_name("base.mp4"), tmp_path / "portrait.mp4")
+    ev = tmp_path / "ev"
+    if container == "ts":
+        with pytest.raises(ContainerError, match="stream 0 presents display matrix .* seal into mp4 or mkv"):
+            _seal(trust, src, ev, container)
+        assert not ev.exists()
+        return
+    _seal(trust, src, ev, container)
+    rep = verify_evidence(ev, TrustAnchors([trust.root_pub]))
+    assert rep.ok and not rep.findings
+    for segment in rep.recordings[0].segments:
+        assert segment.body["streams"][0]["presentation"]["display_matrix"] == [0, -65536, 0, 65536, 0, 0, 0, 0, 1 << 30]
