@@ -4,21 +4,21 @@ The content root commits every packet and each stream's codec configuration,
 but a container also tells a player how to *show* them: a display matrix
 (MP4 ``tkhd`` matrix, Matroska projection: rotation and mirroring), the
 sample aspect ratio (MP4 ``pasp``, Matroska display size), a colour
-description (MP4 ``colr``, Matroska ``Colour``) and edit lists that hide or
-shift frames (MP4 ``elst``: FFmpeg flags the packets an edit list hides
-*discard*; the sub-frame audio trim it adds, *skip samples*, is not committed:
-a stream copy legitimately moves AAC's encoder-delay trim between
-containers, see ``docs/format.md`` 1.13). None of that is in a packet, so the segment
-record commits it per stream (``streams[i].presentation``) and the verifier
-measures the same from the file: :func:`measure_presentation` measures a
-file, :func:`compare_presentation` compares a measurement with the signed
-stream table and returns findings (``content.presentation_altered``, an
-error).
+description (MP4 ``colr``, Matroska ``Colour``), stereo 3D / spherical /
+HDR / ICC metadata, and edit lists that hide frames (MP4 ``elst``: FFmpeg
+flags the packets an edit list hides *discard*; the sub-frame audio trim it
+adds, *skip samples*, is not committed: a stream copy legitimately moves
+AAC's encoder-delay trim between containers). None of that is in a packet,
+so the segment record commits it per stream (``streams[i].presentation``)
+and the verifier measures the same from a changed file:
+:func:`measure_presentation` measures a file, :func:`compare_presentation`
+compares a measurement with a signed stream table and returns findings
+(``content.presentation_altered``, an error).
 
 Everything is measured as FFmpeg presents it, through one function, so the
-camera (which measures each closed segment on its finisher thread) and the
-verifier can never disagree about a pristine file. ``docs/format.md``
-section 1.13 is the normative description.
+writer (which measures its first closed segment on its finisher thread,
+:func:`writer_presentation`) and the verifier cannot disagree about a
+pristine file. ``docs/format.md`` section 1.13 is the normative description.
 """
 
 from __future__ import annotations
@@ -37,9 +37,9 @@ __all__ = [
     "DEFAULT_COLOR",
     "FINDING_CODES",
     "IDENTITY_MATRIX",
+    "check_carried",
     "compare_presentation",
     "default_presentation",
-    "check_carried",
     "measure_presentation",
     "signed_presentation",
     "writer_presentation",
