@@ -608,7 +608,9 @@ CARRIED_TYPES = frozenset({"video", "audio"})
 _REFUSED_WHY = {
     ("subtitle", "mp4"): "the MP4 muxer adds empty samples between cues, packets the device never signed, "
                          "so the segment would not verify",
-    ("subtitle", "mkv"): "Matroska holds only its own subtitle codecs, and converting one is not a stream copy",
+    ("subtitle", "mkv"): "a cue's display time is its packet duration, which the content commitment does not "
+                         "cover (format 1.7), so a cue could be stretched or cut short undetected; and Matroska "
+                         "holds only its own subtitle codecs",
     ("subtitle", "ts"): "MPEG-TS keeps it only as an anonymous private data stream that no player shows",
     ("data", "mp4"): "the MP4 muxer cannot write a copied data track (timecode, telemetry) as it was",
     ("data", "mkv"): "Matroska holds only audio, video and subtitles",
