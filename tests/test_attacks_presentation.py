@@ -234,6 +234,23 @@ def test_tkhd_matrix_patched_in_place(pristine, tmp_path, how, trust):
     assert rep.recordings[0].segments[1].status == "altered"
 
 
+def test_mvhd_matrix_patched_in_place(pristine, tmp_path, trust):
+    """The movie header's matrix, which FFmpeg multiplies into every track's, rotated 180 degrees."""
+    ev = _copy(pristine["mp4"], tmp_path)
+    path = _segments(ev)[1]
+    data = bytearray(path.read_bytes())
+    pos, _, header, _ = next(b for b in _mp4_boxes(bytes(data)) if b[3] == "/moov/mvhd")
+    body = pos + header
+    matrix = body + 4 + (8 + 8 + 4 + 8 if data[body] == 1 else 4 + 4 + 4 + 4) + 4 + 2 + 10  # rate, volume, reserved
+    assert struct.unpack(">9i", data[matrix:matrix + 36]) == IDENTITY_MATRIX
+    data[matrix:matrix + 4] = data[matrix + 16:matrix + 20] = struct.pack(">i", -65536)
+    path.write_bytes(bytes(data))
+    rep, codes, presented = _verify(ev, trust)
+    assert not rep.ok and "content.container_changed" in codes
+    assert [(f.where["field"], f.where["found"][:5]) for f in presented] == [
+        ("display_matrix", [-65536, 0, 0, 0, -65536])]
+
+
 @pytest.mark.parametrize("how", [dict(rotation=180), dict(hflip=True), dict(rotation=90)],
                          ids=["rotate180", "mirror", "rotate90"])
 @pytest.mark.parametrize("container", CONTAINERS)
