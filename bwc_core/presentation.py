@@ -193,6 +193,7 @@ def _measure(path: str | os.PathLike[str], options: dict[str, str] | None,
             p["display_matrix"] = _matrix(frame)
             p["color"] = _color(frame)
             p["side_data"] = _side_data(frame)
+            p["size"] = [frame.width, frame.height]  # after any cropping FFmpeg applies
             p["sar"] = _sar(pending.pop(i))
             decoded.add(i)
 
@@ -280,12 +281,16 @@ def signed_presentation(stream: Mapping[str, Any]) -> dict[str, Any] | None:
         return None
     p = stream.get("presentation")
     if p is None:
-        return default_presentation(kind)
+        legacy = default_presentation(kind)
+        if kind == "video":
+            # The decoded size format <= 1.3 records as width and height.
+            legacy["size"] = [stream.get("width"), stream.get("height")]
+        return legacy
     return p if isinstance(p, dict) else None
 
 
 _LABELS = {"display_matrix": "display matrix", "sar": "sample aspect ratio", "color": "colour description",
-           "side_data": "stereo 3D, spherical, HDR or ICC metadata",
+           "side_data": "stereo 3D, spherical, HDR or ICC metadata", "size": "picture size (cropping)",
            "discarded": "packets hidden by an edit list"}
 
 
