@@ -1016,16 +1016,9 @@ def _check_segments(root: Path, segs: list[_Seg], report: Report, progress: Prog
         # The bytes are not the signed ones: a remux or tampering?
         findings = _compare_content(s, m, where)
         payload_same = not any(f.failed and f.code.startswith("content.") for f in findings)
+        # Presentation step: the signed frames may still be shown otherwise (rotated,
+        # stretched, recoloured, hidden by an edit list): an error even beside container_changed.
         presented = _compare_presented(s, m, where)
-        if payload_same and presented:
-            # The signed frames, shown otherwise (rotated, stretched, recoloured, hidden).
-            s.report.status = "altered"
-            add(_finding("content.container_changed",
-                         f"{s.rel}: file bytes differ from the signed file, but every packet is the "
-                         "signed one", size=m.size, expected_size=s.report.size, **where))
-            report.findings.extend(findings + presented)
-            continue
-        findings += presented
         if payload_same:
             s.report.status = "container_changed"
             appended = _appended_bytes(root / s.rel, m.size, s.report) if s.rel else None
@@ -1036,6 +1029,9 @@ def _check_segments(root: Path, segs: list[_Seg], report: Report, progress: Prog
                          f"signed one ({how}); content integrity holds",
                          size=m.size, expected_size=s.report.size, appended_bytes=appended, **where))
             report.findings.extend(findings)
+            if presented:
+                s.report.status = "altered"
+                report.findings.extend(presented)
             continue
         s.report.status = "altered"
         if m.size != s.report.size:
@@ -1045,7 +1041,7 @@ def _check_segments(root: Path, segs: list[_Seg], report: Report, progress: Prog
             if value != s.report.digests.get(name):
                 add(_finding("segment.digest_mismatch", f"{s.rel}: {name} differs from the signed digest",
                              algorithm=name, expected=s.report.digests.get(name), found=value, **where))
-        report.findings.extend(findings)
+        report.findings.extend(findings + presented)
 
 
 def _compare_presented(s: _Seg, m: _Measured, where: dict[str, Any]) -> list[Finding]:
