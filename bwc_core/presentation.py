@@ -209,11 +209,9 @@ def _measure(path: str | os.PathLike[str], options: dict[str, str] | None,
                 audio_first.discard(i)
                 if i in pending:
                     try:
+                        # A reordering decoder returns the first frame a few packets later; a
+                        # packet flagged discard decodes to no frame (the player shows none).
                         frames = packet.decode()
-                        if not frames and packet.is_keyframe:
-                            # A reordering decoder holds the frame back: drain it now
-                            # rather than decode the packets after it.
-                            frames = pending[i].codec_context.decode(None)
                     except (av.FFmpegError, ValueError):
                         frames = []
                     if frames:
@@ -227,8 +225,10 @@ def _measure(path: str | os.PathLike[str], options: dict[str, str] | None,
                 frames = []
             if frames:
                 first_frame(i, frames[0])
-            else:
-                out[i]["sar"] = _sar(s)  # nothing decodes: the container's, if any
+            else:  # nothing decodes: only the container's aspect ratio is known
+                for key in ("display_matrix", "color", "side_data"):
+                    out[i].pop(key, None)
+                out[i]["sar"] = _sar(s)
     return out, decoded
 
 
@@ -325,7 +325,15 @@ def compare_presentation(signed_streams: Sequence[Any], measured: Mapping[int, M
                                      f"{where.get('segment')}: stream {index}: the signed presentation is malformed",
                                      stream=index, **dict(where)))
             continue
-        for key in sorted(signed):
+        keys = sorted(signed)
+        if entry.get("kind") == "video" and "size" in signed and "size" not in found:
+            # No frame of it decodes: a player shows none, and nothing frame-borne can be compared.
+            findings.append(_finding(
+                "content.presentation_altered", f"{where.get('segment')}: stream {index} (video): no frame "
+                "decodes, so what it presents cannot be compared with the signed presentation",
+                stream=index, field="decoded", **dict(where)))
+            keys = [k for k in keys if k in found]
+        for key in keys:
             want, got = signed[key], found.get(key)
             if want == got:
                 continue

@@ -1019,6 +1019,8 @@ def _check_segments(root: Path, segs: list[_Seg], report: Report, progress: Prog
         # Presentation step: the signed frames may still be shown otherwise (rotated,
         # stretched, recoloured, hidden by an edit list): an error even beside container_changed.
         presented = _compare_presented(s, m, where)
+        if not payload_same:  # a stream that no longer decodes is already named by its content findings
+            presented = [f for f in presented if f.where.get("field") != "decoded"]
         if payload_same:
             s.report.status = "container_changed"
             appended = _appended_bytes(root / s.rel, m.size, s.report) if s.rel else None

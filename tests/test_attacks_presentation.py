@@ -457,3 +457,13 @@ def test_compare_presentation_api():
     assert "rotation 90 degrees" in found[0].message  # as ffprobe reports it
     bad = compare_presentation([{"index": 0, "kind": "video", "presentation": [1]}], same, where)
     assert [f.code for f in bad] == ["content.presentation_altered"] and "malformed" in bad[0].message
+
+
+def test_compare_presentation_when_no_frame_decodes():
+    """A video stream none of whose frames decodes: said once, and what is known still compared."""
+    from bwc_core.presentation import compare_presentation
+
+    signed = dict(default_presentation("video"), size=[160, 120])
+    video = {"index": 0, "kind": "video", "presentation": signed}
+    found = compare_presentation([video], {0: {"sar": [1, 1], "discarded": 4}}, {"segment": "s.mp4"})
+    assert [f.where["field"] for f in found] == ["decoded", "discarded"]
