@@ -477,7 +477,25 @@ def add_streams(out: Any, streams: Iterable[StreamInfo]) -> dict[int, Any]:
             from .content import _hvcc_parameter_sets_only
 
             ostream.codec_context.extradata = _hvcc_parameter_sets_only(info.extradata)
+        if info.kind == "video" and out.format.name == "mp4":
+            sar = _container_sar(info.template)
+            if sar is not None:
+                ostream.codec_context.sample_aspect_ratio = sar  # written as the pasp box
     return mapping
+
+
+def _container_sar(template: Any) -> Fraction | None:
+    """The sample aspect ratio a source's container declares over its codec's (an MP4 ``pasp``, a
+    Matroska display size), or None. ``add_stream_from_template`` copies only the codec
+    parameters, so without it a segment would show the codec's aspect ratio instead."""
+    try:
+        shown = template.sample_aspect_ratio  # the container's, else the codec parameters'
+        codec = template.codec_context.sample_aspect_ratio
+    except Exception:  # noqa: BLE001 - not a video stream of a demuxer
+        return None
+    if not shown or shown <= 0 or (codec and shown == codec):
+        return None
+    return Fraction(shown)
 
 
 def _takes_raw_aac(info: StreamInfo, format_name: str) -> bool:

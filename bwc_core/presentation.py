@@ -157,8 +157,9 @@ def measure_presentation(path: str | os.PathLike[str], *, options: dict[str, str
 
 
 def _measure(path: str | os.PathLike[str], options: dict[str, str] | None,
-             hidden: bool = True) -> tuple[dict[int, dict[str, Any]], set[int]]:
-    """:func:`measure_presentation`, plus the video streams whose first frame decoded. Without
+             hidden: bool = True) -> tuple[dict[int, dict[str, Any]], dict[int, list[int]]]:
+    """:func:`measure_presentation`, plus the video streams whose first frame decoded (with their
+    codec's own sample aspect ratio, which a container's may override). Without
     *hidden* the demux stops at the first frame of every video stream (nothing counted hidden)."""
     import av
 
@@ -175,7 +176,7 @@ def _measure(path: str | os.PathLike[str], options: dict[str, str] | None,
         out: dict[int, dict[str, Any]] = {}
         kinds: dict[int, str] = {}
         pending: dict[int, Any] = {}  # video streams still waiting for their first frame
-        decoded: set[int] = set()
+        decoded: dict[int, list[int]] = {}  # video stream -> the codec's own aspect ratio
         # An audio stream's first packet is AAC's encoder delay (priming) when it is hidden:
         # a muxer hides it with an edit list (plain MP4) or trims it (fragmented MP4).
         audio_first = {s.index for s in container.streams}
@@ -194,8 +195,10 @@ def _measure(path: str | os.PathLike[str], options: dict[str, str] | None,
             p["color"] = _color(frame)
             p["side_data"] = _side_data(frame)
             p["size"] = [frame.width, frame.height]  # after any cropping FFmpeg applies
-            p["sar"] = _sar(pending.pop(i))
-            decoded.add(i)
+            stream = pending.pop(i)
+            p["sar"] = _sar(stream)
+            codec = getattr(stream.codec_context, "sample_aspect_ratio", None)
+            decoded[i] = [codec.numerator, codec.denominator] if codec and codec > 0 else [1, 1]
 
         try:
             for packet in container.demux():
@@ -253,24 +256,29 @@ def writer_presentation(path: str | os.PathLike[str], known: dict[int, dict[str,
 
 
 def check_carried(path: str | os.PathLike[str], container: str) -> None:
-    """Refuse (:class:`ContainerError`) to seal *path* into MPEG-TS when its video presents a display
-    matrix (rotation, mirroring) or stereo 3D / spherical / HDR / ICC side data: MPEG-TS stores
-    none of it, so the evidence would show the footage otherwise than its source did. MP4 and
-    Matroska carry them over with each stream's codec parameters. Reads up to the first frame of
-    each video stream."""
-    if container != "ts":
+    """Refuse (:class:`ContainerError`) to seal *path* into a container that would drop what its
+    video presents: MPEG-TS stores no display matrix (rotation, mirroring), stereo 3D / spherical
+    / HDR / ICC side data or container aspect ratio; bwc-core's Matroska writer cannot set a
+    container aspect ratio other than the codec's (PyAV sets only the codec's, which Matroska
+    ignores). MP4 carries all of them. Reads up to the first frame of each video stream."""
+    if container not in ("ts", "mkv"):
         return
-    measured, _ = _measure(path, None, hidden=False)
+    measured, decoded = _measure(path, None, hidden=False)
     for index, p in sorted(measured.items()):
         lost = []
-        if p.get("display_matrix", list(IDENTITY_MATRIX)) != list(IDENTITY_MATRIX):
-            lost.append(f"display matrix {_describe_matrix(p['display_matrix'])}")
-        if p.get("side_data"):
-            lost.append(", ".join(sorted(p["side_data"])))
+        if index in decoded and p.get("sar") != decoded[index]:
+            lost.append(f"sample aspect ratio {p['sar']} where its codec says {decoded[index]}")
+        if container == "ts":
+            if p.get("display_matrix", list(IDENTITY_MATRIX)) != list(IDENTITY_MATRIX):
+                lost.append(f"display matrix {_describe_matrix(p['display_matrix'])}")
+            if p.get("side_data"):
+                lost.append(", ".join(sorted(p["side_data"])))
         if lost:
+            name = {"ts": "MPEG-TS", "mkv": "bwc-core's Matroska writer"}[container]
+            other = "mp4 or mkv" if container == "ts" else "mp4"
             raise ContainerError(
-                f"{os.fspath(path)}: stream {index} presents {'; '.join(lost)}, which MPEG-TS cannot store: "
-                "the sealed footage would be shown otherwise than its source; seal into mp4 or mkv")
+                f"{os.fspath(path)}: stream {index} presents {'; '.join(lost)}, which {name} cannot store: "
+                f"the sealed footage would be shown otherwise than its source; seal into {other}")
 
 
 def signed_presentation(stream: Mapping[str, Any]) -> dict[str, Any] | None:

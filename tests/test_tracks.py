@@ -163,3 +163,25 @@ def test_a_rotated_source_keeps_its_rotation_or_is_refused(sources, trust, tmp_p
     assert rep.ok and not rep.findings
     for segment in rep.recordings[0].segments:
         assert segment.body["streams"][0]["presentation"]["display_matrix"] == [0, -65536, 0, 65536, 0, 0, 0, 0, 1 << 30]
+
+
+@pytest.mark.parametrize("container", CONTAINERS)
+def test_a_stretched_source_keeps_its_aspect_ratio_or_is_refused(sources, trust, tmp_path, container):
+    """A pasp box saying 4:3 over a codec saying 1:1 (``-aspect 16:9`` on 160x120): MP4 segments carry
+    it (a pasp box of their own); MPEG-TS cannot store it and PyAV cannot set it for Matroska, so
+    those are refused before anything is written."""
+    from bwc_core.errors import ContainerError
+
+    src = tmp_path / "stretched.mp4"
+    _ffmpeg("-i", str(sources["two_audio"].with_name("base.mp4")), "-map", "0", "-c", "copy", "-aspect", "16:9",
+            str(src))
+    ev = tmp_path / "ev"
+    if container != "mp4":
+        with pytest.raises(ContainerError, match=r"sample aspect ratio \[4, 3\] where its codec says \[1, 1\]"):
+            _seal(trust, src, ev, container)
+        assert not ev.exists()
+        return
+    _seal(trust, src, ev, container)
+    rep = verify_evidence(ev, TrustAnchors([trust.root_pub]))
+    assert rep.ok and not rep.findings
+    assert all(s.body["streams"][0]["presentation"]["sar"] == [4, 3] for s in rep.recordings[0].segments)
