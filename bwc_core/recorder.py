@@ -24,7 +24,7 @@ from .buffer import PreEventBuffer
 from .content import file_digests
 from .errors import PolicyError, StateError, ValueError as BwcValueError
 from .journal import Journal
-from .media import CONTAINER_FORMATS, StreamInfo
+from .media import CONTAINER_FORMATS, StreamInfo, check_streams
 from .packets import PacketRecord
 from .segment import SegmentInfo, Segmenter, salvage
 
@@ -152,6 +152,7 @@ class Recorder:
         self.streams = list(streams)
         if not self.streams:
             raise BwcValueError("a recorder needs the encoder's streams")
+        check_streams(self.streams, self.policy.container)  # at power-on, not at the first activation
         self._clock = clock or time.time_ns
         self._lock = threading.RLock()
         if (self.evidence_dir / "journal.jsonl").exists():

@@ -185,3 +185,14 @@ def test_a_stretched_source_keeps_its_aspect_ratio_or_is_refused(sources, trust,
     rep = verify_evidence(ev, TrustAnchors([trust.root_pub]))
     assert rep.ok and not rep.findings
     assert all(s.body["streams"][0]["presentation"]["sar"] == [4, 3] for s in rep.recordings[0].segments)
+
+
+def test_recorder_refuses_a_data_stream_at_power_on(sources, trust, tmp_path):
+    """The camera: a recorder declared with a stream it cannot carry fails when it is built, before
+    its journal exists, not at the first activation."""
+    from bwc_core.recorder import Recorder
+
+    with MediaSource(sources["timecode"]) as src:
+        with pytest.raises(UnsupportedStreamError, match="stream 2"):
+            Recorder(tmp_path / "ev", identity=trust.cam, cert=trust.cert, streams=src.streams)
+    assert not (tmp_path / "ev" / "journal.jsonl").exists()
