@@ -856,6 +856,23 @@ def _check_span(p: Path, decl: _Declared, rec: Any, report: ExhibitReport, progr
             return None
         return s + d - t0 if end else s - t0
 
+    # The excerpt and the journal head the exporter declares must be the signed ones.
+    journal = decl.body.get("journal") if isinstance(decl.body.get("journal"), dict) else {}
+    head = journal.get("head") if isinstance(journal.get("head"), dict) else {}
+    wrong = []
+    if decl.body.get("device") != (report.device or {}).get("id"):
+        wrong.append(f"device {decl.body.get('device')!r}, the journal's is {(report.device or {}).get('id')!r}")
+    if (journal.get("open_seq"), journal.get("close_seq")) != (rec.open_seq, rec.close_seq):
+        wrong.append(f"recording from seq {journal.get('open_seq')} to {journal.get('close_seq')}, the excerpt's "
+                     f"runs from {rec.open_seq} to {rec.close_seq}")
+    if type(head.get("seq")) is not int or (hashes and head["seq"] < max(hashes)) \
+            or (head["seq"] in hashes and hashes[head["seq"]] != head.get("hash")):
+        wrong.append(f"journal head {head.get('seq')}:{str(head.get('hash'))[:16]}… is not at or after the "
+                     "excerpt's last record")
+    if wrong:
+        add.append(_finding("exhibit.declaration_mismatch", "exhibit.json: " + "; ".join(wrong),
+                            recording=rec.id))
+
     valid = []
     for e in entries:
         sr = by_index.get(e["index"])

@@ -419,3 +419,17 @@ def test_trust_anchor_inside_the_exhibit(clip_ex, trust, capsys):
     # The same key given from outside the exhibit: no warning.
     code = main(["verify", str(clip_ex), "--trust", str(trust.root_pub), "--json"])
     assert "exhibit.trust_inside" not in {f["code"] for f in json.loads(capsys.readouterr().out)["findings"]}
+
+
+@pytest.mark.parametrize("field, value", [("journal.head.seq", 1), ("journal.close_seq", None), ("device", "BWC-9")])
+def test_declared_journal_facts_are_the_signed_ones(clip_ex, tmp_path, trust, field, value):
+    ex = copy(clip_ex, tmp_path)
+
+    def edit(d):
+        *path, last = field.split(".")
+        for key in path:
+            d = d[key]
+        d[last] = value
+    resign(ex, trust.server, trust.server_cert, edit)
+    report, failed = verify(ex, trust)
+    assert failed == {"exhibit.declaration_mismatch"}, report.findings
