@@ -433,3 +433,17 @@ def test_declared_journal_facts_are_the_signed_ones(clip_ex, tmp_path, trust, fi
     resign(ex, trust.server, trust.server_cert, edit)
     report, failed = verify(ex, trust)
     assert failed == {"exhibit.declaration_mismatch"}, report.findings
+
+
+def test_exhibit_of_an_older_format_is_refused(clip_ex, tmp_path, trust):
+    """An unsigned manifest as exhibits had before format 1.4: its declared content proves nothing."""
+    ex = copy(clip_ex, tmp_path)
+    decl = declaration(ex)
+    old = {"format": "bwc-core exhibit", "version": 1, "recording": decl["recording"], "mode": "clip",
+           "segments": [], "files": decl["files"],
+           "clips": [dict(e["clip"], segment=e["file"], leaves=e["leaves"], first_chunk=e["first_chunk"],
+                          last_chunk=e["last_chunk"]) for e in decl["segments"]]}
+    (ex / EXHIBIT_MANIFEST).write_text(json.dumps(old))
+    report, failed = verify(ex, trust)
+    assert {"exhibit.unsigned", "exhibit.manifest_invalid"} <= failed and not report.ok
+    assert not report.exhibit["signed"] and report.exhibit["span"] is None
