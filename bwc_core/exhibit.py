@@ -100,6 +100,7 @@ FINDING_CODES: dict[str, tuple[Verdict, Severity, str]] = register({
     "exhibit.mode_mismatch": (I, E, "a whole-recording exhibit declares clips, or a clip exhibit whole segments"),
     "exhibit.recording_incomplete": (C, E, "a whole-recording exhibit lacks segments recording.close counts"),
     "exhibit.segment_gap": (C, E, "a segment inside the declared span is in no clip"),
+    "exhibit.span_mismatch": (C, E, "the declared chunks are not those the signed requested span selects"),
     "exhibit.chunk_gap": (C, E, "chunks inside the declared span are in no clip (a split or shortened clip)"),
     "exhibit.clip_missing": (C, E, "a clip file the declaration names is absent"),
     "exhibit.trust_inside": (O, W, "the trust anchor given is a file inside the exhibit itself"),
@@ -387,8 +388,9 @@ def build_exhibit(
         target = target.with_name(target.name + ".zip")
     if target.exists():
         raise ExhibitError(f"{target}: already exists; refusing to overwrite")
-    start_f = None if start is None else Fraction(start)
-    end_f = None if end is None else Fraction(end)
+    # Microsecond precision: the span as signed (`requested`) is exactly the one that selects the chunks.
+    start_f = None if start is None else Fraction(start).limit_denominator(10**6)
+    end_f = None if end is None else Fraction(end).limit_denominator(10**6)
     if start_f is not None and start_f < 0 or end_f is not None and end_f <= 0:
         raise ExhibitError("--start must be >= 0 and --end > 0 (seconds from the recording's start)")
     if start_f is not None and end_f is not None and end_f <= start_f:
@@ -481,7 +483,7 @@ def build_exhibit(
                 shutil.copyfile(found, work / rel)
 
         def requested(value: Fraction | None) -> list[int] | None:
-            return None if value is None else _frac_json(value.limit_denominator(10**6))
+            return None if value is None else _frac_json(value)
 
         declaration: dict[str, Any] = {
             "format": EXHIBIT_FORMAT,
@@ -810,6 +812,10 @@ def verify_exhibit(
     return report
 
 
+def _secs(value: Fraction | None, missing: str) -> str:
+    return missing if value is None else f"{float(value):.3f} s"
+
+
 def _excerpt_facts(p: Path) -> tuple[dict[int, str], dict[str, int]]:
     """seq -> record hash, and recording -> the segment count its ``recording.close`` signs.
 
@@ -930,6 +936,29 @@ def _check_span(p: Path, decl: _Declared, rec: Any, report: ExhibitReport, progr
             add.append(_finding("exhibit.chunk_gap", f"segment {b['index']}: chunks 0..{b['first_chunk'] - 1} "
                                 "inside the declared span are in no clip", segment=b["file"], first=0,
                                 last=b["first_chunk"] - 1))
+    requested = decl.body.get("requested")
+    if mode == "clip" and isinstance(requested, dict) and valid:
+        # The chunks shown must be exactly those the requested span selects (format 2.9).
+        bounds = [_fraction(requested.get(k)) if requested.get(k) is not None else None for k in ("start", "end")]
+        expected, shown = [], []
+        try:
+            for s in sorted(by_index.values(), key=lambda s: s.index):
+                picked = _chunk_range(s.body, t0, bounds[0], bounds[1])
+                if picked is not None:
+                    expected.append((s.index, *picked))
+        except ExhibitError:
+            expected = []
+        for e, _ in valid:
+            if shown and shown[-1][0] == e["index"]:
+                shown[-1] = (e["index"], shown[-1][1], e["last_chunk"])
+            else:
+                shown.append((e["index"], e["first_chunk"], e["last_chunk"]))
+        if expected != shown:
+            def words(ranges: list[tuple[int, int, int]]) -> str:
+                return ", ".join(f"segment {i} chunks {a}..{b}" for i, a, b in ranges) or "nothing"
+            add.append(_finding("exhibit.span_mismatch", f"exhibit.json requests "
+                                f"{_secs(bounds[0], 'the start')} to {_secs(bounds[1], 'the end')}, which selects {words(expected)}; "
+                                f"it shows {words(shown)}", recording=rec.id))
     if mode == "recording":
         count = closes.get(rec.id) if rec.close_seq is not None else None
         expected = set(range(count)) if count is not None else set(by_index)

@@ -447,3 +447,14 @@ def test_exhibit_of_an_older_format_is_refused(clip_ex, tmp_path, trust):
     report, failed = verify(ex, trust)
     assert {"exhibit.unsigned", "exhibit.manifest_invalid"} <= failed and not report.ok
     assert not report.exhibit["signed"] and report.exhibit["span"] is None
+
+
+def test_clip_shorter_than_the_requested_span(clip_ex, tmp_path, trust):
+    """The last clip left out, no hole: the exhibit now ends at 6 s although 0.5 .. 7 s was requested."""
+    ex = copy(clip_ex, tmp_path)
+    _clip_file(ex, 2).unlink()
+    resign(ex, trust.server, trust.server_cert,
+           lambda d: d.update(segments=[x for x in d["segments"] if x["index"] != 2]))
+    report, failed = verify(ex, trust)
+    assert failed == {"exhibit.span_mismatch"}, report.findings
+    assert "segment 2 chunks 0..0" in next(f.message for f in report.findings if f.code == "exhibit.span_mismatch")
