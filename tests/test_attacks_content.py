@@ -289,3 +289,111 @@ def test_segment_rewritten_with_its_own_timestamps_is_no_error(ev, trust, tmp_pa
     _shift_all(victim, container, 0, tmp_path / f"same.{container}")
     report, errors, _ = verify(ev_dir, trust)
     assert report.ok and errors == set(), report.findings
+
+
+# --- 16. the content format, exactly (tests/data/content_spec_vectors.json) -----------------------
+
+SPEC = Path(__file__).parent / "data" / "content_spec_vectors.json"
+
+
+def _spec() -> dict:
+    import json
+
+    return json.loads(SPEC.read_text())
+
+
+def test_config_digest_sorts_the_raw_nal_units():
+    """Format 1.3: the parameter sets are sorted as raw NAL units, then length-prefixed;
+    the vectors tell that reading from sorting the prefixed items."""
+    from blake3 import blake3
+
+    from bwc_core import _framing
+    from bwc_core import _content_ref as ref
+    from bwc_core.content import CONTEXTS, config_digest
+
+    for v in _spec()["config_digests"]:
+        extradata = bytes.fromhex(v["extradata"])
+        framer = _framing.Framer(v["codec"], extradata) if v["codec"] in ("h264", "hevc") else None
+        for payload in v["payloads"]:
+            framer.canonical(bytes.fromhex(payload))
+        in_band = framer.parameter_sets if framer is not None else ()
+        got = config_digest(v["codec"], extradata, in_band)
+        assert got.hex() == v["config_digest"], v["name"]
+        payloads = [bytes.fromhex(p) for p in v["payloads"]]
+        assert ref.config_digest(v["codec"], extradata, payloads).hex() == v["config_digest"], v["name"]
+        cc = CONTEXTS["codec_config"]
+        assert blake3(bytes.fromhex(v["input"]), derive_key_context=cc).hexdigest() == v["config_digest"]
+        if "not" in v:
+            assert v["not"]["config_digest"] != v["config_digest"]
+            assert blake3(bytes.fromhex(v["not"]["input"]), derive_key_context=cc).hexdigest() == v["not"]["config_digest"]
+
+
+def test_empty_packet_leaf_vector():
+    from bwc_core import _content_ref as ref
+    from bwc_core.content import packet_leaf
+
+    v = _spec()["packets"]["empty_with_dts"]
+    assert packet_leaf(v["stream"], v["flags"], b"").hex() == v["leaf"]
+    assert ref.packet_leaf(v["stream"], v["flags"], b"").hex() == v["leaf"]
+
+
+def test_stream_kinds_codec_names_and_missing_time_base(tmp_path, av_clip):
+    """Format 1.2: subtitle and attachment streams are data (hashed raw), the codec name is
+    the codec's (``subrip``, ``mp3``), and an attachment without time base commits 1/90000."""
+    from fractions import Fraction
+
+    import av
+
+    from bwc_core.content import content_root
+    from conftest import encode_clip
+
+    spec = _spec()
+    srt = tmp_path / "s.srt"
+    srt.write_text("1\n00:00:00,500 --> 00:00:01,500\nhello\n\n2\n00:00:02,000 --> 00:00:03,000\nworld\n")
+    blob = tmp_path / "notes.bin"
+    blob.write_bytes(b"an attachment")
+    mkv = tmp_path / "sub.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", av_clip, "-i", srt, "-attach", blob,
+                    "-metadata:s:t", "mimetype=application/octet-stream", "-map", "0", "-map", "1",
+                    "-c", "copy", "-t", "4", mkv], check=True)
+    with av.open(str(mkv)) as c:
+        types = [s.type for s in c.streams]
+    assert types == ["video", "audio", "subtitle", "attachment"]
+    with MediaSource(mkv) as src:
+        assert [s.kind for s in src.streams] == [spec["kinds"][t] for t in types]
+        assert [s.codec for s in src.streams][2:] == ["subrip", "unknown"]
+    result = content_root(mkv)
+    assert result.streams[3].time_base == Fraction(*spec["time_base_when_absent"])
+    subs = [p for p in result.packets if p.stream == 2]
+    assert [p.size for p in subs] == [5, 5] and all(p.flags == 0 for p in subs)  # raw: "hello", "world"
+
+    mp3 = encode_clip(tmp_path / "a.mp4", 1, audio=("libmp3lame", 44100, 1152))
+    with av.open(str(mp3)) as c:
+        assert c.streams.audio[0].codec_context.name == "mp3float"  # the decoder's name
+    with MediaSource(mp3) as src:
+        assert src.streams[0].codec == "mp3"
+    assert {"decoder": "mp3float", "codec": "mp3"} in spec["codec_names"]
+
+
+def test_remux_offset_vectors():
+    """Format 1.11 step 4: the offsets a stream copy may add, for the two measured cases."""
+    from fractions import Fraction
+    from types import SimpleNamespace
+
+    from bwc_core.content import PacketLeaf
+    from bwc_core.verify import _remux_offsets
+
+    for v in _spec()["remux_offsets"]:
+        start, first_dts = Fraction(*v["S"]), Fraction(*v["D"])
+        tb_v, tb_a = Fraction(1, 15360), Fraction(1, 48000)
+        # the earliest pts on the audio stream, the earliest dts on the video stream's span
+        packets = [PacketLeaf(0, 0, 1, 1, int((start + Fraction(1, 30)) / tb_v) + 1, b""),
+                   PacketLeaf(0, 1, 0, 1, int(start / tb_a), b"")]
+        s = SimpleNamespace(body={"spans": [{"stream": 0, "time_base": [1, 15360],
+                                             "first_dts": int(first_dts / tb_v)}]})
+        signed = SimpleNamespace(packets=packets)
+        tbs = {0: tb_v, 1: tb_a}
+        assert [c for _, c in _remux_offsets(s, signed, tbs, "mpegts")] == \
+            [Fraction(*x) for x in v["tolerated"]["mpegts"]], v["name"]
+        assert [c for _, c in _remux_offsets(s, signed, tbs, "mov,mp4,m4a,3gp,3g2,mj2")] == \
+            [Fraction(*x) for x in v["tolerated"]["other"]], v["name"]
