@@ -382,7 +382,8 @@ def _content_of(path: Path, options: dict[str, str] | None = None, salvage: bool
     from .media import MediaSource
 
     problems: list[str] = []
-    with MediaSource(path, options=options, salvage=salvage) as src:
+    # Named by file name: problems become findings that name the segment already.
+    with MediaSource(path, options=options, salvage=salvage, name=os.path.basename(path)) as src:
         if info is not None:
             info["format"] = src.format
         return _demux_content(src, salvage=salvage, problems=problems), problems
@@ -444,8 +445,14 @@ def _settle(m: _Measured, signed: SegmentReport | None, leaves_path: Path | None
 
 
 def _measure_content(path: Path, expected_root: str | None = None,
-                     salvage: bool = False) -> tuple[Any, list[str], str | None, str | None]:
-    """(content, demux problems, error, format name) of a file re-demuxed; never raises.
+                     salvage: bool = False) -> tuple[Any, list[str], str | None]:
+    """(content, demux problems, error) of a file re-demuxed; never raises (see :func:`_demux_file`)."""
+    return _demux_file(path, expected_root, salvage)[:3]
+
+
+def _demux_file(path: Path, expected_root: str | None = None,
+                salvage: bool = False) -> tuple[Any, list[str], str | None, str | None]:
+    """(content, demux problems, error, FFmpeg format name) of a file re-demuxed; never raises.
 
     MP4 and MKV are opened with a light stream probe first; a root other than
     *expected_root* (the signed one) is recomputed with FFmpeg's default
@@ -842,7 +849,7 @@ def _measure_all(pool: Executor, prefetched: Any, todo: list[_Seg], plans: list[
     for i, (s, (path, algorithms, leaves_path, leaves_algos)) in enumerate(zip(todo, plans)):
         s.measured = _from_read(_result(reads[i], _fmp4.read_segment, path, algorithms), algorithms)
         if _needs_ffmpeg(s.measured, s.report):
-            demuxes[i] = _run(pool, _measure_content, path, s.report.content_root, s.report.recovered)
+            demuxes[i] = _run(pool, _demux_file, path, s.report.content_root, s.report.recovered)
             continue
         _settle(s.measured, s.report, leaves_path, leaves_algos, None)
         done += 1
@@ -851,7 +858,7 @@ def _measure_all(pool: Executor, prefetched: Any, todo: list[_Seg], plans: list[
     for i, future in demuxes.items():
         s = todo[i]
         path, _, leaves_path, leaves_algos = plans[i]
-        demuxed = _result(future, _measure_content, path, s.report.content_root, s.report.recovered)
+        demuxed = _result(future, _demux_file, path, s.report.content_root, s.report.recovered)
         _settle(s.measured, s.report, leaves_path, leaves_algos, demuxed)
         done += 1
         if progress is not None:
