@@ -1053,11 +1053,20 @@ def _irregularities(s: _Seg, m: _Measured, where: dict[str, Any]) -> list[Findin
 
 
 def _appended_bytes(path: Path, size: int | None, signed: SegmentReport) -> int | None:
-    """How many bytes follow the signed file, when the file starts with exactly the signed bytes."""
-    expected = signed.digests.get("blake3")
-    if size is None or signed.size is None or not expected or size <= signed.size:
+    """How many bytes follow the signed file, when the file starts with exactly the signed bytes.
+
+    The prefix of the signed size must match every signed digest this
+    verifier can compute (BLAKE3, SHA-256), at least one.
+    """
+    if size is None or signed.size is None or size <= signed.size:
         return None
-    h = _new_hasher("blake3")
+    hashers = {}
+    for name, value in signed.digests.items():
+        h = _new_hasher(name)
+        if h is not None and isinstance(value, str):
+            hashers[name] = h
+    if not hashers:
+        return None
     left = signed.size
     try:
         with open(path, "rb") as fh:
@@ -1065,11 +1074,13 @@ def _appended_bytes(path: Path, size: int | None, signed: SegmentReport) -> int 
                 chunk = fh.read(min(left, 1 << 20))
                 if not chunk:
                     return None
-                h.update(chunk)
+                for h in hashers.values():
+                    h.update(chunk)
                 left -= len(chunk)
     except OSError:
         return None
-    return size - signed.size if h.hexdigest() == expected else None
+    same = all(h.hexdigest() == signed.digests[name] for name, h in hashers.items())
+    return size - signed.size if same else None
 
 
 def _check_leaves(s: _Seg, m: _Measured, where: dict[str, Any], add: Callable[[Finding], None]) -> None:

@@ -397,3 +397,35 @@ def test_remux_offset_vectors():
             [Fraction(*x) for x in v["tolerated"]["mpegts"]], v["name"]
         assert [c for _, c in _remux_offsets(s, signed, tbs, "mov,mp4,m4a,3gp,3g2,mj2")] == \
             [Fraction(*x) for x in v["tolerated"]["other"]], v["name"]
+
+
+def test_appended_bytes_found_with_sha256_only(tmp_path, trust, video_clip):
+    """A segment signed with SHA-256 alone (the digest set is configurable): the prefix is
+    checked with the digests the record signs."""
+    from bwc_core.journal import Journal
+    from bwc_core.recorder import segment_body
+    from bwc_core.segment import Segmenter
+
+    ev_dir = tmp_path / "ev"
+    journal = Journal.create(ev_dir, trust.cam, trust.cert, sync="none")
+    rid = "REC-001"
+    journal.append("recording.open", {
+        "recording": rid, "trigger": "test", "officer": None,
+        "policy": {"pre_event_seconds": 0, "pre_event_audio": False, "segment_seconds": 2, "container": "mp4"},
+        "pre_event": {"packets": 0, "first": None}})
+    with MediaSource(video_clip) as src:
+        seg_writer = Segmenter(ev_dir / "media" / rid, streams=src.streams, target_seconds=2, container="mp4",
+                               name=rid, fsync=False, digests=("sha256",))
+        infos = [i for i in map(seg_writer.push, src.packets()) if i is not None] + seg_writer.close()
+    for info in infos:
+        journal.append("segment", segment_body(ev_dir, rid, info))
+    journal.append("event", {"kind": "deactivate", "recording": rid, "reason": "victim_request", "note": None})
+    journal.append("recording.close", {"recording": rid, "reason": "victim_request", "segments": len(infos)})
+    journal.close()
+    report, errors, _ = verify(ev_dir, trust)
+    assert report.ok and errors == set(), report.findings
+    victim = seg(ev_dir, "mp4", 0)
+    with open(victim, "ab") as fh:
+        fh.write(b"\x00" * 64)
+    report, errors, _ = verify(ev_dir, trust)
+    assert "segment.appended" in errors, report.findings
