@@ -1043,8 +1043,8 @@ def _irregularities(s: _Seg, m: _Measured, where: dict[str, Any]) -> list[Findin
     """``content.demux_irregular`` for what the tolerant re-demux met (format section 1.13)."""
     if not m.demux_errors:
         return []
-    out = [_finding("content.demux_irregular", f"{s.rel}: {problem}; what follows in the file is not "
-                    "covered by the signature", problem=problem, **where)
+    out = [_finding("content.demux_irregular", f"{s.rel}: {problem}; from there on the file holds what "
+                    "no signature covers", problem=problem, **where)
            for problem in m.demux_errors[:MAX_PACKET_FINDINGS]]
     if len(m.demux_errors) > MAX_PACKET_FINDINGS:
         out.append(_finding("content.demux_irregular", f"{s.rel}: {len(m.demux_errors)} irregularities in all",
