@@ -728,8 +728,12 @@ def _demux_content(src: MediaSource, *, salvage: bool = False, problems: list[st
                                     "pts or with a dts going backwards")
                 break
             position += state
-    except av.FFmpegError as exc:
-        error = CorruptMediaError(f"{src.name}: demux failed after packet {position} ({exc})")
+    except (av.FFmpegError, IndexError) as exc:
+        # PyAV raises IndexError for a packet of a stream that appeared after the
+        # file was opened (an MPEG-TS program added past the probe): undeclared.
+        what = (f"packet {position + 1} belongs to a stream not declared when the file was opened"
+                if isinstance(exc, IndexError) else f"demux failed after packet {position} ({exc})")
+        error = CorruptMediaError(f"{src.name}: {what}")
         if tolerant:
             problems.append(str(error))  # type: ignore[union-attr]
         elif not salvage:

@@ -156,6 +156,28 @@ def test_irregularity_in_a_remuxed_file_is_an_error(ev, trust, tmp_path):
     assert "segment.appended" not in errors and "content.container_changed" not in others
 
 
+@pytest.mark.parametrize("ev", ["ts"], indirect=True)
+def test_packets_of_a_stream_added_mid_file_are_an_error(ev, trust, tmp_path):
+    """MPEG-TS can announce a new program after FFmpeg's probe (here 20 s later in time): its
+    packets belong to a stream the file did not declare when opened (PyAV raises IndexError
+    for them). A named irregularity, not an unreadable file or a silent stop. (MP4 and
+    Matroska declare every track in their header.)"""
+    ev_dir, container = ev
+    victim = seg(ev_dir, container, 3)
+    extra = tmp_path / "program.ts"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", seg(ev_dir, container, 0), "-map", "0:a", "-c", "copy",
+                    "-mpegts_start_pid", "0x300", "-mpegts_pmt_start_pid", "0x1100", "-mpegts_service_id", "7",
+                    "-output_ts_offset", "20", "-f", "mpegts", extra], check=True)
+    remuxed = tmp_path / "remux.ts"
+    ffmpeg_copy(victim, remuxed, "mpegts")  # no prefix equal to the signed file
+    victim.write_bytes(remuxed.read_bytes() + extra.read_bytes())
+    report, errors, _ = verify(ev_dir, trust)
+    assert not report.ok and "content.demux_irregular" in errors, report.findings
+    assert "segment.unreadable" not in errors and "segment.appended" not in errors
+    (f,) = [f for f in report.findings if f.code == "content.demux_irregular"]
+    assert "not declared" in f.where["problem"]
+
+
 def test_recovered_segment_completed_afterwards_is_an_error(tmp_path, trust, av_clip, make_evidence):
     """Crash recovery signs a cut file as found; bytes added after it (here: the rest of the
     segment) and bytes changed past the salvaged packets are errors too."""
