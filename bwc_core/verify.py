@@ -444,10 +444,12 @@ def _settle(m: _Measured, signed: SegmentReport | None, leaves_path: Path | None
                 m.leaves_error = str(exc)
 
 
-def _measure_content(path: Path, expected_root: str | None = None,
-                     salvage: bool = False) -> tuple[Any, list[str], str | None]:
-    """(content, demux problems, error) of a file re-demuxed; never raises (see :func:`_demux_file`)."""
-    return _demux_file(path, expected_root, salvage)[:3]
+def _measure_content(path: Path, expected_root: str | None = None, salvage: bool = False,
+                     with_format: bool = False) -> tuple[Any, ...]:
+    """(content, demux problems, error) of a file re-demuxed, plus FFmpeg's format name
+    *with_format*; never raises (see :func:`_demux_file`)."""
+    measured = _demux_file(path, expected_root, salvage)
+    return measured if with_format else measured[:3]
 
 
 def _demux_file(path: Path, expected_root: str | None = None,
@@ -849,7 +851,7 @@ def _measure_all(pool: Executor, prefetched: Any, todo: list[_Seg], plans: list[
     for i, (s, (path, algorithms, leaves_path, leaves_algos)) in enumerate(zip(todo, plans)):
         s.measured = _from_read(_result(reads[i], _fmp4.read_segment, path, algorithms), algorithms)
         if _needs_ffmpeg(s.measured, s.report):
-            demuxes[i] = _run(pool, _demux_file, path, s.report.content_root, s.report.recovered)
+            demuxes[i] = _run(pool, _measure_content, path, s.report.content_root, s.report.recovered, True)
             continue
         _settle(s.measured, s.report, leaves_path, leaves_algos, None)
         done += 1
@@ -858,7 +860,7 @@ def _measure_all(pool: Executor, prefetched: Any, todo: list[_Seg], plans: list[
     for i, future in demuxes.items():
         s = todo[i]
         path, _, leaves_path, leaves_algos = plans[i]
-        demuxed = _result(future, _demux_file, path, s.report.content_root, s.report.recovered)
+        demuxed = _result(future, _measure_content, path, s.report.content_root, s.report.recovered, True)
         _settle(s.measured, s.report, leaves_path, leaves_algos, demuxed)
         done += 1
         if progress is not None:
