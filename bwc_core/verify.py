@@ -90,7 +90,7 @@ FINDING_CODES: dict[str, tuple[Verdict, Severity, str]] = register({
     "segment.pre_event": (I, W, "pre-event flags disagree with the recording.open record"),
     "segment.appended": (I, E, "bytes were added after the signed file (its first bytes are the signed file)"),
     "content.container_changed": (I, W, "file bytes differ but the packets are the signed ones (stream-copy remux)"),
-    "content.timing_shifted": (I, N, "timing equal to the signed timing within the container's rounding after one constant offset"),
+    "content.timing_shifted": (I, N, "timing equal to the signed timing within the container's rounding after one constant offset a stream copy produces"),
     "content.timing_altered": (I, E, "packets moved in time beyond the container's rounding"),
     "content.time_shifted": (I, E, "the whole segment moved in time by an offset no documented stream-copy remux produces"),
     "content.demux_irregular": (I, E, "re-demuxing the file met an irregularity (dts going backwards, a packet without pts "
