@@ -1241,16 +1241,18 @@ def _frame_step(packets: Sequence[Any]) -> int:
 TS_MUX_DELAY = Fraction(7, 5)
 
 
-def _remux_offsets(s: _Seg, signed: Any, tb_a: dict[int, Fraction], fmt: str | None) -> list[tuple[str, Fraction]]:
+def _remux_offsets(s: _Seg, packets: dict[int, Sequence[Any]], tb_a: dict[int, Fraction],
+                   fmt: str | None) -> list[tuple[str, Fraction]]:
     """The constant offsets a documented stream copy gives a segment (format section 1.11).
 
-    ``S`` is the segment's earliest signed pts, ``D`` its earliest signed dts
+    *packets* are the signed packets by stream. ``S`` is the segment's
+    earliest signed pts, ``D`` its earliest signed dts
     (the record's ``spans``; S when absent). Any container: 0 (timestamps
     kept: PyAV, ``ffmpeg -copyts``) or -S (``ffmpeg -c copy`` rebases the
     earliest pts to 0). MPEG-TS output instead: 0, 1.4 s (``-copyts``: the
     TS muxer's delay) or 1.4 s - D (the earliest dts moved to 1.4 s).
     """
-    start = min(p.pts * tb_a[p.stream] for p in signed.packets)
+    start = min(min(p.pts for p in mine) * tb_a[stream] for stream, mine in packets.items() if mine)
     first_dts = start
     spans = s.body.get("spans")
     if isinstance(spans, list):
@@ -1331,7 +1333,7 @@ def _compare_timing(s: _Seg, signed: Any, found: Any, where: dict[str, Any], fmt
     if worst == 0 and ref == 0:
         return []
     frame = max(_frame_step(a_by[first]) * tb_a[first], tb_b[first]) + tb_a[first] + tb_b[first]
-    candidates = _remux_offsets(s, signed, tb_a, fmt)
+    candidates = _remux_offsets(s, a_by, tb_a, fmt)
     how, expected = min(candidates, key=lambda c: abs(ref - c[1]))
     if abs(ref - expected) > frame:
         return [_finding("content.time_shifted",

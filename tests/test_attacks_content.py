@@ -413,11 +413,11 @@ def test_remux_offset_vectors():
                    PacketLeaf(0, 1, 0, 1, int(start / tb_a), b"")]
         s = SimpleNamespace(body={"spans": [{"stream": 0, "time_base": [1, 15360],
                                              "first_dts": int(first_dts / tb_v)}]})
-        signed = SimpleNamespace(packets=packets)
+        by_stream = {0: [packets[0]], 1: [packets[1]]}
         tbs = {0: tb_v, 1: tb_a}
-        assert [c for _, c in _remux_offsets(s, signed, tbs, "mpegts")] == \
+        assert [c for _, c in _remux_offsets(s, by_stream, tbs, "mpegts")] == \
             [Fraction(*x) for x in v["tolerated"]["mpegts"]], v["name"]
-        assert [c for _, c in _remux_offsets(s, signed, tbs, "mov,mp4,m4a,3gp,3g2,mj2")] == \
+        assert [c for _, c in _remux_offsets(s, by_stream, tbs, "mov,mp4,m4a,3gp,3g2,mj2")] == \
             [Fraction(*x) for x in v["tolerated"]["other"]], v["name"]
 
 
