@@ -361,7 +361,7 @@ def _light_probe_ok(path: Path) -> bool:
 
 
 def _content_of(path: Path, options: dict[str, str] | None = None, salvage: bool = False,
-                info: dict[str, Any] | None = None) -> tuple[Any, list[str]]:
+                origin: Fraction | None = None, info: dict[str, Any] | None = None) -> tuple[Any, list[str]]:
     """The re-demuxed content commitment, tolerant of damage, and its irregularities.
 
     Unlike :func:`bwc_core.content.content_root`, a packet that cannot be
@@ -386,7 +386,7 @@ def _content_of(path: Path, options: dict[str, str] | None = None, salvage: bool
     with MediaSource(path, options=options, salvage=salvage, name=os.path.basename(path)) as src:
         if info is not None:
             info["format"] = src.format
-        return _demux_content(src, salvage=salvage, problems=problems), problems
+        return _demux_content(src, salvage=salvage, problems=problems, origin=origin), problems
 
 
 def _from_read(r: Any, algorithms: Sequence[str]) -> _Measured:
@@ -468,12 +468,12 @@ def _demux_file(path: Path, expected_root: str | None = None,
     try:
         if expected_root is not None and _light_probe_ok(path):
             try:
-                content, problems = _content_of(path, _LIGHT_PROBE, salvage, info)
+                content, problems = _content_of(path, _LIGHT_PROBE, salvage, info=info)
                 if not problems and content.root.hex() == expected_root:
                     return content, problems, None, info.get("format")
             except (BwcError, OSError, ValueError):
                 pass
-        content, problems = _content_of(path, None, salvage, info)
+        content, problems = _content_of(path, None, salvage, info=info)
         return content, problems, None, info.get("format")
     except (BwcError, OSError, ValueError) as exc:
         return None, [], str(exc), info.get("format")
