@@ -18,7 +18,7 @@ compares a measurement with a signed stream table and returns findings
 Everything is measured as FFmpeg presents it, through one function, so the
 writer (which measures its first closed segment on its finisher thread,
 :func:`writer_presentation`) and the verifier cannot disagree about a
-pristine file. ``docs/format.md`` section 1.13 is the normative description.
+pristine file. ``docs/format.md`` section 1.15 is the normative description.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def _color(frame: Any) -> dict[str, int]:
             "matrix": int(frame.colorspace), "range": int(frame.color_range) or 1}
 
 
-#: Other frame side data that changes how a picture is shown (format 1.13 ``side_data``):
+#: Other frame side data that changes how a picture is shown (format 1.15 ``side_data``):
 #: stereoscopic packing, 360° projection, HDR mastering display and light level, ICC profile.
 _SHOWN_SIDE_DATA = ("STEREO3D", "SPHERICAL", "MASTERING_DISPLAY_METADATA", "CONTENT_LIGHT_LEVEL", "ICC_PROFILE")
 
@@ -142,7 +142,7 @@ def _light_probe_ok(name: str) -> bool:
 
 
 def measure_presentation(path: str | os.PathLike[str], *, options: dict[str, str] | None = None) -> dict[int, dict[str, Any]]:
-    """``{stream index: presentation}`` of a media file, as FFmpeg presents it (format 1.13).
+    """``{stream index: presentation}`` of a media file, as FFmpeg presents it (format 1.15).
 
     One demux pass (no payload hashing): per stream the packets FFmpeg flags
     *discard* (hidden by an edit list; for audio not counting the stream's

@@ -1,7 +1,7 @@
 """Tamper matrix: presentation metadata (display matrix, aspect ratio, colour, edit lists).
 
 The signed ``segment`` record commits per stream what a viewer sees beyond the
-decoded frames (format 1.4, docs/format.md 1.13); a file whose bytes differ
+decoded frames (format 1.4, docs/format.md 1.15); a file whose bytes differ
 and that presents otherwise is ``content.presentation_altered`` (error), even
 when every packet is the signed one. Pristine evidence, and pristine
 stream-copy remuxes, never raise it. Every attack is tried per container;
