@@ -8,8 +8,8 @@ framed with a little-endian header and hashed into a leaf. Leaves form one
 RFC 9162 tree per chunk (a video GOP plus the audio and data packets of its
 time span); chunk roots form the segment tree. The same packets therefore
 give the same payload roots whether they sit in MP4, MKV or MPEG-TS and
-however the muxer interleaved them; timing is committed separately so a verifier can tell "re-timed by a lossless remux"
-from "altered".
+however the muxer interleaved them; timing is committed separately so a
+verifier can tell "re-timed by a lossless remux" from "altered".
 
 The hot paths (NAL scanning, leaf hashing, tree building) are compiled in
 ``bwc_core._framing``; ``bwc_core._content_ref`` is the short pure-Python
