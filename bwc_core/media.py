@@ -430,12 +430,18 @@ def container_options(container: str, streams: Iterable[StreamInfo]) -> dict[str
     - every container: ``flush_packets=1``, so bytes reach the file as soon
       as the muxer emits them and a power cut loses at most the fragment or
       cluster in flight.
+    - every container: ``max_interleave_delta=1`` (one microsecond): FFmpeg's
+      interleaving queue (``av_interleaved_write_frame``) otherwise holds
+      every packet until each stream has one queued, up to 10 s, so while a
+      stream is silent (audio muted, pre-event video without audio) video
+      waited there instead of reaching the file. The segmenter already hands
+      packets over in time order; the queue now passes them straight on.
     """
     streams = list(streams)
     if container not in CONTAINER_FORMATS:
         raise BwcValueError(f"unknown container {container!r}; expected one of {sorted(CONTAINER_FORMATS)}")
     has_video = any(s.kind == "video" for s in streams)
-    options = {"flush_packets": "1"}
+    options = {"flush_packets": "1", "max_interleave_delta": "1"}
     if container == "mp4":
         options["movflags"] = "frag_keyframe+delay_moov"
         options["movie_timescale"] = str(_mp4_movie_timescale(streams))
@@ -648,6 +654,30 @@ class Digester(Protocol):
 _STOP = object()
 
 
+class _Snapshot:
+    """A request, queued behind the bytes it covers, for the digests of a sink's prefix."""
+
+    __slots__ = ("size", "sync", "digests", "error", "done")
+
+    def __init__(self, size: int, sync: bool) -> None:
+        self.size, self.sync = size, sync
+        self.digests: dict[str, str] | None = None
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+
+    def take(self, sink: HashingSink) -> None:
+        try:
+            if sink._error is not None:
+                raise sink._error
+            if self.sync:
+                os.fsync(sink._fd)
+            self.digests = dict(sink._digester.hexdigests())
+        except BaseException as exc:  # noqa: BLE001 - raised by snapshot()
+            self.error = exc
+        finally:
+            self.done.set()
+
+
 class HashingSink:
     """A write-only, forward-only file that digests the bytes as the muxer writes them.
 
@@ -673,7 +703,10 @@ class HashingSink:
         threaded: bool = True,
     ) -> None:
         self.name = os.fspath(path)
-        flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | (os.O_EXCL if exclusive else os.O_TRUNC)
+        # Never through a link: O_EXCL already refuses one; O_NOFOLLOW also
+        # when overwriting (exclusive=False).
+        flags = (os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+                 | (os.O_EXCL if exclusive else os.O_TRUNC))
         try:
             self._fd = os.open(self.name, flags, 0o644)
         except FileExistsError:
@@ -697,6 +730,9 @@ class HashingSink:
         assert self._queue is not None
         get, update = self._queue.get, self._digester.update
         while (data := get()) is not _STOP:
+            if type(data) is _Snapshot:
+                data.take(self)
+                continue
             if self._error is None:
                 try:
                     update(data)
@@ -767,6 +803,28 @@ class HashingSink:
     def sync(self) -> None:
         """``fsync`` what has been written so far (a power cut keeps it)."""
         os.fsync(self._fd)
+
+    def snapshot(self, *, sync: bool = True) -> tuple[int, dict[str, str]]:
+        """``(size, hex digests)`` of the bytes written so far: the file's prefix as it is now.
+
+        The digests are those of exactly the first *size* bytes (the running
+        hashers, not a re-read); with *sync* the prefix is ``fsync``-ed first,
+        so an attestation of it never outlives the bytes after a power cut.
+        Waits for the hashing thread to reach this point (it has been hashing
+        the bytes as they were written).
+        """
+        if self._closed or self._poisoned:
+            raise ContainerError(f"{self.name}: no snapshot of a closed or failed sink")
+        snap = _Snapshot(self._size, sync)
+        if self._queue is not None:
+            self._queue.put(snap)
+            snap.done.wait()
+        else:
+            snap.take(self)
+        if snap.error is not None:
+            raise MediaError(f"{self.name}: snapshot failed ({snap.error})") from None
+        assert snap.digests is not None
+        return snap.size, snap.digests
 
     def _stop_worker(self) -> None:
         if self._thread is not None:

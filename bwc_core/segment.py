@@ -80,9 +80,9 @@ def _ffmpeg_error() -> type[Exception]:
 
     return av.FFmpegError
 
-from .content import ContentHasher, FileDigester, file_digests, pts_bits_of, write_leaves
+from .content import ContentHasher, FileDigester, file_digests, leaves_bytes, pts_bits_of, write_leaves
 
-__all__ = ["Segmenter", "SegmentInfo", "StreamSpan", "salvage"]
+__all__ = ["Segmenter", "SegmentInfo", "SegmentProgress", "StreamSpan", "salvage"]
 
 
 def _fraction_json(value: Fraction) -> list[int]:
@@ -226,6 +226,23 @@ class SegmentInfo:
         }
 
 
+@dataclass(frozen=True)
+class SegmentProgress:
+    """A prefix of a segment file being written: what the camera attests while capturing.
+
+    ``size`` bytes from the start of ``path`` have reached the file (and,
+    with ``fsync``, storage); ``digests`` are those of exactly that prefix.
+    The muxers write forward only, so the prefix is never rewritten: a
+    ``segment.progress`` record of it (format section on crash recovery) is
+    what recovery may later salvage, and nothing beyond.
+    """
+
+    index: int
+    path: str
+    size: int
+    digests: dict[str, str]
+
+
 class _AvPacket:
     """A demuxed ``av.Packet`` with its timing read once, for :meth:`Segmenter.push_av`.
 
@@ -262,7 +279,7 @@ class _Writer:
 
     __slots__ = (
         "index", "path", "leaves_path", "sink", "out", "ostreams", "hasher", "spans",
-        "count", "pre_event", "cut", "cut_ticks", "passed", "rewrites",
+        "count", "pre_event", "cut", "cut_ticks", "passed", "rewrites", "progress_at", "progress_size",
     )
 
     def __init__(self, seg: Segmenter, index: int, cut: Fraction) -> None:
@@ -299,6 +316,8 @@ class _Writer:
         self.cut = cut  # seconds: pts of the packet that opened this segment
         self.cut_ticks: Any = None  # set when the next segment starts
         self.passed: set[int] = set()
+        self.progress_at: Any = None  # master ticks from which the next progress snapshot is due
+        self.progress_size = 0  # bytes covered by the last snapshot
 
     def mux(self, record: PacketRecord | _AvPacket, pre_event: bool, position: int) -> None:
         # Content first: a payload the content framing refuses is never written.
@@ -467,6 +486,7 @@ class Segmenter:
         max_lag: float | Fraction = 1.0,
         fsync: bool = True,
         options: dict[str, str] | None = None,
+        progress_seconds: float | Fraction | None = None,
     ) -> None:
         if container not in CONTAINER_FORMATS:
             raise BwcValueError(f"unknown container {container!r}; expected one of {sorted(CONTAINER_FORMATS)}")
@@ -498,6 +518,8 @@ class Segmenter:
         self._check_container()
         self.out_dir = os.fspath(out_dir)
         os.makedirs(self.out_dir, exist_ok=True)
+        if os.path.islink(self.out_dir):
+            raise ContainerError(f"{self.out_dir}: is a link; segments are never written through one")
 
         video = [s.index for s in self.streams if s.kind == "video"]
         audio = [s.index for s in self.streams if s.kind == "audio"]
@@ -511,6 +533,11 @@ class Segmenter:
         self._tb_cache: dict[int, tuple[Fraction, Any]] = {}
         self._target_ticks = self._to_ticks_factor(self.target)
         self._lag_ticks = self._to_ticks_factor(self.max_lag)
+        #: Seconds of master-stream time between progress snapshots (None: none taken).
+        self.progress_seconds = None if progress_seconds is None else _as_fraction(progress_seconds, "progress_seconds")
+        self._progress_ticks = None if self.progress_seconds is None else self._to_ticks_factor(self.progress_seconds)
+        #: Prefixes of the segment being written, for the caller to attest (oldest first).
+        self.progress: deque[SegmentProgress] = deque()
 
         self._pre_event = bool(pre_event)
         self._cur: _Writer | None = None
@@ -697,6 +724,8 @@ class Segmenter:
                 cur = self._cur
             assert cur is not None
             cur.mux(record, pre, position)
+            if self._progress_ticks is not None and pts >= cur.progress_at and cur.sink.size > cur.progress_size:
+                self._snapshot(cur, pts)
             if self._master_max is None or pts > self._master_max:
                 self._master_max = pts
             if self._pending:
@@ -802,6 +831,8 @@ class Segmenter:
         self._next_index += 1
         previous = self._cur
         self._cur, self._cur_start = writer, pts
+        if self._progress_ticks is not None:
+            writer.progress_at = pts + self._progress_ticks
         if previous is not None:
             previous.cut_ticks = pts
             self._old = previous
@@ -819,6 +850,20 @@ class Segmenter:
             # What is left is at or after the cut: push() releases it into
             # the new segment once the master stream has passed it.
         self._master_max = None
+
+    def _snapshot(self, writer: _Writer, pts: Any) -> None:
+        """Queue a :class:`SegmentProgress` of what *writer*'s file holds now.
+
+        Taken after a master-stream packet once ``progress_seconds`` have
+        passed and the file grew: the muxers write whole fragments (MP4),
+        clusters (Matroska) or PES packets (MPEG-TS) per call, so the prefix
+        ends on a boundary a demuxer reads up to.
+        """
+        assert self._progress_ticks is not None
+        size, digests = writer.sink.snapshot(sync=self.fsync)
+        writer.progress_size = size
+        writer.progress_at = pts + self._progress_ticks
+        self.progress.append(SegmentProgress(writer.index, writer.path, size, digests))
 
     def _release_pending(self) -> None:
         """Mux pending packets now known to fall before the next cut (pts <= latest master pts)."""
@@ -857,6 +902,22 @@ class Segmenter:
         return info
 
 
+def _write_new(path: str, data: bytes) -> None:
+    """Create *path* (never through a link, never over a file), write *data*, fsync it."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags, 0o644)
+    except FileExistsError:
+        raise ContainerError(f"{path}: already exists; bwc-core never overwrites a file") from None
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def salvage(
     path: str | os.PathLike[str],
     *,
@@ -874,7 +935,8 @@ def salvage(
     backwards, or before a demux error.
     ``content_root(path, salvage=True)`` gives the same root, and the
     verifier derives it so for a segment journaled as ``recovered``. The
-    sidecar is written beside it as for any segment.
+    sidecar is written beside it as for any segment (created, never
+    through a link or over an existing file, and fsynced).
     """
     path = os.fspath(path)
     container = next((c for c, ext in CONTAINER_EXTENSIONS.items() if path.endswith(ext)), None)
@@ -900,7 +962,7 @@ def salvage(
         result = hasher.finish()
         streams = tuple(s.describe() for s in src.streams)
     leaves_path = path + ".leaves"
-    write_leaves(leaves_path, result)
+    _write_new(leaves_path, leaves_bytes(result))
     frozen = spans.freeze()
     return SegmentInfo(
         index=index,
