@@ -430,18 +430,24 @@ def container_options(container: str, streams: Iterable[StreamInfo]) -> dict[str
     - every container: ``flush_packets=1``, so bytes reach the file as soon
       as the muxer emits them and a power cut loses at most the fragment or
       cluster in flight.
-    - every container: ``max_interleave_delta=1`` (one microsecond): FFmpeg's
+    - MKV and MPEG-TS: ``max_interleave_delta=1`` (one microsecond): FFmpeg's
       interleaving queue (``av_interleaved_write_frame``) otherwise holds
       every packet until each stream has one queued, up to 10 s, so while a
-      stream is silent (audio muted, pre-event video without audio) video
-      waited there instead of reaching the file. The segmenter already hands
-      packets over in time order; the queue now passes them straight on.
+      stream is silent (audio muted) video waited there instead of reaching
+      the file. Both store absolute timestamps per block / PES, so the order
+      the segmenter hands packets over in is fine as it is. MP4 keeps the
+      queue: its muxer peeks into it for the next sample of each track to
+      time a fragment's last sample (``trun`` stores durations, not
+      timestamps), and an audio gap at a fragment boundary would otherwise be
+      lost; the camera starts a segment without an audio track at a mute
+      instead (see :class:`bwc_core.segment.Segmenter`), so no MP4 track is
+      ever silent for long.
     """
     streams = list(streams)
     if container not in CONTAINER_FORMATS:
         raise BwcValueError(f"unknown container {container!r}; expected one of {sorted(CONTAINER_FORMATS)}")
     has_video = any(s.kind == "video" for s in streams)
-    options = {"flush_packets": "1", "max_interleave_delta": "1"}
+    options = {"flush_packets": "1"}
     if container == "mp4":
         options["movflags"] = "frag_keyframe+delay_moov"
         options["movie_timescale"] = str(_mp4_movie_timescale(streams))
@@ -452,6 +458,7 @@ def container_options(container: str, streams: Iterable[StreamInfo]) -> dict[str
         # (AAC priming, B-frame dts): the default shift to zero would move one
         # segment's timeline against its neighbours'.
         options["avoid_negative_ts"] = "disabled"
+        options["max_interleave_delta"] = "1"
         if container == "mkv":
             options["cluster_time_limit"] = "1000"
     return options

@@ -191,6 +191,12 @@ class Recorder:
         #: at an activation before the first keyframe (a segment must start on one).
         self.dropped = {"sleep": 0, "standby": 0, "muted_audio": 0, "awaiting_keyframe": 0}
         self._awaiting_keyframe = False
+        #: After an unmute while the MP4 segment being written has no audio
+        #: track: audio waits for the next video keyframe, which opens a
+        #: segment with one (None: not waiting; False: waiting for the
+        #: keyframe; a time: audio from that pts on is kept).
+        self._audio_resume: Any = None
+        self._audio = frozenset(s.index for s in self.streams if s.kind == "audio")
         self._append("power.on", {"policy": self.policy.to_json()})
 
     # -- state ---------------------------------------------------------------------
@@ -251,6 +257,9 @@ class Recorder:
             if self._muted and packet.kind == "audio":
                 self.dropped["muted_audio"] += 1
                 return
+            if self._audio_resume is not None and not self._resume_audio(packet):
+                self.dropped["muted_audio"] += 1
+                return
             if state is RecorderState.STANDBY:
                 if self._buffer is None:
                     self.dropped["standby"] += 1
@@ -271,6 +280,18 @@ class Recorder:
             self._last = packet
             if packet.kind == "video":
                 self._last_video = packet
+
+    def _resume_audio(self, packet: PacketRecord) -> bool:
+        """While audio waits for the next keyframe after an unmute: False if *packet* is dropped."""
+        if packet.kind == "audio":
+            if self._audio_resume is False or packet.pts_seconds < self._audio_resume:
+                return False
+            self._audio_resume = None
+        elif packet.kind == "video" and packet.keyframe and self._audio_resume is False:
+            if self._segmenter is not None:
+                self._segmenter.cut_at_next_keyframe()
+            self._audio_resume = packet.pts_seconds
+        return True
 
     # -- officer controls --------------------------------------------------------------
 
@@ -305,6 +326,8 @@ class Recorder:
                     },
                 },
             )
+            if self._muted:
+                segmenter.silent = self._audio
             self._recording, self._segmenter, self._segments = rid, segmenter, 0
             self._state = RecorderState.RECORDING
             for record in held:
@@ -334,6 +357,12 @@ class Recorder:
                 raise StateError("already muted")
             self._event("mute", RecorderState.STANDBY, RecorderState.RECORDING)
             self._muted = True
+            if self._segmenter is not None:
+                self._segmenter.silent = self._audio
+                if self._segmenter.container == "mp4" and self._audio:
+                    # MP4 holds video back while a track is silent: the next
+                    # keyframe opens a segment without audio (see Segmenter).
+                    self._segmenter.cut_at_next_keyframe()
 
     def unmute(self) -> None:
         """Keep audio again; journaled."""
@@ -342,6 +371,10 @@ class Recorder:
                 raise StateError("not muted")
             self._event("unmute", RecorderState.STANDBY, RecorderState.RECORDING)
             self._muted = False
+            if self._segmenter is not None:
+                self._segmenter.silent = frozenset()
+                if not all(self._segmenter.carries(s) for s in self._audio):
+                    self._audio_resume = False
 
     def deactivate(self, reason: DeactivationReason | str, note: str | None = None) -> list[SegmentInfo]:
         """Stop recording, documenting why; returns the segments finished by the stop.
@@ -439,6 +472,7 @@ class Recorder:
             {"recording": self._recording, "reason": reason, "segments": self._segments},
         )
         self._segmenter, self._recording = None, None
+        self._audio_resume = None
         self._state = RecorderState.STANDBY
         return infos
 
@@ -498,7 +532,10 @@ class Recorder:
             count = len(segments)
             salvaged_records = []
             aside = _Aside(evidence, rid)
+            made: set[Path] = set()  # sidecars salvage wrote
             for path in _leftovers(evidence, rid, journaled):
+                if path in made or not _lexists(path):
+                    continue  # a sidecar already moved with its segment file, or just written
                 rel = path.relative_to(evidence).as_posix()
                 index = _segment_index(path)
                 is_segment = path.suffix.lstrip(".") in CONTAINER_FORMATS and index >= 0
@@ -530,6 +567,7 @@ class Recorder:
                         else:
                             report.unattested.append(aside.move(left))
                     continue
+                made.add(sidecar)
                 body = segment_body(evidence, rid, info, recovered=True)
                 body["progress"] = seq
                 salvaged_records.append(journal.append("segment", body))

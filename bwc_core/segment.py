@@ -280,6 +280,7 @@ class _Writer:
     __slots__ = (
         "index", "path", "leaves_path", "sink", "out", "ostreams", "hasher", "spans",
         "count", "pre_event", "cut", "cut_ticks", "passed", "rewrites", "progress_at", "progress_size",
+        "streams",
     )
 
     def __init__(self, seg: Segmenter, index: int, cut: Fraction) -> None:
@@ -287,11 +288,12 @@ class _Writer:
         self.path = os.path.join(seg.out_dir, f"{seg.name}-{index:05d}{CONTAINER_EXTENSIONS[seg.container]}")
         self.leaves_path = self.path + ".leaves"
         self.sink = HashingSink(self.path, FileDigester(seg.digests))
-        self.rewrites = payload_rewrites(seg.streams, seg.container)  # ADTS AAC, parameter sets into TS
+        self.streams = seg._segment_streams()
+        self.rewrites = payload_rewrites(self.streams, seg.container)  # ADTS AAC, parameter sets into TS
         import av
 
         try:
-            self.out, self.ostreams = open_output(self.sink, seg.container, seg.streams, options=seg.options)
+            self.out, self.ostreams = open_output(self.sink, seg.container, self.streams, options=seg.options)
             try:
                 # Writes the header: the output time bases are final only now
                 # (MP4 keeps the source's, MKV 1/1000, MPEG-TS 1/90000).
@@ -306,7 +308,7 @@ class _Writer:
         # Commit pts as the muxer stores them, so the signed root is the
         # root of the file as written (content_root(path)).
         self.hasher = ContentHasher(
-            seg.streams,
+            self.streams,
             time_bases={i: Fraction(o.time_base) for i, o in self.ostreams.items()},
             pts_bits=pts_bits_of(seg.container),
         )
@@ -320,6 +322,9 @@ class _Writer:
         self.progress_size = 0  # bytes covered by the last snapshot
 
     def mux(self, record: PacketRecord | _AvPacket, pre_event: bool, position: int) -> None:
+        if record.stream not in self.ostreams:
+            raise PacketError(f"packet {position} (stream {record.stream}): the stream was silent when "
+                              f"{os.path.basename(self.path)} opened and has no track there")
         # Content first: a payload the content framing refuses is never written.
         self.hasher.update(record)
         rewrite = self.rewrites.get(record.stream)
@@ -401,7 +406,7 @@ class _Writer:
             digests=digests,
             content_root=result.root,
             chunks=tuple(result.chunks),
-            streams=tuple(s.describe() for s in seg.streams),
+            streams=tuple(s.describe() for s in self.streams),
             spans=spans,
             cut=self.cut,
             start=start,
@@ -538,6 +543,10 @@ class Segmenter:
         self._progress_ticks = None if self.progress_seconds is None else self._to_ticks_factor(self.progress_seconds)
         #: Prefixes of the segment being written, for the caller to attest (oldest first).
         self.progress: deque[SegmentProgress] = deque()
+        #: Streams the caller says are silent now (audio muted): an MP4 segment
+        #: opened meanwhile has no track for them (see :meth:`_segment_streams`).
+        self.silent: frozenset[int] = frozenset()
+        self._force_cut = False
 
         self._pre_event = bool(pre_event)
         self._cur: _Writer | None = None
@@ -716,7 +725,8 @@ class Segmenter:
         if is_master:
             cur = self._cur
             if cur is None or (
-                (record.keyframe or not self._master_is_video) and pts - self._cur_start >= self._target_ticks
+                (record.keyframe or not self._master_is_video)
+                and (pts - self._cur_start >= self._target_ticks or self._force_cut)
             ):
                 if old is not None:  # only when target < max_lag
                     self._retire_old()
@@ -825,10 +835,36 @@ class Segmenter:
 
     # -- internals -----------------------------------------------------------------
 
+    def _segment_streams(self) -> list[StreamInfo]:
+        """The streams a new segment declares: all, but in MP4 none that is silent now.
+
+        FFmpeg's MP4 muxer writes its first moov (with ``delay_moov``) only
+        once every track has a sample, and until then keeps every fragment in
+        memory: a segment opened while audio is muted would reach the file
+        only at its end. Only trailing streams (in index order) are left out,
+        so the file's stream numbering stays the declared one.
+        """
+        if self.container != "mp4" or not self.silent:
+            return self.streams
+        ordered = sorted(self.streams, key=lambda s: s.index)
+        keep = [s for s in ordered if s.index not in self.silent or s.index == self.master]
+        if keep != ordered[:len(keep)]:
+            return self.streams
+        return keep
+
+    def carries(self, stream: int) -> bool:
+        """True if the segment being written has a track for *stream* (or none is open yet)."""
+        return self._cur is None or stream in self._cur.ostreams
+
+    def cut_at_next_keyframe(self) -> None:
+        """Start a new segment at the next master keyframe, whatever its length (e.g. audio resumes)."""
+        self._force_cut = True
+
     def _cut(self, record: PacketRecord, pts: Any) -> None:
         """Open the next segment at *record*; the current one becomes the lagging 'old'."""
         writer = _Writer(self, self._next_index, record.pts_seconds)
         self._next_index += 1
+        self._force_cut = False
         previous = self._cur
         self._cur, self._cur_start = writer, pts
         if self._progress_ticks is not None:

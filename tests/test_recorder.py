@@ -210,7 +210,7 @@ src = MediaSource(clip)
 packets = list(src)
 span = max(p.pts_seconds for p in packets) + 1
 rec = Recorder(evidence, identity=cam, cert=cert, streams=src.streams,
-               policy=RecordingPolicy(pre_event_seconds=1, segment_seconds=1))
+               policy=RecordingPolicy(pre_event_seconds=1, segment_seconds=2), progress_seconds=1)
 def report():
     print(rec.journal.seq, rec.journal.head.hex(), flush=True)
 report()
@@ -342,13 +342,19 @@ def _flip_payload_byte(path: Path) -> None:
     raise AssertionError("no packet payload found contiguous in the file")
 
 
+def _attested_sizes(evidence: Path, rel: str) -> list[int]:
+    return sorted(r.body["size"] for r in Journal.open(evidence).records
+                  if r.type == "segment.progress" and r.body["file"] == rel)
+
+
 @pytest.mark.parametrize("container", ["mp4", "mkv", "ts"])
 def test_recover_cut_segment_then_verify(tmp_path, make_evidence, pki, camera_clip, container):
-    """A segment cut anywhere by a power loss: recovery journals what it holds and the verifier agrees.
+    """A segment cut anywhere by a power loss: recovery journals the attested prefix it holds, no more.
 
-    A file cut inside a fragment header still yields its earlier fragments
-    (FFmpeg would refuse the whole file if it indexed every fragment first);
-    a file with no complete sample is kept, signed and reported lost.
+    The camera journaled ``segment.progress`` records while writing; the
+    recovered segment is exactly the longest attested prefix still present,
+    the file as found is kept under unattested/ (byte for byte), and a file
+    with no attested prefix left is reported lost and never signed.
     """
     import shutil
 
@@ -357,7 +363,7 @@ def test_recover_cut_segment_then_verify(tmp_path, make_evidence, pki, camera_cl
 
     root, cam, cert = pki
     base = make_evidence(tmp_path / "base", [camera_clip], cam, cert, segment_seconds=2, close=False,
-                         container=container, clock=FakeClock())
+                         container=container, clock=FakeClock(), progress_seconds=1)
     # The last segment was written but never journaled: what a crash mid-segment leaves.
     journal = Journal.open(base)
     last = max(r.seq for r in journal.records if r.type == "segment")
@@ -365,43 +371,41 @@ def test_recover_cut_segment_then_verify(tmp_path, make_evidence, pki, camera_cl
     (base / "journal.jsonl").write_bytes(b"".join(lines[:last]))
     victim = sorted((base / "media" / "REC-001").glob(f"*.{container}"))[-1]
     whole = victim.read_bytes()
+    rel = victim.relative_to(base).as_posix()
+    sizes = _attested_sizes(base, rel)
+    assert sizes and sizes[-1] < len(whole)
     for case, cut in _cut_points(whole, container).items():
         ev = tmp_path / case
         shutil.copytree(base, ev)
-        target = ev / victim.relative_to(base)
+        target = ev / rel
         (Path(str(target) + ".leaves")).unlink()
         target.write_bytes(whole[:cut])
         rec = Recorder.recover(ev, identity=cam, cert=cert)
         report = verify_evidence(ev, _anchors(root))
         assert [f for f in report.findings if f.failed] == [], (case, report.findings)
-        rel = target.relative_to(ev).as_posix()
-        assert target.read_bytes() == whole[:cut], "recovery must never modify the file"
+        aside = f"unattested/{rel}"
+        assert (ev / aside).read_bytes() == whole[:cut], "the file as found is kept, byte for byte"
+        assert aside in rec.unattested and "segment.unattested_kept" in report.codes()
+        prefix = max((n for n in sizes if n <= cut), default=None)
         if case == "before_any_sample":
-            assert rec.lost == [rel] and rec.salvaged == []
-            lost = [f for f in report.findings if f.code == "segment.lost"]
-            assert [f.where["file"] for f in lost] == [rel]
-            # exhibits carry the kept file along (whole recording and clip alike)
-            root_pub = tmp_path / "root.pub.json"
-            if not root_pub.exists():
-                root.save_public(root_pub)
-            for span in ({}, {"start": 0, "end": 1}):
-                out = build_exhibit(ev, "REC-001", tmp_path / f"exhibit-{len(span)}", trust=[root_pub], **span)
-                assert (out / rel).read_bytes() == whole[:cut]
-                shown = verify_exhibit(out, TrustAnchors([root_pub]))
-                assert shown.ok and "segment.lost" in shown.codes(), shown.findings
-            # the kept file's bytes are signed: replacing or deleting it is caught
-            target.write_bytes(whole[:cut - 1] + bytes([whole[cut - 1] ^ 1]))
-            assert "segment.lost_altered" in verify_evidence(ev, _anchors(root)).codes()
-            target.unlink()
-            assert "segment.lost_altered" in verify_evidence(ev, _anchors(root)).codes()
+            assert rec.salvaged == [] and not target.exists()
+            if prefix is None:
+                assert rec.lost == [rel]
+                lost = [f for f in report.findings if f.code == "segment.lost"]
+                assert [f.where["file"] for f in lost] == [rel]
+                assert "segment.index_gap" not in report.codes()
+                # the set-aside file moved back under media/ is unattested bytes presented as evidence
+                shutil.copyfile(ev / aside, target)
+                assert "segment.unattested" in verify_evidence(ev, _anchors(root)).codes()
             continue
+        assert prefix is not None
         assert rec.salvaged == [rel], case
+        assert target.read_bytes() == whole[:prefix], "the recovered segment is exactly the attested prefix"
         seg = next(s for r in report.recordings for s in r.segments if s.path == rel)
-        assert seg.recovered and seg.status == "ok"
+        assert seg.recovered and seg.status == "ok" and seg.size == prefix
         assert content_root(target, salvage=True).root.hex() == seg.content_root
         packets = content_root(target, salvage=True).packets
-        info = salvage(target, index=0)
-        assert info is not None and info.packet_count == len(packets) > 0
+        assert len(packets) > 0
         # exhibits of the recording, whole and clipped to the recovered segment, verify
         root_pub = tmp_path / "root.pub.json"
         if not root_pub.exists():
@@ -411,13 +415,7 @@ def test_recover_cut_segment_then_verify(tmp_path, make_evidence, pki, camera_cl
             out = build_exhibit(ev, "REC-001", tmp_path / f"exhibit-{case}-{len(span)}", trust=[root_pub], **span)
             shown = verify_exhibit(out, TrustAnchors([root_pub]))
             assert shown.ok, (case, span, [(f.code, f.message) for f in shown.findings if f.failed])
-        if case == "whole":
-            # an intact file is committed exactly as the segment writer committed it
-            assert seg.content_root == content_root(victim).root.hex()
-        else:
-            # (MPEG-TS cannot tell a cut last video packet from a short one: it is committed as found)
-            assert len(packets) <= len(content_root(victim).packets)
-            assert seg.content_root != content_root(victim).root.hex()
+        assert len(packets) < len(content_root(victim).packets)
         # a salvaged segment whose packet is altered after recovery is still caught
         _flip_payload_byte(target)
         after = verify_evidence(ev, _anchors(root))
@@ -425,12 +423,12 @@ def test_recover_cut_segment_then_verify(tmp_path, make_evidence, pki, camera_cl
 
 
 def test_recover_lost_segment_before_a_salvaged_one(tmp_path, make_evidence, pki, camera_clip):
-    """Two segments in flight at the crash, the first with no complete sample: its index is accounted for."""
+    """Two segments in flight at the crash, the first cut before its first attested prefix: its index is accounted for."""
     from bwc_core.recorder import Recorder
 
     root, cam, cert = pki
     ev = make_evidence(tmp_path / "ev", [camera_clip], cam, cert, segment_seconds=2, close=False,
-                       clock=FakeClock())
+                       clock=FakeClock(), progress_seconds=1)
     journal = Journal.open(ev)
     seqs = sorted(r.seq for r in journal.records if r.type == "segment")
     assert len(seqs) >= 3
@@ -442,15 +440,14 @@ def test_recover_lost_segment_before_a_salvaged_one(tmp_path, make_evidence, pki
     assert rec.lost == [first.relative_to(ev).as_posix()]
     assert rec.salvaged == [second.relative_to(ev).as_posix()]
     recovery = next(r for r in Journal.open(ev).records if r.type == "recovery")
-    assert recovery.body["lost_files"][0]["index"] == len(seqs) - 2
-    # the sidecar its finished write left beside it is kept and signed too
+    assert "lost_files" not in recovery.body, "recovery signs nothing it found"
+    # the sidecar its finished write left beside it is set aside with it
     sidecar = Path(str(first) + ".leaves")
-    assert recovery.body["lost_files"][0]["leaves"]["file"] == sidecar.relative_to(ev).as_posix()
+    assert not sidecar.exists()
+    assert f"unattested/{sidecar.relative_to(ev).as_posix()}" in recovery.body["unattested"]
     report = verify_evidence(ev, _anchors(root))
-    assert report.ok, report.findings
+    assert report.ok, [(f.code, f.message) for f in report.findings if f.failed]
     assert "segment.lost" in report.codes() and "segment.index_gap" not in report.codes()
-    sidecar.write_bytes(sidecar.read_bytes() + b"x")
-    assert "segment.lost_altered" in verify_evidence(ev, _anchors(root)).codes()
 
 
 def test_pre_event_off_keeps_nothing_in_standby(tmp_path, pki, camera_clip):
