@@ -102,6 +102,7 @@ FINDING_CODES: dict[str, tuple[Verdict, Severity, str]] = register({
     "content.packet_reordered": (I, E, "a signed packet appears at another position in its stream"),
     "content.altered": (I, E, "the re-demuxed content root differs from the signed root"),
     "content.timing_gap": (C, E, "video timing jumps or overlaps between consecutive segments by more than a frame"),
+    "content.timing_gap_recovered": (C, W, "video timing jumps after a segment crash recovery salvaged up to its last attested prefix"),
 })
 
 
@@ -1446,7 +1447,17 @@ def _check_continuity(report: Report, lost: dict[str, _Lost] | None = None) -> N
                 except (KeyError, TypeError):
                     continue
                 gap = start - end
-                if abs(gap) > max(frame, Fraction(0)):
+                if gap > max(frame, Fraction(0)) and prev[0].recovered:
+                    # Crash recovery keeps only the attested prefix of a segment
+                    # that was still being written: its unattested tail is set
+                    # aside, so the next segment starts later than it ends.
+                    add(_finding("content.timing_gap_recovered",
+                                 f"recording {rec_report.id}: stream {stream} jumps "
+                                 f"{float(gap) * 1000:.1f} ms after segment {prev[0].index}, salvaged by crash "
+                                 "recovery up to its last attested prefix (the rest was never attested)",
+                                 recording=rec_report.id, stream=stream, after=prev[0].index,
+                                 gap_ms=round(float(gap) * 1000, 1)))
+                elif abs(gap) > max(frame, Fraction(0)):
                     add(_finding("content.timing_gap",
                                  f"recording {rec_report.id}: stream {stream} "
                                  f"{'jumps' if gap > 0 else 'overlaps'} {abs(float(gap)) * 1000:.1f} ms "
