@@ -740,7 +740,7 @@ class Segmenter:
                 self._master_max = pts
             if self._pending:
                 self._release_pending()
-        elif old is not None and stream not in old.passed and pts < old.cut_ticks:
+        elif old is not None and stream not in old.passed and pts < old.cut_ticks and stream in old.ostreams:
             old.mux(record, pre, position)
         else:
             if old is not None:
@@ -847,7 +847,8 @@ class Segmenter:
         if self.container != "mp4" or not self.silent:
             return self.streams
         ordered = sorted(self.streams, key=lambda s: s.index)
-        keep = [s for s in ordered if s.index not in self.silent or s.index == self.master]
+        waiting = {p[0].stream for p in self._pending}  # packets already accepted need their track
+        keep = [s for s in ordered if s.index not in self.silent or s.index == self.master or s.index in waiting]
         if keep != ordered[:len(keep)]:
             return self.streams
         return keep
@@ -877,7 +878,7 @@ class Segmenter:
             self._pending = []
             for rec, t, pre in keep:
                 old = self._old
-                if old is not None and rec.stream not in old.passed and t < pts:
+                if old is not None and rec.stream not in old.passed and t < pts and rec.stream in old.ostreams:
                     old.mux(rec, pre, self._position)
                 else:
                     if old is not None:
