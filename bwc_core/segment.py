@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 from collections import deque
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -940,12 +941,25 @@ class Segmenter:
 
 
 def _write_new(path: str, data: bytes) -> None:
-    """Create *path* (never through a link, never over a file), write *data*, fsync it."""
+    """Write *data* to a new file *path* and fsync it; never through a link.
+
+    A regular file already there (a stale sidecar) is replaced; a symbolic
+    link, a hard-linked file or anything else is refused, so the write can
+    never land in another file.
+    """
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        pass
+    else:
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+            raise ContainerError(f"{path}: is a link or not a regular file; not written through")
+        os.unlink(path)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
         fd = os.open(path, flags, 0o644)
     except FileExistsError:
-        raise ContainerError(f"{path}: already exists; bwc-core never overwrites a file") from None
+        raise ContainerError(f"{path}: appeared while being replaced; not written") from None
     try:
         view = memoryview(data)
         while view:
@@ -972,8 +986,8 @@ def salvage(
     backwards, or before a demux error.
     ``content_root(path, salvage=True)`` gives the same root, and the
     verifier derives it so for a segment journaled as ``recovered``. The
-    sidecar is written beside it as for any segment (created, never
-    through a link or over an existing file, and fsynced).
+    sidecar is written beside it as for any segment (fsynced; a stale
+    regular sidecar is replaced, a link there is refused, never followed).
     """
     path = os.fspath(path)
     container = next((c for c, ext in CONTAINER_EXTENSIONS.items() if path.endswith(ext)), None)
