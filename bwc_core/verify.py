@@ -131,7 +131,9 @@ class SegmentReport:
     """One journaled segment: the signed facts and what the file turned out to be.
 
     ``status`` is ``ok``, ``container_changed``, ``altered``, ``missing``,
-    ``misplaced``, ``swapped``, ``unreadable`` or ``bad_path``.
+    ``misplaced``, ``swapped``, ``unreadable``, ``bad_path`` or
+    ``unattested`` (journaled by crash recovery, but no ``segment.progress``
+    record attests those bytes).
     """
 
     index: int | None

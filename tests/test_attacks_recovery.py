@@ -60,6 +60,10 @@ def _crashed(tmp_path, pki, clip, container, stop=5.3):
                 break
         crashed = tmp_path / f"crashed-{container}"
         shutil.copytree(ev, crashed, symlinks=True)  # the files as they are on storage now
+        # The live directory is done with: stop its writer and hashing threads
+        # (other tests fork worker processes only when no thread is running).
+        rec.deactivate("event_complete")
+        rec.close()
     return crashed, rec
 
 
