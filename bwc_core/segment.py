@@ -81,7 +81,7 @@ def _ffmpeg_error() -> type[Exception]:
 
     return av.FFmpegError
 
-from .content import ContentHasher, FileDigester, file_digests, leaves_bytes, pts_bits_of, write_leaves
+from .content import ContentHasher, FileDigester, file_digests, leaves_bytes, pts_bits_of
 
 __all__ = ["Segmenter", "SegmentInfo", "SegmentProgress", "StreamSpan", "salvage"]
 
@@ -384,16 +384,11 @@ class _Writer:
         # Content tree and sidecar first: meanwhile the sink's worker is still
         # digesting the segment's last bytes.
         result = self.hasher.finish()
-        write_leaves(self.leaves_path, result)
+        _write_new(self.leaves_path, leaves_bytes(result), sync=seg.fsync)
         digests = self.sink.close(sync=seg.fsync)
         if seg.container == "mkv":
             _check_stored_timing(self.path, result)
         if seg.fsync:
-            fd = os.open(self.leaves_path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
             seg._sync_dir()
         spans = self.spans.freeze()
         start = min(s.start for s in spans)
@@ -940,20 +935,21 @@ class Segmenter:
         return info
 
 
-def _write_new(path: str, data: bytes) -> None:
-    """Write *data* to a new file *path* and fsync it; never through a link.
+def _write_new(path: str, data: bytes, *, sync: bool = True) -> None:
+    """Write *data* to a new file *path* (fsynced unless *sync* is false); never through a link.
 
-    A regular file already there (a stale sidecar) is replaced; a symbolic
-    link, a hard-linked file or anything else is refused, so the write can
-    never land in another file.
+    Whatever is already there (a stale sidecar, a planted symbolic or hard
+    link) is unlinked first (the name only: a link's target is untouched) and
+    the file is created with ``O_EXCL | O_NOFOLLOW``, so the write can never
+    land in another file. A directory there is refused.
     """
     try:
         st = os.lstat(path)
     except FileNotFoundError:
         pass
     else:
-        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
-            raise ContainerError(f"{path}: is a link or not a regular file; not written through")
+        if stat.S_ISDIR(st.st_mode):
+            raise ContainerError(f"{path}: is a directory; sidecar not written")
         os.unlink(path)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
@@ -964,7 +960,8 @@ def _write_new(path: str, data: bytes) -> None:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
-        os.fsync(fd)
+        if sync:
+            os.fsync(fd)
     finally:
         os.close(fd)
 
@@ -986,8 +983,8 @@ def salvage(
     backwards, or before a demux error.
     ``content_root(path, salvage=True)`` gives the same root, and the
     verifier derives it so for a segment journaled as ``recovered``. The
-    sidecar is written beside it as for any segment (fsynced; a stale
-    regular sidecar is replaced, a link there is refused, never followed).
+    sidecar is written beside it as for any segment (fsynced; whatever is at
+    its name, a stale sidecar or a link, is replaced, never written through).
     """
     path = os.fspath(path)
     container = next((c for c, ext in CONTAINER_EXTENSIONS.items() if path.endswith(ext)), None)

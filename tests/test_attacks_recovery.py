@@ -228,3 +228,27 @@ def test_recovered_segment_matching_no_progress_record_is_an_error(tmp_path, pki
     verdict = verify_evidence(ev, _anchors(root))
     assert "segment.recovered_unattested" in verdict.codes()
     assert not verdict.ok
+
+
+@pytest.mark.parametrize("container", CONTAINERS)
+def test_writer_never_writes_a_sidecar_through_a_planted_link(tmp_path, clip, container):
+    """Links planted at the sidecar names of segments about to be written: their targets stay untouched."""
+    from bwc_core.content import read_leaves
+    from bwc_core.segment import Segmenter
+
+    out = tmp_path / "media" / "REC"
+    out.mkdir(parents=True)
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"do not touch")
+    for i in range(4):
+        os.symlink(victim, out / f"REC-{i:05d}.{container}.leaves")
+    with MediaSource(clip) as src:
+        seg = Segmenter(out, streams=src.streams, target_seconds=2, container=container, name="REC")
+        for p in src:
+            seg.push(p)
+        infos = seg.segments + seg.close()
+    assert victim.read_bytes() == b"do not touch"
+    assert len(infos) >= 2
+    for info in infos:
+        leaves = Path(info.leaves_path)
+        assert not leaves.is_symlink() and read_leaves(leaves).root == info.content_root
