@@ -570,6 +570,10 @@ class Recorder:
                 made.add(sidecar)
                 body = segment_body(evidence, rid, info, recovered=True)
                 body["progress"] = seq
+                # The prefix copy, its sidecar (fsynced by salvage) and the moves
+                # reach storage before the record that names them.
+                aside.sync()
+                _sync_dir(evidence / MEDIA_DIR / rid)
                 salvaged_records.append(journal.append("segment", body))
                 report.salvaged.append(rel)
                 count += 1
@@ -682,7 +686,23 @@ def _attested_prefix(path: Path, attested: list[tuple[int, dict[str, str], int]]
 
 
 def _copy_prefix(source: Path, target: Path, size: int) -> None:
-    """Create *target* with the first *size* bytes of *source* (no link followed either side), fsynced."""
+    """Create *target* with the first *size* bytes of *source* (no link followed either side), fsynced.
+
+    Written under a temporary name and renamed, so a crash during recovery
+    never leaves a partial copy under the segment's name.
+    """
+    n = 0
+    while True:
+        partial = target.with_name(f"{target.name}.partial{n or ''}")
+        try:
+            _copy_bytes(source, partial, size)
+            break
+        except FileExistsError:  # left by an earlier interrupted recovery (set aside later)
+            n += 1
+    os.rename(partial, target)
+
+
+def _copy_bytes(source: Path, target: Path, size: int) -> None:
     src = os.open(source, os.O_RDONLY | _NOFOLLOW)
     try:
         dst = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)

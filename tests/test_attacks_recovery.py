@@ -252,3 +252,26 @@ def test_writer_never_writes_a_sidecar_through_a_planted_link(tmp_path, clip, co
     for info in infos:
         leaves = Path(info.leaves_path)
         assert not leaves.is_symlink() and read_leaves(leaves).root == info.content_root
+
+
+@pytest.mark.parametrize("container", CONTAINERS)
+def test_leftovers_of_an_interrupted_recovery_are_set_aside(tmp_path, pki, clip, container):
+    """A partial prefix copy and a moved file from a recovery killed half-way: the re-run signs only attested bytes."""
+    root, cam, cert = pki
+    ev, _ = _crashed(tmp_path, pki, clip, container)
+    partial = _open_file(ev)
+    found = partial.read_bytes() + b"tail"
+    partial.write_bytes(found)
+    stale = partial.with_name(partial.name + ".partial")
+    stale.write_bytes(found[:1000])  # a copy cut short by the interruption
+    (ev / "unattested" / "media" / partial.parent.name).mkdir(parents=True)
+    (ev / "unattested" / partial.relative_to(ev)).write_bytes(b"moved earlier")
+    report = Recorder.recover(ev, identity=cam, cert=cert)
+    rel = partial.relative_to(ev).as_posix()
+    assert rel in report.salvaged
+    body = next(r.body for r in Journal.open(ev).records if r.type == "segment" and r.body["file"] == rel)
+    assert partial.read_bytes() == found[:body["size"]]
+    assert (ev / "unattested" / rel).read_bytes() == b"moved earlier", "nothing kept is overwritten"
+    assert (ev / "unattested" / (rel + ".1")).read_bytes() == found
+    assert (ev / "unattested" / (rel + ".partial")).read_bytes() == found[:1000]
+    assert _failed(verify_evidence(ev, _anchors(root))) == []
