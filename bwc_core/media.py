@@ -664,13 +664,20 @@ _STOP = object()
 class _Snapshot:
     """A request, queued behind the bytes it covers, for the digests of a sink's prefix."""
 
-    __slots__ = ("size", "sync", "digests", "error", "done")
+    __slots__ = ("size", "sync", "name", "digests", "error", "done")
 
-    def __init__(self, size: int, sync: bool) -> None:
-        self.size, self.sync = size, sync
+    def __init__(self, size: int, sync: bool, name: str) -> None:
+        self.size, self.sync, self.name = size, sync, name
         self.digests: dict[str, str] | None = None
         self.error: BaseException | None = None
         self.done = threading.Event()
+
+    def result(self) -> tuple[int, dict[str, str]]:
+        self.done.wait()
+        if self.error is not None:
+            raise MediaError(f"{self.name}: snapshot failed ({self.error})") from None
+        assert self.digests is not None
+        return self.size, self.digests
 
     def take(self, sink: HashingSink) -> None:
         try:
@@ -820,18 +827,23 @@ class HashingSink:
         Waits for the hashing thread to reach this point (it has been hashing
         the bytes as they were written).
         """
+        snap = self.snapshot_async(sync=sync)
+        return snap.result()
+
+    def snapshot_async(self, *, sync: bool = True) -> _Snapshot:
+        """:meth:`snapshot` without waiting: the hashing thread fills it in when it gets there.
+
+        ``done`` (a ``threading.Event``) is set then; ``result()`` waits and
+        returns ``(size, hex digests)`` or raises :class:`MediaError`.
+        """
         if self._closed or self._poisoned:
             raise ContainerError(f"{self.name}: no snapshot of a closed or failed sink")
-        snap = _Snapshot(self._size, sync)
+        snap = _Snapshot(self._size, sync, self.name)
         if self._queue is not None:
             self._queue.put(snap)
-            snap.done.wait()
         else:
             snap.take(self)
-        if snap.error is not None:
-            raise MediaError(f"{self.name}: snapshot failed ({snap.error})") from None
-        assert snap.digests is not None
-        return snap.size, snap.digests
+        return snap
 
     def _stop_worker(self) -> None:
         if self._thread is not None:

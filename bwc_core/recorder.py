@@ -293,6 +293,18 @@ class Recorder:
             self._audio_resume = packet.pts_seconds
         return True
 
+    def flush_progress(self, timeout: float | None = None) -> None:
+        """Journal every prefix attestation still being digested (waiting up to *timeout* s).
+
+        push() journals them as they become ready; a control thread may call
+        this between pushes (e.g. when capture pauses), so nothing written
+        stays unattested for longer than digesting it takes.
+        """
+        with self._lock:
+            if self._segmenter is not None:
+                self._segmenter.wait_progress(timeout)
+                self._journal_progress()
+
     # -- officer controls --------------------------------------------------------------
 
     def activate(self, *, trigger: str = "button", officer: str | None = None) -> str:

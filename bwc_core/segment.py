@@ -42,6 +42,7 @@ from __future__ import annotations
 import math
 import os
 import stat
+import time
 from collections import deque
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -537,8 +538,10 @@ class Segmenter:
         #: Seconds of master-stream time between progress snapshots (None: none taken).
         self.progress_seconds = None if progress_seconds is None else _as_fraction(progress_seconds, "progress_seconds")
         self._progress_ticks = None if self.progress_seconds is None else self._to_ticks_factor(self.progress_seconds)
-        #: Prefixes of the segment being written, for the caller to attest (oldest first).
+        #: Prefixes of the segment being written, for the caller to attest (oldest first);
+        #: filled by push() as the hashing threads finish them.
         self.progress: deque[SegmentProgress] = deque()
+        self._snapshots: deque[tuple[int, str, Any]] = deque()
         #: Streams the caller says are silent now (audio muted): an MP4 segment
         #: opened meanwhile has no track for them (see :meth:`_segment_streams`).
         self.silent: frozenset[int] = frozenset()
@@ -761,6 +764,8 @@ class Segmenter:
         # Accepted (written or waiting for its segment to be known).
         self._last_dts[stream] = dts
         self._position = position
+        if self._snapshots:
+            self._collect_progress()
         if self._inflight and self._inflight[0].done():
             return self._collect()
         return None
@@ -786,6 +791,8 @@ class Segmenter:
         """Finish every open segment and wait for all of them; returns those not yet returned."""
         if self._closed:
             return []
+        # Prefixes not yet handed out need no attestation: the segments are being finished.
+        self._snapshots.clear()
         infos: list[SegmentInfo] = []
         error: BaseException | None = None
         try:
@@ -893,10 +900,29 @@ class Segmenter:
         ends on a boundary a demuxer reads up to.
         """
         assert self._progress_ticks is not None
-        size, digests = writer.sink.snapshot(sync=self.fsync)
-        writer.progress_size = size
+        # The hashing thread fsyncs and digests the prefix when it gets there
+        # (it is hashing those bytes already): the capture thread does not wait.
+        snap = writer.sink.snapshot_async(sync=self.fsync)
+        writer.progress_size = snap.size
         writer.progress_at = pts + self._progress_ticks
-        self.progress.append(SegmentProgress(writer.index, writer.path, size, digests))
+        self._snapshots.append((writer.index, writer.path, snap))
+
+    def wait_progress(self, timeout: float | None = None) -> None:
+        """Wait up to *timeout* s (None: until done) for the prefixes being digested; then in :attr:`progress`."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for _, _, snap in list(self._snapshots):
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not snap.done.wait(left):
+                break
+        self._collect_progress()
+
+    def _collect_progress(self) -> None:
+        """Move the snapshots the hashing threads have finished to :attr:`progress`, in order."""
+        snaps = self._snapshots
+        while snaps and snaps[0][2].done.is_set():
+            index, path, snap = snaps.popleft()
+            size, digests = snap.result()  # raises MediaError if the fsync failed
+            self.progress.append(SegmentProgress(index, path, size, digests))
 
     def _release_pending(self) -> None:
         """Mux pending packets now known to fall before the next cut (pts <= latest master pts)."""

@@ -65,6 +65,10 @@ def build_evidence(out, clips, signer, cert, *, segment_seconds=2, clock=None, c
                         journal.append("segment.progress", progress_body(out, rid, seg.progress.popleft()))
                     if info is not None:
                         infos.append(info)
+                if progress_seconds is not None:  # what was still being digested
+                    seg.wait_progress()
+                    while seg.progress:
+                        journal.append("segment.progress", progress_body(out, rid, seg.progress.popleft()))
                 infos += seg.close()
             for info in infos:
                 journal.append("segment", segment_body(out, rid, info))

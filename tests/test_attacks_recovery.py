@@ -58,6 +58,7 @@ def _crashed(tmp_path, pki, clip, container, stop=5.3):
                 rec.activate()
             if p.pts_seconds > stop:
                 break
+        rec.flush_progress()  # (pushed far faster than real time: let the attestations catch up)
         crashed = tmp_path / f"crashed-{container}"
         shutil.copytree(ev, crashed, symlinks=True)  # the files as they are on storage now
         # The live directory is done with: stop its writer and hashing threads
