@@ -52,6 +52,12 @@ def camera_clip(media_dir):
     return SyntheticCamera(seconds=12, bframes=2, gop=30).write(media_dir / "camera12.mp4")
 
 
+def _exporter(root):
+    """A server identity the root certifies, to sign exhibits (format 2.9)."""
+    server = Identity.generate("server", "CPD-EVIDENCE")
+    return {"identity": server, "cert": root.certify(server, days=1, not_before=int(time.time()) - 3600)}
+
+
 def _anchors(root):
     return TrustAnchors([root.public_info()])
 
@@ -395,6 +401,16 @@ def test_recover_cut_segment_then_verify(tmp_path, make_evidence, pki, camera_cl
                 lost = [f for f in report.findings if f.code == "segment.lost"]
                 assert [f.where["file"] for f in lost] == [rel]
                 assert "segment.index_gap" not in report.codes()
+                # exhibits of the recording verify, the lost index reported, nothing set aside copied
+                root_pub = tmp_path / "root.pub.json"
+                if not root_pub.exists():
+                    root.save_public(root_pub)
+                for span in ({}, {"start": 0, "end": 1}):
+                    out = build_exhibit(ev, "REC-001", tmp_path / f"exhibit-{len(span)}", trust=[root_pub],
+                                        **_exporter(root), **span)
+                    assert not (out / rel).exists() and not (out / aside).exists()
+                    shown = verify_exhibit(out, TrustAnchors([root_pub]))
+                    assert shown.ok and "segment.lost" in shown.codes(), shown.findings
                 # the set-aside file moved back under media/ is unattested bytes presented as evidence
                 shutil.copyfile(ev / aside, target)
                 assert "segment.unattested" in verify_evidence(ev, _anchors(root)).codes()
@@ -413,7 +429,7 @@ def test_recover_cut_segment_then_verify(tmp_path, make_evidence, pki, camera_cl
             root.save_public(root_pub)
         start = float(seg.start - min(s.start for s in report.recordings[0].segments))
         for span in ({}, {"start": start, "end": start + 1}):
-            out = build_exhibit(ev, "REC-001", tmp_path / f"exhibit-{case}-{len(span)}", trust=[root_pub], **span)
+            out = build_exhibit(ev, "REC-001", tmp_path / f"exhibit-{case}-{len(span)}", trust=[root_pub], **_exporter(root), **span)
             shown = verify_exhibit(out, TrustAnchors([root_pub]))
             assert shown.ok, (case, span, [(f.code, f.message) for f in shown.findings if f.failed])
         assert len(packets) < len(content_root(victim).packets)
@@ -504,7 +520,7 @@ def test_segments_without_audio_verify_in_every_container(tmp_path, pki, camera_
     # A clip of the silent pre-event part: MPEG-TS gives the silent stream back without
     # parameters, so the clip leaves it out; the clip verifies.
     root_pub = root.save_public(tmp_path / "root.pub.json")
-    out = build_exhibit(tmp_path, rid1, tmp_path / "clip", start=0, end=1, trust=[root_pub])
+    out = build_exhibit(tmp_path, rid1, tmp_path / "clip", start=0, end=1, trust=[root_pub], **_exporter(root))
     shown = verify_exhibit(out, TrustAnchors([root_pub]))
     assert shown.ok, [(f.code, f.message) for f in shown.findings if f.failed]
 
