@@ -32,7 +32,7 @@ from ._blake3 import context_key as _context_key
 from ._blake3 import derive_key_small as _derive_key_small
 from ._canonical import dsse_line as _dsse_line
 from ._canonical import encode_pae as _encode_pae
-from ._fileio import reserve, write_new_file
+from ._fileio import read_regular_file, reserve, write_new_file
 from .canonical import canonical_bytes, parse_canonical
 from .envelope import _RECORD_HASHER, RECORD_CONTEXT, RECORD_TYPE, Envelope, Signature, pae, record_hash
 from .errors import (
@@ -62,6 +62,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 JOURNAL_NAME = "journal.jsonl"
+#: Largest journal file read into memory (a device writes far less in its life).
+JOURNAL_FILE_LIMIT = 1 << 36
 GENESIS_PREV = "0" * 64
 
 DEVICE_GENESIS = "device.genesis"
@@ -557,10 +559,9 @@ def read_lines(path: str | os.PathLike[str]) -> list[bytes]:
     path = Path(path)
     if path.is_dir():
         path = path / JOURNAL_NAME
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise JournalError(f"{path}: cannot read journal: {exc.strerror}") from None
+    # Opened without blocking and refused unless a regular file: a FIFO in
+    # place of the journal must not hang the verifier.
+    data = read_regular_file(path, JOURNAL_FILE_LIMIT, JournalError, "a journal")
     return data.splitlines(keepends=True) if data else []
 
 

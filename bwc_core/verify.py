@@ -536,11 +536,7 @@ def _safe_rel(value: Any) -> str | None:
 def _load_anchors(anchors: TrustAnchors, revocations: Iterable[RevocationList | str | os.PathLike[str]] | None) -> None:
     for item in revocations or ():
         if not isinstance(item, RevocationList):
-            try:
-                with open(item, "rb") as fh:
-                    item = RevocationList.from_json(fh.read(1 << 22))
-            except OSError as exc:
-                raise JournalError(f"{item}: cannot read revocation list: {exc.strerror}") from None
+            item = RevocationList.load(item)  # a FIFO or device is refused unread
         anchors.add_revocation_list(item)
 
 
@@ -611,8 +607,12 @@ def verify_evidence(
         root = root.parent
     if not root.is_dir():
         raise JournalError(f"{root}: not an evidence directory (expected a directory with {JOURNAL_NAME})")
-    if not (root / JOURNAL_NAME).is_file():
+    if not os.path.lexists(root / JOURNAL_NAME):
         raise JournalError(f"{root}: not an evidence directory: no {JOURNAL_NAME}")
+    if follow_exhibit and os.path.lexists(root / EXHIBIT_MANIFEST):
+        # exhibit.json present but not a regular file (a FIFO, a directory):
+        # neither an exhibit nor evidence to be verified as if it were absent.
+        raise JournalError(f"{root / EXHIBIT_MANIFEST}: not a regular file")
     if anchors is not None:
         _load_anchors(anchors, revocations)
 
