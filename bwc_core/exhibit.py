@@ -77,6 +77,18 @@ ZIP_MAX_MEMBERS = 10_000
 ZIP_MAX_TOTAL = 16 * 2**30
 ZIP_MAX_MEMBER = 8 * 2**30
 ZIP_MAX_RATIO = 200
+#: Extraction budget: the bytes a zip may yield in total, counted while each
+#: member is streamed out (its declared sizes are attacker-written): this
+#: multiple of the zip's own size, at least ZIP_EXTRACT_FLOOR, at most
+#: ZIP_MAX_TOTAL. bwc-core stores media uncompressed and deflates only JSON
+#: and text, so a real exhibit yields barely more than its size.
+ZIP_EXTRACT_RATIO = 4
+ZIP_EXTRACT_FLOOR = 64 * 2**20
+
+
+def extract_budget(zip_size: int) -> int:
+    """The default number of bytes :func:`safe_extract` lets a zip of ``zip_size`` bytes yield."""
+    return min(ZIP_MAX_TOTAL, max(ZIP_EXTRACT_FLOOR, ZIP_EXTRACT_RATIO * zip_size))
 
 I, C, O = Verdict.INTEGRITY, Verdict.COMPLETENESS, Verdict.ORIGIN
 E, W, N = Severity.ERROR, Severity.WARNING, Severity.INFO
@@ -528,23 +540,49 @@ def _check_zip(zf: zipfile.ZipFile, name: str) -> list[zipfile.ZipInfo]:
 
 
 @contextmanager
-def safe_extract(path: str | os.PathLike[str]) -> Iterator[Path]:
+def safe_extract(path: str | os.PathLike[str], *, max_bytes: int | None = None) -> Iterator[Path]:
     """Extract a zip exhibit into a fresh temporary directory (removed afterwards).
 
     Refuses, before writing anything, path traversal, absolute paths,
     symbolic links, duplicate names, encrypted members, and members or a
-    total beyond the limits; while extracting, no member may yield more
-    bytes than it declares. Raises :class:`UnsafePathError`.
+    declared total beyond the limits. While extracting, every byte a member
+    yields is counted as it is streamed out: no member may yield more than it
+    declares, and all members together no more than ``max_bytes`` (default
+    :func:`extract_budget` of the zip's size); extraction stops at the first
+    byte over, and what was written is removed. A path that is not a regular
+    file (a FIFO, a device) is refused without being read. Raises
+    :class:`UnsafePathError` (or :class:`ExhibitError` for an unreadable zip).
     """
     name = os.fspath(path)
     try:
-        zf = zipfile.ZipFile(name)
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except OSError as exc:
+        raise ExhibitError(f"{name}: cannot read zip file: {exc.strerror}") from None
+    fh = os.fdopen(fd, "rb")
+    try:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise ExhibitError(f"{name}: not a regular file; expected a zip exhibit")
+        zf = zipfile.ZipFile(fh)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        fh.close()
+        if isinstance(exc, ExhibitError):
+            raise
         raise ExhibitError(f"{name}: not a readable zip file ({exc})") from None
+    except BaseException:
+        fh.close()
+        raise
+    budget = extract_budget(st.st_size) if max_bytes is None else max_bytes
     tmp = Path(tempfile.mkdtemp(prefix="bwc-exhibit-"))
     try:
-        with zf:
-            for info in _check_zip(zf, name):
+        with fh, zf:
+            infos = _check_zip(zf, name)
+            declared = sum(i.file_size for i in infos if not i.is_dir())
+            if declared > budget:
+                raise UnsafePathError(f"{name}: members declare {declared} bytes, more than the extraction "
+                                      f"budget of {budget} bytes; refused")
+            total = 0
+            for info in infos:
                 if info.is_dir():
                     continue
                 dest = tmp / info.filename
@@ -556,11 +594,15 @@ def safe_extract(path: str | os.PathLike[str]) -> Iterator[Path]:
                     with zf.open(info) as fin, open(dest, "xb") as fout:
                         while block := fin.read(1 << 20):
                             written += len(block)
+                            total += len(block)
                             if written > info.file_size:
                                 raise UnsafePathError(f"{name}: member {info.filename!r} is larger than it "
                                                       "declares; refused")
+                            if total > budget:
+                                raise UnsafePathError(f"{name}: members yield more than the extraction budget "
+                                                      f"of {budget} bytes (a zip bomb?); refused")
                             fout.write(block)
-                except (zipfile.BadZipFile, zlib_error()) as exc:
+                except (zipfile.BadZipFile, zlib_error(), EOFError, NotImplementedError) as exc:
                     raise ExhibitError(f"{name}: member {info.filename!r} is damaged ({exc})") from None
         yield tmp
     finally:
