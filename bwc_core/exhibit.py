@@ -590,20 +590,30 @@ def safe_extract(path: str | os.PathLike[str], *, max_bytes: int | None = None) 
                     raise UnsafePathError(f"{name}: member {info.filename!r} escapes the archive; refused")
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 written = 0
+                # Errors reading the zip (damaged headers seek before the file's
+                # start: OSError) are the zip's; errors writing dest are the disk's.
+                damaged = (zipfile.BadZipFile, zlib_error(), EOFError, NotImplementedError, OSError, ValueError)
                 try:
-                    with zf.open(info) as fin, open(dest, "xb") as fout:
-                        while block := fin.read(1 << 20):
-                            written += len(block)
-                            total += len(block)
-                            if written > info.file_size:
-                                raise UnsafePathError(f"{name}: member {info.filename!r} is larger than it "
-                                                      "declares; refused")
-                            if total > budget:
-                                raise UnsafePathError(f"{name}: members yield more than the extraction budget "
-                                                      f"of {budget} bytes (a zip bomb?); refused")
-                            fout.write(block)
-                except (zipfile.BadZipFile, zlib_error(), EOFError, NotImplementedError) as exc:
+                    fin = zf.open(info)
+                except damaged as exc:
                     raise ExhibitError(f"{name}: member {info.filename!r} is damaged ({exc})") from None
+                with fin, open(dest, "xb") as fout:
+                    while True:
+                        try:
+                            block = fin.read(1 << 20)
+                        except damaged as exc:
+                            raise ExhibitError(f"{name}: member {info.filename!r} is damaged ({exc})") from None
+                        if not block:
+                            break
+                        written += len(block)
+                        total += len(block)
+                        if written > info.file_size:
+                            raise UnsafePathError(f"{name}: member {info.filename!r} is larger than it "
+                                                  "declares; refused")
+                        if total > budget:
+                            raise UnsafePathError(f"{name}: members yield more than the extraction budget "
+                                                  f"of {budget} bytes (a zip bomb?); refused")
+                        fout.write(block)
         yield tmp
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

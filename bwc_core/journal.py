@@ -205,6 +205,21 @@ class _Line:
     hash: bytes | None = None
 
 
+def _json_type(value: Any) -> str:
+    """The JSON name of a decoded value's type, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return {dict: "an object", list: "an array", str: "a string", int: "an integer"}.get(type(value), "a number")
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr`` of an untrusted value, cut to ``limit`` characters (a message stays one short line)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def _check_body(body: Any) -> dict[str, Any]:
     """The structural rules every record body obeys (raises ValueError)."""
     if not isinstance(body, dict):
@@ -213,10 +228,14 @@ def _check_body(body: Any) -> dict[str, Any]:
     if missing:
         raise errors.ValueError(f"missing fields {sorted(missing)}")
     rtype, seq, prev = body["type"], body["seq"], body["prev"]
+    # Types first: a value of any JSON type must become this error, never a
+    # TypeError (an array is unhashable for the set lookup below).
+    if type(rtype) is not str:
+        raise errors.ValueError(f"type must be a string, not {_json_type(rtype)}")
     if rtype not in RECORD_TYPES:
-        raise errors.ValueError(f"unknown record type {rtype!r}")
+        raise errors.ValueError(f"unknown record type {_short(rtype)}")
     if type(seq) is not int or seq < 0:
-        raise errors.ValueError("seq must be a non-negative integer")
+        raise errors.ValueError(f"seq must be a non-negative integer, not {_short(seq)}")
     if type(body["time"]) is not int:
         raise errors.ValueError("time must be an integer (unix ns)")
     if not isinstance(prev, str) or not _HEX64.match(prev):
@@ -247,7 +266,7 @@ def _parse_line(item: _Line) -> str | None:
     item.hash = record_hash(env)
     try:
         item.body = _check_body(parse_canonical(env.payload))
-    except (ValueError, CanonicalJSONError) as exc:
+    except (ValueError, TypeError, CanonicalJSONError) as exc:
         item.body_error = str(exc)
     return None
 
@@ -460,16 +479,14 @@ def _analyze(
         present = sorted(by_seq)
         line_of = {s: min(r.line for r in rs) for s, rs in by_seq.items()}
         last = present[-1] if present else -1
+        # From the seqs present, not by counting up to the last: a signed seq
+        # near 2**63 must not make this loop for ever.
         holes: list[tuple[int, int]] = []
-        s = 0
-        while s <= last:
-            if s in by_seq:
-                s += 1
-                continue
-            start = s
-            while s <= last and s not in by_seq:
-                s += 1
-            holes.append((start, s - 1))
+        expect = 0
+        for s in present:
+            if s > expect:
+                holes.append((expect, s - 1))
+            expect = s + 1
         for a, b in holes:
             lo = line_of.get(a - 1, 0)
             hi = line_of.get(b + 1, 1 << 62)
