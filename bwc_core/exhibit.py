@@ -44,6 +44,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from ._fileio import read_regular_file
+from .canonical import load_json
 from .content import RangeProof, file_digests, inclusion_proof, read_leaves, verify_range_proof
 from .envelope import RECORD_CONTEXT, Envelope, record_hash
 from .errors import BwcError, ContainerError, ExhibitError, UnsafePathError
@@ -130,6 +132,11 @@ def _safe_member(name: Any) -> str | None:
         return None
     norm = posixpath.normpath(name)
     if norm != name or norm.startswith("/") or norm == "." or any(p in ("", ".", "..") for p in norm.split("/")):
+        return None
+    # Names no filesystem takes (a component over 255 bytes) would raise
+    # ENAMETOOLONG from every later stat: refused here as unsafe.
+    if len(norm.encode("utf-8", "surrogatepass")) > 1024 or any(len(p.encode("utf-8", "surrogatepass")) > 255
+                                                                 for p in norm.split("/")):
         return None
     return norm
 
@@ -660,7 +667,12 @@ def verify_exhibit(
         return report
     manifest_path = p / EXHIBIT_MANIFEST
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        if not os.path.lexists(manifest_path):
+            raise FileNotFoundError(manifest_path)
+        # Never blocks on a FIFO; deeply nested JSON is "not readable JSON", not a RecursionError.
+        manifest = load_json(read_regular_file(manifest_path, 1 << 26, ExhibitError, "an exhibit manifest"))
+    except ExhibitError:
+        raise
     except FileNotFoundError:
         raise ExhibitError(f"{p}: not an exhibit: no {EXHIBIT_MANIFEST}") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
