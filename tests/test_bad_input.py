@@ -518,3 +518,16 @@ def test_manifest_with_unusable_path_is_a_finding(evidence_by_container, trust, 
     (ex / "exhibit.json").write_text(json.dumps(manifest))
     report = verify_exhibit(ex, TrustAnchors([trust.root.public_info()]))
     assert "exhibit.manifest_invalid" in report.codes() and not report.ok
+
+
+@pytest.mark.parametrize("ev", CONTAINERS, indirect=True)
+@pytest.mark.parametrize("target", ["clip", "leaves", "cert"])
+def test_fifo_inside_a_clip_exhibit_is_a_finding_without_blocking(ev, target, trust, tmp_path):
+    ex = build_exhibit(ev, "REC-001", tmp_path / "exhibit", start=0.5, end=1.5, trust=[trust.root_pub])
+    pattern = {"clip": "clips/*/*", "leaves": "media/*/*.leaves", "cert": "certs/*"}[target]
+    path = sorted(ex.glob(pattern))[0]
+    path.unlink()
+    os.mkfifo(path)
+    proc = bwc("verify", ex, "--trust", trust.root_pub)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr and "internal error" not in proc.stderr
+    assert "exhibit.file_missing" in proc.stdout
