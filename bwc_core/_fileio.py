@@ -133,9 +133,11 @@ def read_regular_file_stat(path: str | os.PathLike[str], limit: int, error: type
             raise error(f"{os.fspath(path)}: {st.st_size} bytes, too large for {what} (limit {limit})")
         chunks = []
         size = 0
+        want = st.st_size + 1  # the whole file in one read (one allocation), then its end
         while True:
             try:
-                block = os.read(fd, min(1 << 20, limit + 1 - size))
+                block = os.read(fd, max(1, min(want, limit + 1 - size)))
+                want = 1 << 20
             except OSError as exc:
                 raise error(f"{os.fspath(path)}: cannot read {what}: {exc.strerror}") from None
             if not block:
@@ -144,7 +146,7 @@ def read_regular_file_stat(path: str | os.PathLike[str], limit: int, error: type
             size += len(block)
             if size > limit:  # grew while being read
                 raise error(f"{os.fspath(path)}: too large for {what} (limit {limit})")
-        return b"".join(chunks), st
+        return (chunks[0] if len(chunks) == 1 else b"".join(chunks)), st
     finally:
         os.close(fd)
 

@@ -38,10 +38,15 @@ def _read_passphrase(path: str | None) -> bytes | None:
     """The passphrase from a file: its first line, without the line ending."""
     if path is None:
         return None
-    from ._fileio import read_regular_file
     from .errors import KeyFileError
 
-    data = read_regular_file(path, 1 << 16, KeyFileError, "a passphrase file")
+    # A pipe is a fine source of a secret (`--passphrase-file <(pass show cam)`),
+    # so unlike key and certificate files this one may be a FIFO: it is read as given.
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(1 << 16)
+    except OSError as exc:
+        raise KeyFileError(f"{path}: cannot read passphrase file: {exc.strerror}") from None
     line = data.split(b"\n", 1)[0].rstrip(b"\r")
     if not line:
         raise KeyFileError(f"{path}: passphrase file is empty")
