@@ -248,16 +248,14 @@ def _cmd_seal(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     from ._fileio import require_regular_file
     from .errors import MediaError
-    from .keys import Identity
     from .seal import seal_files
 
     for path in args.media:  # FFmpeg would block on a FIFO and read a device forever
         require_regular_file(path, MediaError, "a media file")
-    signer = Identity.load(args.key, _read_passphrase(args.passphrase_file),
-                           allow_open_permissions=args.allow_open_key)
     results = seal_files(
-        args.media, key=signer, cert=args.cert, out=args.out,
+        args.media, key=args.key, cert=args.cert, out=args.out,
         segment_seconds=args.segment_seconds, container=args.container,
+        passphrase=_read_passphrase(args.passphrase_file), allow_open_key=args.allow_open_key,
     )
     for src, rid, count in results:
         print(f"sealed {src} -> recording {rid}: {count} segment(s)")
