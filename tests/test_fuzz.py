@@ -398,6 +398,7 @@ def _fuzz_journal(keys, small_evidence, n):
     anchors = TrustAnchors([root.public_info()])
     lines = (evidence / "journal.jsonl").read_bytes().splitlines(keepends=True)
     bodies = _bodies(evidence)
+    cert_body = cert_now.envelope.body()
     for _ in range(n):
         # Mutated bytes of one line (signature fails: findings).
         mutated = list(lines)
@@ -412,6 +413,14 @@ def _fuzz_journal(keys, small_evidence, n):
         k = rng.randrange(len(edited))
         edited[k] = mutate_value(rng, edited[k])
         bounded("journal.signed", validate_chain, _chain(edited, cam), anchors, allowed=())
+        # The genesis certificate with a mutated body, re-signed by the root.
+        try:
+            env = sign(CERTIFICATE_TYPE, mutate_value(rng, cert_body), root)
+        except CanonicalJSONError:
+            continue
+        edited = list(bodies)
+        edited[0] = {**edited[0], "certificate": env.to_json()}
+        bounded("journal.genesis_cert", validate_chain, _chain(edited, cam), anchors, allowed=())
 
 
 def test_fuzz_journal(keys, small_evidence):
