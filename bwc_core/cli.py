@@ -304,6 +304,7 @@ def _add_exhibit(p: argparse.ArgumentParser) -> None:
                    help="the exporting evidence server's key file (role server): signs the exhibit's content")
     p.add_argument("--cert", required=True, metavar="CERT", help="that server key's certificate (root-signed)")
     p.add_argument("--passphrase-file", metavar="F", help="passphrase of an encrypted key")
+    _add_allow_open_key(p)
     p.add_argument("--trust", action="append", default=[], metavar="ROOT_PUB",
                    help="a trusted root's ID.pub.json, copied into the exhibit (repeatable)")
     p.add_argument("--revocations", action="append", default=[], metavar="FILE",
@@ -333,7 +334,8 @@ def _cmd_exhibit(args: argparse.Namespace) -> int:
     from .exhibit import build_exhibit
     from .keys import Certificate, Identity
 
-    identity = Identity.load(args.key, _read_passphrase(args.passphrase_file))
+    identity = Identity.load(args.key, _read_passphrase(args.passphrase_file),
+                             allow_open_permissions=args.allow_open_key)
     cert = Certificate.load(args.cert)
     target = build_exhibit(args.evidence, args.recording, args.out, identity=identity, cert=cert,
                            start=args.start, end=args.end, trust=args.trust, revocations=args.revocations,

@@ -158,7 +158,8 @@ def test_zip_budget_counts_bytes_as_they_are_streamed(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("ev", CONTAINERS, indirect=True)
 def test_pristine_zip_exhibit_verifies_within_the_default_budget(ev, trust, tmp_path, capsys):
-    target = build_exhibit(ev, "REC-001", tmp_path / "exhibit", trust=[trust.root_pub], as_zip=True)
+    target = build_exhibit(ev, "REC-001", tmp_path / "exhibit", trust=[trust.root_pub], as_zip=True,
+                           **trust.signed)
     code, out, err = run(capsys, "verify", target, "--trust", trust.root_pub)
     assert code == 0 and out.startswith("PASS"), out + err
 
@@ -199,7 +200,7 @@ def test_deep_json_is_a_one_line_error(where, trust, evidence_by_container, tmp_
         argv = ["seal", ev / "media" / "REC-001" / "REC-001-00000.mp4", "--key", deep, "--cert",
                 trust.cert_path, "--out", tmp_path / "out"]
     else:
-        ex = build_exhibit(ev, "REC-001", tmp_path / "exhibit", trust=[trust.root_pub])
+        ex = build_exhibit(ev, "REC-001", tmp_path / "exhibit", trust=[trust.root_pub], **trust.signed)
         (ex / "exhibit.json").write_bytes(deep_json())
         argv = ["verify", ex, "--trust", trust.root_pub]
     code, out, err = run(capsys, *argv)
@@ -243,9 +244,10 @@ def test_deep_json_journal_line_is_a_finding(ev, trust, capsys):
     ("nan", "2", "--start"), ("0", "inf", "--end"), ("-inf", "1", "--start"), ("0", "NaN", "--end"),
     ("-1", "2", "--start"), ("1e400", None, "--start"), ("2", "1", "after --start"), ("1", "1", "after --start"),
 ])
-def test_exhibit_times_must_be_finite_and_ordered(start, end, words, evidence_by_container, tmp_path, capsys):
+def test_exhibit_times_must_be_finite_and_ordered(start, end, words, evidence_by_container, trust, tmp_path,
+                                                  capsys):
     argv = ["exhibit", evidence_by_container["mp4"], "--recording", "REC-001", "--out", tmp_path / "x",
-            f"--start={start}"]
+            "--key", trust.server_key, "--cert", trust.server_cert_path, f"--start={start}"]
     if end is not None:
         argv.append(f"--end={end}")
     code, out, err = run(capsys, *argv)
@@ -521,12 +523,16 @@ def test_malformed_genesis_certificate_is_a_finding(evidence_by_container, trust
 
 
 def test_manifest_with_unusable_path_is_a_finding(evidence_by_container, trust, tmp_path):
-    ex = build_exhibit(evidence_by_container["mp4"], "REC-001", tmp_path / "exhibit", trust=[trust.root_pub])
-    manifest = json.loads((ex / "exhibit.json").read_text())
+    ex = build_exhibit(evidence_by_container["mp4"], "REC-001", tmp_path / "exhibit", trust=[trust.root_pub],
+                       **trust.signed)
+    from bwc_core.envelope import EXHIBIT_TYPE
+
+    # The declaration as its (compromised, or buggy) exporting server signs it.
+    manifest = Envelope.from_json((ex / "exhibit.json").read_bytes()).body()
     manifest["files"].append({"path": "x" * 300, "size": 1, "digests": {}})
     manifest["files"].append({"path": ["media"], "size": 1})
     manifest["files"].append(7)
-    (ex / "exhibit.json").write_text(json.dumps(manifest))
+    (ex / "exhibit.json").write_text(json.dumps(sign(EXHIBIT_TYPE, manifest, trust.server).to_json()))
     report = verify_exhibit(ex, TrustAnchors([trust.root.public_info()]))
     assert "exhibit.manifest_invalid" in report.codes() and not report.ok
 
@@ -534,7 +540,8 @@ def test_manifest_with_unusable_path_is_a_finding(evidence_by_container, trust, 
 @pytest.mark.parametrize("ev", CONTAINERS, indirect=True)
 @pytest.mark.parametrize("target", ["clip", "leaves", "cert"])
 def test_fifo_inside_a_clip_exhibit_is_a_finding_without_blocking(ev, target, trust, tmp_path):
-    ex = build_exhibit(ev, "REC-001", tmp_path / "exhibit", start=0.5, end=1.5, trust=[trust.root_pub])
+    ex = build_exhibit(ev, "REC-001", tmp_path / "exhibit", start=0.5, end=1.5, trust=[trust.root_pub],
+                       **trust.signed)
     pattern = {"clip": "clips/*/*", "leaves": "media/*/*.leaves", "cert": "certs/*"}[target]
     path = sorted(ex.glob(pattern))[0]
     path.unlink()

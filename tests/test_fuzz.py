@@ -515,29 +515,49 @@ def small_exhibit(small_evidence, keys, tmp_path_factory):
     root = keys[0]
     d = tmp_path_factory.mktemp("fuzzex")
     root.save_public(d / "root.pub.json")
-    folder = build_exhibit(evidence, "REC-001", d / "exhibit", trust=[d / "root.pub.json"])
-    zipped = build_exhibit(evidence, "REC-001", d / "exhibit2", trust=[d / "root.pub.json"], as_zip=True)
-    return folder, zipped
+    server = Identity.from_seed("server", "CPD-EVIDENCE", bytes(range(2, 34)))
+    import time
+
+    signed = {"identity": server, "cert": root.certify(server, days=30, not_before=int(time.time()) - 86400)}
+    folder = build_exhibit(evidence, "REC-001", d / "exhibit", trust=[d / "root.pub.json"], **signed)
+    zipped = build_exhibit(evidence, "REC-001", d / "exhibit2", trust=[d / "root.pub.json"], as_zip=True, **signed)
+    clip = build_exhibit(evidence, "REC-001", d / "exhibit3", start=0.5, end=1.5, trust=[d / "root.pub.json"],
+                         **signed)
+    return folder, zipped, clip, server
 
 
 def _fuzz_exhibit(keys, small_exhibit, tmp_path, n):
     from bwc_core.exhibit import EXHIBIT_MANIFEST, safe_extract, verify_exhibit
 
-    folder, zipped = small_exhibit
+    from bwc_core.envelope import EXHIBIT_TYPE
+
+    folder, zipped, clip, server = small_exhibit
     rng = random.Random(SEED + 6)
     anchors = TrustAnchors([keys[0].public_info()])
-    work = tmp_path / "ex"
-    shutil.copytree(folder, work)
-    manifest = (folder / EXHIBIT_MANIFEST).read_bytes()
+    works = []
+    for src in (folder, clip):
+        works.append(tmp_path / src.name)
+        shutil.copytree(src, works[-1])
     zip_bytes = Path(zipped).read_bytes()
     for i in range(n):
-        if rng.random() < 0.5:
+        work = works[i % 2]
+        manifest = ((folder, clip)[i % 2] / EXHIBIT_MANIFEST).read_bytes()
+        r = rng.random()
+        if r < 0.3:
             data = mutate_bytes(rng, manifest)
-        else:
+        elif r < 0.5:
             doc = mutate_value(rng, json.loads(manifest), canonical=False)
             try:
                 data = json.dumps(doc).encode()
             except (ValueError, TypeError, RecursionError):
+                continue
+        else:
+            # The declared content mutated and re-signed by the exporting server's key:
+            # past the signature, into the checks of every declared field.
+            body = mutate_value(rng, Envelope.from_json(manifest).body())
+            try:
+                data = json.dumps(sign(EXHIBIT_TYPE, body, server).to_json()).encode()
+            except CanonicalJSONError:
                 continue
         (work / EXHIBIT_MANIFEST).write_bytes(data)
         report, _ = bounded("exhibit.manifest", verify_exhibit, work, anchors, allowed=(BwcError,),
