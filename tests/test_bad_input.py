@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import stat
 import subprocess
 import sys
 import tempfile
@@ -24,13 +23,7 @@ import pytest
 
 from bwc_core.cli import main
 from bwc_core.envelope import RECORD_TYPE, Envelope, record_hash, sign
-from bwc_core.errors import (
-    CertificateError,
-    ExhibitError,
-    JournalError,
-    KeyFileError,
-    UnsafePathError,
-)
+from bwc_core.errors import CertificateError, KeyFileError, UnsafePathError
 from bwc_core.exhibit import build_exhibit, extract_budget, safe_extract, verify_exhibit
 from bwc_core.keys import Certificate, Identity, PublicIdentity, RevocationList, TrustAnchors
 from bwc_core.verify import verify_evidence

@@ -25,7 +25,6 @@ import os
 import random
 import shutil
 import signal
-import zipfile
 from pathlib import Path
 
 import pytest
