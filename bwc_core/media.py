@@ -523,7 +523,10 @@ class PayloadRewrite:
     """How one stream's packets change on their way into a container; the leaves do not.
 
     * AAC with ADTS headers into MP4/Matroska: each frame loses its header
-      (see :func:`adts_streams`).
+      (see :func:`adts_streams`) when it says what the stream's
+      AudioSpecificConfig says; a header that says otherwise (another sample
+      rate, channel configuration or profile) is kept, as the content format
+      commits it with the frame (format 1.2) and FFmpeg decodes by it.
     * H.264/HEVC with an avcC/hvcC record into MPEG-TS: a keyframe that is
       neither an IDR/IRAP picture nor carries its own SPS (an open-GOP I frame,
       an intra-refresh recovery point) gets the record's parameter sets in
@@ -539,15 +542,19 @@ class PayloadRewrite:
 
     __slots__ = ("adts", "prefix", "hevc", "length_size")
 
-    def __init__(self, adts: bool = False, prefix: bytes = b"", hevc: bool = False, length_size: int = 4) -> None:
-        self.adts = adts
+    def __init__(self, adts: bool = False, prefix: bytes = b"", hevc: bool = False, length_size: int = 4,
+                 extradata: bytes = b"") -> None:
+        from . import _framing
+
+        # The content format's own AAC framer: strips exactly the headers it does not commit.
+        self.adts = _framing.Framer("aac", bytes(extradata)) if adts else None
         self.prefix = prefix
         self.hevc = hevc
         self.length_size = length_size
 
     def __call__(self, payload: Any, keyframe: bool) -> bytes | None:
-        if self.adts:
-            return strip_adts(payload)
+        if self.adts is not None:
+            return bytes(self.adts.canonical(payload))
         if not (self.prefix and keyframe):
             return None
         data = memoryview(payload).cast("B")  # NAL headers only: no copy unless rewritten
@@ -566,7 +573,8 @@ def payload_rewrites(streams: Iterable[StreamInfo], container: str) -> dict[int,
     from .content import _h264_extradata_sets, _hevc_extradata_sets
 
     streams = list(streams)
-    out = {i: PayloadRewrite(adts=True) for i in adts_streams(streams, container)}
+    raw_aac = adts_streams(streams, container)
+    out = {s.index: PayloadRewrite(adts=True, extradata=s.extradata) for s in streams if s.index in raw_aac}
     if CONTAINER_FORMATS.get(container, container) != "mpegts":
         return out
     for s in streams:
