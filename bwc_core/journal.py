@@ -48,6 +48,7 @@ from .findings import finding as _finding
 from ._sodium import AVAILABLE as _DETACHED
 from ._sodium import sign_detached as _sign_detached
 from .keys import Certificate, Identity, Signer, TrustAnchors
+from .records import check_fields
 
 import nacl.exceptions
 import nacl.signing
@@ -105,6 +106,9 @@ def _line_keyid(key_id: str) -> bytes:
 FINDING_CODES: dict[str, tuple[Verdict, Severity, str]] = register({
     "journal.malformed_line": (Verdict.INTEGRITY, Severity.ERROR,
                                "a line is not a well-formed signed record"),
+    "journal.malformed_record": (Verdict.INTEGRITY, Severity.ERROR,
+                                 "a signed record lacks a required field of its type, has one of the "
+                                 "wrong type, or has a field its type does not define"),
     "journal.edited": (Verdict.INTEGRITY, Severity.ERROR,
                        "a record's bytes do not match the device signature over them"),
     "journal.duplicate": (Verdict.INTEGRITY, Severity.ERROR,
@@ -245,6 +249,8 @@ def _parse_line(item: _Line) -> str | None:
         return str(exc)
     if env.payload_type != RECORD_TYPE:
         return f"payload type {env.payload_type!r} is not a journal record"
+    if len(env.signatures) != 1:  # format 2.2: one signature, by the device key in force
+        return f"a record envelope carries exactly one signature, not {len(env.signatures)}"
     item.env = env
     item.hash = record_hash(env)
     try:
@@ -414,6 +420,15 @@ def _analyze(
                     f"line {p.line}: seq {p.body['seq']} signed by a device key not in force then",
                     line=p.line, seq=p.body["seq"], keyid=kid))
                 continue
+        try:
+            check_fields(p.body)
+        except ValueError as exc:
+            # Signed, but not a record of format 2.5: nothing downstream reads it.
+            bad_lines.append(p.line)
+            found.append(_finding("journal.malformed_record",
+                                  f"line {p.line}: seq {p.body['seq']} ({p.body['type']}): {exc}",
+                                  line=p.line, seq=p.body["seq"]))
+            continue
         verified.append(Record(env, p.body, p.hash, p.line))
     if genesis_ok is None and not geneses and parsed:
         # Missing genesis is reported as a gap below (seq 0 absent).
