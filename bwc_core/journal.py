@@ -11,7 +11,13 @@ Durability: by default each append is one ``write`` of the whole line
 followed by ``fsync``; when ``append`` returns, the record survives a power
 cut. A crash mid-write leaves at most one torn (unterminated) last line,
 which :meth:`Journal.open` cuts off and reports; earlier lines are never
-rewritten. See :class:`Journal` for the ``sync="batch"`` trade-off.
+rewritten. One writer at a time: it holds an exclusive lock from before it
+reads the file, and only it cuts, completes or appends (a reader never
+modifies the file). See :class:`Journal` for the ``sync="batch"`` trade-off.
+
+Every body has exactly the fields of its type (:mod:`bwc_core.records`),
+record times never go backwards, and only ``camera`` keys keep a journal
+(``docs/format.md`` 2.5).
 """
 
 from __future__ import annotations
@@ -754,7 +760,10 @@ class Journal:
         A torn last line (a crash mid-write) is reported in ``torn_tail``, in
         ``findings`` and in the log; when opened for writing it is cut off so
         the next record starts on a fresh line. Earlier lines are never
-        rewritten. With ``strict`` (default) any error finding raises
+        rewritten. A writer takes the journal's lock before reading it
+        (:class:`JournalError` if another writer holds it: the "torn" line may
+        be that writer's append in progress) and changes nothing in a journal
+        that does not validate; a reader never changes the file. With ``strict`` (default) any error finding raises
         :class:`JournalError`; ``strict=False`` opens read-only for inspection.
         """
         directory = Path(evidence_dir)
@@ -834,7 +843,8 @@ class Journal:
         """Sign and durably append a record of ``type`` with ``body``'s fields.
 
         Fills ``type, seq, prev, device, time`` (``wall_time`` in unix ns, else
-        the clock). Raises ``ValueError`` for an unknown type or a reserved
+        the clock, raised to the previous record's time if the clock was
+        stepped back; a ``wall_time`` below it is refused). Raises ``ValueError`` for an unknown type or a reserved
         field in ``body``, :class:`CanonicalJSONError` for a body that is not
         canonical JSON, and :class:`JournalError` if the write fails (the file
         is cut back; the journal is unchanged).
