@@ -19,113 +19,136 @@ from . import errors
 
 __all__ = ["COMMON_FIELDS", "DEACTIVATION_REASONS", "EVENT_KINDS", "RECORD_FIELDS", "check_fields"]
 
-Check = Callable[[Any, str], None]
+Check = Callable[[Any], None]
 
 _HEX = re.compile(r"[0-9a-f]+\Z")
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")
 
 
-def _bad(where: str, what: str) -> errors.ValueError:
-    return errors.ValueError(f"{where}: {what}")
+class _Invalid(Exception):
+    """A field breaks its rule; ``path`` is filled in on the way out (no cost when valid)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+        self.path: list[str] = []
 
 
-def _string(value: Any, where: str) -> None:
+def _string(value: Any) -> None:
     if type(value) is not str:
-        raise _bad(where, "must be a string")
+        raise _Invalid("must be a string")
 
 
-def _integer(value: Any, where: str) -> None:
+def _integer(value: Any) -> None:
     if type(value) is not int:  # a boolean is not an integer
-        raise _bad(where, "must be an integer")
+        raise _Invalid("must be an integer")
 
 
-def _natural(value: Any, where: str) -> None:
+def _natural(value: Any) -> None:
     if type(value) is not int or value < 0:
-        raise _bad(where, "must be a non-negative integer")
+        raise _Invalid("must be a non-negative integer")
 
 
-def _boolean(value: Any, where: str) -> None:
+def _boolean(value: Any) -> None:
     if type(value) is not bool:
-        raise _bad(where, "must be true or false")
+        raise _Invalid("must be true or false")
 
 
-def _hex64(value: Any, where: str) -> None:
+def _hex64(value: Any) -> None:
     if type(value) is not str or not _HEX64.match(value):
-        raise _bad(where, "must be 64 lowercase hex digits")
+        raise _Invalid("must be 64 lowercase hex digits")
 
 
-def _fraction(value: Any, where: str) -> None:
+def _fraction(value: Any) -> None:
     """``[num, den]``: two integers, den > 0."""
     if (type(value) is not list or len(value) != 2 or type(value[0]) is not int
             or type(value[1]) is not int or value[1] <= 0):
-        raise _bad(where, "must be [numerator, denominator] integers with denominator > 0")
+        raise _Invalid("must be [numerator, denominator] integers with denominator > 0")
 
 
 def _null_or(check: Check) -> Check:
-    def run(value: Any, where: str) -> None:
+    def run(value: Any) -> None:
         if value is not None:
-            check(value, where)
+            check(value)
     return run
 
 
 def _one_of(*values: str) -> Check:
     allowed = frozenset(values)
 
-    def run(value: Any, where: str) -> None:
+    def run(value: Any) -> None:
         if type(value) is not str or value not in allowed:
-            raise _bad(where, f"must be one of {', '.join(sorted(allowed))}")
+            raise _Invalid(f"must be one of {', '.join(sorted(allowed))}")
     return run
 
 
 def _list_of(check: Check) -> Check:
-    def run(value: Any, where: str) -> None:
+    def run(value: Any) -> None:
         if type(value) is not list:
-            raise _bad(where, "must be a list")
-        for i, item in enumerate(value):
-            check(item, f"{where}[{i}]")
+            raise _Invalid("must be a list")
+        i = 0
+        try:
+            for i, item in enumerate(value):
+                check(item)
+        except _Invalid as exc:
+            exc.path.append(f"[{i}]")
+            raise
     return run
 
 
 def _object(required: Mapping[str, Check], optional: Mapping[str, Check] | None = None) -> Check:
     """A JSON object with exactly the ``required`` fields plus any of ``optional``."""
     optional = dict(optional or {})
-    known = set(required) | set(optional)
+    need = frozenset(required)
+    known = need | frozenset(optional)
+    checks = [(name, check) for name, check in required.items() if check is not _any]
+    maybe = list(optional.items())
 
-    def run(value: Any, where: str) -> None:
+    def run(value: Any) -> None:
         if type(value) is not dict:
-            raise _bad(where, "must be an object")
-        missing = [k for k in required if k not in value]
-        if missing:
-            raise _bad(where, f"missing field(s) {', '.join(sorted(missing))}")
-        unknown = [k for k in value if k not in known]
-        if unknown:
-            raise _bad(where, f"unknown field(s) {', '.join(sorted(unknown))}")
-        for name, check in required.items():
-            check(value[name], f"{where}.{name}")
-        for name, check in optional.items():
-            if name in value:
-                check(value[name], f"{where}.{name}")
+            raise _Invalid("must be an object")
+        keys = value.keys()
+        if not need <= keys:
+            raise _Invalid(f"missing field(s) {', '.join(sorted(need - keys))}")
+        if not keys <= known:
+            raise _Invalid(f"unknown field(s) {', '.join(sorted(keys - known))}")
+        name = ""
+        try:
+            for name, check in checks:
+                check(value[name])
+            for name, check in maybe:
+                if name in value:
+                    check(value[name])
+        except _Invalid as exc:
+            exc.path.append("." + name)
+            raise
     return run
 
 
-def _digests(value: Any, where: str) -> None:
+def _any(value: Any) -> None:
+    """Checked elsewhere (the common fields: the journal)."""
+
+
+def _digests(value: Any) -> None:
     """``{name: lowercase hex}``, at least one entry (bwc-core writes ``blake3`` and ``sha256``)."""
     if type(value) is not dict or not value:
-        raise _bad(where, "must be a non-empty object of digests")
+        raise _Invalid("must be a non-empty object of digests")
     for name, digest in value.items():
         if type(digest) is not str or not _HEX.match(digest):
-            raise _bad(f"{where}.{name}", "must be lowercase hex")
+            exc = _Invalid("must be lowercase hex")
+            exc.path.append("." + str(name))
+            raise exc
 
 
-def _envelope(value: Any, where: str) -> None:
+def _envelope(value: Any) -> None:
     """A certificate envelope (its own fields are checked where it is parsed, 2.2 / 2.6)."""
     if type(value) is not dict:
-        raise _bad(where, "must be an envelope object")
+        raise _Invalid("must be an envelope object")
 
 
 #: The fields every record body carries (their rules are the journal's, 2.5).
 COMMON_FIELDS = ("type", "seq", "prev", "device", "time")
-_COMMON: dict[str, Check] = {name: (lambda v, w: None) for name in COMMON_FIELDS}
+_COMMON: dict[str, Check] = {name: _any for name in COMMON_FIELDS}
 
 #: Event kinds and deactivation reasons (the recorder's DeactivationReason).
 EVENT_KINDS = ("notice", "mute", "unmute", "marker", "deactivate", "sleep", "wake")
@@ -162,21 +185,27 @@ _EVENT_EXTRA: dict[str, dict[str, Check]] = {
 _EVENTS = {kind: _object({**_EVENT_COMMON, **extra}) for kind, extra in _EVENT_EXTRA.items()}
 
 
-def _event(body: Any, where: str) -> None:
+def _event(body: Any) -> None:
     kind = body.get("kind")
     if type(kind) is not str or kind not in _EVENTS:
-        raise _bad(f"{where}.kind", f"must be one of {', '.join(EVENT_KINDS)}")
-    _EVENTS[kind](body, where)
+        exc = _Invalid(f"must be one of {', '.join(EVENT_KINDS)}")
+        exc.path.append(".kind")
+        raise exc
+    _EVENTS[kind](body)
     if kind == "deactivate" and body["reason"] == "other" and not (body["note"] or "").strip():
-        raise _bad(f"{where}.note", "a deactivation for reason 'other' needs a non-empty note")
+        exc = _Invalid("a deactivation for reason 'other' needs a non-empty note")
+        exc.path.append(".note")
+        raise exc
 
 
-def _close(body: Any, where: str) -> None:
-    base = {**_COMMON, "recording": _string, "segments": _natural, "reason": _one_of(*_CLOSE_REASONS)}
-    if body.get("reason") == "import_failed":
-        _object({**base, "lost": _STRINGS, "lost_files": _list_of(_LOST_FILE)})(body, where)
-    else:
-        _object(base)(body, where)
+_CLOSE = _object({**_COMMON, "recording": _string, "segments": _natural, "reason": _one_of(*_CLOSE_REASONS)})
+_CLOSE_FAILED = _object({**_COMMON, "recording": _string, "segments": _natural,
+                         "reason": _one_of(*_CLOSE_REASONS), "lost": _list_of(_string),
+                         "lost_files": _list_of(_LOST_FILE)})
+
+
+def _close(body: Any) -> None:
+    (_CLOSE_FAILED if body.get("reason") == "import_failed" else _CLOSE)(body)
 
 
 #: record type -> check of the whole body (common fields included, not re-checked here).
@@ -195,8 +224,8 @@ RECORD_FIELDS: dict[str, Check] = {
         "chunks": _list_of(_CHUNK), "streams": _list_of(_STREAM), "spans": _list_of(_SPAN),
         "cut": _fraction, "start": _fraction, "end": _fraction, "packet_count": _natural,
         "pre_event": _boolean, "recovered": _boolean}),
-    "event": lambda body, where: _event(body, where),
-    "recording.close": lambda body, where: _close(body, where),
+    "event": _event,
+    "recording.close": _close,
     "recovery": _object({**_COMMON, "recording": _string, "reason": _one_of("power_loss"),
                          "salvaged": _STRINGS, "lost": _STRINGS, "lost_files": _list_of(_LOST_FILE)}),
     "key.rotate": _object({**_COMMON, "certificate": _envelope}),
@@ -209,7 +238,12 @@ def check_fields(body: Mapping[str, Any]) -> None:
 
     ``body`` has passed the journal's common-field checks (its ``type`` is known).
     """
-    check = RECORD_FIELDS.get(body["type"])
+    rtype = body["type"]
+    check = RECORD_FIELDS.get(rtype)
     if check is None:
-        raise errors.ValueError(f"record type {body['type']!r} has no field table")
-    check(body, body["type"])
+        raise errors.ValueError(f"record type {rtype!r} has no field table")
+    try:
+        check(body)
+    except _Invalid as exc:
+        where = rtype + "".join(reversed(exc.path))
+        raise errors.ValueError(f"{where}: {exc.what}") from None
