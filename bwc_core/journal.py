@@ -701,8 +701,7 @@ class Journal:
         if signer is not None:
             assert fd is not None  # locked by create()/open() before the file was read
             cert = self.certificate
-            if cert is None or signer.key_id != cert.key_id:
-                os.close(fd)
+            if cert is None or signer.key_id != cert.key_id:  # the caller closes fd
                 raise JournalError(f"{path}: signer {signer.key_id[:16]}… is not the journal's "
                                    "device key in force")
             self._fd = fd
@@ -746,9 +745,13 @@ class Journal:
             raise JournalError(f"{path}: journal was appended to by another writer while being created")
         analysis = _Analysis(records=[Record(env, body, record_hash(env), 1)],
                              keys=[(0, cert)], device=cert.subject)
-        return cls(path, analysis, signer=signer, clock=clock, sync=sync,
-                   batch_records=batch_records, batch_seconds=batch_seconds, torn_tail=None, keep=keep,
-                   fd=fd)
+        try:
+            return cls(path, analysis, signer=signer, clock=clock, sync=sync,
+                       batch_records=batch_records, batch_seconds=batch_seconds, torn_tail=None,
+                       keep=keep, fd=fd)
+        except BaseException:
+            os.close(fd)
+            raise
 
     @classmethod
     def open(cls, evidence_dir: str | os.PathLike[str], signer: Signer | None = None, *,
@@ -763,8 +766,9 @@ class Journal:
         rewritten. A writer takes the journal's lock before reading it
         (:class:`JournalError` if another writer holds it: the "torn" line may
         be that writer's append in progress) and changes nothing in a journal
-        that does not validate; a reader never changes the file. With ``strict`` (default) any error finding raises
-        :class:`JournalError`; ``strict=False`` opens read-only for inspection.
+        that does not validate; a reader never changes the file. With
+        ``strict`` (default) any error finding raises :class:`JournalError`;
+        ``strict=False`` opens read-only for inspection.
         """
         directory = Path(evidence_dir)
         path = directory / JOURNAL_NAME if directory.is_dir() else directory
@@ -844,8 +848,9 @@ class Journal:
 
         Fills ``type, seq, prev, device, time`` (``wall_time`` in unix ns, else
         the clock, raised to the previous record's time if the clock was
-        stepped back; a ``wall_time`` below it is refused). Raises ``ValueError`` for an unknown type or a reserved
-        field in ``body``, :class:`CanonicalJSONError` for a body that is not
+        stepped back; a ``wall_time`` below it is refused). Raises
+        ``ValueError`` for an unknown type or a reserved field in ``body``,
+        :class:`CanonicalJSONError` for a body that is not
         canonical JSON, and :class:`JournalError` if the write fails (the file
         is cut back; the journal is unchanged).
         """
