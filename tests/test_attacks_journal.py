@@ -119,6 +119,9 @@ def test_a_root_certified_non_camera_key_keeping_a_camera_journal_fails(ev, trus
     code, out = human(ev, trust, capsys)
     assert code == 1 and f"signer {role} {key.id}  key {key.key_id[:16]}" in out
     assert "cert.wrong_role" in out
+    html = ev.parent / "report.html"
+    assert cli.main(["verify", str(ev), "--trust", str(trust.root_pub), "--html", str(html)]) == 1
+    assert f"<td>{key.id}</td><td>{role}</td>" in html.read_text(encoding="utf-8")
 
 
 def test_the_camera_key_passes_and_the_report_shows_its_role(pristine, trust, capsys):
