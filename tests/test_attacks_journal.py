@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bwc_core import cli
 from bwc_core.canonical import parse_canonical
@@ -480,3 +482,19 @@ def test_every_record_type_has_a_field_table():
     from bwc_core.records import RECORD_FIELDS
 
     assert set(RECORD_FIELDS) == set(RECORD_TYPES)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(st.integers(-10**12, 10**12), min_size=1, max_size=12))
+def test_whatever_the_clock_does_the_camera_never_writes_time_backwards(tmp_path_factory, trust, steps):
+    """Any sequence of clock readings (steps back and forth, repeats): times never decrease
+    and the chain has no finding at all."""
+    readings = iter([START + sum(steps[:i]) for i in range(len(steps) + 1)])
+    d = tmp_path_factory.mktemp("clock")
+    j = Journal.create(d, trust.cam, trust.cert, clock=lambda: next(readings), sync="none")
+    for _ in steps:
+        j.append("clock.sync", {"source": "ntp", "offset_ns": 0})
+    j.close()
+    times = [r.time for r in Journal.open(d).records]
+    assert times == sorted(times)
+    assert not [f for f in validate_chain(read_lines(d), anchors_of(trust)) if f.failed]
