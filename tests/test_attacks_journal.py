@@ -498,3 +498,13 @@ def test_whatever_the_clock_does_the_camera_never_writes_time_backwards(tmp_path
     times = [r.time for r in Journal.open(d).records]
     assert times == sorted(times)
     assert not [f for f in validate_chain(read_lines(d), anchors_of(trust)) if f.failed]
+
+
+def test_bwc_seal_with_a_dock_key_is_refused_before_writing(tmp_path, trust, video_clip, capsys):
+    dock = Identity.generate("dock", "DOCK-1")
+    dock.save(tmp_path / "DOCK-1.key")
+    trust.root.certify(dock, days=5).save(tmp_path / "DOCK-1.cert.json")
+    code = cli.main(["seal", str(video_clip), "--key", str(tmp_path / "DOCK-1.key"),
+                     "--cert", str(tmp_path / "DOCK-1.cert.json"), "--out", str(tmp_path / "ev")])
+    assert code == 2 and "camera keys only" in capsys.readouterr().err
+    assert not (tmp_path / "ev").exists()
