@@ -170,6 +170,10 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     finally:
         if prefetched is not None:
             prefetched.close()
+    if getattr(report, "exhibit", None) is not None:
+        from .exhibit import trust_inside
+
+        report.findings.extend(trust_inside(args.path, args.trust, anchors))
     if args.html:
         from .report import write_report_html
 
@@ -182,6 +186,12 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     else:
         _print_report(report, sys.stdout)
     return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _secs(value: Any) -> str:
+    if isinstance(value, list) and len(value) == 2 and value[1]:
+        return f"{value[0] / value[1]:.3f}"
+    return "?"
 
 
 def _print_report(report: Any, out: TextIO) -> None:
@@ -205,6 +215,18 @@ def _print_report(report: Any, out: TextIO) -> None:
     if report.journal.get("head"):
         # What an auditor keeps, to pass as --head next time.
         say(f"  journal head: {report.journal['head_seq']}:{report.journal['head']}")
+    ex = getattr(report, "exhibit", None)
+    if ex is not None:
+        exp = ex.get("exporter") or {}
+        say(f"  exhibit of {ex.get('recording')}: {'a clip' if ex.get('mode') == 'clip' else 'the whole recording'}, "
+            + (f"exported by {exp.get('subject')} ({exp.get('role')}, key {str(exp.get('key_id'))[:16]}…)"
+               if exp else "no exporter")
+            + ("" if ex.get("signed") else "  [declaration NOT authenticated]"))
+        for seg in ex.get("segments") or []:
+            say(f"    segment {seg['index']}: chunks {seg['first_chunk']}..{seg['last_chunk']}, "
+                f"{_secs(seg.get('start'))} s to {_secs(seg.get('end'))} s"
+                + (f"  ({seg['file']})" if seg.get("file") else ""))
+        say("    (times: signed segment records, seconds from the recording's first frame)")
     for r in report.recordings:
         bad = [s for s in r.segments if s.status not in ("ok", "clipped", "omitted")]
         state = f"closed ({r.close_reason})" if r.close_seq is not None else "NOT CLOSED"
@@ -214,6 +236,10 @@ def _print_report(report: Any, out: TextIO) -> None:
         say()
         for f in report.findings:
             say(f"  {f.severity.value:<7} {f.code:<26} {f.message}")
+    if any(f.code == "exhibit.trust_inside" for f in report.findings):
+        say()
+        say("  The trust anchor came from the exhibit itself: compare the root fingerprint above with the one")
+        say("  the agency publishes (out of band) before relying on the origin verdict.")
 
 
 # --- seal -----------------------------------------------------------------------------------
@@ -257,6 +283,10 @@ def _add_exhibit(p: argparse.ArgumentParser) -> None:
     p.add_argument("--end", type=float, metavar="T", help="clip end (same time origin as --start)")
     p.add_argument("--out", required=True, metavar="EXHIBIT", help="exhibit folder to create (or .zip)")
     p.add_argument("--zip", action="store_true", help="write one .zip file instead of a folder")
+    p.add_argument("--key", required=True, metavar="KEY",
+                   help="the exporting evidence server's key file (role server): signs the exhibit's content")
+    p.add_argument("--cert", required=True, metavar="CERT", help="that server key's certificate (root-signed)")
+    p.add_argument("--passphrase-file", metavar="F", help="passphrase of an encrypted key")
     p.add_argument("--trust", action="append", default=[], metavar="ROOT_PUB",
                    help="a trusted root's ID.pub.json, copied into the exhibit (repeatable)")
     p.add_argument("--revocations", action="append", default=[], metavar="FILE",
@@ -265,9 +295,13 @@ def _add_exhibit(p: argparse.ArgumentParser) -> None:
 
 def _cmd_exhibit(args: argparse.Namespace) -> int:
     from .exhibit import build_exhibit
+    from .keys import Certificate, Identity
 
-    target = build_exhibit(args.evidence, args.recording, args.out, start=args.start, end=args.end,
-                           trust=args.trust, revocations=args.revocations, as_zip=args.zip)
+    identity = Identity.load(args.key, _read_passphrase(args.passphrase_file))
+    cert = Certificate.load(args.cert)
+    target = build_exhibit(args.evidence, args.recording, args.out, identity=identity, cert=cert,
+                           start=args.start, end=args.end, trust=args.trust, revocations=args.revocations,
+                           as_zip=args.zip)
     report_path = target / "report.json" if target.is_dir() else None
     ok = True
     if report_path is not None:

@@ -556,8 +556,13 @@ class ContentHasher(_framing.LeafTable):
     def _prefix(self) -> str:
         return f"{self.name}: " if self.name else ""
 
-    def finish(self) -> ContentResult:
-        """Assign chunks, build the trees and return the result; the hasher is then spent."""
+    def finish(self, *, origin: Fraction | None = None) -> ContentResult:
+        """Assign chunks, build the trees and return the result; the hasher is then spent.
+
+        *origin* replaces t0 of the chunking without video (format 1.5): a
+        clip's packets are chunked by the seconds of the segment it was cut
+        from, whose t0 is the signed one, not the clip's own first pts.
+        """
         if self.finished:
             raise PacketError("ContentHasher.finish() was already called")
         self.finished = True
@@ -596,7 +601,7 @@ class ContentHasher(_framing.LeafTable):
                 }
                 chunk, nchunks = self.assign_gop_chunks(fv, per_stream), len(keys)
         if chunk is None:
-            chunk, nchunks = _assign_chunks(self.rows(), fv, tbs)
+            chunk, nchunks = _assign_chunks(self.rows(), fv, tbs, origin)
         order, payload_roots, timing_hashes, chunk_roots, firsts, spans = self.build(chunk, nchunks)
         packets = PacketLeaves(self.packed_rows(order, chunk))
         # Chunk spans in exact integer units of 1/L s (L = LCM of the time base
@@ -618,7 +623,8 @@ class ContentHasher(_framing.LeafTable):
         return ContentResult(root, chunks, packets, streams)
 
 
-def _assign_chunks(rows: list, first_video: int | None, tbs: dict[int, Fraction]) -> tuple[list[int], int]:
+def _assign_chunks(rows: list, first_video: int | None, tbs: dict[int, Fraction],
+                   origin: Fraction | None = None) -> tuple[list[int], int]:
     """Chunk index of every row (format section 1.5)."""
     n = len(rows)
     chunk = [0] * n
@@ -653,7 +659,7 @@ def _assign_chunks(rows: list, first_video: int | None, tbs: dict[int, Fraction]
         return chunk, len(bounds)
     if not n:
         return chunk, 0
-    t0 = min(rows[i][3] * tbs[rows[i][0]] for i in range(n))
+    t0 = min(rows[i][3] * tbs[rows[i][0]] for i in range(n)) if origin is None else origin
     for i in range(n):
         chunk[i] = math.floor(rows[i][3] * tbs[rows[i][0]] - t0)
     present = sorted(set(chunk))
@@ -701,7 +707,8 @@ def content_root(
         return _demux_content(src, salvage=salvage, problems=problems)
 
 
-def _demux_content(src: MediaSource, *, salvage: bool = False, problems: list[str] | None = None) -> ContentResult:
+def _demux_content(src: MediaSource, *, salvage: bool = False, problems: list[str] | None = None,
+                   origin: Fraction | None = None) -> ContentResult:
     """The content commitment of an open :class:`MediaSource` (see :func:`content_root`).
 
     The one demux loop behind :func:`content_root` and the verifier, which
@@ -732,7 +739,7 @@ def _demux_content(src: MediaSource, *, salvage: bool = False, problems: list[st
         if not tolerant:
             raise
         problems.append(str(exc))  # type: ignore[union-attr]
-    return hasher.finish()
+    return hasher.finish(origin=origin)
 
 
 # --- the leaves sidecar ----------------------------------------------------------------------------

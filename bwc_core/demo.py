@@ -5,8 +5,9 @@ H.264 with B-frames + AAC) runs through a shift with the :class:`Recorder`:
 standby with the pre-event buffer, activation, notice, mute / unmute, a
 marker, a victim-request deactivation, a second recording, power off. The
 evidence is verified, a clip is exported as a court exhibit, and the
-exhibit is verified on its own. Leaves ``DIR/keys/`` (with
-``root.pub.json``), ``DIR/evidence/`` and ``DIR/exhibit/``.
+exhibit (signed by the agency's evidence server key) is verified on its
+own. Leaves ``DIR/keys/`` (with ``root.pub.json``), ``DIR/evidence/`` and
+``DIR/exhibit/``.
 """
 
 from __future__ import annotations
@@ -65,6 +66,11 @@ def run_demo(out: str | os.PathLike[str], *, stream: TextIO, seconds: float = 24
     cert.save(keys / "BWC-0001.cert.json")
     say(f"agency root CPD-ROOT   key id {root.key_id}")
     say(f"camera BWC-0001        key id {cam.key_id} (certified, serial {cert.serial})")
+    server = Identity.generate("server", "CPD-EVIDENCE")
+    server_cert = root.certify(server, days=365, not_before=int(time.time()) - 3600)
+    server.save(keys / "CPD-EVIDENCE.key")
+    server_cert.save(keys / "CPD-EVIDENCE.cert.json")
+    say(f"server CPD-EVIDENCE    key id {server.key_id} (certified, serial {server_cert.serial}): signs exhibits")
 
     camera = SyntheticCamera(seconds=seconds, width=320, height=180, fps=15, gop=15, bframes=2)
     policy = RecordingPolicy(pre_event_seconds=3, segment_seconds=4)
@@ -108,13 +114,15 @@ def run_demo(out: str | os.PathLike[str], *, stream: TextIO, seconds: float = 24
         + ", ".join(f"{k} x{v}" for k, v in s["deactivation_reasons"].items())
         + f", {s['mutes']} mute, {s['markers']} marker")
 
-    build_exhibit(evidence, first, exhibit, start=2, end=6, trust=[keys / "root.pub.json"])
+    build_exhibit(evidence, first, exhibit, identity=server, cert=server_cert, start=2, end=6,
+                  trust=[keys / "root.pub.json"])
     ex = verify_evidence(exhibit, TrustAnchors([keys / "root.pub.json"]))
     clips = ex.to_json()["exhibit"]["clips"]
-    say(f"exhibit: clip of {first} from 2 s to 6 s -> {len(clips)} segment clip(s), chunks "
-        + ", ".join(f"{c['first_chunk']}..{c['last_chunk']} of #{c['index']}" for c in clips)
+    say(f"exhibit: clip of {first} from 2 s to 6 s, signed by CPD-EVIDENCE -> {len(clips)} segment clip(s), "
+        "chunks " + ", ".join(f"{c['first_chunk']}..{c['last_chunk']} of #{c['index']}" for c in clips)
         + f"; {'PASS' if ex.ok else 'FAIL'}")
     say(f"report: {exhibit / 'report.html'}")
-    say(f"check it yourself: bwc verify {exhibit} --trust {keys / 'root.pub.json'}   (or read {exhibit / 'VERIFY.txt'})")
+    say(f"check it yourself: bwc verify {exhibit} --trust {keys / 'root.pub.json'}   (or read {exhibit / 'VERIFY.txt'});")
+    say(f"  the root fingerprint to compare with the agency's published one: {root.key_id}")
     say(f"done in {time.monotonic() - started:.1f} s")
     return 0 if report.ok and ex.ok else 1

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CERTIFICATE_TYPE",
+    "EXHIBIT_TYPE",
     "RECORD_CONTEXT",
     "RECORD_TYPE",
     "REVOCATION_TYPE",
@@ -48,6 +49,8 @@ __all__ = [
 RECORD_TYPE = "application/vnd.bwc-core.record.v1+json"
 CERTIFICATE_TYPE = "application/vnd.bwc-core.certificate.v1+json"
 REVOCATION_TYPE = "application/vnd.bwc-core.revocation.v1+json"
+#: A court exhibit's declared content, signed by the exporting server (format 2.9).
+EXHIBIT_TYPE = "application/vnd.bwc-core.exhibit.v1+json"
 RECORD_CONTEXT = "bwc-core v1 record"
 
 _RECORD_HASHER = blake3.blake3(derive_key_context=RECORD_CONTEXT)

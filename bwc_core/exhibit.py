@@ -34,6 +34,7 @@ import posixpath
 import shutil
 import stat
 import tempfile
+import time
 import zipfile
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -44,13 +45,15 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from .content import RangeProof, file_digests, inclusion_proof, read_leaves, verify_range_proof
-from .envelope import RECORD_CONTEXT, Envelope, record_hash
-from .errors import BwcError, ContainerError, ExhibitError, UnsafePathError
+from .content import RangeProof, config_digest, file_digests, inclusion_proof, read_leaves, verify_range_proof
+from .canonical import parse_canonical
+from .envelope import EXHIBIT_TYPE, RECORD_CONTEXT, Envelope, record_hash, sign
+from .envelope import verify as verify_envelope
+from .errors import BwcError, CertificateError, ContainerError, ExhibitError, SignatureError, UnsafePathError
 from .findings import Finding, Severity, Verdict, register
 from .findings import finding as _finding
 from .journal import JOURNAL_NAME, Journal, read_lines
-from .keys import Certificate, PublicIdentity, TrustAnchors
+from .keys import Certificate, PublicIdentity, Signer, TrustAnchors
 from .media import MediaSource, write_packets
 from .packets import PacketRecord
 from .report import write_report_html
@@ -63,10 +66,13 @@ __all__ = [
     "build_exhibit",
     "is_exhibit",
     "safe_extract",
+    "trust_inside",
     "verify_exhibit",
 ]
 
 EXHIBIT_FORMAT = "bwc-core exhibit"
+#: 2: exhibit.json is a DSSE envelope signed by the exporting server (format 1.4).
+EXHIBIT_VERSION = 2
 CLIP_DIR = "clips"
 CERT_DIR = "certs"
 TRUST_DIR = "trust"
@@ -84,12 +90,28 @@ E, W, N = Severity.ERROR, Severity.WARNING, Severity.INFO
 # code -> (verdict, severity, meaning); docs/findings.md mirrors this table.
 FINDING_CODES: dict[str, tuple[Verdict, Severity, str]] = register({
     "exhibit.manifest_invalid": (I, E, "exhibit.json lacks a field or names an unsafe path"),
+    "exhibit.unsigned": (O, E, "exhibit.json is not signed: the exhibit's declared content is attacker-controlled"),
+    "exhibit.signature_invalid": (O, E, "exhibit.json's signature does not verify with its exporter's key"),
+    "exhibit.exporter_untrusted": (O, E, "the exporter's certificate is not from a trusted root, or not valid "
+                                   "and unrevoked at export time"),
+    "exhibit.exporter_role": (O, E, "exhibit.json is signed by a certified key whose role is not server"),
+    "exhibit.declaration_mismatch": (I, E, "exhibit.json declares a segment, record or chunk range the signed "
+                                     "records or range proofs do not have"),
+    "exhibit.mode_mismatch": (I, E, "a whole-recording exhibit declares clips, or a clip exhibit whole segments"),
+    "exhibit.recording_incomplete": (C, E, "a whole-recording exhibit lacks segments recording.close counts"),
+    "exhibit.segment_gap": (C, E, "a segment inside the declared span is in no clip"),
+    "exhibit.span_mismatch": (C, E, "the declared chunks are not those the signed requested span selects"),
+    "exhibit.chunk_gap": (C, E, "chunks inside the declared span are in no clip (a split or shortened clip)"),
+    "exhibit.clip_missing": (C, E, "a clip file the declaration names is absent"),
+    "exhibit.trust_inside": (O, W, "the trust anchor given is a file inside the exhibit itself"),
+    "clip.config_altered": (I, E, "a clip stream's codec configuration or time base differs from the signed "
+                            "stream table"),
     "exhibit.file_missing": (C, E, "a file listed in exhibit.json is absent"),
     "exhibit.file_altered": (I, E, "a file's size or digest differs from exhibit.json"),
     "exhibit.file_unlisted": (I, E, "the exhibit holds a file exhibit.json does not list"),
     "exhibit.excerpt": (C, N, "the journal is an excerpt: records outside it are not shown"),
     "exhibit.excerpt_bounds": (C, E, "the excerpt does not hold the recording from its open to its close"),
-    "exhibit.segment_omitted": (C, N, "a segment of the recording lies outside the clip (by design)"),
+    "exhibit.segment_omitted": (C, N, "a segment of the recording lies outside the signed declared span"),
     "clip.segment_unknown": (I, E, "a clip names a segment no signed record in the excerpt describes"),
     "clip.leaves_mismatch": (I, E, "a clipped segment's .leaves sidecar is absent or not the signed one"),
     "clip.unreadable": (I, E, "a clip file cannot be demuxed as media"),
@@ -152,6 +174,7 @@ class _Source:
     certificates: list[Any]
     open_seq: int
     close_seq: int | None
+    head: tuple[int, str]  # the evidence journal's last record (seq, hash) when the exhibit was cut
 
 
 def _read_source(evidence: Path, recording: str) -> _Source:
@@ -198,7 +221,8 @@ def _read_source(evidence: Path, recording: str) -> _Source:
                 certs.append(Certificate.from_json(r.body["certificate"]))
             except (BwcError, ValueError):
                 pass
-    return _Source(evidence, recording, [line_of(r) for r in keep], keep, segments, certs, open_seq, close_seq)
+    return _Source(evidence, recording, [line_of(r) for r in keep], keep, segments, certs, open_seq, close_seq,
+                   (records[-1].seq, records[-1].hash_hex))
 
 
 # --- clips ----------------------------------------------------------------------------------
@@ -305,13 +329,19 @@ def _walk_files(root: Path) -> Iterator[str]:
                 yield rel
 
 
-def _write_manifest(out: Path, manifest: dict[str, Any]) -> None:
+def _frac_json(value: Fraction) -> list[int]:
+    return [value.numerator, value.denominator]
+
+
+def _sign_declaration(work: Path, declaration: dict[str, Any], signer: Signer) -> None:
+    """List every file, sign the declaration and write it as ``exhibit.json`` (a DSSE envelope)."""
     files = []
-    for rel in _walk_files(out):
-        size, digests = _digests(out / rel)
+    for rel in _walk_files(work):
+        size, digests = _digests(work / rel)
         files.append({"path": rel, "size": size, "digests": digests})
-    manifest["files"] = files
-    (out / EXHIBIT_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    declaration["files"] = files
+    env = sign(EXHIBIT_TYPE, declaration, signer)
+    (work / EXHIBIT_MANIFEST).write_text(json.dumps(env.to_json(), indent=2) + "\n", encoding="utf-8")
 
 
 def build_exhibit(
@@ -319,31 +349,48 @@ def build_exhibit(
     recording: str,
     out: str | os.PathLike[str],
     *,
+    identity: Signer | None = None,
+    cert: Certificate | str | os.PathLike[str] | None = None,
     start: float | Fraction | None = None,
     end: float | Fraction | None = None,
     trust: Sequence[str | os.PathLike[str]] = (),
     revocations: Iterable[Any] = (),
     as_zip: bool = False,
+    exported_at: int | None = None,
 ) -> Path:
     """Write the exhibit of *recording* from *evidence* to *out*; returns its path.
 
     Without *start*/*end* every segment of the recording is copied; with
     them (seconds of media time from the recording's first frame) a clip of
-    the whole chunks covering the span. *trust* (root ``ID.pub.json`` files)
-    are copied into the exhibit and used for its report's origin verdict.
-    With *as_zip* the exhibit is one zip file (``.zip`` is appended to *out*
-    if missing). Raises :class:`ExhibitError` for a bad request or when *out*
-    already exists.
+    the whole chunks covering the span. The exhibit's declared content
+    (``exhibit.json``, format section 2.9) is signed by *identity*, the
+    exporting evidence server, whose *cert* (a :class:`Certificate` or its
+    file) must be a ``server`` certificate for that key. *trust* (root
+    ``ID.pub.json`` files) are copied into the exhibit and used for its
+    report's origin verdict. With *as_zip* the exhibit is one zip file
+    (``.zip`` is appended to *out* if missing). Raises :class:`ExhibitError`
+    for a bad request or when *out* already exists.
     """
 
+    if identity is None or cert is None:
+        raise ExhibitError("an exhibit is signed by the exporting server: give its identity and certificate "
+                           "(bwc exhibit --key KEY --cert CERT)")
+    if not isinstance(cert, Certificate):
+        cert = Certificate.load(cert)
+    if cert.role != "server":
+        raise ExhibitError(f"{cert.subject}: a {cert.role} certificate; exhibits are signed by a server key")
+    if cert.key_id != identity.key_id:
+        raise ExhibitError(f"the certificate of {cert.subject} is for key {cert.key_id[:16]}…, not for the "
+                           f"key given ({identity.key_id[:16]}…)")
     evidence = Path(evidence)
     target = Path(out)
     if as_zip and target.suffix != ".zip":
         target = target.with_name(target.name + ".zip")
     if target.exists():
         raise ExhibitError(f"{target}: already exists; refusing to overwrite")
-    start_f = None if start is None else Fraction(start)
-    end_f = None if end is None else Fraction(end)
+    # Microsecond precision: the span as signed (`requested`) is exactly the one that selects the chunks.
+    start_f = None if start is None else Fraction(start).limit_denominator(10**6)
+    end_f = None if end is None else Fraction(end).limit_denominator(10**6)
     if start_f is not None and start_f < 0 or end_f is not None and end_f <= 0:
         raise ExhibitError("--start must be >= 0 and --end > 0 (seconds from the recording's start)")
     if start_f is not None and end_f is not None and end_f <= start_f:
@@ -363,12 +410,12 @@ def build_exhibit(
         (work / "journal.jsonl").write_bytes(b"".join(src.lines))
         (work / CERT_DIR).mkdir()
         cert_files = []
-        for cert in src.certificates:
-            name = f"{CERT_DIR}/{cert.subject}-{cert.serial}.cert.json"
-            cert.save(work / name)
-            cert_files.append({"file": name, "subject": cert.subject, "key_id": cert.key_id,
-                               "serial": cert.serial, "issuer_key_id": cert.issuer_key_id,
-                               "not_before": cert.not_before, "not_after": cert.not_after})
+        for c in src.certificates:
+            name = f"{CERT_DIR}/{c.subject}-{c.serial}.cert.json"
+            c.save(work / name)
+            cert_files.append({"file": name, "subject": c.subject, "key_id": c.key_id,
+                               "serial": c.serial, "issuer_key_id": c.issuer_key_id,
+                               "not_before": c.not_before, "not_after": c.not_after})
         roots = []
         if anchors_pub:
             (work / TRUST_DIR).mkdir()
@@ -379,8 +426,7 @@ def build_exhibit(
 
         starts = [_fraction(r.body.get("start")) for r in src.segments]
         t0 = min((s for s in starts if s is not None), default=Fraction(0))
-        clips = []
-        segment_files = []
+        entries = []
         for rec in src.segments:
             body = rec.body
             rel = _safe_member(body.get("file"))
@@ -389,6 +435,9 @@ def build_exhibit(
             if rel is None or leaves_rel is None or not rel.startswith("media/"):
                 raise ExhibitError(f"seq {rec.seq}: segment record names an unsafe path {body.get('file')!r}")
             seg_path, leaves_path = evidence / rel, evidence / leaves_rel
+            nchunks = len(body.get("chunks")) if isinstance(body.get("chunks"), list) else 0
+            entry: dict[str, Any] = {"index": body.get("index"), "seq": rec.seq, "record": rec.hash_hex,
+                                     "file": rel, "leaves": leaves_rel, "chunk_count": nchunks}
             if clip_mode:
                 picked = _chunk_range(body, t0, start_f, end_f)
                 if picked is None:
@@ -405,16 +454,9 @@ def build_exhibit(
                             recovered=body.get("recovered") is True)
                 (work / leaves_rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(leaves_path, work / leaves_rel)
-                chunks = signed.chunks[first : last + 1]
-                clips.append({
-                    "segment": rel, "seq": rec.seq, "index": body.get("index"), "file": clip_rel,
-                    "container": container, "leaves": leaves_rel,
-                    "content_root": body.get("content_root"),
-                    "first_chunk": first, "last_chunk": last,
-                    "chunk_roots": [c.root.hex() for c in chunks],
-                    "start": [(chunks[0].start - t0).numerator, (chunks[0].start - t0).denominator],
-                    "end": [(chunks[-1].start + chunks[-1].duration - t0).numerator,
-                            (chunks[-1].start + chunks[-1].duration - t0).denominator],
+                entry.update(first_chunk=first, last_chunk=last, clip={
+                    "file": clip_rel, "container": container,
+                    "chunk_roots": [c.root.hex() for c in signed.chunks[first : last + 1]],
                     "proof": inclusion_proof(signed, first, last).to_json(),
                 })
             else:
@@ -424,8 +466,9 @@ def build_exhibit(
                         shutil.copyfile(a, work / b)
                     except FileNotFoundError:
                         raise ExhibitError(f"{a}: missing from the evidence") from None
-                segment_files.append(rel)
-        if clip_mode and not clips:
+                entry.update(first_chunk=0, last_chunk=nchunks - 1, clip=None)
+            entries.append(entry)
+        if clip_mode and not entries:
             raise ExhibitError(f"recording {recording}: no chunk lies within the requested span")
         # Files crash recovery or a failed import kept unjournaled go along:
         # the excerpt's recovery / recording.close record signs their bytes.
@@ -439,33 +482,35 @@ def build_exhibit(
                 (work / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(found, work / rel)
 
-        manifest: dict[str, Any] = {
+        def requested(value: Fraction | None) -> list[int] | None:
+            return None if value is None else _frac_json(value)
+
+        declaration: dict[str, Any] = {
             "format": EXHIBIT_FORMAT,
-            "version": 1,
+            "version": EXHIBIT_VERSION,
             "recording": recording,
             "device": src.records[0].body.get("device") if src.records else None,
             "mode": "clip" if clip_mode else "recording",
-            "span": None if not clip_mode else {
-                "start": None if start_f is None else [start_f.numerator, start_f.denominator],
-                "end": None if end_f is None else [end_f.numerator, end_f.denominator],
-                "origin": "seconds of media time from the recording's first frame"},
+            "exported": int(time.time()) if exported_at is None else int(exported_at),
+            "exporter": cert.to_json(),
+            "requested": {"start": requested(start_f), "end": requested(end_f)} if clip_mode else None,
             "journal": {"file": "journal.jsonl", "open_seq": src.open_seq, "close_seq": src.close_seq,
-                        "seqs": [r.seq for r in src.records]},
+                        "seqs": [r.seq for r in src.records],
+                        "head": {"seq": src.head[0], "hash": src.head[1]}},
+            "segments": entries,
             "certificates": cert_files,
-            "trust": {"roots": roots,
-                      "issuer_key_ids": sorted({c.issuer_key_id for c in src.certificates})},
-            "segments": segment_files,
-            "clips": clips,
+            "trust": {"roots": roots},
         }
-        _write_verify_txt(work, manifest, src)
-        _write_manifest(work, manifest)
+        _write_verify_txt(work, declaration, src, cert)
+        # Signed once to verify it and write the report, then again with the report listed.
+        _sign_declaration(work, declaration, identity)
         anchors = TrustAnchors([work / r["file"] for r in roots]) if roots else None
         report = verify_exhibit(work, anchors, revocations=revocations)
         report.path = str(target)
 
         (work / "report.json").write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
         write_report_html(report, work / "report.html", media_root=work)
-        _write_manifest(work, manifest)
+        _sign_declaration(work, declaration, identity)
         if as_zip:
             _zip_dir(work, target)
     except BaseException:
@@ -584,6 +629,101 @@ def is_exhibit(path: str | os.PathLike[str]) -> bool:
     return p.is_file() and zipfile.is_zipfile(p)
 
 
+@dataclass
+class _Declared:
+    """exhibit.json read: the declaration (signed or not) and what its signature showed."""
+
+    body: dict[str, Any]
+    envelope: Envelope | None = None  # None: not signed
+    exporter: Certificate | None = None
+    signature_ok: bool = False
+    entries: list[dict[str, Any]] | None = None  # None: the segment table is malformed
+
+
+_ENTRY_INTS = ("index", "seq", "chunk_count", "first_chunk", "last_chunk")
+
+
+def _read_declaration(p: Path, add: list[Finding]) -> _Declared:
+    """Parse exhibit.json; an unsigned or badly signed one is a finding, never trusted."""
+    manifest_path = p / EXHIBIT_MANIFEST
+    try:
+        raw = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ExhibitError(f"{p}: not an exhibit: no {EXHIBIT_MANIFEST}") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ExhibitError(f"{manifest_path}: not readable JSON ({exc})") from None
+    if isinstance(raw, dict) and "payloadType" in raw:
+        try:
+            env = Envelope.from_json(raw)
+            if env.payload_type != EXHIBIT_TYPE:
+                raise ExhibitError(f"payload type {env.payload_type!r}, not {EXHIBIT_TYPE}")
+            body = parse_canonical(env.payload)
+        except (BwcError, ValueError) as exc:
+            raise ExhibitError(f"{manifest_path}: not a signed exhibit declaration ({exc})") from None
+        if not isinstance(body, dict) or body.get("format") != EXHIBIT_FORMAT:
+            raise ExhibitError(f"{manifest_path}: not a bwc-core exhibit declaration")
+        decl = _Declared(body, env)
+        try:
+            decl.exporter = Certificate.from_json(body.get("exporter"))  # type: ignore[arg-type]
+        except (BwcError, ValueError, TypeError) as exc:
+            add.append(_finding("exhibit.exporter_untrusted", f"exhibit.json: the exporter certificate is "
+                                f"missing or malformed ({exc}); its declared content is not authenticated"))
+        if decl.exporter is not None:
+            try:
+                verify_envelope(env, {decl.exporter.key_id: decl.exporter.public_key})
+                decl.signature_ok = True
+            except SignatureError as exc:
+                add.append(_finding("exhibit.signature_invalid", f"exhibit.json: the declaration's signature "
+                                    f"does not verify with the key of its exporter {decl.exporter.subject} "
+                                    f"({exc}): its declared content was altered or re-signed",
+                                    exporter=decl.exporter.subject))
+    elif isinstance(raw, dict) and raw.get("format") == EXHIBIT_FORMAT:
+        decl = _Declared(raw)
+        add.append(_finding("exhibit.unsigned", "exhibit.json is not signed: what the exhibit declares "
+                            "(recording, mode, span, clips, files) could have been written by anyone; an "
+                            "exhibit must be re-exported by the evidence server (bwc exhibit --key --cert)"))
+    else:
+        raise ExhibitError(f"{manifest_path}: not a bwc-core exhibit manifest")
+    body = decl.body
+    segments = body.get("segments")
+    problems = []
+    if body.get("mode") not in ("recording", "clip"):
+        problems.append(f"mode {body.get('mode')!r}")
+    if not isinstance(body.get("recording"), str):
+        problems.append("no recording id")
+    if not isinstance(segments, list) or not segments:
+        problems.append("no segment table")
+    else:
+        for e in segments:
+            if (not isinstance(e, dict) or any(type(e.get(k)) is not int for k in _ENTRY_INTS)
+                    or not isinstance(e.get("file"), str) or not isinstance(e.get("record"), str)
+                    or not (e.get("clip") is None or isinstance(e.get("clip"), dict))):
+                problems.append(f"segment entry {str(e)[:80]!r}")
+                break
+    if problems:
+        add.append(_finding("exhibit.manifest_invalid", "exhibit.json does not declare its content as "
+                            f"format 2.9 requires: {', '.join(problems)}"))
+    else:
+        decl.entries = sorted(segments, key=lambda e: (e["index"], e["first_chunk"]))
+    return decl
+
+
+def _check_exporter(decl: _Declared, anchors: Any, add: list[Finding]) -> None:
+    """The exporter's certificate: issued by a trust anchor, a server's, valid when it exported."""
+    cert = decl.exporter
+    if cert is None or anchors is None:
+        return
+    exported = decl.body.get("exported")
+    at = exported if type(exported) is int else None
+    try:
+        anchors.verify_certificate(cert, at, role="server")
+    except CertificateError as exc:
+        code = "exhibit.exporter_role" if exc.reason == "cert.wrong_role" else "exhibit.exporter_untrusted"
+        add.append(_finding(code, f"exhibit.json is signed by {cert.subject} (key {cert.key_id[:16]}…): "
+                            f"{exc} ({exc.reason}); its declared content is not authenticated",
+                            exporter=cert.subject, reason=exc.reason))
+
+
 def verify_exhibit(
     path: str | os.PathLike[str],
     anchors: Any,
@@ -593,12 +733,15 @@ def verify_exhibit(
 ) -> Any:
     """Verify an exhibit folder or zip against *anchors*; returns an :class:`ExhibitReport`.
 
-    Checks the manifest (every file present, with its size and digests, and
-    nothing unlisted), the journal excerpt (signatures, chain continuity from
-    the recording's open to its close, certificates, trust, revocation), and
-    the media: whole segments as :func:`bwc_core.verify.verify_evidence` does,
-    clips by re-demuxing them and checking their chunk roots against the
-    range proof and the signed segment root.
+    Checks the declaration (``exhibit.json``: signed by a server certified
+    by a trust anchor), every file it lists (present, with its size and
+    digests, and nothing unlisted), the journal excerpt (signatures, chain
+    continuity from the recording's open to its close, certificates, trust,
+    revocation), that the declared segments and chunks are the signed ones
+    and cover the declared span without a hole, and the media: whole
+    segments as :func:`bwc_core.verify.verify_evidence` does, clips by
+    re-demuxing them and checking their chunk roots and stream configuration
+    against the range proof and the signed segment root.
     """
     p = Path(path)
     if p.is_file():
@@ -606,27 +749,21 @@ def verify_exhibit(
             report = verify_exhibit(tmp, anchors, revocations=revocations, progress=progress)
         report.path = str(p)
         return report
-    manifest_path = p / EXHIBIT_MANIFEST
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ExhibitError(f"{p}: not an exhibit: no {EXHIBIT_MANIFEST}") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ExhibitError(f"{manifest_path}: not readable JSON ({exc})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != EXHIBIT_FORMAT:
-        raise ExhibitError(f"{manifest_path}: not a bwc-core exhibit manifest")
 
     extra: list[Finding] = []
+    decl = _read_declaration(p, extra)
+    manifest = decl.body
     _check_manifest(p, manifest, extra)
     base = verify_evidence(p, anchors, revocations=revocations, progress=progress, follow_exhibit=False)
+    _check_exporter(decl, anchors, extra)  # after verify_evidence: it loads the revocation lists
     report = ExhibitReport(**{f.name: getattr(base, f.name) for f in fields(base)})
-    report.exhibit = {k: manifest.get(k) for k in ("recording", "device", "mode", "span", "journal",
-                                                   "certificates", "trust", "segments", "clips")}
-    report.exhibit["files"] = manifest.get("files")
     rid = manifest.get("recording")
     rec = next((r for r in report.recordings if r.id == rid), None)
-    clips = manifest.get("clips") if isinstance(manifest.get("clips"), list) else []
-    clipped = {c.get("segment") for c in clips if isinstance(c, dict)}
+    mode = manifest.get("mode")
+    entries = decl.entries or []
+    clipped = {e["file"] for e in entries if isinstance(e.get("clip"), dict)}
+    indices = [e["index"] for e in entries]
+    lo, hi = (min(indices), max(indices)) if indices else (None, None)
 
     kept: list[Finding] = []
     excerpt_noted = False
@@ -639,33 +776,221 @@ def verify_exhibit(
                                      f"{rec.open_seq} other than device.genesis are not part of the "
                                      "exhibit", open_seq=rec.open_seq))
             continue
-        if f.code == "segment.missing" and manifest.get("mode") == "clip":
+        if f.code == "segment.missing" and mode == "clip" and decl.entries is not None:
             seg = f.where.get("segment")
-            if seg not in clipped:
-                kept.append(_finding("exhibit.segment_omitted", f"{seg} lies outside the clip", segment=seg))
-                for r in report.recordings:
-                    for s in r.segments:
-                        if s.path == seg:
-                            s.status = "omitted"
-            continue
+            if seg in clipped:
+                continue  # shown as a clip, checked below
+            sr = next((s for r in report.recordings for s in r.segments if s.path == seg), None)
+            if sr is not None and isinstance(sr.index, int) and lo is not None and not lo <= sr.index <= hi:
+                # Outside the span the exporter signed: left out by design.
+                kept.append(_finding("exhibit.segment_omitted", f"{seg} (segment {sr.index}) lies outside "
+                                     f"the declared span (segments {lo}..{hi})", segment=seg))
+                sr.status = "omitted"
+                continue
         kept.append(f)
     report.findings = kept + extra
     if rec is None:
         report.findings.append(_finding("exhibit.excerpt_bounds", f"the journal excerpt holds no "
                                         f"recording.open of recording {rid!r}", recording=rid))
-    elif rec.close_seq is None:
-        pass  # recording.unclosed is reported by the engine
     for r in report.recordings:
         if r.id != rid:
             report.findings.append(_finding("exhibit.excerpt_bounds", f"the excerpt holds records of "
                                             f"another recording ({r.id})", recording=r.id))
-    if manifest.get("mode") == "clip":
-        segs = {s.path: s for r in report.recordings for s in r.segments}
-        counted = [0]
-        for clip in clips:
-            _verify_clip(p, clip, segs, report.findings, counted)
-        report.bytes_checked += counted[0]
+    report.exhibit = {"recording": rid, "device": manifest.get("device"), "mode": mode,
+                      "signed": decl.envelope is not None and decl.signature_ok
+                      and not any(f.code.startswith("exhibit.exporter") for f in extra),
+                      "exporter": None, "exported": manifest.get("exported"),
+                      "requested": manifest.get("requested"), "journal": manifest.get("journal"),
+                      "certificates": manifest.get("certificates"), "trust": manifest.get("trust"),
+                      "segments": [], "clips": [], "span": None, "files": manifest.get("files")}
+    if decl.exporter is not None:
+        c = decl.exporter
+        report.exhibit["exporter"] = {"subject": c.subject, "role": c.role, "key_id": c.key_id,
+                                      "serial": c.serial, "issuer_key_id": c.issuer_key_id}
+    if rec is not None and decl.entries is not None:
+        _check_span(p, decl, rec, report, progress)
     return report
+
+
+def _secs(value: Fraction | None, missing: str) -> str:
+    return missing if value is None else f"{float(value):.3f} s"
+
+
+def _excerpt_facts(p: Path) -> tuple[dict[int, str], dict[str, int]]:
+    """seq -> record hash, and recording -> the segment count its ``recording.close`` signs.
+
+    Only records with a valid signature under the chain count here as the
+    engine checked them (bad lines are its findings); this reads the excerpt
+    for the two facts the engine's report does not keep.
+    """
+    hashes: dict[int, str] = {}
+    closes: dict[str, int] = {}
+    for line in read_lines(p / "journal.jsonl") if (p / "journal.jsonl").is_file() else []:
+        try:
+            env = Envelope.from_json(line)
+            body = parse_canonical(env.payload)
+        except (BwcError, ValueError):
+            continue
+        if isinstance(body, dict) and type(body.get("seq")) is int:
+            hashes.setdefault(body["seq"], record_hash(env).hex())
+            if body.get("type") == "recording.close" and type(body.get("segments")) is int:
+                closes.setdefault(str(body.get("recording")), body["segments"])
+    return hashes, closes
+
+
+def _check_span(p: Path, decl: _Declared, rec: Any, report: ExhibitReport, progress: Any) -> None:
+    """The declared segments and chunks against the signed records, coverage, then the clips.
+
+    Every position the report shows comes from here: chunk indices the
+    signed records (and range proofs) confirm, times from the signed segment
+    records' chunk tables, counted from the recording's first frame.
+    """
+    add = report.findings
+    entries = decl.entries or []
+    mode = decl.body.get("mode")
+    by_index = {s.index: s for s in rec.segments if isinstance(s.index, int)}
+    hashes, closes = _excerpt_facts(p)
+    starts = [_fraction(s.body.get("start")) for s in rec.segments]
+    t0 = min((s for s in starts if s is not None), default=Fraction(0))
+
+    def chunk_time(sr: Any, k: int, end: bool) -> Fraction | None:
+        chunks = sr.body.get("chunks") if isinstance(sr.body.get("chunks"), list) else []
+        if not 0 <= k < len(chunks) or not isinstance(chunks[k], dict):
+            return None
+        s, d = _fraction(chunks[k].get("start")), _fraction(chunks[k].get("duration"))
+        if s is None or d is None:
+            return None
+        return s + d - t0 if end else s - t0
+
+    # The excerpt and the journal head the exporter declares must be the signed ones.
+    journal = decl.body.get("journal") if isinstance(decl.body.get("journal"), dict) else {}
+    head = journal.get("head") if isinstance(journal.get("head"), dict) else {}
+    wrong = []
+    if decl.body.get("device") != (report.device or {}).get("id"):
+        wrong.append(f"device {decl.body.get('device')!r}, the journal's is {(report.device or {}).get('id')!r}")
+    if (journal.get("open_seq"), journal.get("close_seq")) != (rec.open_seq, rec.close_seq):
+        wrong.append(f"recording from seq {journal.get('open_seq')} to {journal.get('close_seq')}, the excerpt's "
+                     f"runs from {rec.open_seq} to {rec.close_seq}")
+    if type(head.get("seq")) is not int or (hashes and head["seq"] < max(hashes)) \
+            or (head["seq"] in hashes and hashes[head["seq"]] != head.get("hash")):
+        wrong.append(f"journal head {head.get('seq')}:{str(head.get('hash'))[:16]}… is not at or after the "
+                     "excerpt's last record")
+    if wrong:
+        add.append(_finding("exhibit.declaration_mismatch", "exhibit.json: " + "; ".join(wrong),
+                            recording=rec.id))
+
+    valid = []
+    for e in entries:
+        sr = by_index.get(e["index"])
+        where = {"segment": e["file"], "index": e["index"]}
+        nchunks = len(sr.body.get("chunks")) if sr is not None and isinstance(sr.body.get("chunks"), list) else None
+        wrong = []
+        if sr is None:
+            wrong.append(f"no signed segment record of index {e['index']} in the excerpt")
+        else:
+            if sr.seq != e["seq"] or hashes.get(sr.seq) != e["record"]:
+                wrong.append(f"the record it names (seq {e['seq']}, {e['record'][:16]}…) is not the signed "
+                             f"segment record (seq {sr.seq})")
+            if sr.path != e["file"]:
+                wrong.append(f"file {e['file']!r} is not the signed {sr.path!r}")
+            if nchunks != e["chunk_count"]:
+                wrong.append(f"{e['chunk_count']} chunks declared, {nchunks} signed")
+            if not 0 <= e["first_chunk"] <= e["last_chunk"] < (nchunks or 0):
+                wrong.append(f"chunks {e['first_chunk']}..{e['last_chunk']} outside the signed 0..{(nchunks or 0) - 1}")
+        if wrong:
+            add.append(_finding("exhibit.declaration_mismatch", f"exhibit.json, segment {e['index']}: "
+                                + "; ".join(wrong), **where))
+            continue
+        clip = e.get("clip")
+        if mode == "recording" and (clip is not None or e["first_chunk"] != 0 or e["last_chunk"] != nchunks - 1):
+            add.append(_finding("exhibit.mode_mismatch", f"exhibit.json declares the whole recording but "
+                                f"segment {e['index']} only as chunks {e['first_chunk']}..{e['last_chunk']}"
+                                + (" of a clip" if clip is not None else ""), **where))
+        elif mode == "clip" and clip is None:
+            add.append(_finding("exhibit.mode_mismatch", f"exhibit.json declares a clip but names segment "
+                                f"{e['index']} as a whole file, not a clip with a range proof", **where))
+        valid.append((e, sr))
+
+    # Coverage: contiguous chunks across consecutive segments, no hole.
+    for (a, _), (b, sb) in zip(valid, valid[1:]):
+        if b["index"] == a["index"]:
+            if b["first_chunk"] <= a["last_chunk"]:
+                add.append(_finding("exhibit.declaration_mismatch", f"exhibit.json declares chunks of segment "
+                                    f"{a['index']} twice ({a['first_chunk']}..{a['last_chunk']} and "
+                                    f"{b['first_chunk']}..{b['last_chunk']})", segment=a["file"]))
+            elif b["first_chunk"] > a["last_chunk"] + 1:
+                add.append(_finding("exhibit.chunk_gap", f"segment {a['index']}: chunks {a['last_chunk'] + 1}.."
+                                    f"{b['first_chunk'] - 1} inside the declared span are in no clip",
+                                    segment=a["file"], first=a["last_chunk"] + 1, last=b["first_chunk"] - 1))
+            continue
+        if a["last_chunk"] != a["chunk_count"] - 1:
+            add.append(_finding("exhibit.chunk_gap", f"segment {a['index']}: chunks {a['last_chunk'] + 1}.."
+                                f"{a['chunk_count'] - 1} inside the declared span are in no clip",
+                                segment=a["file"], first=a["last_chunk"] + 1, last=a["chunk_count"] - 1))
+        if b["index"] > a["index"] + 1:
+            missing = list(range(a["index"] + 1, b["index"]))
+            add.append(_finding("exhibit.segment_gap", f"segment(s) {', '.join(map(str, missing))} of "
+                                f"{rec.id}, inside the declared span, are not in the exhibit", recording=rec.id,
+                                segments=missing))
+        if b["first_chunk"] != 0:
+            add.append(_finding("exhibit.chunk_gap", f"segment {b['index']}: chunks 0..{b['first_chunk'] - 1} "
+                                "inside the declared span are in no clip", segment=b["file"], first=0,
+                                last=b["first_chunk"] - 1))
+    requested = decl.body.get("requested")
+    if mode == "clip" and isinstance(requested, dict) and valid:
+        # The chunks shown must be exactly those the requested span selects (format 2.9).
+        bounds = [_fraction(requested.get(k)) if requested.get(k) is not None else None for k in ("start", "end")]
+        expected, shown = [], []
+        try:
+            for s in sorted(by_index.values(), key=lambda s: s.index):
+                picked = _chunk_range(s.body, t0, bounds[0], bounds[1])
+                if picked is not None:
+                    expected.append((s.index, *picked))
+        except ExhibitError:
+            expected = []
+        for e, _ in valid:
+            if shown and shown[-1][0] == e["index"]:
+                shown[-1] = (e["index"], shown[-1][1], e["last_chunk"])
+            else:
+                shown.append((e["index"], e["first_chunk"], e["last_chunk"]))
+        if expected != shown:
+            def words(ranges: list[tuple[int, int, int]]) -> str:
+                return ", ".join(f"segment {i} chunks {a}..{b}" for i, a, b in ranges) or "nothing"
+            add.append(_finding("exhibit.span_mismatch", f"exhibit.json requests "
+                                f"{_secs(bounds[0], 'the start')} to {_secs(bounds[1], 'the end')}, which selects {words(expected)}; "
+                                f"it shows {words(shown)}", recording=rec.id))
+    if mode == "recording":
+        count = closes.get(rec.id) if rec.close_seq is not None else None
+        expected = set(range(count)) if count is not None else set(by_index)
+        missing = sorted(expected - {e["index"] for e, _ in valid})
+        if missing:
+            add.append(_finding("exhibit.recording_incomplete", f"exhibit.json declares the whole recording "
+                                f"{rec.id} but holds {len(expected) - len(missing)} of its {len(expected)} "
+                                f"segments (missing: {', '.join(map(str, missing))})", recording=rec.id,
+                                segments=missing))
+
+    segs = {s.path: s for s in rec.segments}
+    counted = [0]
+    for e, sr in valid:
+        shown = {"index": e["index"], "segment": e["file"], "first_chunk": e["first_chunk"],
+                 "last_chunk": e["last_chunk"]}
+        for key, k, end in (("start", e["first_chunk"], False), ("end", e["last_chunk"], True)):
+            t = chunk_time(sr, k, end)
+            shown[key] = None if t is None else _frac_json(t)
+        if isinstance(e.get("clip"), dict):
+            shown["file"] = e["clip"].get("file")
+            report.exhibit["clips"].append(shown)
+            if mode == "clip":
+                _verify_clip(p, e, segs, add, counted)
+        report.exhibit["segments"].append(shown)
+    report.bytes_checked += counted[0]
+    if valid:
+        first, last = report.exhibit["segments"][0], report.exhibit["segments"][-1]
+        report.exhibit["span"] = {"first": {"segment": first["index"], "chunk": first["first_chunk"]},
+                                  "last": {"segment": last["index"], "chunk": last["last_chunk"]},
+                                  "start": first["start"], "end": last["end"],
+                                  "origin": "seconds of media time from the recording's first frame "
+                                            "(signed segment records)"}
 
 
 def _check_manifest(root: Path, manifest: dict[str, Any], out: list[Finding]) -> None:
@@ -704,11 +1029,84 @@ def _check_manifest(root: Path, manifest: dict[str, Any], out: list[Finding]) ->
                                 "exhibit.json", file=rel))
 
 
-def _verify_clip(root: Path, clip: Any, segs: dict[str, Any], add: list[Finding], report_bytes: list[int]) -> None:
-    if not isinstance(clip, dict):
-        add.append(_finding("exhibit.manifest_invalid", f"clip entry {clip!r} is not an object"))
-        return
-    seg_rel, clip_rel, leaves_rel = clip.get("segment"), _safe_member(clip.get("file")), _safe_member(clip.get("leaves"))
+def _parse_stream_table(table: bytes) -> dict[int, tuple[Fraction, bytes]] | None:
+    """index -> (time base, config digest) of a stream table (format 1.8), None if malformed."""
+    if len(table) < 4:
+        return None
+    count = int.from_bytes(table[:4], "little")
+    if len(table) != 4 + 44 * count:
+        return None
+    out = {}
+    for n in range(count):
+        row = table[4 + 44 * n : 4 + 44 * (n + 1)]
+        index, num, den = (int.from_bytes(row[i : i + 4], "little") for i in (0, 4, 8))
+        if den == 0:
+            return None
+        out[index] = (Fraction(num, den), row[12:])
+    return out
+
+
+_NO_CONFIG = config_digest("data")
+
+
+def _check_clip_streams(clip_rel: str, found: Any, table: bytes, add: list[Finding], where: dict[str, Any]) -> bool:
+    """The clip's streams against the signed stream table the range proof carries; True if they agree.
+
+    The one place a clip's stream properties meet the signed ones: each
+    stream of the clip must be in the table; one with packets in the clip
+    must have the signed time base and the signed configuration digest
+    (SPS/PPS/VPS, AAC AudioSpecificConfig, format 1.3). A stream without a
+    packet in the clip commits no configuration (1.3) and decodes nothing.
+    """
+    signed = _parse_stream_table(table)
+    if signed is None:
+        add.append(_finding("clip.config_altered", f"clip {clip_rel}: the proof's stream table is malformed",
+                            **where))
+        return False
+    present = {p.stream for p in found.packets}
+    ok = True
+    for s in found.streams:
+        if s.index not in signed:
+            add.append(_finding("clip.config_altered", f"clip {clip_rel}: stream {s.index} ({s.codec}) is not "
+                                "in the signed stream table", stream=s.index, **where))
+            ok = False
+            continue
+        if s.index not in present:
+            continue
+        tb, digest = signed[s.index]
+        if s.config_digest != digest:
+            add.append(_finding("clip.config_altered", f"clip {clip_rel}: stream {s.index} ({s.codec}) has a "
+                                "codec configuration other than the signed one"
+                                + (" (the segment signed none)" if digest == _NO_CONFIG else "")
+                                + ": its frames would decode differently (picture size, cropping, sample "
+                                "rate…)", stream=s.index, config_digest=s.config_digest.hex(),
+                                signed=digest.hex(), **where))
+            ok = False
+        elif s.time_base != tb:
+            add.append(_finding("clip.config_altered", f"clip {clip_rel}: stream {s.index} has time base "
+                                f"{s.time_base}, signed {tb}", stream=s.index, **where))
+            ok = False
+    return ok
+
+
+def _clip_origin(signed: Any, sr: Any) -> Fraction | None:
+    """t0 of the segment's chunking without video (format 1.5), from the signed sidecar or record.
+
+    A clip of an audio-only segment is chunked by the segment's seconds, not
+    by seconds from its own first packet.
+    """
+    if signed is not None:
+        tbs = {s.index: s.time_base for s in signed.streams}
+        if signed.packets:
+            return min(p.pts * tbs[p.stream] for p in signed.chunk_packets(0))
+    chunks = sr.body.get("chunks") if isinstance(sr.body.get("chunks"), list) else []
+    return _fraction(chunks[0].get("start")) if chunks and isinstance(chunks[0], dict) else None
+
+
+def _verify_clip(root: Path, entry: dict[str, Any], segs: dict[str, Any], add: list[Finding],
+                 report_bytes: list[int]) -> None:
+    clip = entry["clip"]
+    seg_rel, clip_rel, leaves_rel = entry.get("file"), _safe_member(clip.get("file")), _safe_member(entry.get("leaves"))
     sr = segs.get(seg_rel)
     where = {"segment": seg_rel, "clip": clip_rel}
     if sr is None or sr.content_root is None:
@@ -746,20 +1144,29 @@ def _verify_clip(root: Path, clip: Any, segs: dict[str, Any], add: list[Finding]
                             f"{proof.last} does not lead to the signed root of {seg_rel}", **where))
         sr.status = "clip_altered"
         return
+    if (proof.first, proof.last) != (entry["first_chunk"], entry["last_chunk"]):
+        add.append(_finding("exhibit.declaration_mismatch", f"clip {clip_rel}: exhibit.json declares chunks "
+                            f"{entry['first_chunk']}..{entry['last_chunk']}, the range proof proves "
+                            f"{proof.first}..{proof.last}", **where))
+        sr.status = "clip_altered"
     full = root / clip_rel
     if full.is_symlink() or not full.is_file():
-        add.append(_finding("clip.chunk_missing", f"clip {clip_rel} is absent: chunks {proof.first}.."
-                            f"{proof.last} not shown", **where))
+        add.append(_finding("exhibit.clip_missing", f"the clip of segment {entry['index']} ({clip_rel}, chunks "
+                            f"{proof.first}..{proof.last}), declared in exhibit.json, is absent: that part of "
+                            "the span is not shown", **where))
         sr.status = "clip_altered"
         return
     try:
-        found, problems = _content_of(full)
+        found, problems = _content_of(full, origin=_clip_origin(signed, sr))
     except (BwcError, OSError, ValueError) as exc:
         add.append(_finding("clip.unreadable", f"clip {clip_rel}: not readable as media ({exc})", **where))
         sr.status = "clip_altered"
         return
     got = found.chunk_roots
     report_bytes[0] += full.stat().st_size
+    streams_ok = _check_clip_streams(clip_rel, found, proof.streams, add, where)
+    if not streams_ok:
+        sr.status = "clip_altered"
     if got == claimed and not problems:
         return
     sr.status = "clip_altered"
@@ -850,19 +1257,44 @@ def _wrap_hex(data: bytes, width: int = 32) -> list[str]:
     return ["    " + data[i : i + width].hex() for i in range(0, len(data), width)]
 
 
-def _write_verify_txt(work: Path, manifest: dict[str, Any], src: _Source) -> None:
+def _write_verify_txt(work: Path, decl: dict[str, Any], src: _Source, exporter: Certificate) -> None:
     """Step-by-step checks without bwc-core, with the expected values of this exhibit."""
 
     lines: list[str] = []
     say = lines.append
-    say(f"HOW TO CHECK THIS EXHIBIT WITHOUT BWC-CORE  (recording {manifest['recording']}, "
-        f"device {manifest['device']})")
+    entries = decl["segments"]
+    clips = [e for e in entries if e["clip"] is not None]
+    say(f"HOW TO CHECK THIS EXHIBIT WITHOUT BWC-CORE  (recording {decl['recording']}, "
+        f"device {decl['device']})")
     say("")
     say("All you need: b3sum (BLAKE3), sha256sum, base64 and any Ed25519 library.")
-    say("With bwc-core installed, one command checks everything below:")
-    say("    bwc verify . --trust trust/<ROOT>.pub.json")
     say("")
-    say("1. FILES. Each file's digests must equal the values below (exhibit.json lists them too).")
+    say("0. TRUST. Do NOT trust a key because it is in this exhibit: anyone can make a root key and ship")
+    say("   it. Get the agency root's fingerprint (its key id: the lowercase hex SHA-256 of its 32-byte")
+    say("   public key) from the agency, out of band (its published key list, a letter, a phone call),")
+    say("   and compare it with the root key id every certificate below names as issuer:")
+    for root in sorted({c["issuer_key_id"] for c in decl["certificates"]} | {exporter.issuer_key_id}):
+        say(f"       {root}")
+    for r in decl["trust"]["roots"]:
+        say(f"   A copy of the root public key is in {r['file']} (key id {r['key_id']}); its key id is")
+        say(f"       python3 -c \"import base64,hashlib,json; print(hashlib.sha256(base64.b64decode("
+            f"json.load(open('{r['file']}'))['public_key'])).hexdigest())\"")
+    say("   With bwc-core installed, one command checks everything below, given the root public key")
+    say("   file obtained from the agency (not the copy in this exhibit):")
+    say("       bwc verify . --trust /path/from/the/agency/ROOT.pub.json")
+    say("")
+    say("1. DECLARATION. exhibit.json is a DSSE envelope (as in step 3) of payload type")
+    say(f"   {EXHIBIT_TYPE}, signed by the evidence server that exported the exhibit.")
+    say("   Its payload (base64-decode `payload`) is canonical JSON declaring the recording, the mode")
+    say("   (whole recording or clip), every segment shown with its chunk range, every file with its")
+    say("   size and digests, and the journal head the exhibit was cut from (docs/format.md 2.9).")
+    say(f"   The signer's certificate is the payload field `exporter`: subject {exporter.subject}, role")
+    say(f"   {exporter.role}, key id {exporter.key_id}, issuer {exporter.issuer_key_id},")
+    say(f"   serial {exporter.serial}. Check it as in step 5 (its role must be server), then the")
+    say("   envelope's signature with its public_key. Without this signature nothing says which")
+    say("   files and which span the exhibit is meant to hold.")
+    say("")
+    say("2. FILES. Each file's digests must equal the values below (the declaration lists every file).")
     say("   For segment files the values are also inside the signed `segment` records of")
     say("   journal.jsonl (fields digests.blake3 / digests.sha256), which is what makes them evidence.")
     signed_digest = {}
@@ -871,20 +1303,17 @@ def _write_verify_txt(work: Path, manifest: dict[str, Any], src: _Source) -> Non
         signed_digest[body.get("file")] = body.get("digests") or {}
         lv = body.get("leaves") or {}
         signed_digest[lv.get("file")] = lv.get("digests") or {}
-    media = [*manifest["segments"], *[c["leaves"] for c in manifest["clips"]]]
-    for rel in manifest["segments"]:
-        rec = next(r for r in src.segments if r.body.get("file") == rel)
-        media.append((rec.body.get("leaves") or {}).get("file"))
-    for rel in sorted({m for m in media if m}):
+    media = [e["leaves"] for e in entries] + [e["file"] for e in entries if e["clip"] is None]
+    for rel in sorted(set(media)):
         d = signed_digest.get(rel, {})
         say(f"   b3sum {rel}        # expect {d.get('blake3')}")
         say(f"   sha256sum {rel}    # expect {d.get('sha256')}")
-    for clip in manifest["clips"]:
-        say(f"   {clip['file']}: a clip of chunks {clip['first_chunk']}..{clip['last_chunk']} of "
-            f"{clip['segment']}; its bytes are new (not signed): what is signed are its chunk roots,")
-        say("      checked in step 5.")
+    for e in clips:
+        say(f"   {e['clip']['file']}: a clip of chunks {e['first_chunk']}..{e['last_chunk']} of "
+            f"{e['file']}; its bytes are new (not signed by the device): what the device signed are")
+        say("      its chunk roots and stream table, checked in step 6.")
     say("")
-    say("2. SIGNATURES. Each line of journal.jsonl is a DSSE envelope:")
+    say("3. SIGNATURES. Each line of journal.jsonl is a DSSE envelope:")
     say('   {"payloadType": T, "payload": base64(P), "signatures": [{"keyid": K, "sig": base64(S)}]}')
     say("   The signature S (64 bytes, Ed25519) covers the PAE bytes, built from T and the DECODED")
     say("   payload P exactly as stored (never re-encode the JSON):")
@@ -912,7 +1341,7 @@ def _write_verify_txt(work: Path, manifest: dict[str, Any], src: _Source) -> Non
     say("   With OpenSSL 3, wrap the raw public key in DER (prefix 302a300506032b6570032100) and run")
     say("       openssl pkeyutl -verify -pubin -inkey key.der -keyform DER -rawin -in pae.bin -sigfile sig.bin")
     say("")
-    say("3. CHAIN. The record hash is BLAKE3 in derive-key mode over the PAE bytes:")
+    say("4. CHAIN. The record hash is BLAKE3 in derive-key mode over the PAE bytes:")
     say(f'       b3sum --derive-key "{RECORD_CONTEXT}" pae.bin')
     say(f"   For the example above it is {record_hash(env).hex()}.")
     say("   Each record's payload carries seq (+1 per record) and prev (the record hash of the record")
@@ -923,28 +1352,60 @@ def _write_verify_txt(work: Path, manifest: dict[str, Any], src: _Source) -> Non
     say(f"   Records in this excerpt (seq): {', '.join(str(r.seq) for r in src.records)}")
     for r in src.records:
         say(f"     seq {r.seq:>6}  {r.type:<16} hash {r.hash_hex}  prev {r.prev}")
+    say("   Each segment entry of the declaration names its segment record by seq and record hash.")
     say("")
-    say("4. KEYS AND CERTIFICATES. Each certificate in certs/ is a DSSE envelope (payloadType")
-    say("   application/vnd.bwc-core.certificate.v1+json) signed by the agency root; check it as in")
-    say("   step 2 with the root's public key, and that the root key id (SHA-256 of its public key)")
-    say("   is the fingerprint the agency publishes:")
-    for c in manifest["certificates"]:
+    say("5. KEYS AND CERTIFICATES. Each certificate in certs/ (and the exporter's, step 1) is a DSSE")
+    say("   envelope (payloadType application/vnd.bwc-core.certificate.v1+json) signed by the agency")
+    say("   root; check it as in step 3 with the root's public key, whose key id must be the")
+    say("   fingerprint obtained in step 0:")
+    for c in decl["certificates"]:
         say(f"   {c['file']}: subject {c['subject']}, key id {c['key_id']},")
         say(f"      issuer (root) key id {c['issuer_key_id']}, serial {c['serial']},")
         say(f"      valid {c['not_before']} .. {c['not_after']} (unix seconds)")
-    for r in manifest["trust"]["roots"]:
-        say(f"   root public key {r['file']}: key id {r['key_id']}")
     say("")
-    say("5. CONTENT (see docs/format.md of bwc-core for the exact layouts). Every segment record")
+    say("6. CONTENT (see docs/format.md of bwc-core for the exact layouts). Every segment record")
     say("   signs a content_root: a BLAKE3 Merkle tree (contexts \"bwc-core v1 packet tree\",")
     say("   \"bwc-core v1 timing\", \"bwc-core v1 segment tree\", \"bwc-core v1 codec config\") over the")
     say("   segment's chunks (one GOP each) and their packets. The .leaves sidecar holds every")
     say("   packet leaf; recomputing the tree from it must give the signed content_root.")
-    for clip in manifest["clips"]:
-        say(f"   {clip['file']}: chunks {clip['first_chunk']}..{clip['last_chunk']} of {clip['segment']}")
-        say(f"      signed content_root {clip['content_root']}")
-        say(f"      chunk roots: {', '.join(clip['chunk_roots'])}")
-        say(f"      range proof (exhibit.json, clips[].proof): tree size {clip['proof']['tree_size']}, "
-            f"{len(clip['proof']['siblings'])} sibling(s)")
+    for e in clips:
+        c = e["clip"]
+        say(f"   {c['file']}: chunks {e['first_chunk']}..{e['last_chunk']} of {e['file']} "
+            f"(signed record seq {e['seq']})")
+        say(f"      chunk roots: {', '.join(c['chunk_roots'])}")
+        say(f"      range proof (declaration, segments[].clip.proof): tree size {c['proof']['tree_size']}, "
+            f"{len(c['proof']['siblings'])} sibling(s), stream table {c['proof']['streams']}")
+        say("      The clip's own chunk roots must be these, and each of its streams with packets must")
+        say("      have the stream table's time base and codec configuration digest (format 1.8, 2.9).")
+    if clips:
+        say("   The clips must cover the declared span without a hole: consecutive segments, each")
+        say("   clip ending at its segment's last chunk and the next starting at chunk 0.")
+    else:
+        say("   The exhibit holds every segment the signed recording.close record counts.")
     say("")
     (work / "VERIFY.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def trust_inside(exhibit: str | os.PathLike[str], trust: Iterable[str | os.PathLike[str]], anchors: Any = None) -> list[Finding]:
+    """``exhibit.trust_inside`` for each trust anchor file that lies inside the exhibit folder.
+
+    A root key shipped in the exhibit proves nothing about who made it: the
+    origin verdict holds only once its fingerprint has been compared with
+    the one the agency publishes.
+    """
+    base = Path(exhibit)
+    if not base.is_dir():
+        return []
+    base = base.resolve()
+    out = []
+    for t in trust:
+        full = Path(t).resolve()
+        if full.is_relative_to(base):
+            try:
+                kid = PublicIdentity.load(full).key_id
+            except (BwcError, OSError, ValueError):
+                kid = "?"
+            out.append(_finding("exhibit.trust_inside", f"the trust anchor {t} is a file inside the exhibit: "
+                                f"an exhibit cannot vouch for itself. Compare its fingerprint {kid} with the "
+                                "root fingerprint the agency publishes, out of band", file=str(t), key_id=kid))
+    return out

@@ -181,10 +181,17 @@ def render_html(report: Any, *, media_root: str | os.PathLike[str] | None = None
         w("<h2>Exhibit</h2><table>")
         w(f"<tr><th>Recording</th><td class=\"mono\">{_e(exhibit.get('recording'))}</td></tr>")
         w(f"<tr><th>Contents</th><td>{'a clip of whole chunks' if exhibit.get('mode') == 'clip' else 'the whole recording'}</td></tr>")
+        exp = exhibit.get("exporter") or {}
+        w(f"<tr><th>Exported by</th><td>{_e(exp.get('subject'))} ({_e(exp.get('role'))}, key "
+          f"<span class=\"mono\">{_e(exp.get('key_id'))}</span>)"
+          f"{'' if exhibit.get('signed') else ' <b class=error>declaration not authenticated</b>'}</td></tr>")
         span = exhibit.get("span") or {}
         if span:
-            w(f"<tr><th>Requested span</th><td>{_e(_seconds(span.get('start')))} s to {_e(_seconds(span.get('end')))} s "
-              "(media time from the recording's first frame)</td></tr>")
+            # From the signed segment records' chunk tables, never from exhibit.json alone.
+            w(f"<tr><th>Shown</th><td>{_e(_seconds(span.get('start')))} s to {_e(_seconds(span.get('end')))} s "
+              f"(segment {_e(span['first']['segment'])} chunk {_e(span['first']['chunk'])} to segment "
+              f"{_e(span['last']['segment'])} chunk {_e(span['last']['chunk'])}; media time from the "
+              "recording's first frame, from the signed segment records)</td></tr>")
         w("</table>")
 
     w("<h2>Device, certificates and keys</h2><table><tr><th>Device</th><th>Role</th>"

@@ -355,7 +355,8 @@ def _light_probe_ok(path: Path) -> bool:
     return head[4:8] == b"ftyp" or head[:4] == b"\x1a\x45\xdf\xa3"
 
 
-def _content_of(path: Path, options: dict[str, str] | None = None, salvage: bool = False) -> tuple[Any, list[str]]:
+def _content_of(path: Path, options: dict[str, str] | None = None, salvage: bool = False,
+                origin: Fraction | None = None) -> tuple[Any, list[str]]:
     """The re-demuxed content commitment, tolerant of damage.
 
     Unlike :func:`bwc_core.content.content_root`, a packet that cannot be
@@ -373,7 +374,7 @@ def _content_of(path: Path, options: dict[str, str] | None = None, salvage: bool
 
     problems: list[str] = []
     with MediaSource(path, options=options, salvage=salvage) as src:
-        return _demux_content(src, salvage=salvage, problems=problems), problems
+        return _demux_content(src, salvage=salvage, problems=problems, origin=origin), problems
 
 
 def _from_read(r: Any, algorithms: Sequence[str]) -> _Measured:

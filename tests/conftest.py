@@ -88,8 +88,15 @@ def trust(tmp_path_factory):
     cam.save(keys / "BWC-0001.key")
     cam.save_public(keys / "BWC-0001.pub.json")
     cert.save(keys / "BWC-0001.cert.json")
+    server = Identity.generate("server", "CPD-EVIDENCE")
+    server_cert = root.certify(server, days=365, not_before=int(__import__("time").time()) - 86400)
+    server.save(keys / "CPD-EVIDENCE.key")
+    server_cert.save(keys / "CPD-EVIDENCE.cert.json")
     return SimpleNamespace(dir=keys, root=root, cam=cam, cert=cert, root_pub=keys / "CPD-ROOT.pub.json",
-                           cam_key=keys / "BWC-0001.key", cert_path=keys / "BWC-0001.cert.json")
+                           cam_key=keys / "BWC-0001.key", cert_path=keys / "BWC-0001.cert.json",
+                           server=server, server_cert=server_cert, server_key=keys / "CPD-EVIDENCE.key",
+                           server_cert_path=keys / "CPD-EVIDENCE.cert.json",
+                           signed={"identity": server, "cert": server_cert})
 
 
 @pytest.fixture(scope="session")

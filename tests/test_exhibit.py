@@ -34,13 +34,13 @@ def run(capsys, *argv):
 def clip_exhibit(tmp_path_factory, evidence, trust):
     """A clip of REC-001 (A+V) from 2.5 s to 5 s: chunks of segments 1 and 2."""
     out = tmp_path_factory.mktemp("exhibit") / "clip"
-    return build_exhibit(evidence, "REC-001", out, start=2.5, end=5, trust=[trust.root_pub])
+    return build_exhibit(evidence, "REC-001", out, start=2.5, end=5, trust=[trust.root_pub], **trust.signed)
 
 
 @pytest.fixture(scope="module")
 def whole_zip(tmp_path_factory, evidence, trust):
     out = tmp_path_factory.mktemp("exhibit") / "whole"
-    return build_exhibit(evidence, "REC-002", out, trust=[trust.root_pub], as_zip=True)
+    return build_exhibit(evidence, "REC-002", out, trust=[trust.root_pub], as_zip=True, **trust.signed)
 
 
 @pytest.fixture
@@ -51,7 +51,16 @@ def tampered(clip_exhibit, tmp_path):
 
 
 def manifest(path):
-    return json.loads((Path(path) / EXHIBIT_MANIFEST).read_text())
+    """The signed declaration (the payload of exhibit.json)."""
+    from bwc_core.envelope import EXHIBIT_TYPE, Envelope
+
+    env = Envelope.from_json((Path(path) / EXHIBIT_MANIFEST).read_text())
+    assert env.payload_type == EXHIBIT_TYPE
+    return json.loads(env.payload)
+
+
+def clips_of(m):
+    return [e for e in m["segments"] if e["clip"] is not None]
 
 
 def verify_codes(capsys, path, trust):
@@ -67,36 +76,37 @@ def verify_codes(capsys, path, trust):
 def test_clip_exhibit_layout_and_proofs(clip_exhibit, evidence):
     m = manifest(clip_exhibit)
     assert m["mode"] == "clip" and m["recording"] == "REC-001"
-    assert [c["index"] for c in m["clips"]] == [1, 2]
+    assert [c["index"] for c in clips_of(m)] == [1, 2]
     listed = {f["path"] for f in m["files"]}
     for name in ("journal.jsonl", "VERIFY.txt", "report.html", "report.json"):
         assert name in listed
     assert any(p.startswith("certs/") for p in listed) and any(p.startswith("trust/") for p in listed)
-    for c in m["clips"]:
+    for e in clips_of(m):
+        c = e["clip"]
         # The clip re-demuxes to exactly the proven chunk roots, and the proof leads to the signed root.
         found = content_root(clip_exhibit / c["file"])
         assert [r.hex() for r in found.chunk_roots] == c["chunk_roots"]
-        signed = read_leaves(evidence / c["leaves"])
-        assert signed.root.hex() == c["content_root"]
+        signed = read_leaves(evidence / e["leaves"])
         from bwc_core.content import RangeProof
 
         assert verify_range_proof(RangeProof.from_json(c["proof"]), found.chunk_roots, signed.root)
-        assert c["first_chunk"] <= c["last_chunk"]
+        assert e["first_chunk"] <= e["last_chunk"]
     # The excerpt: genesis + open..close, contiguous.
     seqs = m["journal"]["seqs"]
     assert seqs[0] == 0 and seqs == list(range(seqs[0], seqs[-1] + 1))
     # Digests in the manifest are what b3sum / sha256sum print.
-    entry = next(f for f in m["files"] if f["path"] == m["clips"][0]["file"])
+    entry = next(f for f in m["files"] if f["path"] == clips_of(m)[0]["clip"]["file"])
     import hashlib
 
     assert entry["digests"]["sha256"] == hashlib.sha256((clip_exhibit / entry["path"]).read_bytes()).hexdigest()
 
 
-def test_clip_chunks_cover_the_span(clip_exhibit):
-    m = manifest(clip_exhibit)
-    starts = [c["start"][0] / c["start"][1] for c in m["clips"]]
-    ends = [c["end"][0] / c["end"][1] for c in m["clips"]]
-    assert min(starts) <= 2.5 and max(ends) >= 5
+def test_clip_chunks_cover_the_span(clip_exhibit, trust):
+    # Positions come from the signed segment records' chunk tables, not from exhibit.json.
+    ex = verify_exhibit(clip_exhibit, TrustAnchors([trust.root_pub])).exhibit
+    span = ex["span"]
+    assert span["start"][0] / span["start"][1] <= 2.5 and span["end"][0] / span["end"][1] >= 5
+    assert [c["index"] for c in ex["clips"]] == [1, 2] and ex["signed"]
 
 
 def test_clip_exhibit_verifies_clean(clip_exhibit, trust, capsys):
@@ -119,7 +129,7 @@ def test_whole_recording_zip_verifies_clean(whole_zip, trust, capsys):
 def test_verify_txt_has_commands_and_a_worked_example(clip_exhibit, evidence):
     text = (clip_exhibit / "VERIFY.txt").read_text()
     m = manifest(clip_exhibit)
-    leaves = m["clips"][0]["leaves"]
+    leaves = clips_of(m)[0]["leaves"]
     assert f"b3sum {leaves}" in text and f"sha256sum {leaves}" in text
     assert 'b3sum --derive-key "bwc-core v1 record"' in text
     assert "DSSEv1" in text and m["certificates"][0]["key_id"] in text
@@ -136,22 +146,27 @@ def test_verify_txt_has_commands_and_a_worked_example(clip_exhibit, evidence):
 @pytest.mark.parametrize("container", ["mkv", "ts"])
 def test_clip_of_other_containers(container, tmp_path, make_evidence, av_clip, trust, capsys):
     ev = make_evidence(tmp_path / "ev", [av_clip], trust.cam, trust.cert, container=container)
-    out = build_exhibit(ev, "REC-001", tmp_path / "ex", start=2.5, end=5, trust=[trust.root_pub])
-    assert all(c["file"].endswith("." + container) for c in manifest(out)["clips"])
+    out = build_exhibit(ev, "REC-001", tmp_path / "ex", start=2.5, end=5, trust=[trust.root_pub], **trust.signed)
+    assert all(c["clip"]["file"].endswith("." + container) for c in clips_of(manifest(out)))
     report = verify_exhibit(out, TrustAnchors([trust.root_pub]))
     assert report.ok, [f.message for f in report.findings]
     assert {s.status for s in report.recordings[0].segments} == {"clipped", "omitted"}
 
 
-def test_build_refuses_bad_requests(evidence, tmp_path, clip_exhibit, capsys):
+def test_build_refuses_bad_requests(evidence, tmp_path, clip_exhibit, trust, capsys):
     with pytest.raises(ExhibitError):
-        build_exhibit(evidence, "NOPE", tmp_path / "x")
+        build_exhibit(evidence, "NOPE", tmp_path / "x", **trust.signed)
     with pytest.raises(ExhibitError):
-        build_exhibit(evidence, "REC-001", tmp_path / "y", start=5, end=2)
-    for argv in (["exhibit", evidence, "--recording", "NOPE", "--out", tmp_path / "z"],
-                 ["exhibit", evidence, "--recording", "REC-001", "--out", clip_exhibit],
+        build_exhibit(evidence, "REC-001", tmp_path / "y", start=5, end=2, **trust.signed)
+    with pytest.raises(ExhibitError, match="signed"):
+        build_exhibit(evidence, "REC-001", tmp_path / "v")
+    with pytest.raises(ExhibitError, match="server"):  # a camera cannot export
+        build_exhibit(evidence, "REC-001", tmp_path / "u", identity=trust.cam, cert=trust.cert)
+    keys = ["--key", trust.server_key, "--cert", trust.server_cert_path]
+    for argv in (["exhibit", evidence, "--recording", "NOPE", "--out", tmp_path / "z", *keys],
+                 ["exhibit", evidence, "--recording", "REC-001", "--out", clip_exhibit, *keys],
                  ["exhibit", evidence, "--recording", "REC-001", "--start", "100", "--end", "200",
-                  "--out", tmp_path / "w"]):
+                  "--out", tmp_path / "w", *keys]):
         code, out, err = run(capsys, *argv)
         assert code == 2 and len(err.strip().splitlines()) == 1 and err.startswith("bwc: ")
     assert not (tmp_path / "z").exists() and not (tmp_path / "w").exists()
@@ -184,7 +199,7 @@ def remux(path, edit):
 
 
 def first_clip(ex):
-    return ex / manifest(ex)["clips"][0]["file"]
+    return ex / clips_of(manifest(ex))[0]["clip"]["file"]
 
 
 def test_clip_with_a_chunk_removed(tampered, trust, capsys):
@@ -195,7 +210,7 @@ def test_clip_with_a_chunk_removed(tampered, trust, capsys):
 
 def test_clip_with_a_chunk_from_elsewhere(tampered, trust, capsys):
     m = manifest(tampered)
-    shutil.copyfile(tampered / m["clips"][1]["file"], tampered / m["clips"][0]["file"])
+    shutil.copyfile(tampered / clips_of(m)[1]["clip"]["file"], tampered / clips_of(m)[0]["clip"]["file"])
     code, codes, _ = verify_codes(capsys, tampered, trust)
     assert code == 1 and "clip.chunk_foreign" in codes
 

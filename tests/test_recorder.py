@@ -51,6 +51,12 @@ def camera_clip(media_dir):
     return SyntheticCamera(seconds=12, bframes=2, gop=30).write(media_dir / "camera12.mp4")
 
 
+def _exporter(root):
+    """A server identity the root certifies, to sign exhibits (format 2.9)."""
+    server = Identity.generate("server", "CPD-EVIDENCE")
+    return {"identity": server, "cert": root.certify(server, days=1, not_before=int(time.time()) - 3600)}
+
+
 def _anchors(root):
     return TrustAnchors([root.public_info()])
 
@@ -385,7 +391,7 @@ def test_recover_cut_segment_then_verify(tmp_path, make_evidence, pki, camera_cl
             if not root_pub.exists():
                 root.save_public(root_pub)
             for span in ({}, {"start": 0, "end": 1}):
-                out = build_exhibit(ev, "REC-001", tmp_path / f"exhibit-{len(span)}", trust=[root_pub], **span)
+                out = build_exhibit(ev, "REC-001", tmp_path / f"exhibit-{len(span)}", trust=[root_pub], **_exporter(root), **span)
                 assert (out / rel).read_bytes() == whole[:cut]
                 shown = verify_exhibit(out, TrustAnchors([root_pub]))
                 assert shown.ok and "segment.lost" in shown.codes(), shown.findings
@@ -408,7 +414,7 @@ def test_recover_cut_segment_then_verify(tmp_path, make_evidence, pki, camera_cl
             root.save_public(root_pub)
         start = float(seg.start - min(s.start for s in report.recordings[0].segments))
         for span in ({}, {"start": start, "end": start + 1}):
-            out = build_exhibit(ev, "REC-001", tmp_path / f"exhibit-{case}-{len(span)}", trust=[root_pub], **span)
+            out = build_exhibit(ev, "REC-001", tmp_path / f"exhibit-{case}-{len(span)}", trust=[root_pub], **_exporter(root), **span)
             shown = verify_exhibit(out, TrustAnchors([root_pub]))
             assert shown.ok, (case, span, [(f.code, f.message) for f in shown.findings if f.failed])
         if case == "whole":
@@ -506,6 +512,6 @@ def test_segments_without_audio_verify_in_every_container(tmp_path, pki, camera_
     # A clip of the silent pre-event part: MPEG-TS gives the silent stream back without
     # parameters, so the clip leaves it out; the clip verifies.
     root_pub = root.save_public(tmp_path / "root.pub.json")
-    out = build_exhibit(tmp_path, rid1, tmp_path / "clip", start=0, end=1, trust=[root_pub])
+    out = build_exhibit(tmp_path, rid1, tmp_path / "clip", start=0, end=1, trust=[root_pub], **_exporter(root))
     shown = verify_exhibit(out, TrustAnchors([root_pub]))
     assert shown.ok, [(f.code, f.message) for f in shown.findings if f.failed]

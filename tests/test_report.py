@@ -110,7 +110,7 @@ def test_failed_report_shows_fail_and_plain_findings(evidence, trust, tmp_path, 
 def test_exhibit_report_files_match(tmp_path, evidence, trust):
     from bwc_core.exhibit import build_exhibit
 
-    ex = build_exhibit(evidence, "REC-001", tmp_path / "ex", start=0, end=2, trust=[trust.root_pub])
+    ex = build_exhibit(evidence, "REC-001", tmp_path / "ex", start=0, end=2, trust=[trust.root_pub], **trust.signed)
     data = json.loads((ex / "report.json").read_text())
     assert data["ok"] and data["exhibit"]["mode"] == "clip"
     page = (ex / "report.html").read_text()
