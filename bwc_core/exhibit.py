@@ -668,7 +668,12 @@ def _read_declaration(p: Path, add: list[Finding]) -> _Declared:
         except (BwcError, ValueError, TypeError) as exc:
             add.append(_finding("exhibit.exporter_untrusted", f"exhibit.json: the exporter certificate is "
                                 f"missing or malformed ({exc}); its declared content is not authenticated"))
-        if decl.exporter is not None:
+        if decl.exporter is not None and len(env.signatures) != 1:
+            # format 2.2: one signature per envelope, so none is chosen or ignored
+            add.append(_finding("exhibit.signature_invalid", f"exhibit.json: the declaration carries "
+                                f"{len(env.signatures)} signatures; a bwc-core envelope carries exactly one",
+                                exporter=decl.exporter.subject))
+        elif decl.exporter is not None:
             try:
                 verify_envelope(env, {decl.exporter.key_id: decl.exporter.public_key})
                 decl.signature_ok = True

@@ -368,6 +368,22 @@ def test_a_record_envelope_with_several_signatures_is_malformed(ev, trust, extra
     assert hit.where["line"] == i + 1 and "exactly one signature" in hit.message
 
 
+@pytest.mark.parametrize("extra", ["unknown_key", "same_key_again"])
+def test_an_exhibit_declaration_with_several_signatures_is_refused(pristine, trust, tmp_path, extra):
+    from bwc_core.exhibit import EXHIBIT_MANIFEST, build_exhibit, verify_exhibit
+
+    ex = build_exhibit(pristine, "REC-001", tmp_path / "ex", trust=[trust.root_pub], **trust.signed)
+    assert verify_exhibit(ex, anchors_of(trust)).ok
+    env = Envelope.from_json((ex / EXHIBIT_MANIFEST).read_text())
+    good = env.signatures[0]
+    other = Identity.generate("server", "OTHER")
+    second = Signature(other.key_id, other.sign(env.pae())) if extra == "unknown_key" else good
+    doubled = Envelope(env.payload_type, env.payload, (good, second))
+    (ex / EXHIBIT_MANIFEST).write_text(json.dumps(doubled.to_json()))
+    report = verify_exhibit(ex, anchors_of(trust))
+    assert "exhibit.signature_invalid" in failed_codes(report), report.findings
+
+
 def test_a_certificate_with_several_signatures_is_malformed(trust):
     env = trust.cert.envelope
     other = Identity.generate("root", "OTHER-ROOT")
