@@ -1354,6 +1354,9 @@ def _write_verify_txt(work: Path, decl: dict[str, Any], src: _Source, exporter: 
     say("   must equal the hash of the line above it. Between device.genesis (seq 0) and")
     say("   recording.open the device's other records are NOT part of this excerpt: the excerpt")
     say("   cannot show what the device did outside this recording.")
+    say("   Each record's time (unix nanoseconds) must not be below that of any record before it,")
+    say("   every line must carry exactly one signature, and each record exactly the fields that")
+    say("   docs/format.md section 2.5 lists for its type.")
     say(f"   Records in this excerpt (seq): {', '.join(str(r.seq) for r in src.records)}")
     for r in src.records:
         say(f"     seq {r.seq:>6}  {r.type:<16} hash {r.hash_hex}  prev {r.prev}")
@@ -1362,7 +1365,8 @@ def _write_verify_txt(work: Path, decl: dict[str, Any], src: _Source, exporter: 
     say("5. KEYS AND CERTIFICATES. Each certificate in certs/ (and the exporter's, step 1) is a DSSE")
     say("   envelope (payloadType application/vnd.bwc-core.certificate.v1+json) signed by the agency")
     say("   root; check it as in step 3 with the root's public key, whose key id must be the")
-    say("   fingerprint obtained in step 0:")
+    say("   fingerprint obtained in step 0. The device certificates' role (payload field role)")
+    say("   must be camera: no other key may sign a camera's records. The exporter's must be server.")
     for c in decl["certificates"]:
         say(f"   {c['file']}: subject {c['subject']}, key id {c['key_id']},")
         say(f"      issuer (root) key id {c['issuer_key_id']}, serial {c['serial']},")
