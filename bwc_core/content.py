@@ -727,14 +727,24 @@ def _demux_content(src: MediaSource, *, salvage: bool = False, problems: list[st
         for packet in src._container.demux():
             state = update(packet, position + 1, check, salvage, problems)
             if state < 0:
+                if tolerant:
+                    # Salvage commits the packets before this one; a verifier must
+                    # still hear that the file goes on (section 1.13).
+                    problems.append(f"{src.name}: salvage stopped at packet {position + 1} "  # type: ignore[union-attr]
+                                    f"(stream {packet.stream_index}): flagged corrupt, cut short, without "
+                                    "pts or with a dts going backwards")
                 break
             position += state
-    except av.FFmpegError as exc:
-        if not salvage:
-            error = CorruptMediaError(f"{src.name}: demux failed after packet {position} ({exc})")
-            if not tolerant:
-                raise error from None
+    except (av.FFmpegError, IndexError) as exc:
+        # PyAV raises IndexError for a packet of a stream that appeared after the
+        # file was opened (an MPEG-TS program added past the probe): undeclared.
+        what = (f"packet {position + 1} belongs to a stream not declared when the file was opened"
+                if isinstance(exc, IndexError) else f"demux failed after packet {position} ({exc})")
+        error = CorruptMediaError(f"{src.name}: {what}")
+        if tolerant:
             problems.append(str(error))  # type: ignore[union-attr]
+        elif not salvage:
+            raise error from None
     except (BwcError, OSError, ValueError) as exc:
         if not tolerant:
             raise

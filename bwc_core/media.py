@@ -257,6 +257,11 @@ class MediaSource:
             if salvage:
                 return
             raise CorruptMediaError(f"{self.name}: demux failed after packet {position} ({exc})") from None
+        except IndexError:  # PyAV: a packet of a stream that appeared after the file was opened
+            if salvage:
+                return
+            raise CorruptMediaError(f"{self.name}: packet {position + 1} belongs to a stream not declared "
+                                    "when the file was opened") from None
 
     def av_packets(self) -> Iterator[Any]:
         """Yield the raw ``av.Packet`` s (no flush packets), for zero-overhead consumers.
@@ -275,6 +280,9 @@ class MediaSource:
                 yield packet
         except av.FFmpegError as exc:
             raise CorruptMediaError(f"{self.name}: demux failed ({exc})") from None
+        except IndexError:  # PyAV: a packet of a stream that appeared after the file was opened
+            raise CorruptMediaError(f"{self.name}: a packet belongs to a stream not declared when the "
+                                    "file was opened") from None
 
     def _demux(self, stores_dts: bool) -> Iterator[Any]:
         """The container's packets; where it stores no dts, the missing ones filled in.

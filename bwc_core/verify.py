@@ -88,9 +88,13 @@ FINDING_CODES: dict[str, tuple[Verdict, Severity, str]] = register({
     "segment.lost": (C, W, "crash recovery or a failed import left a segment file unjournaled (its footage is not committed)"),
     "segment.lost_altered": (I, E, "a file a recovery or import_failed record lists as lost differs from the bytes it signed"),
     "segment.pre_event": (I, W, "pre-event flags disagree with the recording.open record"),
+    "segment.appended": (I, E, "bytes were added after the signed file (its first bytes are the signed file)"),
     "content.container_changed": (I, W, "file bytes differ but the packets are the signed ones (stream-copy remux)"),
-    "content.timing_shifted": (I, N, "timing equal to the signed timing within the container's rounding after one constant offset"),
+    "content.timing_shifted": (I, N, "timing equal to the signed timing within the container's rounding after one constant offset a stream copy produces"),
     "content.timing_altered": (I, E, "packets moved in time beyond the container's rounding"),
+    "content.time_shifted": (I, E, "the whole segment moved in time by an offset no documented stream-copy remux produces"),
+    "content.demux_irregular": (I, E, "re-demuxing the file met an irregularity (dts going backwards, a packet without pts "
+                                "or of an undeclared stream, a demux error): a player may show what follows, unsigned"),
     "content.config_altered": (I, E, "a stream's codec configuration differs from the signed one"),
     "content.packet_altered": (I, E, "a packet's bytes differ from the signed packet"),
     "content.packet_missing": (C, E, "a signed packet is absent from the file"),
@@ -309,7 +313,8 @@ class _Measured:
     content: Any = None  # ContentResult re-demuxed from the file
     fast: Any = None  # ContentResult of the one-pass reader, until settled
     content_error: str | None = None
-    demux_errors: list[str] = field(default_factory=list)  # packets skipped while re-demuxing
+    demux_errors: list[str] = field(default_factory=list)  # irregularities met while re-demuxing
+    format: str | None = None  # FFmpeg's format name of the re-demuxed file
     leaves_exists: bool = False
     leaves_size: int | None = None
     leaves_digests: dict[str, str] = field(default_factory=dict)
@@ -356,24 +361,31 @@ def _light_probe_ok(path: Path) -> bool:
 
 
 def _content_of(path: Path, options: dict[str, str] | None = None, salvage: bool = False,
-                origin: Fraction | None = None) -> tuple[Any, list[str]]:
-    """The re-demuxed content commitment, tolerant of damage.
+                origin: Fraction | None = None, info: dict[str, Any] | None = None) -> tuple[Any, list[str]]:
+    """The re-demuxed content commitment, tolerant of damage, and its irregularities.
 
     Unlike :func:`bwc_core.content.content_root`, a packet that cannot be
     framed (cut NAL unit) is skipped and demuxing stops at the first
     unreadable spot, so a truncated or damaged file still yields the packets
     it holds and the verifier can name the ones missing or altered. The
     packets are those :meth:`MediaSource.packets` yields, checked the same
-    way (a packet without pts or with a decreasing dts ends the demux), but
-    hashed straight from FFmpeg's buffers. With *salvage* (a segment journaled
-    as ``recovered``) the packets are those crash recovery committed: the
-    ones before the first sample cut short (see :func:`bwc_core.segment.salvage`).
+    way (a packet without pts, of an undeclared stream or with a decreasing
+    dts ends the demux), but hashed straight from FFmpeg's buffers. Every
+    such stop, every skipped packet and every demux error is one entry of the
+    returned problems (format section 1.13): never a silent stop. With
+    *salvage* (a segment journaled as ``recovered``) the packets are those
+    crash recovery committed: the ones before the first sample cut short (see
+    :func:`bwc_core.segment.salvage`); where salvage stopped is a problem too.
+    *info*, when given, receives the demuxer's ``format`` name.
     """
     from .content import _demux_content
     from .media import MediaSource
 
     problems: list[str] = []
-    with MediaSource(path, options=options, salvage=salvage) as src:
+    # Named by file name: problems become findings that name the segment already.
+    with MediaSource(path, options=options, salvage=salvage, name=os.path.basename(path)) as src:
+        if info is not None:
+            info["format"] = src.format
         return _demux_content(src, salvage=salvage, problems=problems, origin=origin), problems
 
 
@@ -402,7 +414,7 @@ def _needs_ffmpeg(m: _Measured, signed: SegmentReport | None) -> bool:
 
 
 def _settle(m: _Measured, signed: SegmentReport | None, leaves_path: Path | None,
-            leaves_algorithms: Sequence[str], demuxed: tuple[Any, list[str], str | None] | None) -> None:
+            leaves_algorithms: Sequence[str], demuxed: tuple[Any, list[str], str | None, str | None] | None) -> None:
     """Content (the accepted one-pass root, or FFmpeg's *demuxed* reading) and the sidecar."""
     from .content import leaves_bytes, parse_leaves
 
@@ -410,7 +422,7 @@ def _settle(m: _Measured, signed: SegmentReport | None, leaves_path: Path | None
         if _accepted(m, signed):
             m.content = m.fast
         elif demuxed is not None:
-            m.content, m.demux_errors, m.content_error = demuxed
+            m.content, m.demux_errors, m.content_error, m.format = demuxed
     m.fast = None
     if leaves_path is not None:
         exists, odd = _lstat_regular(leaves_path)
@@ -432,9 +444,17 @@ def _settle(m: _Measured, signed: SegmentReport | None, leaves_path: Path | None
                 m.leaves_error = str(exc)
 
 
-def _measure_content(path: Path, expected_root: str | None = None,
-                     salvage: bool = False) -> tuple[Any, list[str], str | None]:
-    """(content, demux problems, error) of a file re-demuxed; never raises.
+def _measure_content(path: Path, expected_root: str | None = None, salvage: bool = False,
+                     with_format: bool = False) -> tuple[Any, ...]:
+    """(content, demux problems, error) of a file re-demuxed, plus FFmpeg's format name
+    *with_format*; never raises (see :func:`_demux_file`)."""
+    measured = _demux_file(path, expected_root, salvage)
+    return measured if with_format else measured[:3]
+
+
+def _demux_file(path: Path, expected_root: str | None = None,
+                salvage: bool = False) -> tuple[Any, list[str], str | None, str | None]:
+    """(content, demux problems, error, FFmpeg format name) of a file re-demuxed; never raises.
 
     MP4 and MKV are opened with a light stream probe first; a root other than
     *expected_root* (the signed one) is recomputed with FFmpeg's default
@@ -443,21 +463,22 @@ def _measure_content(path: Path, expected_root: str | None = None,
     """
     exists, odd = _lstat_regular(path)
     if not exists or odd:
-        return None, [], "not a regular file"
+        return None, [], "not a regular file", None
+    info: dict[str, Any] = {}
     try:
         if expected_root is not None and _light_probe_ok(path):
             try:
-                content, problems = _content_of(path, _LIGHT_PROBE, salvage)
+                content, problems = _content_of(path, _LIGHT_PROBE, salvage, info=info)
                 if not problems and content.root.hex() == expected_root:
-                    return content, problems, None
+                    return content, problems, None, info.get("format")
             except (BwcError, OSError, ValueError):
                 pass
-        content, problems = _content_of(path, None, salvage)
-        return content, problems, None
+        content, problems = _content_of(path, None, salvage, info=info)
+        return content, problems, None, info.get("format")
     except (BwcError, OSError, ValueError) as exc:
-        return None, [], str(exc)
+        return None, [], str(exc), info.get("format")
     except Exception as exc:  # noqa: BLE001 - a hostile file must not crash the verifier
-        return None, [], f"{type(exc).__name__}: {exc}"
+        return None, [], f"{type(exc).__name__}: {exc}", info.get("format")
 
 
 # --- the engine -------------------------------------------------------------------------------
@@ -832,7 +853,7 @@ def _measure_all(pool: Executor, prefetched: Any, todo: list[_Seg], plans: list[
     for i, (s, (path, algorithms, leaves_path, leaves_algos)) in enumerate(zip(todo, plans)):
         s.measured = _from_read(_result(reads[i], _fmp4.read_segment, path, algorithms), algorithms)
         if _needs_ffmpeg(s.measured, s.report):
-            demuxes[i] = _run(pool, _measure_content, path, s.report.content_root, s.report.recovered)
+            demuxes[i] = _run(pool, _measure_content, path, s.report.content_root, s.report.recovered, True)
             continue
         _settle(s.measured, s.report, leaves_path, leaves_algos, None)
         done += 1
@@ -841,7 +862,7 @@ def _measure_all(pool: Executor, prefetched: Any, todo: list[_Seg], plans: list[
     for i, future in demuxes.items():
         s = todo[i]
         path, _, leaves_path, leaves_algos = plans[i]
-        demuxed = _result(future, _measure_content, path, s.report.content_root, s.report.recovered)
+        demuxed = _result(future, _measure_content, path, s.report.content_root, s.report.recovered, True)
         _settle(s.measured, s.report, leaves_path, leaves_algos, demuxed)
         done += 1
         if progress is not None:
@@ -970,9 +991,19 @@ def _check_segments(root: Path, segs: list[_Seg], report: Report, progress: Prog
                                  other_recording=other.recording, **where))
                 continue
         _check_leaves(s, m, where, add)
+        # Bytes after a prefix equal to the signed file: an error whatever they hold
+        # (a player may decode them: an fMP4 fragment, MPEG-TS packets).
+        appended = None if bytes_ok else _appended_bytes(root / s.rel, m.size, s.report)
+        if appended is not None:
+            add(_finding("segment.appended",
+                         f"{s.rel}: the signed file followed by {appended} added byte(s); they are "
+                         "covered by no signature (a player may decode them)",
+                         size=m.size, expected_size=s.report.size, appended_bytes=appended, **where))
+        irregular = [] if bytes_ok else _irregularities(s, m, where)
         if m.content is None:
             s.report.status = "unreadable"
-            if m.size != s.report.size:
+            report.findings.extend(irregular)
+            if m.size != s.report.size and appended is None:
                 add(_finding("segment.size_mismatch", f"{s.rel}: {m.size} bytes, signed {s.report.size}",
                              size=m.size, expected=s.report.size, **where))
             add(_finding("segment.unreadable", f"{s.rel}: not readable as media: {m.content_error}", **where))
@@ -989,18 +1020,19 @@ def _check_segments(root: Path, segs: list[_Seg], report: Report, progress: Prog
         # The bytes are not the signed ones: a remux or tampering?
         findings = _compare_content(s, m, where)
         payload_same = not any(f.failed and f.code.startswith("content.") for f in findings)
-        if payload_same:
+        if payload_same and not irregular and appended is None:
             s.report.status = "container_changed"
-            appended = _appended_bytes(root / s.rel, m.size, s.report) if s.rel else None
-            how = (f"the signed file followed by {appended} added byte(s) that hold no packet"
-                   if appended else "a stream-copy remux, or bytes that hold no packet")
             add(_finding("content.container_changed",
                          f"{s.rel}: file bytes differ from the signed file, but every packet is the "
-                         f"signed one ({how}); content integrity holds",
-                         size=m.size, expected_size=s.report.size, appended_bytes=appended, **where))
+                         "signed one, demuxed without irregularity (a stream-copy remux); content "
+                         "integrity holds", size=m.size, expected_size=s.report.size, **where))
             report.findings.extend(findings)
             continue
         s.report.status = "altered"
+        report.findings.extend(irregular)
+        if appended is not None:
+            report.findings.extend(findings)
+            continue
         if m.size != s.report.size:
             add(_finding("segment.size_mismatch", f"{s.rel}: {m.size} bytes, signed {s.report.size}",
                          size=m.size, expected=s.report.size, **where))
@@ -1011,12 +1043,34 @@ def _check_segments(root: Path, segs: list[_Seg], report: Report, progress: Prog
         report.findings.extend(findings)
 
 
+def _irregularities(s: _Seg, m: _Measured, where: dict[str, Any]) -> list[Finding]:
+    """``content.demux_irregular`` for what the tolerant re-demux met (format section 1.13)."""
+    if not m.demux_errors:
+        return []
+    out = [_finding("content.demux_irregular", f"{s.rel}: {problem}; from there on the file holds what "
+                    "no signature covers", problem=problem, **where)
+           for problem in m.demux_errors[:MAX_PACKET_FINDINGS]]
+    if len(m.demux_errors) > MAX_PACKET_FINDINGS:
+        out.append(_finding("content.demux_irregular", f"{s.rel}: {len(m.demux_errors)} irregularities in all",
+                            count=len(m.demux_errors), **where))
+    return out
+
+
 def _appended_bytes(path: Path, size: int | None, signed: SegmentReport) -> int | None:
-    """How many bytes follow the signed file, when the file starts with exactly the signed bytes."""
-    expected = signed.digests.get("blake3")
-    if size is None or signed.size is None or not expected or size <= signed.size:
+    """How many bytes follow the signed file, when the file starts with exactly the signed bytes.
+
+    The prefix of the signed size must match every signed digest this
+    verifier can compute (BLAKE3, SHA-256), at least one.
+    """
+    if size is None or signed.size is None or size <= signed.size:
         return None
-    h = _new_hasher("blake3")
+    hashers = {}
+    for name, value in signed.digests.items():
+        h = _new_hasher(name)
+        if h is not None and isinstance(value, str):
+            hashers[name] = h
+    if not hashers:
+        return None
     left = signed.size
     try:
         with open(path, "rb") as fh:
@@ -1024,11 +1078,13 @@ def _appended_bytes(path: Path, size: int | None, signed: SegmentReport) -> int 
                 chunk = fh.read(min(left, 1 << 20))
                 if not chunk:
                     return None
-                h.update(chunk)
+                for h in hashers.values():
+                    h.update(chunk)
                 left -= len(chunk)
     except OSError:
         return None
-    return size - signed.size if h.hexdigest() == expected else None
+    same = all(h.hexdigest() == signed.digests[name] for name, h in hashers.items())
+    return size - signed.size if same else None
 
 
 def _check_leaves(s: _Seg, m: _Measured, where: dict[str, Any], add: Callable[[Finding], None]) -> None:
@@ -1170,7 +1226,7 @@ def _compare_content(s: _Seg, m: _Measured, where: dict[str, Any]) -> list[Findi
             out.append(_finding(code, f"{s.rel}: and {n - MAX_PACKET_FINDINGS} more packet(s) "
                                 f"({n} in all) with {code}", count=n, **where))
     if payload_equal:
-        out.extend(_compare_timing(s, signed, found, where))
+        out.extend(_compare_timing(s, signed, found, where, m.format))
     elif not counts and not out:
         out.append(_finding("content.altered", f"{s.rel}: content root differs from the signed root",
                             **where))
@@ -1183,7 +1239,36 @@ def _frame_step(packets: Sequence[Any]) -> int:
     return min((b - a for a, b in zip(pts, pts[1:])), default=0)
 
 
-def _compare_timing(s: _Seg, signed: Any, found: Any, where: dict[str, Any]) -> list[Finding]:
+#: The MPEG-TS muxer's delay under the ffmpeg command line: 2 x its default ``-muxdelay`` 0.7 s.
+TS_MUX_DELAY = Fraction(7, 5)
+
+
+def _remux_offsets(s: _Seg, packets: dict[int, Sequence[Any]], tb_a: dict[int, Fraction],
+                   fmt: str | None) -> list[tuple[str, Fraction]]:
+    """The constant offsets a documented stream copy gives a segment (format section 1.11).
+
+    *packets* are the signed packets by stream. ``S`` is the segment's
+    earliest signed pts, ``D`` its earliest signed dts
+    (the record's ``spans``; S when absent). Any container: 0 (timestamps
+    kept: PyAV, ``ffmpeg -copyts``) or -S (``ffmpeg -c copy`` rebases the
+    earliest pts to 0). MPEG-TS output instead: 0, 1.4 s (``-copyts``: the
+    TS muxer's delay) or 1.4 s - D (the earliest dts moved to 1.4 s).
+    """
+    start = min(min(p.pts for p in mine) * tb_a[stream] for stream, mine in packets.items() if mine)
+    first_dts = start
+    spans = s.body.get("spans")
+    if isinstance(spans, list):
+        for sp in spans:
+            tb = _frac(sp.get("time_base")) if isinstance(sp, dict) else None
+            if tb is not None and type(sp.get("first_dts")) is int:
+                first_dts = min(first_dts, sp["first_dts"] * tb)
+    if fmt is not None and "mpegts" in fmt.split(","):
+        return [("timestamps kept", Fraction(0)), ("timestamps kept, MPEG-TS mux delay", TS_MUX_DELAY),
+                ("rebased by ffmpeg: earliest dts at the MPEG-TS mux delay", TS_MUX_DELAY - first_dts)]
+    return [("timestamps kept", Fraction(0)), ("rebased by ffmpeg: earliest pts at 0", -start)]
+
+
+def _compare_timing(s: _Seg, signed: Any, found: Any, where: dict[str, Any], fmt: str | None = None) -> list[Finding]:
     """Same packets: is the timing the signed timing within the new container's rounding?
 
     Each stream's constant offset (a remux may start the file at another time)
@@ -1198,6 +1283,11 @@ def _compare_timing(s: _Seg, signed: Any, found: Any, where: dict[str, Any]) -> 
     edit list), else the streams moved against each other. Only pts are
     compared: dts and durations are not committed (format section 1.7), and
     a frame is the smallest step between the stream's signed pts.
+
+    The common offset itself must be one a documented stream copy into the
+    file's container (*fmt*, FFmpeg's format name) produces
+    (:func:`_remux_offsets`), within one frame of the first stream plus each
+    side's time base unit; any other is ``content.time_shifted``.
     """
     tb_a = {c.index: c.time_base for c in signed.streams}
     tb_b = {c.index: c.time_base for c in found.streams}
@@ -1244,11 +1334,21 @@ def _compare_timing(s: _Seg, signed: Any, found: Any, where: dict[str, Any]) -> 
         return out
     if worst == 0 and ref == 0:
         return []
+    frame = max(_frame_step(a_by[first]) * tb_a[first], tb_b[first]) + tb_a[first] + tb_b[first]
+    candidates = _remux_offsets(s, a_by, tb_a, fmt)
+    how, expected = min(candidates, key=lambda c: abs(ref - c[1]))
+    if abs(ref - expected) > frame:
+        return [_finding("content.time_shifted",
+                         f"{s.rel}: every stream moved {float(ref):+.3f} s; a stream copy into this "
+                         f"container ({fmt or 'unknown'}) moves it by one of "
+                         f"{', '.join(f'{float(c):+.3f} s' for _, c in candidates)} (within "
+                         f"{float(frame) * 1000:.3f} ms)", offset_ms=round(float(ref) * 1000, 3),
+                         expected_ms=[round(float(c) * 1000, 3) for _, c in candidates], **where)]
     return [_finding("content.timing_shifted",
                      f"{s.rel}: timing equals the signed timing after a constant offset of "
-                     f"{float(ref) * 1000:.3f} ms, within {float(worst) * 1000:.3f} ms of rounding",
+                     f"{float(ref) * 1000:.3f} ms ({how}), within {float(worst) * 1000:.3f} ms of rounding",
                      offset_ms=round(float(ref) * 1000, 3), max_deviation_ms=round(float(worst) * 1000, 3),
-                     **where)]
+                     remux=how, **where)]
 
 
 def _check_unexpected(root: Path, segs: list[_Seg], report: Report, prefetched: Any = None,

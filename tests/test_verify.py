@@ -211,21 +211,23 @@ def test_stream_copy_remux_is_container_changed(ev, trust, capsys):
 
 
 def test_bytes_appended_to_a_segment_are_named(ev, trust, capsys):
-    """Bytes added after the signed file hold no packet: content intact, the change said exactly."""
+    """Bytes added after the signed file are an error whatever they hold (format 1.13)."""
     p = seg(ev)
     with open(p, "ab") as fh:
         fh.write(b"\x00hidden note" * 9)
     code, rep = run_verify(ev, trust.root_pub, capsys)
-    assert code == 0 and rep["ok"]
-    (f,) = [f for f in rep["findings"] if f["code"] == "content.container_changed"]
+    assert code == 1 and not rep["ok"]
+    (f,) = [f for f in rep["findings"] if f["code"] == "segment.appended"]
+    assert f["severity"] == "error"
     assert f["where"]["appended_bytes"] == 12 * 9 and "followed by 108 added byte(s)" in f["message"]
+    assert "content.container_changed" not in codes(rep)
     # A remux is not described as an append.
     tmp = p.with_name("remux.mp4")
     subprocess.run(["ffmpeg", "-v", "error", "-i", p, "-map", "0", "-c", "copy", tmp], check=True)
     tmp.replace(p)
     code, rep = run_verify(ev, trust.root_pub, capsys)
     (f,) = [f for f in rep["findings"] if f["code"] == "content.container_changed"]
-    assert code == 0 and "appended_bytes" not in f["where"]
+    assert code == 0 and "appended_bytes" not in f["where"] and "segment.appended" not in codes(rep)
 
 
 def test_remux_into_mkv_timing_within_rounding(ev, trust, capsys):
