@@ -99,6 +99,12 @@ def adts_header_length(payload: bytes) -> int:
     return header
 
 
+def adts_fields(payload: bytes) -> tuple[int, int, int, int]:
+    """(profile, sampling_frequency_index, channel_configuration, number_of_raw_data_blocks)."""
+    return (payload[2] >> 6, (payload[2] >> 2) & 0xF, ((payload[2] & 1) << 2) | (payload[3] >> 6),
+            payload[6] & 3)
+
+
 def asc_from_adts(payload: bytes) -> bytes:
     profile = payload[2] >> 6
     sfi = (payload[2] >> 2) & 0xF
@@ -129,10 +135,61 @@ def canonical_asc(asc: bytes) -> bytes:
     return asc
 
 
+def adts_reference(asc: bytes) -> tuple[int, int, int, int] | None:
+    """The ADTS fields an AudioSpecificConfig implies, as adts_fields() gives them (nrdb 0),
+    or None when ADTS cannot carry it. Read as FFmpeg reads an ASC: HE-AAC (object type 5,
+    or 29 unless FFmpeg's MP3onMP4 exception applies) carries its core type and rate."""
+    bitstring = "".join(f"{b:08b}" for b in asc)
+    pos = 0
+
+    def read(n: int) -> int:
+        nonlocal pos
+        if pos + n > len(bitstring):
+            raise IndexError("AudioSpecificConfig ends early")
+        pos += n
+        return int(bitstring[pos - n:pos], 2)
+
+    def peek(n: int) -> int:
+        return int((bitstring[pos:] + "0" * n)[:n], 2)  # zeros past the end, as FFmpeg's reader
+
+    def object_type() -> int:
+        aot = read(5)
+        return 32 + read(6) if aot == 31 else aot
+
+    try:
+        aot = object_type()
+        sfi = read(4)
+        if sfi == 15:
+            return None  # an explicit 24-bit rate has no ADTS index
+        chan = read(4)
+        if aot == 5 or (aot == 29 and not (peek(3) & 0x03 and not peek(9) & 0x3F)):
+            if read(4) == 15:
+                read(24)
+            aot = object_type()
+    except IndexError:
+        return None
+    if not 1 <= aot <= 4 or chan > 7:
+        return None
+    return (aot - 1, sfi, chan, 0)
+
+
+def aac_config(extradata: bytes, payloads: Sequence[bytes]) -> bytes | None:
+    """What the config digest of an AAC stream hashes (1.3); None: nothing yet (no ADTS frame)."""
+    if extradata:
+        return canonical_asc(extradata)
+    for p in payloads:
+        if adts_header_length(p):
+            return asc_from_adts(p)
+    return None
+
+
 # --- canonical payload, leaves, trees ---------------------------------------------------
 
 
-def canonical_payload(codec: str, payload: bytes, extradata: bytes = b"") -> bytes:
+def canonical_payload(codec: str, payload: bytes, extradata: bytes = b"",
+                      aac_configuration: bytes | None = None) -> bytes:
+    """*aac_configuration*: the stream's committed ASC (aac_config of the segment's packets);
+    by default that of *extradata*, else of this packet, as if it were the stream's first."""
     payload = bytes(payload)
     if codec in ("h264", "hevc"):
         drop = H264_DROP if codec == "h264" else HEVC_DROP
@@ -142,7 +199,11 @@ def canonical_payload(codec: str, payload: bytes, extradata: bytes = b"") -> byt
                 out += len(nal).to_bytes(4, "big") + nal
         return out
     if codec == "aac":
-        return payload[adts_header_length(payload) :]
+        config = aac_configuration if aac_configuration is not None else aac_config(extradata, [payload])
+        header = adts_header_length(payload)
+        if header and config is not None and adts_fields(payload) == adts_reference(config):
+            return payload[header:]
+        return payload  # raw AAC, or a header that says something else: it is content
     if codec.startswith("pcm_") or codec in RAW_CODECS:
         return payload
     raise UnsupportedCodecError(f"codec {codec!r} is not supported")
@@ -192,11 +253,9 @@ def config_digest(codec: str, extradata: bytes, payloads: Sequence[bytes]) -> by
             ps.update(parameter_sets(codec, p, extradata=extradata))
         return H(CC, b"".join(len(n).to_bytes(4, "big") + n for n in sorted(ps)))
     if codec == "aac":
-        if extradata:
-            return H(CC, canonical_asc(extradata))
-        for p in payloads:
-            if adts_header_length(p):
-                return H(CC, asc_from_adts(p))
+        config = aac_config(extradata, payloads)
+        if config is not None:
+            return H(CC, config)
     return H(CC, b"")
 
 
@@ -254,10 +313,12 @@ def content(streams, packets, time_bases=None, pts_bits=None) -> dict:
     """
     info = {s[0]: s for s in streams}
     committed = {s[0]: Fraction((time_bases or {}).get(s[0], s[3])) for s in streams}
+    aac = {s[0]: aac_config(s[4], [bytes(p.payload) for p in packets if p.stream == s[0]])
+           for s in streams if s[1] != "data" and s[2] == "aac"}
     recs = []
     for arrival, p in enumerate(packets):
         index, kind, codec, tb, extradata = info[p.stream]
-        canon = canonical_payload("data" if kind == "data" else codec, p.payload, extradata)
+        canon = canonical_payload("data" if kind == "data" else codec, p.payload, extradata, aac.get(p.stream))
         flags = 1 if (kind == "video" and p.keyframe) else 0
         out_tb = committed[p.stream]
         pts = rescale(p.pts, tb, out_tb) if out_tb != tb else p.pts

@@ -3,13 +3,13 @@
 This module defines what every segment signature covers (docs/format.md,
 section 1). Each packet's payload is put in a canonical form (H.264/HEVC as
 4-byte big-endian length-prefixed NAL units without parameter sets, AUDs or
-filler; AAC without its ADTS header), framed with a little-endian header and
-hashed into a leaf. Leaves form one RFC 9162 tree per chunk (a video GOP plus
-the audio and data packets of its time span); chunk roots form the segment
-tree. The same packets therefore give the same payload roots whether they sit
-in MP4, MKV or MPEG-TS and however the muxer interleaved them; timing is
-committed separately so a verifier can tell "re-timed by a lossless remux"
-from "altered".
+filler; AAC without an ADTS header that says what its configuration says),
+framed with a little-endian header and hashed into a leaf. Leaves form one
+RFC 9162 tree per chunk (a video GOP plus the audio and data packets of its
+time span); chunk roots form the segment tree. The same packets therefore
+give the same payload roots whether they sit in MP4, MKV or MPEG-TS and
+however the muxer interleaved them; timing is committed separately so a
+verifier can tell "re-timed by a lossless remux" from "altered".
 
 The hot paths (NAL scanning, leaf hashing, tree building) are compiled in
 ``bwc_core._framing``; ``bwc_core._content_ref`` is the short pure-Python

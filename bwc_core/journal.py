@@ -61,7 +61,7 @@ import nacl.signing
 
 __all__ = [
     "DEVICE_GENESIS", "POWER_ON", "POWER_OFF", "RECORDING_OPEN", "SEGMENT", "EVENT",
-    "RECORDING_CLOSE", "RECOVERY", "KEY_ROTATE", "CLOCK_SYNC", "RECORD_TYPES",
+    "RECORDING_CLOSE", "RECOVERY", "SEGMENT_PROGRESS", "KEY_ROTATE", "CLOCK_SYNC", "RECORD_TYPES",
     "FINDING_CODES", "GENESIS_PREV", "JOURNAL_NAME",
     "Journal", "Record", "TornTail", "read_lines", "validate_chain", "validate_journal",
 ]
@@ -79,11 +79,13 @@ SEGMENT = "segment"
 EVENT = "event"
 RECORDING_CLOSE = "recording.close"
 RECOVERY = "recovery"
+#: A prefix of a segment file being written, attested while capturing (format 1.4).
+SEGMENT_PROGRESS = "segment.progress"
 KEY_ROTATE = "key.rotate"
 CLOCK_SYNC = "clock.sync"
 RECORD_TYPES = frozenset({
     DEVICE_GENESIS, POWER_ON, POWER_OFF, RECORDING_OPEN, SEGMENT, EVENT,
-    RECORDING_CLOSE, RECOVERY, KEY_ROTATE, CLOCK_SYNC,
+    RECORDING_CLOSE, RECOVERY, SEGMENT_PROGRESS, KEY_ROTATE, CLOCK_SYNC,
 })
 _APPENDABLE = RECORD_TYPES - {DEVICE_GENESIS, KEY_ROTATE}
 RESERVED_FIELDS = frozenset({"type", "seq", "prev", "device", "time"})

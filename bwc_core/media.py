@@ -438,6 +438,18 @@ def container_options(container: str, streams: Iterable[StreamInfo]) -> dict[str
     - every container: ``flush_packets=1``, so bytes reach the file as soon
       as the muxer emits them and a power cut loses at most the fragment or
       cluster in flight.
+    - MKV and MPEG-TS: ``max_interleave_delta=1`` (one microsecond): FFmpeg's
+      interleaving queue (``av_interleaved_write_frame``) otherwise holds
+      every packet until each stream has one queued, up to 10 s, so while a
+      stream is silent (audio muted) video waited there instead of reaching
+      the file. Both store absolute timestamps per block / PES, so the order
+      the segmenter hands packets over in is fine as it is. MP4 keeps the
+      queue: its muxer peeks into it for the next sample of each track to
+      time a fragment's last sample (``trun`` stores durations, not
+      timestamps), and an audio gap at a fragment boundary would otherwise be
+      lost; the camera starts a segment without an audio track at a mute
+      instead (see :class:`bwc_core.segment.Segmenter`), so no MP4 track is
+      ever silent for long.
     """
     streams = list(streams)
     if container not in CONTAINER_FORMATS:
@@ -454,6 +466,7 @@ def container_options(container: str, streams: Iterable[StreamInfo]) -> dict[str
         # (AAC priming, B-frame dts): the default shift to zero would move one
         # segment's timeline against its neighbours'.
         options["avoid_negative_ts"] = "disabled"
+        options["max_interleave_delta"] = "1"
         if container == "mkv":
             options["cluster_time_limit"] = "1000"
     return options
@@ -510,7 +523,10 @@ class PayloadRewrite:
     """How one stream's packets change on their way into a container; the leaves do not.
 
     * AAC with ADTS headers into MP4/Matroska: each frame loses its header
-      (see :func:`adts_streams`).
+      (see :func:`adts_streams`) when it says what the stream's
+      AudioSpecificConfig says; a header that says otherwise (another sample
+      rate, channel configuration or profile) is kept, as the content format
+      commits it with the frame (format 1.2) and FFmpeg decodes by it.
     * H.264/HEVC with an avcC/hvcC record into MPEG-TS: a keyframe that is
       neither an IDR/IRAP picture nor carries its own SPS (an open-GOP I frame,
       an intra-refresh recovery point) gets the record's parameter sets in
@@ -526,15 +542,19 @@ class PayloadRewrite:
 
     __slots__ = ("adts", "prefix", "hevc", "length_size")
 
-    def __init__(self, adts: bool = False, prefix: bytes = b"", hevc: bool = False, length_size: int = 4) -> None:
-        self.adts = adts
+    def __init__(self, adts: bool = False, prefix: bytes = b"", hevc: bool = False, length_size: int = 4,
+                 extradata: bytes = b"") -> None:
+        from . import _framing
+
+        # The content format's own AAC framer: strips exactly the headers it does not commit.
+        self.adts = _framing.Framer("aac", bytes(extradata)) if adts else None
         self.prefix = prefix
         self.hevc = hevc
         self.length_size = length_size
 
     def __call__(self, payload: Any, keyframe: bool) -> bytes | None:
-        if self.adts:
-            return strip_adts(payload)
+        if self.adts is not None:
+            return bytes(self.adts.canonical(payload))
         if not (self.prefix and keyframe):
             return None
         data = memoryview(payload).cast("B")  # NAL headers only: no copy unless rewritten
@@ -553,7 +573,8 @@ def payload_rewrites(streams: Iterable[StreamInfo], container: str) -> dict[int,
     from .content import _h264_extradata_sets, _hevc_extradata_sets
 
     streams = list(streams)
-    out = {i: PayloadRewrite(adts=True) for i in adts_streams(streams, container)}
+    raw_aac = adts_streams(streams, container)
+    out = {s.index: PayloadRewrite(adts=True, extradata=s.extradata) for s in streams if s.index in raw_aac}
     if CONTAINER_FORMATS.get(container, container) != "mpegts":
         return out
     for s in streams:
@@ -656,6 +677,37 @@ class Digester(Protocol):
 _STOP = object()
 
 
+class _Snapshot:
+    """A request, queued behind the bytes it covers, for the digests of a sink's prefix."""
+
+    __slots__ = ("size", "sync", "name", "digests", "error", "done")
+
+    def __init__(self, size: int, sync: bool, name: str) -> None:
+        self.size, self.sync, self.name = size, sync, name
+        self.digests: dict[str, str] | None = None
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+
+    def result(self) -> tuple[int, dict[str, str]]:
+        self.done.wait()
+        if self.error is not None:
+            raise MediaError(f"{self.name}: snapshot failed ({self.error})") from None
+        assert self.digests is not None
+        return self.size, self.digests
+
+    def take(self, sink: HashingSink) -> None:
+        try:
+            if sink._error is not None:
+                raise sink._error
+            if self.sync:
+                os.fsync(sink._fd)
+            self.digests = dict(sink._digester.hexdigests())
+        except BaseException as exc:  # noqa: BLE001 - raised by snapshot()
+            self.error = exc
+        finally:
+            self.done.set()
+
+
 class HashingSink:
     """A write-only, forward-only file that digests the bytes as the muxer writes them.
 
@@ -681,7 +733,10 @@ class HashingSink:
         threaded: bool = True,
     ) -> None:
         self.name = os.fspath(path)
-        flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | (os.O_EXCL if exclusive else os.O_TRUNC)
+        # Never through a link: O_EXCL already refuses one; O_NOFOLLOW also
+        # when overwriting (exclusive=False).
+        flags = (os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+                 | (os.O_EXCL if exclusive else os.O_TRUNC))
         try:
             self._fd = os.open(self.name, flags, 0o644)
         except FileExistsError:
@@ -705,6 +760,9 @@ class HashingSink:
         assert self._queue is not None
         get, update = self._queue.get, self._digester.update
         while (data := get()) is not _STOP:
+            if type(data) is _Snapshot:
+                data.take(self)
+                continue
             if self._error is None:
                 try:
                     update(data)
@@ -775,6 +833,33 @@ class HashingSink:
     def sync(self) -> None:
         """``fsync`` what has been written so far (a power cut keeps it)."""
         os.fsync(self._fd)
+
+    def snapshot(self, *, sync: bool = True) -> tuple[int, dict[str, str]]:
+        """``(size, hex digests)`` of the bytes written so far: the file's prefix as it is now.
+
+        The digests are those of exactly the first *size* bytes (the running
+        hashers, not a re-read); with *sync* the prefix is ``fsync``-ed first,
+        so an attestation of it never outlives the bytes after a power cut.
+        Waits for the hashing thread to reach this point (it has been hashing
+        the bytes as they were written).
+        """
+        snap = self.snapshot_async(sync=sync)
+        return snap.result()
+
+    def snapshot_async(self, *, sync: bool = True) -> _Snapshot:
+        """:meth:`snapshot` without waiting: the hashing thread fills it in when it gets there.
+
+        ``done`` (a ``threading.Event``) is set then; ``result()`` waits and
+        returns ``(size, hex digests)`` or raises :class:`MediaError`.
+        """
+        if self._closed or self._poisoned:
+            raise ContainerError(f"{self.name}: no snapshot of a closed or failed sink")
+        snap = _Snapshot(self._size, sync, self.name)
+        if self._queue is not None:
+            self._queue.put(snap)
+        else:
+            snap.take(self)
+        return snap
 
     def _stop_worker(self) -> None:
         if self._thread is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import logging
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -26,13 +27,21 @@ from .errors import PolicyError, StateError, ValueError as BwcValueError
 from .journal import Journal
 from .media import CONTAINER_FORMATS, StreamInfo
 from .packets import PacketRecord
-from .segment import SegmentInfo, Segmenter, salvage
+from .segment import SegmentInfo, Segmenter, SegmentProgress, salvage
 
-__all__ = ["DeactivationReason", "Recorder", "RecorderState", "RecordingPolicy", "RecoveryReport", "segment_body"]
+__all__ = ["DeactivationReason", "Recorder", "RecorderState", "RecordingPolicy", "RecoveryReport", "progress_body",
+           "segment_body"]
 
 log = logging.getLogger("bwc_core.recorder")
 
 MEDIA_DIR = "media"
+#: Where crash recovery moves what no attestation covers (never evidence).
+UNATTESTED_DIR = "unattested"
+#: Seconds of video between two ``segment.progress`` records of a segment
+#: being written (at the first fragment boundary after that): the most a
+#: power cut can take beyond the fragment in flight, and ~0.84 kB of journal
+#: each (see docs/camera.md for the budget).
+PROGRESS_SECONDS = 2
 #: Journal records a camera keeps in memory (the chain needs only the head;
 #: a device journal grows for years).
 JOURNAL_KEEP = 256
@@ -124,6 +133,8 @@ class RecoveryReport:
     recording: str | None = None
     salvaged: list[str] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
+    #: Paths (under ``unattested/``) of what recovery moved aside: not evidence.
+    unattested: list[str] = field(default_factory=list)
     records: list[int] = field(default_factory=list)  #: seqs appended by the recovery
 
 
@@ -146,8 +157,12 @@ class Recorder:
         policy: RecordingPolicy | None = None,
         clock: Callable[[], int] | None = None,
         sync: str = "always",
+        progress_seconds: int = PROGRESS_SECONDS,
     ) -> None:
         self.evidence_dir = Path(evidence_dir)
+        if not isinstance(progress_seconds, int) or isinstance(progress_seconds, bool) or progress_seconds < 1:
+            raise BwcValueError(f"progress_seconds must be a positive integer, got {progress_seconds!r}")
+        self.progress_seconds = progress_seconds
         self.policy = policy or RecordingPolicy()
         self.streams = list(streams)
         if not self.streams:
@@ -176,6 +191,12 @@ class Recorder:
         #: at an activation before the first keyframe (a segment must start on one).
         self.dropped = {"sleep": 0, "standby": 0, "muted_audio": 0, "awaiting_keyframe": 0}
         self._awaiting_keyframe = False
+        #: After an unmute while the MP4 segment being written has no audio
+        #: track: audio waits for the next video keyframe, which opens a
+        #: segment with one (None: not waiting; False: waiting for the
+        #: keyframe; a time: audio from that pts on is kept).
+        self._audio_resume: Any = None
+        self._audio = frozenset(s.index for s in self.streams if s.kind == "audio")
         self._append("power.on", {"policy": self.policy.to_json()})
 
     # -- state ---------------------------------------------------------------------
@@ -236,6 +257,9 @@ class Recorder:
             if self._muted and packet.kind == "audio":
                 self.dropped["muted_audio"] += 1
                 return
+            if self._audio_resume is not None and not self._resume_audio(packet):
+                self.dropped["muted_audio"] += 1
+                return
             if state is RecorderState.STANDBY:
                 if self._buffer is None:
                     self.dropped["standby"] += 1
@@ -249,11 +273,37 @@ class Recorder:
                         return
                     self._awaiting_keyframe = False
                 info = self._segmenter.push(packet)
+                if self._segmenter.progress:
+                    self._journal_progress()
                 if info is not None:
                     self._journal_segment(info)
             self._last = packet
             if packet.kind == "video":
                 self._last_video = packet
+
+    def _resume_audio(self, packet: PacketRecord) -> bool:
+        """While audio waits for the next keyframe after an unmute: False if *packet* is dropped."""
+        if packet.kind == "audio":
+            if self._audio_resume is False or packet.pts_seconds < self._audio_resume:
+                return False
+            self._audio_resume = None
+        elif packet.kind == "video" and packet.keyframe and self._audio_resume is False:
+            if self._segmenter is not None:
+                self._segmenter.cut_at_next_keyframe()
+            self._audio_resume = packet.pts_seconds
+        return True
+
+    def flush_progress(self, timeout: float | None = None) -> None:
+        """Journal every prefix attestation still being digested (waiting up to *timeout* s).
+
+        push() journals them as they become ready; a control thread may call
+        this between pushes (e.g. when capture pauses), so nothing written
+        stays unattested for longer than digesting it takes.
+        """
+        with self._lock:
+            if self._segmenter is not None:
+                self._segmenter.wait_progress(timeout)
+                self._journal_progress()
 
     # -- officer controls --------------------------------------------------------------
 
@@ -273,6 +323,7 @@ class Recorder:
                 container=self.policy.container,
                 name=rid,
                 pre_event=True,
+                progress_seconds=self.progress_seconds,
             )
             self._append(
                 "recording.open",
@@ -287,10 +338,14 @@ class Recorder:
                     },
                 },
             )
+            if self._muted:
+                segmenter.silent = self._audio
             self._recording, self._segmenter, self._segments = rid, segmenter, 0
             self._state = RecorderState.RECORDING
             for record in held:
                 info = segmenter.push(record)
+                if segmenter.progress:
+                    self._journal_progress()
                 if info is not None:
                     self._journal_segment(info)
             segmenter.mark_live()
@@ -314,6 +369,12 @@ class Recorder:
                 raise StateError("already muted")
             self._event("mute", RecorderState.STANDBY, RecorderState.RECORDING)
             self._muted = True
+            if self._segmenter is not None:
+                self._segmenter.silent = self._audio
+                if self._segmenter.container == "mp4" and self._audio:
+                    # MP4 holds video back while a track is silent: the next
+                    # keyframe opens a segment without audio (see Segmenter).
+                    self._segmenter.cut_at_next_keyframe()
 
     def unmute(self) -> None:
         """Keep audio again; journaled."""
@@ -322,6 +383,10 @@ class Recorder:
                 raise StateError("not muted")
             self._event("unmute", RecorderState.STANDBY, RecorderState.RECORDING)
             self._muted = False
+            if self._segmenter is not None:
+                self._segmenter.silent = frozenset()
+                if not all(self._segmenter.carries(s) for s in self._audio):
+                    self._audio_resume = False
 
     def deactivate(self, reason: DeactivationReason | str, note: str | None = None) -> list[SegmentInfo]:
         """Stop recording, documenting why; returns the segments finished by the stop.
@@ -413,6 +478,13 @@ class Recorder:
             body.update(extra)
             self._append("event", body)
 
+    def _journal_progress(self) -> None:
+        """Journal the prefixes the segmenter has written since the last push (``segment.progress``)."""
+        assert self._segmenter is not None
+        queue = self._segmenter.progress
+        while queue:
+            self._append("segment.progress", progress_body(self.evidence_dir, self._recording, queue.popleft()))
+
     def _journal_segment(self, info: SegmentInfo, *, recovered: bool = False) -> None:
         body = segment_body(self.evidence_dir, self._recording, info, recovered=recovered)
         self._append("segment", body)
@@ -428,6 +500,7 @@ class Recorder:
             {"recording": self._recording, "reason": reason, "segments": self._segments},
         )
         self._segmenter, self._recording = None, None
+        self._audio_resume = None
         self._state = RecorderState.STANDBY
         return infos
 
@@ -455,11 +528,17 @@ class Recorder:
         """Bring an evidence directory back to a closed, verifiable state after a crash.
 
         Every record written before the crash is kept (a torn last line is cut
-        off and reported). Segment files of the open recording that were never
-        journaled are salvaged up to their last complete packet and journaled
-        as ``recovered`` segments, or reported lost (the file is kept); the
-        recording is closed with reason ``power_loss`` after a ``recovery``
-        record.
+        off and reported). Recovery never signs as evidence what the camera
+        did not attest while capturing: a segment file of the open recording
+        that was never journaled is salvaged only up to the longest prefix a
+        ``segment.progress`` record attests whose bytes still match, and is
+        journaled as a ``recovered`` segment of exactly that prefix. What no
+        attestation covers (bytes past that prefix, files with no matching
+        attestation, links, stray sidecars) is moved, never deleted, under
+        ``unattested/`` and listed by path in the ``recovery`` record. A
+        file the camera attested of which nothing is left is reported lost.
+        The recording is closed with reason ``power_loss``. Links are never
+        followed.
         """
         evidence = Path(evidence_dir)
         journal = Journal.open(evidence, identity, clock=clock)
@@ -471,33 +550,252 @@ class Recorder:
                 return report
             segments = [r.body for r in journal.records if r.type == "segment" and r.body.get("recording") == rid]
             journaled = {body.get("file") for body in segments}
+            journaled |= {body["leaves"].get("file") for body in segments if isinstance(body.get("leaves"), dict)}
+            attested: dict[str, list[tuple[int, dict[str, str], int]]] = {}
+            for r in journal.records:
+                if r.type == "segment.progress" and r.body.get("recording") == rid:
+                    attested.setdefault(r.body["file"], []).append((r.body["size"], r.body["digests"], r.seq))
             opened = next(r.body for r in reversed(journal.records) if r.type == "recording.open")
             had_pre_event = bool(opened.get("pre_event", {}).get("packets"))
             count = len(segments)
             salvaged_records = []
-            lost_files = []
-            for path in unjournaled_segments(evidence, rid, journaled):
+            aside = _Aside(evidence, rid)
+            made: set[Path] = set()  # sidecars salvage wrote
+            for path in _leftovers(evidence, rid, journaled):
+                if path in made or not _lexists(path):
+                    continue  # a sidecar already moved with its segment file, or just written
                 rel = path.relative_to(evidence).as_posix()
                 index = _segment_index(path)
-                info = salvage(path, index=index, pre_event=had_pre_event and index == 0)
-                if info is None:
-                    report.lost.append(rel)
-                    lost_files.append(lost_file_entry(evidence, path))
+                is_segment = path.suffix.lstrip(".") in CONTAINER_FORMATS and index >= 0
+                prefix = _attested_prefix(path, attested.get(rel, [])) if is_segment else None
+                sidecar = Path(str(path) + ".leaves")
+                if prefix is None:
+                    report.unattested.append(aside.move(path))
+                    if is_segment and _lexists(sidecar):
+                        report.unattested.append(aside.move(sidecar))
                     continue
+                size, digests, seq = prefix
+                if _lexists(sidecar):
+                    report.unattested.append(aside.move(sidecar))
+                copied = path.lstat().st_size != size
+                if copied:
+                    # Keep the file as found beside the evidence; the evidence is
+                    # a copy of exactly the attested prefix.
+                    moved = aside.move(path)
+                    report.unattested.append(moved)
+                    _copy_prefix(evidence / moved, path, size)
+                info = salvage(path, index=index, pre_event=had_pre_event and index == 0)
+                if info is None or info.size != size or info.digests != digests:
+                    # An attested prefix without one complete packet (a header
+                    # only): nothing to salvage. Our copy goes; the file as
+                    # found is already aside.
+                    for left in (sidecar, path) if info is not None else (path,):
+                        if copied or left is sidecar:
+                            left.unlink()
+                        else:
+                            report.unattested.append(aside.move(left))
+                    continue
+                made.add(sidecar)
                 body = segment_body(evidence, rid, info, recovered=True)
+                body["progress"] = seq
+                # The prefix copy, its sidecar (fsynced by salvage) and the moves
+                # reach storage before the record that names them.
+                aside.sync()
+                _sync_dir(evidence / MEDIA_DIR / rid)
                 salvaged_records.append(journal.append("segment", body))
                 report.salvaged.append(rel)
                 count += 1
+            # Files the camera attested of which nothing could be salvaged.
+            report.lost = sorted(rel for rel in attested if rel not in journaled and rel not in report.salvaged)
+            aside.sync()
+            _sync_dir(evidence / MEDIA_DIR / rid)
             rec = journal.append(
                 "recovery",
                 {"recording": rid, "reason": "power_loss", "salvaged": report.salvaged, "lost": report.lost,
-                 "lost_files": lost_files},
+                 "unattested": report.unattested},
             )
             close = journal.append("recording.close", {"recording": rid, "reason": "power_loss", "segments": count})
             report.records = [r.seq for r in salvaged_records] + [rec.seq, close.seq]
             return report
         finally:
             journal.close()
+
+
+def progress_body(evidence_dir: Path, recording: str | None, progress: SegmentProgress) -> dict[str, Any]:
+    """The journaled body of a ``segment.progress`` record (format 1.4)."""
+    return {
+        "recording": recording,
+        "index": progress.index,
+        "file": Path(progress.path).relative_to(evidence_dir).as_posix(),
+        "size": progress.size,
+        "digests": dict(progress.digests),
+    }
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _lexists(path: Path) -> bool:
+    try:
+        path.lstat()
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def _real_dir(path: Path) -> bool:
+    """True if *path* is a directory itself, not a link to one."""
+    try:
+        return stat.S_ISDIR(path.lstat().st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def _sync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - file systems without directory fsync
+        pass
+    finally:
+        os.close(fd)
+
+
+def _leftovers(evidence: Path, recording: str, journaled: set[Any]) -> list[Path]:
+    """Entries of the recording's media directory no ``segment`` record names (files, links, anything)."""
+    media, directory = evidence / MEDIA_DIR, evidence / MEDIA_DIR / recording
+    if not _real_dir(media) or not _real_dir(directory):
+        return []
+    return [path for path in sorted(directory.iterdir())
+            if path.relative_to(evidence).as_posix() not in journaled]
+
+
+def _attested_prefix(path: Path, attested: list[tuple[int, dict[str, str], int]]) -> tuple[int, dict[str, str], int] | None:
+    """The longest attested prefix ``(size, digests, seq)`` of *path* whose bytes still match, or None.
+
+    The file is opened without following a link and must be a regular file;
+    it is read once, front to back, comparing the digests at each attested size.
+    """
+    from .content import FileDigester
+
+    if not attested:
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+    except OSError:
+        return None  # a link (ELOOP), gone, unreadable
+    best = None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        wanted = sorted(attested, key=lambda a: a[0])
+        algorithms = sorted({name for _, digests, _ in wanted for name in digests})
+        try:
+            digester = FileDigester(algorithms)
+        except BwcValueError:
+            return None
+        done = 0
+        for size, digests, seq in wanted:
+            while done < size:
+                chunk = os.read(fd, min(size - done, 1 << 20))
+                if not chunk:
+                    return best
+                digester.update(chunk)
+                done += len(chunk)
+            found = digester.hexdigests()
+            if all(found.get(k) == v for k, v in digests.items()):
+                best = (size, dict(digests), seq)
+        return best
+    finally:
+        os.close(fd)
+
+
+def _copy_prefix(source: Path, target: Path, size: int) -> None:
+    """Create *target* with the first *size* bytes of *source* (no link followed either side), fsynced.
+
+    Written under a temporary name and renamed, so a crash during recovery
+    never leaves a partial copy under the segment's name.
+    """
+    n = 0
+    while True:
+        partial = target.with_name(f"{target.name}.partial{n or ''}")
+        try:
+            _copy_bytes(source, partial, size)
+            break
+        except FileExistsError:  # left by an earlier interrupted recovery (set aside later)
+            n += 1
+    os.rename(partial, target)
+
+
+def _copy_bytes(source: Path, target: Path, size: int) -> None:
+    src = os.open(source, os.O_RDONLY | _NOFOLLOW)
+    try:
+        dst = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
+        try:
+            left = size
+            while left:
+                chunk = os.read(src, min(left, 1 << 20))
+                if not chunk:
+                    raise StateError(f"{source}: shorter than its attested prefix while copying")
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(dst, view):]
+                left -= len(chunk)
+            os.fsync(dst)
+        finally:
+            os.close(dst)
+    finally:
+        os.close(src)
+
+
+class _Aside:
+    """Moves what no attestation covers under ``unattested/`` (renamed, never copied or followed)."""
+
+    def __init__(self, evidence: Path, recording: str) -> None:
+        self.evidence = evidence
+        self.recording = recording
+        self.dirs: list[Path] = []
+        self._target: Path | None = None
+
+    def _dir(self) -> Path:
+        if self._target is None:
+            # A planted link (or file) named unattested must not redirect the move.
+            n = 0
+            while True:
+                top = self.evidence / (UNATTESTED_DIR if n == 0 else f"{UNATTESTED_DIR}-{n}")
+                if not _lexists(top):
+                    os.mkdir(top)
+                if _real_dir(top):
+                    break
+                n += 1
+            target = top / MEDIA_DIR
+            if not _lexists(target):
+                os.mkdir(target)
+            target = target / self.recording
+            if not _lexists(target):
+                os.mkdir(target)
+            if not (_real_dir(top / MEDIA_DIR) and _real_dir(target)):
+                raise StateError(f"{target}: not a directory; move it away and run recovery again")
+            self.dirs = [self.evidence, top, top / MEDIA_DIR, target]
+            self._target = target
+        return self._target
+
+    def move(self, path: Path) -> str:
+        """Rename *path* (a link is moved, not followed) into the unattested tree; returns its new relative path."""
+        target = self._dir() / path.name
+        n = 0
+        while _lexists(target):
+            n += 1
+            target = self._dir() / f"{path.name}.{n}"
+        os.rename(path, target)
+        return target.relative_to(self.evidence).as_posix()
+
+    def sync(self) -> None:
+        for d in self.dirs:
+            _sync_dir(d)
 
 
 def unjournaled_segments(evidence: Path, recording: str, journaled: set[Any]) -> list[Path]:

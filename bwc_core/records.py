@@ -208,6 +208,16 @@ def _close(body: Any) -> None:
     (_CLOSE_FAILED if body.get("reason") == "import_failed" else _CLOSE)(body)
 
 
+_RECOVERY_BASE = {**_COMMON, "recording": _string, "reason": _one_of("power_loss"),
+                  "salvaged": _STRINGS, "lost": _STRINGS}
+_RECOVERY = _object({**_RECOVERY_BASE, "unattested": _STRINGS})  # format 1.4
+_RECOVERY_BEFORE_1_4 = _object({**_RECOVERY_BASE, "lost_files": _list_of(_LOST_FILE)})
+
+
+def _recovery(body: Any) -> None:
+    (_RECOVERY_BEFORE_1_4 if "lost_files" in body else _RECOVERY)(body)
+
+
 #: record type -> check of the whole body (common fields included, not re-checked here).
 RECORD_FIELDS: dict[str, Check] = {
     "device.genesis": _object({**_COMMON, "certificate": _envelope}),
@@ -223,11 +233,13 @@ RECORD_FIELDS: dict[str, Check] = {
         "size": _natural, "digests": _digests, "content_root": _hex64, "leaves": _FILE_REF,
         "chunks": _list_of(_CHUNK), "streams": _list_of(_STREAM), "spans": _list_of(_SPAN),
         "cut": _fraction, "start": _fraction, "end": _fraction, "packet_count": _natural,
-        "pre_event": _boolean, "recovered": _boolean}),
+        "pre_event": _boolean, "recovered": _boolean},
+        {"progress": _natural}),  # recovered segments: the seq of the segment.progress it is a prefix of
+    "segment.progress": _object({**_COMMON, "recording": _string, "index": _natural, "file": _string,
+                                 "size": _natural, "digests": _digests}),
     "event": _event,
     "recording.close": _close,
-    "recovery": _object({**_COMMON, "recording": _string, "reason": _one_of("power_loss"),
-                         "salvaged": _STRINGS, "lost": _STRINGS, "lost_files": _list_of(_LOST_FILE)}),
+    "recovery": _recovery,
     "key.rotate": _object({**_COMMON, "certificate": _envelope}),
     "clock.sync": _object({**_COMMON, "source": _string, "offset_ns": _integer}),
 }

@@ -41,6 +41,8 @@ from __future__ import annotations
 
 import math
 import os
+import stat
+import time
 from collections import deque
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -80,9 +82,9 @@ def _ffmpeg_error() -> type[Exception]:
 
     return av.FFmpegError
 
-from .content import ContentHasher, FileDigester, file_digests, pts_bits_of, write_leaves
+from .content import ContentHasher, FileDigester, file_digests, leaves_bytes, pts_bits_of
 
-__all__ = ["Segmenter", "SegmentInfo", "StreamSpan", "salvage"]
+__all__ = ["Segmenter", "SegmentInfo", "SegmentProgress", "StreamSpan", "salvage"]
 
 
 def _fraction_json(value: Fraction) -> list[int]:
@@ -226,6 +228,23 @@ class SegmentInfo:
         }
 
 
+@dataclass(frozen=True)
+class SegmentProgress:
+    """A prefix of a segment file being written: what the camera attests while capturing.
+
+    ``size`` bytes from the start of ``path`` have reached the file (and,
+    with ``fsync``, storage); ``digests`` are those of exactly that prefix.
+    The muxers write forward only, so the prefix is never rewritten: a
+    ``segment.progress`` record of it (format section on crash recovery) is
+    what recovery may later salvage, and nothing beyond.
+    """
+
+    index: int
+    path: str
+    size: int
+    digests: dict[str, str]
+
+
 class _AvPacket:
     """A demuxed ``av.Packet`` with its timing read once, for :meth:`Segmenter.push_av`.
 
@@ -262,7 +281,8 @@ class _Writer:
 
     __slots__ = (
         "index", "path", "leaves_path", "sink", "out", "ostreams", "hasher", "spans",
-        "count", "pre_event", "cut", "cut_ticks", "passed", "rewrites",
+        "count", "pre_event", "cut", "cut_ticks", "passed", "rewrites", "progress_at", "progress_size",
+        "streams",
     )
 
     def __init__(self, seg: Segmenter, index: int, cut: Fraction) -> None:
@@ -270,11 +290,12 @@ class _Writer:
         self.path = os.path.join(seg.out_dir, f"{seg.name}-{index:05d}{CONTAINER_EXTENSIONS[seg.container]}")
         self.leaves_path = self.path + ".leaves"
         self.sink = HashingSink(self.path, FileDigester(seg.digests))
-        self.rewrites = payload_rewrites(seg.streams, seg.container)  # ADTS AAC, parameter sets into TS
+        self.streams = seg._segment_streams()
+        self.rewrites = payload_rewrites(self.streams, seg.container)  # ADTS AAC, parameter sets into TS
         import av
 
         try:
-            self.out, self.ostreams = open_output(self.sink, seg.container, seg.streams, options=seg.options)
+            self.out, self.ostreams = open_output(self.sink, seg.container, self.streams, options=seg.options)
             try:
                 # Writes the header: the output time bases are final only now
                 # (MP4 keeps the source's, MKV 1/1000, MPEG-TS 1/90000).
@@ -289,7 +310,7 @@ class _Writer:
         # Commit pts as the muxer stores them, so the signed root is the
         # root of the file as written (content_root(path)).
         self.hasher = ContentHasher(
-            seg.streams,
+            self.streams,
             time_bases={i: Fraction(o.time_base) for i, o in self.ostreams.items()},
             pts_bits=pts_bits_of(seg.container),
         )
@@ -299,8 +320,13 @@ class _Writer:
         self.cut = cut  # seconds: pts of the packet that opened this segment
         self.cut_ticks: Any = None  # set when the next segment starts
         self.passed: set[int] = set()
+        self.progress_at: Any = None  # master ticks from which the next progress snapshot is due
+        self.progress_size = 0  # bytes covered by the last snapshot
 
     def mux(self, record: PacketRecord | _AvPacket, pre_event: bool, position: int) -> None:
+        if record.stream not in self.ostreams:
+            raise PacketError(f"packet {position} (stream {record.stream}): the stream was silent when "
+                              f"{os.path.basename(self.path)} opened and has no track there")
         # Content first: a payload the content framing refuses is never written.
         self.hasher.update(record)
         rewrite = self.rewrites.get(record.stream)
@@ -359,16 +385,11 @@ class _Writer:
         # Content tree and sidecar first: meanwhile the sink's worker is still
         # digesting the segment's last bytes.
         result = self.hasher.finish()
-        write_leaves(self.leaves_path, result)
+        _write_new(self.leaves_path, leaves_bytes(result), sync=seg.fsync)
         digests = self.sink.close(sync=seg.fsync)
         if seg.container == "mkv":
             _check_stored_timing(self.path, result)
         if seg.fsync:
-            fd = os.open(self.leaves_path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
             seg._sync_dir()
         spans = self.spans.freeze()
         start = min(s.start for s in spans)
@@ -382,7 +403,7 @@ class _Writer:
             digests=digests,
             content_root=result.root,
             chunks=tuple(result.chunks),
-            streams=tuple(s.describe() for s in seg.streams),
+            streams=tuple(s.describe() for s in self.streams),
             spans=spans,
             cut=self.cut,
             start=start,
@@ -467,6 +488,7 @@ class Segmenter:
         max_lag: float | Fraction = 1.0,
         fsync: bool = True,
         options: dict[str, str] | None = None,
+        progress_seconds: float | Fraction | None = None,
     ) -> None:
         if container not in CONTAINER_FORMATS:
             raise BwcValueError(f"unknown container {container!r}; expected one of {sorted(CONTAINER_FORMATS)}")
@@ -498,6 +520,8 @@ class Segmenter:
         self._check_container()
         self.out_dir = os.fspath(out_dir)
         os.makedirs(self.out_dir, exist_ok=True)
+        if os.path.islink(self.out_dir):
+            raise ContainerError(f"{self.out_dir}: is a link; segments are never written through one")
 
         video = [s.index for s in self.streams if s.kind == "video"]
         audio = [s.index for s in self.streams if s.kind == "audio"]
@@ -511,6 +535,17 @@ class Segmenter:
         self._tb_cache: dict[int, tuple[Fraction, Any]] = {}
         self._target_ticks = self._to_ticks_factor(self.target)
         self._lag_ticks = self._to_ticks_factor(self.max_lag)
+        #: Seconds of master-stream time between progress snapshots (None: none taken).
+        self.progress_seconds = None if progress_seconds is None else _as_fraction(progress_seconds, "progress_seconds")
+        self._progress_ticks = None if self.progress_seconds is None else self._to_ticks_factor(self.progress_seconds)
+        #: Prefixes of the segment being written, for the caller to attest (oldest first);
+        #: filled by push() as the hashing threads finish them.
+        self.progress: deque[SegmentProgress] = deque()
+        self._snapshots: deque[tuple[int, str, Any]] = deque()
+        #: Streams the caller says are silent now (audio muted): an MP4 segment
+        #: opened meanwhile has no track for them (see :meth:`_segment_streams`).
+        self.silent: frozenset[int] = frozenset()
+        self._force_cut = False
 
         self._pre_event = bool(pre_event)
         self._cur: _Writer | None = None
@@ -689,7 +724,8 @@ class Segmenter:
         if is_master:
             cur = self._cur
             if cur is None or (
-                (record.keyframe or not self._master_is_video) and pts - self._cur_start >= self._target_ticks
+                (record.keyframe or not self._master_is_video)
+                and (pts - self._cur_start >= self._target_ticks or self._force_cut)
             ):
                 if old is not None:  # only when target < max_lag
                     self._retire_old()
@@ -697,11 +733,13 @@ class Segmenter:
                 cur = self._cur
             assert cur is not None
             cur.mux(record, pre, position)
+            if self._progress_ticks is not None and pts >= cur.progress_at and cur.sink.size > cur.progress_size:
+                self._snapshot(cur, pts)
             if self._master_max is None or pts > self._master_max:
                 self._master_max = pts
             if self._pending:
                 self._release_pending()
-        elif old is not None and stream not in old.passed and pts < old.cut_ticks:
+        elif old is not None and stream not in old.passed and pts < old.cut_ticks and stream in old.ostreams:
             old.mux(record, pre, position)
         else:
             if old is not None:
@@ -726,6 +764,8 @@ class Segmenter:
         # Accepted (written or waiting for its segment to be known).
         self._last_dts[stream] = dts
         self._position = position
+        if self._snapshots:
+            self._collect_progress()
         if self._inflight and self._inflight[0].done():
             return self._collect()
         return None
@@ -751,6 +791,8 @@ class Segmenter:
         """Finish every open segment and wait for all of them; returns those not yet returned."""
         if self._closed:
             return []
+        # Prefixes not yet handed out need no attestation: the segments are being finished.
+        self._snapshots.clear()
         infos: list[SegmentInfo] = []
         error: BaseException | None = None
         try:
@@ -796,12 +838,41 @@ class Segmenter:
 
     # -- internals -----------------------------------------------------------------
 
+    def _segment_streams(self) -> list[StreamInfo]:
+        """The streams a new segment declares: all, but in MP4 none that is silent now.
+
+        FFmpeg's MP4 muxer writes its first moov (with ``delay_moov``) only
+        once every track has a sample, and until then keeps every fragment in
+        memory: a segment opened while audio is muted would reach the file
+        only at its end. Only trailing streams (in index order) are left out,
+        so the file's stream numbering stays the declared one.
+        """
+        if self.container != "mp4" or not self.silent:
+            return self.streams
+        ordered = sorted(self.streams, key=lambda s: s.index)
+        waiting = {p[0].stream for p in self._pending}  # packets already accepted need their track
+        keep = [s for s in ordered if s.index not in self.silent or s.index == self.master or s.index in waiting]
+        if keep != ordered[:len(keep)]:
+            return self.streams
+        return keep
+
+    def carries(self, stream: int) -> bool:
+        """True if the segment being written has a track for *stream* (or none is open yet)."""
+        return self._cur is None or stream in self._cur.ostreams
+
+    def cut_at_next_keyframe(self) -> None:
+        """Start a new segment at the next master keyframe, whatever its length (e.g. audio resumes)."""
+        self._force_cut = True
+
     def _cut(self, record: PacketRecord, pts: Any) -> None:
         """Open the next segment at *record*; the current one becomes the lagging 'old'."""
         writer = _Writer(self, self._next_index, record.pts_seconds)
         self._next_index += 1
+        self._force_cut = False
         previous = self._cur
         self._cur, self._cur_start = writer, pts
+        if self._progress_ticks is not None:
+            writer.progress_at = pts + self._progress_ticks
         if previous is not None:
             previous.cut_ticks = pts
             self._old = previous
@@ -810,7 +881,7 @@ class Segmenter:
             self._pending = []
             for rec, t, pre in keep:
                 old = self._old
-                if old is not None and rec.stream not in old.passed and t < pts:
+                if old is not None and rec.stream not in old.passed and t < pts and rec.stream in old.ostreams:
                     old.mux(rec, pre, self._position)
                 else:
                     if old is not None:
@@ -819,6 +890,39 @@ class Segmenter:
             # What is left is at or after the cut: push() releases it into
             # the new segment once the master stream has passed it.
         self._master_max = None
+
+    def _snapshot(self, writer: _Writer, pts: Any) -> None:
+        """Queue a :class:`SegmentProgress` of what *writer*'s file holds now.
+
+        Taken after a master-stream packet once ``progress_seconds`` have
+        passed and the file grew: the muxers write whole fragments (MP4),
+        clusters (Matroska) or PES packets (MPEG-TS) per call, so the prefix
+        ends on a boundary a demuxer reads up to.
+        """
+        assert self._progress_ticks is not None
+        # The hashing thread fsyncs and digests the prefix when it gets there
+        # (it is hashing those bytes already): the capture thread does not wait.
+        snap = writer.sink.snapshot_async(sync=self.fsync)
+        writer.progress_size = snap.size
+        writer.progress_at = pts + self._progress_ticks
+        self._snapshots.append((writer.index, writer.path, snap))
+
+    def wait_progress(self, timeout: float | None = None) -> None:
+        """Wait up to *timeout* s (None: until done) for the prefixes being digested; then in :attr:`progress`."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for _, _, snap in list(self._snapshots):
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not snap.done.wait(left):
+                break
+        self._collect_progress()
+
+    def _collect_progress(self) -> None:
+        """Move the snapshots the hashing threads have finished to :attr:`progress`, in order."""
+        snaps = self._snapshots
+        while snaps and snaps[0][2].done.is_set():
+            index, path, snap = snaps.popleft()
+            size, digests = snap.result()  # raises MediaError if the fsync failed
+            self.progress.append(SegmentProgress(index, path, size, digests))
 
     def _release_pending(self) -> None:
         """Mux pending packets now known to fall before the next cut (pts <= latest master pts)."""
@@ -857,6 +961,37 @@ class Segmenter:
         return info
 
 
+def _write_new(path: str, data: bytes, *, sync: bool = True) -> None:
+    """Write *data* to a new file *path* (fsynced unless *sync* is false); never through a link.
+
+    Whatever is already there (a stale sidecar, a planted symbolic or hard
+    link) is unlinked first (the name only: a link's target is untouched) and
+    the file is created with ``O_EXCL | O_NOFOLLOW``, so the write can never
+    land in another file. A directory there is refused.
+    """
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        pass
+    else:
+        if stat.S_ISDIR(st.st_mode):
+            raise ContainerError(f"{path}: is a directory; sidecar not written")
+        os.unlink(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags, 0o644)
+    except FileExistsError:
+        raise ContainerError(f"{path}: appeared while being replaced; not written") from None
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        if sync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def salvage(
     path: str | os.PathLike[str],
     *,
@@ -874,7 +1009,8 @@ def salvage(
     backwards, or before a demux error.
     ``content_root(path, salvage=True)`` gives the same root, and the
     verifier derives it so for a segment journaled as ``recovered``. The
-    sidecar is written beside it as for any segment.
+    sidecar is written beside it as for any segment (fsynced; whatever is at
+    its name, a stale sidecar or a link, is replaced, never written through).
     """
     path = os.fspath(path)
     container = next((c for c, ext in CONTAINER_EXTENSIONS.items() if path.endswith(ext)), None)
@@ -900,7 +1036,7 @@ def salvage(
         result = hasher.finish()
         streams = tuple(s.describe() for s in src.streams)
     leaves_path = path + ".leaves"
-    write_leaves(leaves_path, result)
+    _write_new(leaves_path, leaves_bytes(result))
     frozen = spans.freeze()
     return SegmentInfo(
         index=index,

@@ -29,6 +29,7 @@ import datetime as _dt
 import multiprocessing
 import os
 import posixpath
+import re
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -87,6 +88,9 @@ FINDING_CODES: dict[str, tuple[Verdict, Severity, str]] = register({
     "segment.unexpected": (I, E, "a file under media/ is named by no signed record (inserted)"),
     "segment.lost": (C, W, "crash recovery or a failed import left a segment file unjournaled (its footage is not committed)"),
     "segment.lost_altered": (I, E, "a file a recovery or import_failed record lists as lost differs from the bytes it signed"),
+    "segment.recovered_unattested": (I, E, "a segment journaled by crash recovery is not a prefix a segment.progress record of its file attests"),
+    "segment.unattested": (I, E, "a file under media/ holds bytes crash recovery set aside as unattested (presented as evidence)"),
+    "segment.unattested_kept": (C, W, "a file kept beside the evidence under unattested/: no signature covers it; not evidence"),
     "segment.pre_event": (I, W, "pre-event flags disagree with the recording.open record"),
     "segment.appended": (I, E, "bytes were added after the signed file (its first bytes are the signed file)"),
     "content.container_changed": (I, W, "file bytes differ but the packets are the signed ones (stream-copy remux)"),
@@ -102,6 +106,7 @@ FINDING_CODES: dict[str, tuple[Verdict, Severity, str]] = register({
     "content.packet_reordered": (I, E, "a signed packet appears at another position in its stream"),
     "content.altered": (I, E, "the re-demuxed content root differs from the signed root"),
     "content.timing_gap": (C, E, "video timing jumps or overlaps between consecutive segments by more than a frame"),
+    "content.timing_gap_recovered": (C, W, "video timing jumps after a segment crash recovery salvaged up to its last attested prefix"),
 })
 
 
@@ -130,7 +135,9 @@ class SegmentReport:
     """One journaled segment: the signed facts and what the file turned out to be.
 
     ``status`` is ``ok``, ``container_changed``, ``altered``, ``missing``,
-    ``misplaced``, ``swapped``, ``unreadable`` or ``bad_path``.
+    ``misplaced``, ``swapped``, ``unreadable``, ``bad_path`` or
+    ``unattested`` (journaled by crash recovery, but no ``segment.progress``
+    record attests those bytes).
     """
 
     index: int | None
@@ -498,6 +505,7 @@ class _Lost:
     size: int | None = None
     digests: dict[str, str] = field(default_factory=dict)
     sidecar_of: str | None = None  # set for the ``.leaves`` left beside a lost file
+    absent: bool = False  # format 1.4: moved aside by recovery; a file at this path is unattested
 
 
 def _lost_files(body: dict[str, Any], rid: str, seq: int, lost: dict[str, _Lost], why: str | None = None) -> None:
@@ -540,6 +548,22 @@ class _Seg:
     leaves_rel: str | None
     report: SegmentReport
     measured: _Measured | None = None
+    unattested: bool = False  # recovered, matching no segment.progress record
+
+
+def _safe_aside(value: Any) -> str | None:
+    """A path a ``recovery`` record set aside: ``unattested[-N]/media/...``, else None."""
+    if not isinstance(value, str) or "/" not in value:
+        return None
+    top, rest = value.split("/", 1)
+    if not re.fullmatch(r"unattested(-[0-9]+)?", top) or _safe_rel(rest) is None:
+        return None
+    return value
+
+
+def _aside_origin(rel: str) -> str:
+    """The media/ path a set-aside file was found at."""
+    return rel.split("/", 1)[1]
 
 
 def _safe_rel(value: Any) -> str | None:
@@ -669,9 +693,13 @@ def verify_evidence(
 
     _check_heads(journal.records, heads, report)
     lost: dict[str, _Lost] = {}
-    segs = _walk_records(records, report, lost)
+    aside: dict[str, _Lost] = {}
+    segs = _walk_records(records, report, lost, aside)
     _check_segments(root, segs, report, progress, workers, processes, prefetched)
-    _check_unexpected(root, segs, report, prefetched, lost)
+    for s in segs:
+        if s.unattested:
+            s.report.status = "unattested"
+    _check_unexpected(root, segs, report, prefetched, lost, aside)
     _check_continuity(report, lost)
     return report
 
@@ -708,9 +736,13 @@ def _any_envelope(lines: list[bytes]) -> bool:
     return False
 
 
-def _walk_records(records: list[Record], report: Report, lost: dict[str, _Lost]) -> list[_Seg]:
+def _walk_records(records: list[Record], report: Report, lost: dict[str, _Lost],
+                  aside: dict[str, _Lost] | None = None) -> list[_Seg]:
     """The recordings and segments the records describe; files a ``recovery`` or ``import_failed``
-    record keeps as lost go in *lost*."""
+    record keeps as lost go in *lost*, what a ``recovery`` record set aside as unattested in *aside*."""
+    aside = {} if aside is None else aside
+    # (recording, file) -> [(size, digests, index)] of the camera's segment.progress records
+    progress: dict[tuple[str | None, str], list[tuple[Any, dict[str, Any], Any]]] = defaultdict(list)
     recs: dict[str, RecordingReport] = {}
     open_now: str | None = None
     recovered: set[str] = set()
@@ -768,9 +800,26 @@ def _walk_records(records: list[Record], report: Report, lost: dict[str, _Lost])
                              recording=rid, seq=rec.seq))
             if open_now == rid:
                 open_now = None
+        elif rec.type == "segment.progress":
+            digests = body.get("digests")
+            if isinstance(body.get("file"), str) and isinstance(digests, dict):
+                progress[(rid, body["file"])].append((body.get("size"), digests, body.get("index")))
         elif rec.type == "recovery" and rid is not None:
             recovered.add(rid)
             _lost_files(body, rid, rec.seq, lost)
+            if isinstance(body.get("unattested"), list):  # format 1.4: nothing found is signed
+                for value in body.get("lost") if isinstance(body.get("lost"), list) else []:
+                    rel = _safe_rel(value)
+                    if rel is not None and rel in lost:
+                        lost[rel].absent = True
+                        indices = {i for _, _, i in progress.get((rid, rel), []) if type(i) is int}
+                        if len(indices) == 1:
+                            lost[rel].index = indices.pop()
+                        lost[rel].why = "the camera attested part of this file, of which nothing was left to salvage"
+                for value in body["unattested"]:
+                    rel = _safe_aside(value)
+                    if rel is not None:
+                        aside[rel] = _Lost(rid, rec.seq, "crash recovery set this aside: no attestation covers it")
             recording(rid).events.append({"kind": "recovery", "seq": rec.seq, "time": rec.time,
                                           "time_utc": _iso(rec.time), "salvaged": body.get("salvaged"),
                                           "lost": body.get("lost")})
@@ -793,6 +842,15 @@ def _walk_records(records: list[Record], report: Report, lost: dict[str, _Lost])
             )
             r.segments.append(sr)
             segs.append(_Seg(rec, body, rid, rel, leaves_rel, sr))
+            if sr.recovered and not any(
+                    size == sr.size and digests and sr.digests
+                    and all(sr.digests.get(k) == v for k, v in digests.items())
+                    for size, digests, _ in progress.get((rid, body.get("file")), [])):
+                segs[-1].unattested = True
+                add(_finding("segment.recovered_unattested",
+                             f"{body.get('file')}: journaled by crash recovery (seq {rec.seq}) as {sr.size} bytes "
+                             "that no segment.progress record of the file attests: recovery signed what it "
+                             "found, not what the camera recorded", segment=rel, recording=rid, seq=rec.seq))
         elif rec.type == "event":
             entry = {"kind": body.get("kind"), "seq": rec.seq, "time": rec.time, "time_utc": _iso(rec.time)}
             for k in ("reason", "note", "label", "last_frame", "media", "discarded"):
@@ -1352,7 +1410,7 @@ def _compare_timing(s: _Seg, signed: Any, found: Any, where: dict[str, Any], fmt
 
 
 def _check_unexpected(root: Path, segs: list[_Seg], report: Report, prefetched: Any = None,
-                      lost: dict[str, _Lost] | None = None) -> None:
+                      lost: dict[str, _Lost] | None = None, aside: dict[str, _Lost] | None = None) -> None:
     """Files under media/ that no signed record names: inserted (or copied) files.
 
     A file a signed ``recovery`` or ``import_failed`` record lists as *lost*
@@ -1362,7 +1420,9 @@ def _check_unexpected(root: Path, segs: list[_Seg], report: Report, prefetched: 
     from . import _fmp4
 
     lost = lost or {}
+    aside = aside or {}
     media = root / MEDIA_DIR
+    set_aside = {_aside_origin(rel) for rel in aside}
     named: set[str] = set()
     for s in segs:
         if s.rel:
@@ -1373,12 +1433,18 @@ def _check_unexpected(root: Path, segs: list[_Seg], report: Report, prefetched: 
     for rel, kept in lost.items():
         if rel not in named:
             _check_lost(root / rel, rel, kept, report)
+    _check_aside(root, aside, report)
     for dirpath, dirnames, filenames in os.walk(media, followlinks=False):
         dirnames.sort()
         for name in sorted(filenames) + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
             full = Path(dirpath) / name
             rel = full.relative_to(root).as_posix()
-            if rel in named or rel in lost:
+            if rel in named or (rel in lost and not lost[rel].absent):
+                continue
+            if rel in set_aside or rel in lost:
+                report.findings.append(_finding(
+                    "segment.unattested", f"{rel}: crash recovery set this file aside as unattested (no "
+                    "signature covers it), yet it is under media/, presented as evidence", file=rel))
                 continue
             note = ""
             if full.is_file() and not full.is_symlink():
@@ -1390,6 +1456,28 @@ def _check_unexpected(root: Path, segs: list[_Seg], report: Report, prefetched: 
                     note = f" (a copy of {twin.rel})"
             report.findings.append(_finding("segment.unexpected",
                                             f"{rel} is not named by any signed record{note}", file=rel))
+
+
+def _check_aside(root: Path, aside: dict[str, _Lost], report: Report) -> None:
+    """What recovery kept beside the evidence (``unattested*/``): a warning each, never evidence."""
+    listed = set(aside)
+    for rel, kept in sorted(aside.items()):
+        if os.path.lexists(root / rel):
+            report.findings.append(_finding(
+                "segment.unattested_kept", f"{rel}: kept beside the evidence by crash recovery (record seq "
+                f"{kept.seq}); no signature covers it and it is not evidence", file=rel,
+                recording=kept.recording, seq=kept.seq))
+    for top in sorted(root.iterdir()) if root.is_dir() else []:
+        if not re.fullmatch(r"unattested(-[0-9]+)?", top.name):
+            continue
+        for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
+            dirnames.sort()
+            for name in sorted(filenames):
+                rel = (Path(dirpath) / name).relative_to(root).as_posix()
+                if rel not in listed:
+                    report.findings.append(_finding(
+                        "segment.unattested_kept", f"{rel}: beside the evidence, listed by no recovery "
+                        "record; no signature covers it and it is not evidence", file=rel))
 
 
 def _check_lost(full: Path, rel: str, kept: _Lost, report: Report) -> None:
@@ -1464,7 +1552,17 @@ def _check_continuity(report: Report, lost: dict[str, _Lost] | None = None) -> N
                 except (KeyError, TypeError):
                     continue
                 gap = start - end
-                if abs(gap) > max(frame, Fraction(0)):
+                if gap > max(frame, Fraction(0)) and prev[0].recovered:
+                    # Crash recovery keeps only the attested prefix of a segment
+                    # that was still being written: its unattested tail is set
+                    # aside, so the next segment starts later than it ends.
+                    add(_finding("content.timing_gap_recovered",
+                                 f"recording {rec_report.id}: stream {stream} jumps "
+                                 f"{float(gap) * 1000:.1f} ms after segment {prev[0].index}, salvaged by crash "
+                                 "recovery up to its last attested prefix (the rest was never attested)",
+                                 recording=rec_report.id, stream=stream, after=prev[0].index,
+                                 gap_ms=round(float(gap) * 1000, 1)))
+                elif abs(gap) > max(frame, Fraction(0)):
                     add(_finding("content.timing_gap",
                                  f"recording {rec_report.id}: stream {stream} "
                                  f"{'jumps' if gap > 0 else 'overlaps'} {abs(float(gap)) * 1000:.1f} ms "

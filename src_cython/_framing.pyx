@@ -38,6 +38,53 @@ def codec_id(str codec):
     raise UnsupportedCodecError(f"codec {codec!r} is not supported")
 
 
+def adts_reference(asc):
+    """The ADTS header bits an AudioSpecificConfig implies (format 1.2), as an int
+    ``(b2 & 0xFD) << 8 | (b3 & 0xC0)``, or ADTS_NONE (-2) when ADTS cannot carry it.
+
+    Read as FFmpeg's ``avpriv_mpeg4audio_get_config2`` reads it: for HE-AAC
+    (object type 5, or 29 unless its MP3onMP4 exception applies) the core
+    object type and the core sampling frequency index are what ADTS carries.
+    """
+    cdef bytes data = bytes(asc)
+    cdef object bits = int.from_bytes(data, "big")
+    cdef Py_ssize_t nbits = len(data) * 8
+    cdef Py_ssize_t pos = 0
+    cdef int aot, sfi, chan
+
+    def peek(Py_ssize_t k):
+        # FFmpeg's bit reader gives zeros past the end of the buffer
+        if pos + k <= nbits:
+            return (bits >> (nbits - pos - k)) & ((1 << k) - 1)
+        return ((bits << (pos + k - nbits)) & ((1 << k) - 1)) if pos < nbits else 0
+
+    def need(Py_ssize_t k):
+        if pos + k > nbits:
+            raise IndexError
+        return (bits >> (nbits - pos - k)) & ((1 << k) - 1)
+
+    try:
+        aot = need(5); pos += 5
+        if aot == 31:
+            aot = 32 + need(6); pos += 6
+        sfi = need(4); pos += 4
+        if sfi == 15:
+            return ADTS_NONE  # an explicit 24-bit rate: no ADTS index
+        chan = need(4); pos += 4
+        if aot == 5 or (aot == 29 and not ((peek(3) & 3) and not (peek(9) & 0x3F))):
+            if need(4) == 15:  # extension sampling frequency index
+                pos += 24
+            pos += 4
+            aot = need(5); pos += 5
+            if aot == 31:
+                aot = 32 + need(6); pos += 6
+    except IndexError:
+        return ADTS_NONE
+    if not 1 <= aot <= 4 or chan > 7:
+        return ADTS_NONE
+    return ((aot - 1) << 14) | (sfi << 10) | ((chan >> 2) << 8) | ((chan & 3) << 6)
+
+
 cdef inline void _put_le(uint8_t* out, uint64_t value, int size) noexcept nogil:
     cdef int i
     for i in range(size):
@@ -156,6 +203,9 @@ cdef class Framer:
         self._n = 0
         self.parameter_sets = set()
         self.adts_config = None
+        self.adts_reference = ADTS_NONE
+        if self.codec == CODEC_AAC:
+            self.adts_reference = adts_reference(extradata) if extradata else ADTS_UNKNOWN
 
     def __dealloc__(self):
         free(self._spans)
@@ -220,7 +270,8 @@ cdef class Framer:
         return 0
 
     cdef Py_ssize_t _adts(self, const uint8_t* p, Py_ssize_t n):
-        """Header length (7 or 9) if the payload is exactly one ADTS frame, else 0."""
+        """Header length (7 or 9) to strip: the payload is exactly one ADTS frame whose
+        decoding fields are those of the committed configuration (format 1.2); else 0."""
         cdef Py_ssize_t frame_length, header
         cdef int profile, sfi, chan, v
         if n < 7 or p[0] != 0xFF or (p[1] & 0xF6) != 0xF0:
@@ -235,6 +286,12 @@ cdef class Framer:
             chan = ((p[2] & 1) << 2) | (p[3] >> 6)
             v = ((profile + 1) << 11) | (sfi << 7) | (chan << 3)
             self.adts_config = bytes(((v >> 8) & 0xFF, v & 0xFF))
+            if self.adts_reference == ADTS_UNKNOWN:
+                self.adts_reference = adts_reference(self.adts_config)
+        # profile, sampling_frequency_index, channel_configuration as configured and
+        # number_of_raw_data_blocks_in_frame 0; otherwise the header is content.
+        if (((p[2] & 0xFD) << 8) | (p[3] & 0xC0)) != self.adts_reference or p[6] & 3:
+            return 0
         return header
 
     cdef inline void _collect(self, const uint8_t* p):

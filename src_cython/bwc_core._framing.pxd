@@ -15,6 +15,10 @@ cdef enum:
     PARAM = 2
 
 cdef enum:
+    ADTS_UNKNOWN = -1  # no extradata: the first ADTS frame's configuration decides
+    ADTS_NONE = -2     # the committed configuration has no ADTS form: no header is stripped
+
+cdef enum:
     CODEC_RAW = 0
     CODEC_H264 = 1
     CODEC_HEVC = 2
@@ -29,6 +33,7 @@ cdef class Framer:
     cdef Py_ssize_t _off
     cdef readonly set parameter_sets
     cdef public object adts_config
+    cdef readonly int adts_reference  # expected (b2 & 0xFD) << 8 | (b3 & 0xC0); ADTS_UNKNOWN, ADTS_NONE
 
     cdef int _grow(self) except -1
     cdef int _scan(self, const uint8_t* p, Py_ssize_t n) except -1

@@ -34,11 +34,15 @@ def audio_clip(media_dir):
 
 
 def build_evidence(out, clips, signer, cert, *, segment_seconds=2, clock=None, close=True,
-                   container="mp4"):
-    """An evidence directory: one recording per clip, segmented and journaled."""
+                   container="mp4", progress_seconds=None):
+    """An evidence directory: one recording per clip, segmented and journaled.
+
+    With *progress_seconds* the prefixes written are journaled as the camera
+    does (``segment.progress``), before the segment records.
+    """
     from bwc_core.journal import Journal
     from bwc_core.media import MediaSource
-    from bwc_core.recorder import segment_body
+    from bwc_core.recorder import progress_body, segment_body
     from bwc_core.segment import Segmenter
 
     journal = Journal.create(out, signer, cert, clock=clock, sync="none")
@@ -53,12 +57,18 @@ def build_evidence(out, clips, signer, cert, *, segment_seconds=2, clock=None, c
             journal.append("event", {"kind": "notice", "recording": rid, "media": None, "last_frame": None})
             with MediaSource(clip) as src:
                 seg = Segmenter(out / "media" / rid, streams=src.streams, target_seconds=segment_seconds,
-                                container=container, name=rid, fsync=False)
+                                container=container, name=rid, fsync=False, progress_seconds=progress_seconds)
                 infos = []
                 for packet in src.packets():
                     info = seg.push(packet)
+                    while seg.progress:
+                        journal.append("segment.progress", progress_body(out, rid, seg.progress.popleft()))
                     if info is not None:
                         infos.append(info)
+                if progress_seconds is not None:  # what was still being digested
+                    seg.wait_progress()
+                    while seg.progress:
+                        journal.append("segment.progress", progress_body(out, rid, seg.progress.popleft()))
                 infos += seg.close()
             for info in infos:
                 journal.append("segment", segment_body(out, rid, info))

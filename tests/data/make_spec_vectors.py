@@ -72,6 +72,50 @@ def config_cases() -> list[dict]:
     return out
 
 
+def adts(body: bytes, profile: int = 1, sfi: int = 3, chan: int = 1, *, nrdb: int = 0, crc: bool = False,
+         unread: bool = False) -> bytes:
+    """One ADTS frame around *body*; *unread* sets every bit FFmpeg skips (ID, private, original/copy,
+    home, copyright bits, buffer fullness)."""
+    n = len(body) + (9 if crc else 7)
+    h = bytes([0xFF, 0xF0 | (0x08 if unread else 0) | (0 if crc else 1),
+               (profile << 6) | (sfi << 2) | (0x02 if unread else 0) | (chan >> 2),
+               ((chan & 3) << 6) | (0x3C if unread else 0) | (n >> 11), (n >> 3) & 0xFF,
+               ((n & 7) << 5) | 0x1F, 0xFC | nrdb])
+    return h + (b"\xab\xcd" if crc else b"") + body
+
+
+def adts_cases() -> list[dict]:
+    """Format 1.2 (AAC): which ADTS headers are stripped, for the configurations 1.3 commits."""
+    from bwc_core import _content_ref as ref
+
+    raw = bytes.fromhex("21100503a0")
+    cases = [
+        ("no extradata: the first header configures (LC 48 kHz mono); one at 44.1 kHz is content", b"",
+         [adts(raw), adts(raw), adts(raw, sfi=4), adts(raw)]),
+        ("no extradata: mono, then a header saying stereo", b"", [adts(raw), adts(raw, chan=2)]),
+        ("FFmpeg's 5-byte ASC (LC 48 kHz mono): CRC and bits FFmpeg does not read are stripped; "
+         "another profile or two raw data blocks are content", bytes.fromhex("118856e500"),
+         [raw, adts(raw), adts(raw, crc=True), adts(raw, unread=True), adts(raw, profile=3),
+          adts(raw, nrdb=1)]),
+        ("HE-AAC, explicit (object type 5: core LC 24 kHz stereo, SBR 48 kHz): ADTS carries the core",
+         bytes.fromhex("2b118800"), [adts(raw, sfi=6, chan=2), adts(raw, sfi=3, chan=2)]),
+        ("HE-AAC v2 (object type 29: core LC 24 kHz mono, SBR 48 kHz, PS)", bytes.fromhex("eb098800"),
+         [adts(raw, sfi=6, chan=1), adts(raw, profile=1, sfi=6, chan=2)]),
+        ("an explicit 24-bit sampling rate has no ADTS form: no header is stripped",
+         bytes.fromhex("17800bb80008"), [adts(raw, sfi=15, chan=1)]),
+    ]
+    out = []
+    for name, extradata, payloads in cases:
+        config = ref.aac_config(extradata, payloads)
+        canon = [ref.canonical_payload("aac", p, extradata, config) for p in payloads]
+        out.append({"name": name, "extradata": extradata.hex(), "config_input": config.hex(),
+                    "reference": list(ref.adts_reference(config) or []),
+                    "payloads": [p.hex() for p in payloads], "canonical": [c.hex() for c in canon],
+                    "stripped": [c != p for c, p in zip(canon, payloads)],
+                    "leaves": [ref.packet_leaf(1, 0, c).hex() for c in canon]})
+    return out
+
+
 def frac(x: Fraction) -> list[int]:
     return [x.numerator, x.denominator]
 
@@ -106,6 +150,7 @@ def main() -> None:
                         {"decoder": None, "codec": "unknown", "stream": "a Matroska attachment"}],
         "time_base_when_absent": [1, 90000],
         "remux_offsets": remux_offsets(),
+        "adts": adts_cases(),
     }
     with open(os.path.join(HERE, "content_spec_vectors.json"), "w") as fh:
         json.dump(doc, fh, indent=1)
