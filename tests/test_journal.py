@@ -103,7 +103,9 @@ def example_body(rtype, text=""):
         "event": event("marker", label=text, media=frame, last_frame=frame),
         "recording.close": {"recording": "R", "segments": 1, "reason": "event_complete"},
         "recovery": {"recording": "R", "reason": "power_loss", "salvaged": [text], "lost": [],
-                     "lost_files": [{**ref, "index": 1, "leaves": None}]},
+                     "unattested": ["unattested/R/R-00001.mp4"]},
+        "segment.progress": {"recording": "R", "index": 0, "file": "media/R/R-00000.mp4", "size": 4096,
+                             "digests": digests},
         "clock.sync": {"source": text or "ntp", "offset_ns": -5},
     }[rtype]
 
