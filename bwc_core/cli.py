@@ -216,7 +216,10 @@ def _print_report(report: Any, out: TextIO) -> None:
     say("  " + "   ".join(f"{k}: {v[k]}" for k in ("integrity", "completeness", "origin")))
     dev = report.device or {}
     for cert in dev.get("certificates", []):
-        say(f"  device {cert['subject']}  key {cert['key_id'][:16]}…  cert serial {cert['serial']}  "
+        # Who signed: the certified role says whether the key may sign a camera's records
+        # (anything but "camera" is cert.wrong_role).
+        say(f"  signer {cert['role']} {cert['subject']}  key {cert['key_id'][:16]}…  "
+            f"from seq {cert.get('from_seq', 0)}  cert serial {cert['serial']}  "
             f"issuer {cert['issuer_key_id'][:16]}…")
     roots = report.trust.get("roots", [])
     if roots:

@@ -731,7 +731,12 @@ def _read_declaration(p: Path, add: list[Finding]) -> _Declared:
         except (BwcError, ValueError, TypeError) as exc:
             add.append(_finding("exhibit.exporter_untrusted", f"exhibit.json: the exporter certificate is "
                                 f"missing or malformed ({exc}); its declared content is not authenticated"))
-        if decl.exporter is not None:
+        if decl.exporter is not None and len(env.signatures) != 1:
+            # format 2.2: one signature per envelope, so none is chosen or ignored
+            add.append(_finding("exhibit.signature_invalid", f"exhibit.json: the declaration carries "
+                                f"{len(env.signatures)} signatures; a bwc-core envelope carries exactly one",
+                                exporter=decl.exporter.subject))
+        elif decl.exporter is not None:
             try:
                 verify_envelope(env, {decl.exporter.key_id: decl.exporter.public_key})
                 decl.signature_ok = True
@@ -1412,6 +1417,9 @@ def _write_verify_txt(work: Path, decl: dict[str, Any], src: _Source, exporter: 
     say("   must equal the hash of the line above it. Between device.genesis (seq 0) and")
     say("   recording.open the device's other records are NOT part of this excerpt: the excerpt")
     say("   cannot show what the device did outside this recording.")
+    say("   Each record's time (unix nanoseconds) must not be below that of any record before it,")
+    say("   every line must carry exactly one signature, and each record exactly the fields that")
+    say("   docs/format.md section 2.5 lists for its type.")
     say(f"   Records in this excerpt (seq): {', '.join(str(r.seq) for r in src.records)}")
     for r in src.records:
         say(f"     seq {r.seq:>6}  {r.type:<16} hash {r.hash_hex}  prev {r.prev}")
@@ -1420,7 +1428,8 @@ def _write_verify_txt(work: Path, decl: dict[str, Any], src: _Source, exporter: 
     say("5. KEYS AND CERTIFICATES. Each certificate in certs/ (and the exporter's, step 1) is a DSSE")
     say("   envelope (payloadType application/vnd.bwc-core.certificate.v1+json) signed by the agency")
     say("   root; check it as in step 3 with the root's public key, whose key id must be the")
-    say("   fingerprint obtained in step 0:")
+    say("   fingerprint obtained in step 0. The device certificates' role (payload field role)")
+    say("   must be camera: no other key may sign a camera's records. The exporter's must be server.")
     for c in decl["certificates"]:
         say(f"   {c['file']}: subject {c['subject']}, key id {c['key_id']},")
         say(f"      issuer (root) key id {c['issuer_key_id']}, serial {c['serial']},")

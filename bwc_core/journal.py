@@ -11,7 +11,13 @@ Durability: by default each append is one ``write`` of the whole line
 followed by ``fsync``; when ``append`` returns, the record survives a power
 cut. A crash mid-write leaves at most one torn (unterminated) last line,
 which :meth:`Journal.open` cuts off and reports; earlier lines are never
-rewritten. See :class:`Journal` for the ``sync="batch"`` trade-off.
+rewritten. One writer at a time: it holds an exclusive lock from before it
+reads the file, and only it cuts, completes or appends (a reader never
+modifies the file). See :class:`Journal` for the ``sync="batch"`` trade-off.
+
+Every body has exactly the fields of its type (:mod:`bwc_core.records`),
+record times never go backwards, and only ``camera`` keys keep a journal
+(``docs/format.md`` 2.5).
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ from .findings import finding as _finding
 from ._sodium import AVAILABLE as _DETACHED
 from ._sodium import sign_detached as _sign_detached
 from .keys import Certificate, Identity, Signer, TrustAnchors
+from .records import check_fields
 
 import nacl.exceptions
 import nacl.signing
@@ -84,6 +91,8 @@ RECORD_TYPES = frozenset({
 })
 _APPENDABLE = RECORD_TYPES - {DEVICE_GENESIS, KEY_ROTATE}
 RESERVED_FIELDS = frozenset({"type", "seq", "prev", "device", "time"})
+#: The only certificate role whose key may keep (sign) a device journal.
+CAMERA_ROLE = "camera"
 
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")
 _NS = 1_000_000_000
@@ -107,6 +116,9 @@ def _line_keyid(key_id: str) -> bytes:
 FINDING_CODES: dict[str, tuple[Verdict, Severity, str]] = register({
     "journal.malformed_line": (Verdict.INTEGRITY, Severity.ERROR,
                                "a line is not a well-formed signed record"),
+    "journal.malformed_record": (Verdict.INTEGRITY, Severity.ERROR,
+                                 "a signed record lacks a required field of its type, has one of the "
+                                 "wrong type, or has a field its type does not define"),
     "journal.edited": (Verdict.INTEGRITY, Severity.ERROR,
                        "a record's bytes do not match the device signature over them"),
     "journal.duplicate": (Verdict.INTEGRITY, Severity.ERROR,
@@ -134,7 +146,9 @@ FINDING_CODES: dict[str, tuple[Verdict, Severity, str]] = register({
     "cert.revoked": (Verdict.ORIGIN, Severity.ERROR,
                      "records signed at or after the key's revocation time"),
     "cert.wrong_role": (Verdict.ORIGIN, Severity.ERROR,
-                        "the journal key is certified for a root role"),
+                        "a key signs records its certified role may not sign (a device journal: camera keys only)"),
+    "journal.time_backwards": (Verdict.ORIGIN, Severity.ERROR,
+                               "a record is dated before the record it follows (backdated)"),
     "cert.unchecked": (Verdict.ORIGIN, Severity.INFO,
                        "no trust anchors given: origin not checked"),
 })
@@ -264,6 +278,8 @@ def _parse_line(item: _Line) -> str | None:
         return str(exc)
     if env.payload_type != RECORD_TYPE:
         return f"payload type {env.payload_type!r} is not a journal record"
+    if len(env.signatures) != 1:  # format 2.2: one signature, by the device key in force
+        return f"a record envelope carries exactly one signature, not {len(env.signatures)}"
     item.env = env
     item.hash = record_hash(env)
     try:
@@ -433,6 +449,15 @@ def _analyze(
                     f"line {p.line}: seq {p.body['seq']} signed by a device key not in force then",
                     line=p.line, seq=p.body["seq"], keyid=kid))
                 continue
+        try:
+            check_fields(p.body)
+        except ValueError as exc:
+            # Signed, but not a record of format 2.5: nothing downstream reads it.
+            bad_lines.append(p.line)
+            found.append(_finding("journal.malformed_record",
+                                  f"line {p.line}: seq {p.body['seq']} ({p.body['type']}): {exc}",
+                                  line=p.line, seq=p.body["seq"]))
+            continue
         verified.append(Record(env, p.body, p.hash, p.line))
     if genesis_ok is None and not geneses and parsed:
         # Missing genesis is reported as a gap below (seq 0 absent).
@@ -475,6 +500,19 @@ def _analyze(
                                   f"line {rec.line}: seq {rec.seq} appears after seq {top}",
                                   line=rec.line, seq=rec.seq, after_seq=top))
         top = max(top, rec.seq)
+    # Time: a device never dates a record before the one it follows (its
+    # writer clamps a clock stepped back), so a record under a revoked key
+    # cannot be backdated below revoked_at without this finding.
+    last_time: Record | None = None
+    for rec in sorted(unique, key=lambda r: (r.seq, r.line)):
+        if last_time is not None and rec.seq != last_time.seq and rec.time < last_time.time:
+            found.append(_finding("journal.time_backwards",
+                                  f"line {rec.line}: seq {rec.seq} is dated {rec.time} ns, before seq "
+                                  f"{last_time.seq} ({last_time.time} ns)",
+                                  line=rec.line, seq=rec.seq, time=rec.time,
+                                  previous_seq=last_time.seq, previous_time=last_time.time))
+        if last_time is None or rec.time > last_time.time:
+            last_time = rec
     # Gaps: seq numbers absent from 0..max, unless unusable lines sit where
     # they belong (then the line is there but altered, reported above).
     if unique or bad_lines:
@@ -517,6 +555,16 @@ def _analyze(
                 found.append(_finding("journal.wrong_device",
                                       f"rotated certificate is for {cert.subject!r}, "
                                       f"not {res.device!r}", device=cert.subject))
+        for start, cert in res.keys:
+            if cert.role != CAMERA_ROLE:
+                # Only a camera key signs a device's capture records: a root-certified
+                # dock or server key keeping a "camera" journal is not the camera.
+                found.append(_finding("cert.wrong_role",
+                                      f"device key {cert.key_id[:16]}… ({cert.subject}) is certified as a "
+                                      f"{cert.role} key, not a camera: it may not sign a device journal "
+                                      f"(records from seq {start})",
+                                      key_id=cert.key_id, subject=cert.subject, role=cert.role,
+                                      first_seq=start))
     if res.keys:
         if anchors is None:
             found.append(_finding("cert.unchecked",
@@ -534,9 +582,7 @@ def _check_certs(keys: list[tuple[int, Certificate]], records: list[Record],
     for i, (start, cert) in enumerate(keys):
         end = keys[i + 1][0] if i + 1 < len(keys) else 1 << 63
         try:
-            anchors.check_signature(cert)
-            if cert.role == "root":
-                raise CertificateError("cert.wrong_role", f"{cert.subject} is a root key")
+            anchors.check_signature(cert)  # the role is checked in _analyze, anchors or not
         except CertificateError as exc:
             out.append(_finding(exc.reason, f"device key {cert.key_id[:16]}…: {exc}",
                                 key_id=cert.key_id, subject=cert.subject))
@@ -603,6 +649,24 @@ def _default_clock() -> int:
     return time.time_ns()
 
 
+def _lock_for_append(path: Path) -> int:
+    """An append descriptor holding the journal's exclusive lock, or :class:`JournalError`.
+
+    Every change to ``journal.jsonl`` (append, cutting a torn tail, completing
+    a last line) is made through such a descriptor, so one writer at a time.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    except OSError as exc:
+        raise JournalError(f"{path}: cannot open journal for appending: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise JournalError(f"{path}: journal is open for writing elsewhere") from None
+    return fd
+
+
 class Journal:
     """An open journal: read its verified records, append signed ones.
 
@@ -626,7 +690,8 @@ class Journal:
 
     def __init__(self, path: Path, analysis: _Analysis, *, signer: Signer | None,
                  clock: Callable[[], int] | None, sync: SyncMode, batch_records: int,
-                 batch_seconds: float, torn_tail: TornTail | None, keep: int | None = None) -> None:
+                 batch_seconds: float, torn_tail: TornTail | None, keep: int | None = None,
+                 fd: int | None = None) -> None:
         if keep is not None and (type(keep) is not int or keep < 1):
             raise errors.ValueError("keep must be a positive integer or None")
         self._keep = keep
@@ -650,17 +715,15 @@ class Journal:
         last = self.records[-1] if self.records else None
         self._seq = last.seq if last else -1
         self._head = last.hash if last else bytes(32)
+        # The writer never dates a record before the one it follows (the
+        # verifier's journal.time_backwards): clock readings are clamped to it.
+        self._time = max((r.time for r in self.records), default=0)
         if signer is not None:
+            assert fd is not None  # locked by create()/open() before the file was read
             cert = self.certificate
-            if cert is None or signer.key_id != cert.key_id:
+            if cert is None or signer.key_id != cert.key_id:  # the caller closes fd
                 raise JournalError(f"{path}: signer {signer.key_id[:16]}… is not the journal's "
                                    "device key in force")
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                os.close(fd)
-                raise JournalError(f"{path}: journal is open for writing elsewhere") from None
             self._fd = fd
             self._size = os.fstat(fd).st_size
             self._reserved = self._size
@@ -679,8 +742,8 @@ class Journal:
         """
         if signer.key_id != cert.key_id:
             raise TrustError("certificate is not for the signer's key")
-        if cert.role == "root":
-            raise TrustError("a root key does not keep a device journal")
+        if cert.role != CAMERA_ROLE:
+            raise TrustError(f"a {cert.role} key does not keep a device journal (camera keys only)")
         directory = Path(evidence_dir)
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / JOURNAL_NAME
@@ -696,10 +759,19 @@ class Journal:
         env = Envelope(RECORD_TYPE, payload, (Signature(signer.key_id, signer.sign(message)),))
         line = (env.dumps() + "\n").encode()
         write_new_file(path, line, 0o644, JournalError, exists="journal already exists; use Journal.open")
+        fd = _lock_for_append(path)
+        if os.fstat(fd).st_size != len(line):  # another writer got the lock first and appended
+            os.close(fd)
+            raise JournalError(f"{path}: journal was appended to by another writer while being created")
         analysis = _Analysis(records=[Record(env, body, record_hash(env), 1)],
                              keys=[(0, cert)], device=cert.subject)
-        return cls(path, analysis, signer=signer, clock=clock, sync=sync,
-                   batch_records=batch_records, batch_seconds=batch_seconds, torn_tail=None, keep=keep)
+        try:
+            return cls(path, analysis, signer=signer, clock=clock, sync=sync,
+                       batch_records=batch_records, batch_seconds=batch_seconds, torn_tail=None,
+                       keep=keep, fd=fd)
+        except BaseException:
+            os.close(fd)
+            raise
 
     @classmethod
     def open(cls, evidence_dir: str | os.PathLike[str], signer: Signer | None = None, *,
@@ -711,43 +783,53 @@ class Journal:
         A torn last line (a crash mid-write) is reported in ``torn_tail``, in
         ``findings`` and in the log; when opened for writing it is cut off so
         the next record starts on a fresh line. Earlier lines are never
-        rewritten. With ``strict`` (default) any error finding raises
-        :class:`JournalError`; ``strict=False`` opens read-only for inspection.
+        rewritten. A writer takes the journal's lock before reading it
+        (:class:`JournalError` if another writer holds it: the "torn" line may
+        be that writer's append in progress) and changes nothing in a journal
+        that does not validate; a reader never changes the file. With
+        ``strict`` (default) any error finding raises :class:`JournalError`;
+        ``strict=False`` opens read-only for inspection.
         """
         directory = Path(evidence_dir)
         path = directory / JOURNAL_NAME if directory.is_dir() else directory
-        lines = read_lines(path)
-        analysis = _analyze(lines, anchors)
-        torn = None
-        if analysis.torn is not None:
-            data = analysis.torn.raw
-            offset = sum(len(x) for x in lines[:-1])
-            truncate = signer is not None
-            torn = TornTail(offset, data, truncate)
-            log.warning("%s: torn last line (%d bytes at offset %d) from an interrupted write%s",
-                        path, len(data), offset, "; cut off" if truncate else "")
-            if truncate:
-                fd = os.open(path, os.O_WRONLY)
-                try:
-                    os.ftruncate(fd, offset)
+        # A writer takes the lock *before* it reads: what looks like a torn last
+        # line may be the holder's append in progress, and a second opener (or a
+        # recovery) must never cut or complete it. Read-only openers never
+        # modify the file.
+        fd = _lock_for_append(path) if signer is not None else None
+        try:
+            lines = read_lines(path)
+            analysis = _analyze(lines, anchors)
+            torn = None
+            if analysis.torn is not None:
+                data = analysis.torn.raw
+                offset = sum(len(x) for x in lines[:-1])
+                torn = TornTail(offset, data, fd is not None)
+                log.warning("%s: torn last line (%d bytes at offset %d) from an interrupted write%s",
+                            path, len(data), offset, "; cut off" if fd is not None else "")
+            errors_found = [f for f in analysis.findings if f.failed]
+            if errors_found and (strict or signer is not None):
+                summary = "; ".join(f"{f.code}: {f.message}" for f in errors_found[:5])
+                raise JournalError(f"{path}: journal does not validate: {summary}")
+            if fd is not None:
+                if torn is not None:
+                    os.ftruncate(fd, torn.offset)
                     os.fsync(fd)
-                finally:
+                elif lines and not lines[-1].endswith(b"\n"):
+                    # A whole record whose newline never reached the disk: finish the line.
+                    os.write(fd, b"\n")
+                    os.fsync(fd)
+                    log.warning("%s: last record lacked its newline; newline appended", path)
+            return cls(path, analysis, signer=signer, clock=clock, sync=sync,
+                       batch_records=batch_records, batch_seconds=batch_seconds, torn_tail=torn,
+                       keep=keep, fd=fd)
+        except BaseException:
+            if fd is not None:
+                try:
                     os.close(fd)
-        elif lines and not lines[-1].endswith(b"\n") and signer is not None:
-            # A whole record whose newline never reached the disk: finish the line.
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND)
-            try:
-                os.write(fd, b"\n")
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            log.warning("%s: last record lacked its newline; newline appended", path)
-        errors_found = [f for f in analysis.findings if f.failed]
-        if errors_found and (strict or signer is not None):
-            summary = "; ".join(f"{f.code}: {f.message}" for f in errors_found[:5])
-            raise JournalError(f"{path}: journal does not validate: {summary}")
-        return cls(path, analysis, signer=signer, clock=clock, sync=sync,
-                   batch_records=batch_records, batch_seconds=batch_seconds, torn_tail=torn, keep=keep)
+                except OSError:
+                    pass
+            raise
 
     # --- state -----------------------------------------------------------------
 
@@ -785,8 +867,10 @@ class Journal:
         """Sign and durably append a record of ``type`` with ``body``'s fields.
 
         Fills ``type, seq, prev, device, time`` (``wall_time`` in unix ns, else
-        the clock). Raises ``ValueError`` for an unknown type or a reserved
-        field in ``body``, :class:`CanonicalJSONError` for a body that is not
+        the clock, raised to the previous record's time if the clock was
+        stepped back; a ``wall_time`` below it is refused). Raises
+        ``ValueError`` for an unknown type or a reserved field in ``body``,
+        :class:`CanonicalJSONError` for a body that is not
         canonical JSON, and :class:`JournalError` if the write fails (the file
         is cut back; the journal is unchanged).
         """
@@ -806,6 +890,8 @@ class Journal:
             raise TrustError("certificate is not for the new signer's key")
         if new_cert.subject != self._device:
             raise TrustError(f"certificate is for {new_cert.subject!r}, not {self._device!r}")
+        if new_cert.role != CAMERA_ROLE:
+            raise TrustError(f"a {new_cert.role} key does not keep a device journal (camera keys only)")
         rec = self._append(KEY_ROTATE, {"certificate": new_cert.to_json()}, wall_time)
         self._keys.append((rec.seq + 1, new_cert))
         self._set_signer(new_signer)
@@ -818,7 +904,14 @@ class Journal:
         if not RESERVED_FIELDS.isdisjoint(body):
             clash = sorted(RESERVED_FIELDS.intersection(body))
             raise errors.ValueError(f"body may not set reserved fields {clash}")
-        when = self._clock() if wall_time is None else wall_time
+        if wall_time is None:
+            when = self._clock()
+            if when < self._time:  # the wall clock was stepped back (NTP, dock sync)
+                when = self._time
+        else:
+            when = wall_time
+            if type(when) is int and when < self._time:
+                raise errors.ValueError(f"wall_time {when} is before the previous record's time {self._time}")
         if type(when) is not int:
             raise errors.ValueError("wall_time must be an integer (unix ns)")
         full = dict(body)
@@ -862,6 +955,7 @@ class Journal:
             del records[: len(records) - self._keep]
         self._seq = seq
         self._head = h
+        self._time = when
         return rec
 
     def _set_signer(self, signer: Signer | None) -> None:

@@ -464,6 +464,9 @@ class Certificate:
         try:
             if envelope.payload_type != CERTIFICATE_TYPE:
                 raise errors.ValueError(f"payload type is {envelope.payload_type!r}")
+            if len(envelope.signatures) != 1:  # format 2.2: one signature, by the issuer
+                raise errors.ValueError(f"a certificate carries exactly one signature, not "
+                                        f"{len(envelope.signatures)}")
             body = envelope.body()
             if not isinstance(body, dict) or set(body) != _CERT_FIELDS:
                 raise errors.ValueError("fields must be exactly " + ", ".join(sorted(_CERT_FIELDS)))
@@ -572,6 +575,9 @@ class RevocationList:
         try:
             if envelope.payload_type != REVOCATION_TYPE:
                 raise errors.ValueError(f"payload type is {envelope.payload_type!r}")
+            if len(envelope.signatures) != 1:  # format 2.2: one signature, by the issuing root
+                raise errors.ValueError(f"a revocation list carries exactly one signature, not "
+                                        f"{len(envelope.signatures)}")
             body = envelope.body()
             if set(body) != {"issuer_key_id", "issued_at", "number", "entries"}:
                 raise errors.ValueError("fields must be entries, issued_at, issuer_key_id, number")

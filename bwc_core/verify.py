@@ -673,6 +673,8 @@ def verify_evidence(
     keys = getattr(journal, "_keys", [])
     report.device = {
         "id": journal.device,
+        # the role of the key in force at the journal's end; each certificate has its own
+        "role": keys[-1][1].role if keys else None,
         "certificates": [_cert_json(cert, start) for start, cert in keys],
     }
 
