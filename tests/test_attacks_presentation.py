@@ -471,3 +471,19 @@ def test_compare_presentation_when_no_frame_decodes():
     video = {"index": 0, "kind": "video", "presentation": signed}
     found = compare_presentation([video], {0: {"sar": [1, 1], "discarded": 4}}, {"segment": "s.mp4"})
     assert [f.where["field"] for f in found] == ["decoded", "discarded"]
+
+
+def test_segment_records_with_presentation_pass_the_field_table(pristine):
+    """Every written segment record passes the typed record table; a malformed presentation does not."""
+    import copy
+
+    from bwc_core.records import check_fields
+
+    body = _records(pristine["mp4"])[0]
+    check_fields(body)
+    for breakage in ({"display_matrix": [1, 2, 3]}, {"sar": [1, 0]}, {"side_data": {"icc_profile": "XY"}},
+                     {"color": {"primaries": 1}}, {"rotation": 90}):
+        bad = copy.deepcopy(body)
+        bad["streams"][0]["presentation"].update(breakage)
+        with pytest.raises(ValueError):
+            check_fields(bad)
