@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .content import ContentHasher
-from .errors import TrustError
+from ._fileio import require_regular_file
+from .errors import MediaError, TrustError
 from .journal import JOURNAL_NAME, Journal
 from .keys import Certificate, Identity
 from .media import MediaSource
@@ -22,20 +23,27 @@ from .segment import Segmenter
 __all__ = ["seal_files"]
 
 
-def seal_files(media: Sequence[str], *, key: str, cert: str, out: str, segment_seconds: int,
-                container: str, passphrase: bytes | None) -> list[tuple[str, str, int]]:
+def seal_files(media: Sequence[str], *, key: str | Identity, cert: str, out: str, segment_seconds: int,
+                container: str, passphrase: bytes | None = None,
+                allow_open_key: bool = False) -> list[tuple[str, str, int]]:
     """Seal each media file as one recording (trigger ``import``) into the evidence dir.
 
     Every input is opened (and its codecs checked) before anything is
     written, so a bad argument leaves the evidence untouched. A file that
     fails mid-way still gets its ``recording.close`` (reason
-    ``import_failed``) before the error is raised.
+    ``import_failed``) before the error is raised. ``key`` is a key file or
+    an already loaded :class:`Identity`; ``allow_open_key`` loads a key file
+    that group or others can access (refused by default). A FIFO or device given as media is
+    refused before FFmpeg could block on it.
     """
-    signer = Identity.load(key, passphrase)
+    signer = key if isinstance(key, Identity) else Identity.load(key, passphrase,
+                                                                 allow_open_permissions=allow_open_key)
     certificate = Certificate.load(cert)
     if certificate.key_id != signer.key_id:
         raise TrustError(f"{cert}: certificate is for key {certificate.key_id[:16]}…, "
-                         f"not {signer.key_id[:16]}… in {key}")
+                         f"not {signer.key_id[:16]}… in {key if isinstance(key, (str, os.PathLike)) else signer.id}")
+    for path in media:
+        require_regular_file(path, MediaError, "a media file")
     for path in media:
         with MediaSource(path) as src:
             ContentHasher(src.streams, name=str(path))  # refuses unsupported codecs up front

@@ -582,11 +582,7 @@ def _safe_rel(value: Any) -> str | None:
 def _load_anchors(anchors: TrustAnchors, revocations: Iterable[RevocationList | str | os.PathLike[str]] | None) -> None:
     for item in revocations or ():
         if not isinstance(item, RevocationList):
-            try:
-                with open(item, "rb") as fh:
-                    item = RevocationList.from_json(fh.read(1 << 22))
-            except OSError as exc:
-                raise JournalError(f"{item}: cannot read revocation list: {exc.strerror}") from None
+            item = RevocationList.load(item)  # a FIFO or device is refused unread
         anchors.add_revocation_list(item)
 
 
@@ -657,8 +653,12 @@ def verify_evidence(
         root = root.parent
     if not root.is_dir():
         raise JournalError(f"{root}: not an evidence directory (expected a directory with {JOURNAL_NAME})")
-    if not (root / JOURNAL_NAME).is_file():
+    if not os.path.lexists(root / JOURNAL_NAME):
         raise JournalError(f"{root}: not an evidence directory: no {JOURNAL_NAME}")
+    if follow_exhibit and os.path.lexists(root / EXHIBIT_MANIFEST):
+        # exhibit.json present but not a regular file (a FIFO, a directory):
+        # neither an exhibit nor evidence to be verified as if it were absent.
+        raise JournalError(f"{root / EXHIBIT_MANIFEST}: not a regular file")
     if anchors is not None:
         _load_anchors(anchors, revocations)
 
@@ -673,6 +673,8 @@ def verify_evidence(
     keys = getattr(journal, "_keys", [])
     report.device = {
         "id": journal.device,
+        # the role of the key in force at the journal's end; each certificate has its own
+        "role": keys[-1][1].role if keys else None,
         "certificates": [_cert_json(cert, start) for start, cert in keys],
     }
 
@@ -850,7 +852,12 @@ def _walk_records(records: list[Record], report: Report, lost: dict[str, _Lost],
                              "that no segment.progress record of the file attests: recovery signed what it "
                              "found, not what the camera recorded", segment=rel, recording=rid, seq=rec.seq))
         elif rec.type == "event":
-            entry = {"kind": body.get("kind"), "seq": rec.seq, "time": rec.time, "time_utc": _iso(rec.time)}
+            kind = body.get("kind")
+            if not isinstance(kind, str):  # signed, but unusable: counted nowhere, reported
+                add(_finding("journal.malformed_line", f"line {rec.line}: seq {rec.seq}: event kind is not a "
+                             "string", line=rec.line, seq=rec.seq))
+                continue
+            entry = {"kind": kind, "seq": rec.seq, "time": rec.time, "time_utc": _iso(rec.time)}
             for k in ("reason", "note", "label", "last_frame", "media", "discarded"):
                 if k in body and body[k] is not None:
                     entry[k] = body[k]
@@ -1118,7 +1125,7 @@ def _appended_bytes(path: Path, size: int | None, signed: SegmentReport) -> int 
     The prefix of the signed size must match every signed digest this
     verifier can compute (BLAKE3, SHA-256), at least one.
     """
-    if size is None or signed.size is None or size <= signed.size:
+    if size is None or type(signed.size) is not int or not 0 <= signed.size < size:
         return None
     hashers = {}
     for name, value in signed.digests.items():
@@ -1526,14 +1533,28 @@ def _check_continuity(report: Report, lost: dict[str, _Lost] | None = None) -> N
     add = report.findings.append
     kept = {(k.recording, k.index) for k in (lost or {}).values() if k.index is not None}
     for r in report.recordings:
-        indices = sorted({s.index for s in r.segments if s.index is not None})
+        indices = sorted({s.index for s in r.segments if s.index is not None and s.index >= 0})
         if indices:
-            expected = set(range(0, indices[-1] + 1))
-            missing = sorted(i for i in expected - set(indices) if (r.id, i) not in kept)
+            # Walked between the indices present (a signed index near 2**63 must
+            # not build a range of that size); at most 100 missing ones are named.
+            kept_here = {k for rid, k in kept if rid == r.id}
+            missing: list[int] = []
+            count = 0
+            expect = 0
+            for i in indices:
+                if i > expect:
+                    count += (i - expect) - sum(1 for k in kept_here if expect <= k < i)
+                    j = expect
+                    while j < i and len(missing) < 100:
+                        if j not in kept_here:
+                            missing.append(j)
+                        j += 1
+                expect = i + 1
             if missing:
+                more = f" and {count - len(missing)} more" if count > len(missing) else ""
                 add(_finding("segment.index_gap", f"recording {r.id}: segment index(es) "
-                             f"{', '.join(map(str, missing))} never journaled", recording=r.id,
-                             missing=missing))
+                             f"{', '.join(map(str, missing))}{more} never journaled", recording=r.id,
+                             missing=missing, count=count))
         pre = r.pre_event or {}
         had_pre = type(pre.get("packets")) is int and pre.get("packets") > 0
         ordered = sorted((s for s in r.segments if s.index is not None), key=lambda s: s.index)
@@ -1549,10 +1570,14 @@ def _check_continuity(report: Report, lost: dict[str, _Lost] | None = None) -> N
         for prev, nxt in zip(segs, segs[1:]):
             if prev[0].index is None or nxt[0].index != prev[0].index + 1:
                 continue
-            spans_a = {sp.get("stream"): sp for sp in prev[1].get("spans", []) if isinstance(sp, dict)}
-            spans_b = {sp.get("stream"): sp for sp in nxt[1].get("spans", []) if isinstance(sp, dict)}
-            video = [st.get("index") for st in prev[1].get("streams", [])
-                     if isinstance(st, dict) and st.get("kind") == "video"]
+            # Signed but possibly malformed fields: only a list of objects with integer
+            # stream numbers is read (a hostile value is skipped, never raises).
+            spans_a = {sp.get("stream"): sp for sp in _list(prev[1].get("spans"))
+                       if isinstance(sp, dict) and type(sp.get("stream")) is int}
+            spans_b = {sp.get("stream"): sp for sp in _list(nxt[1].get("spans"))
+                       if isinstance(sp, dict) and type(sp.get("stream")) is int}
+            video = [st.get("index") for st in _list(prev[1].get("streams"))
+                     if isinstance(st, dict) and st.get("kind") == "video" and type(st.get("index")) is int]
             for stream in video:
                 a, b = spans_a.get(stream), spans_b.get(stream)
                 if not a or not b:
@@ -1583,6 +1608,11 @@ def _check_continuity(report: Report, lost: dict[str, _Lost] | None = None) -> N
                                  f"between segments {prev[0].index} and {nxt[0].index}",
                                  recording=rec_report.id, stream=stream, after=prev[0].index,
                                  gap_ms=round(float(gap) * 1000, 1)))
+
+
+def _list(value: Any) -> list[Any]:
+    """``value`` if it is a JSON array, else an empty list (a signed field of the wrong type)."""
+    return value if isinstance(value, list) else []
 
 
 def _segments_by_recording(report: Report) -> Iterable[tuple[RecordingReport, list[tuple[SegmentReport, dict[str, Any]]]]]:
