@@ -7,7 +7,7 @@ PIP    := $(PY) -m pip
 SOURCES := $(wildcard bwc_core/*.py bwc_core/*.pyi src_cython/*.pyx src_cython/*.pxd) setup.py pyproject.toml
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench debug clean
+.PHONY: demo test test-slow bench debug clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,13 @@ $(STAMP): $(PY) $(SOURCES)
 demo: $(STAMP)
 	$(VENV)/bin/bwc demo --out demo-out
 
+# The everyday suite; tests marked slow (subprocess kills, long fuzz runs) run in
+# test-slow, which CI (.ci/run) runs as well.
 test: $(STAMP)
-	cd tests && ../$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	cd tests && ../$(PY) -m pytest -q -p no:cacheprovider -m "not slow" $(PYTEST_ARGS)
+
+test-slow: $(STAMP)
+	cd tests && ../$(PY) -m pytest -q -p no:cacheprovider -m slow $(PYTEST_ARGS)
 
 # c2pa-python is optional (the side-by-side C2PA benchmark skips without it).
 bench: $(STAMP)

@@ -11,8 +11,8 @@ with the test keys, so they get past the signature checks into the code that
 reads the fields.
 
 The short runs are part of ``make test``; the ``slow`` ones run many more
-inputs and only when asked for: ``BWC_FUZZ_LONG=1 make test
-PYTEST_ARGS="test_fuzz.py -m slow"`` (about 3 minutes). ``BWC_FUZZ_SEED`` picks another
+inputs in ``make test-slow`` (which CI runs too; about 3 minutes alone:
+``make test-slow PYTEST_ARGS=test_fuzz.py``). ``BWC_FUZZ_SEED`` picks another
 seed; ``BWC_FUZZ_SCALE`` multiplies every run's input count. The number of
 executions of each target is printed at the end of the module.
 """
@@ -53,9 +53,6 @@ BOUND_VERIFY = 60.0
 
 COUNTS: dict[str, int] = {}
 
-#: The long runs: marked slow, and skipped unless BWC_FUZZ_LONG=1.
-long_run = pytest.mark.skipif(os.environ.get("BWC_FUZZ_LONG") != "1",
-                              reason="long fuzz run: set BWC_FUZZ_LONG=1")
 
 
 def runs(n: int) -> int:
@@ -285,7 +282,6 @@ def test_fuzz_canonical_json(keys):
 
 
 @pytest.mark.slow
-@long_run
 def test_fuzz_canonical_json_long(keys):
     _fuzz_canonical(keys, runs(20000))
 
@@ -334,7 +330,6 @@ def test_fuzz_envelopes_certificates_revocations(keys):
 
 
 @pytest.mark.slow
-@long_run
 def test_fuzz_envelopes_certificates_revocations_long(keys):
     _fuzz_trust(keys, runs(5000))
 
@@ -382,7 +377,6 @@ def test_fuzz_key_files(keys, tmp_path):
 
 
 @pytest.mark.slow
-@long_run
 def test_fuzz_key_files_long(keys, tmp_path):
     _fuzz_key_files(keys, tmp_path, runs(4000), encrypted_every=40)
 
@@ -427,7 +421,6 @@ def test_fuzz_journal(keys, small_evidence):
 
 
 @pytest.mark.slow
-@long_run
 def test_fuzz_journal_long(keys, small_evidence):
     _fuzz_journal(keys, small_evidence, runs(2000))
 
@@ -475,7 +468,6 @@ def test_fuzz_verify_evidence(keys, small_evidence, tmp_path):
 
 
 @pytest.mark.slow
-@long_run
 def test_fuzz_verify_evidence_long(keys, small_evidence, tmp_path):
     _fuzz_verify(keys, small_evidence, tmp_path, runs(600))
 
@@ -498,7 +490,6 @@ def test_fuzz_leaves(small_evidence):
 
 
 @pytest.mark.slow
-@long_run
 def test_fuzz_leaves_long(small_evidence):
     _fuzz_leaves(small_evidence, runs(50000))
 
@@ -579,6 +570,5 @@ def test_fuzz_exhibit(keys, small_exhibit, tmp_path):
 
 
 @pytest.mark.slow
-@long_run
 def test_fuzz_exhibit_long(keys, small_exhibit, tmp_path):
     _fuzz_exhibit(keys, small_exhibit, tmp_path, runs(400))
