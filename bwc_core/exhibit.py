@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import os
 import posixpath
+import re
 import shutil
 import stat
 import tempfile
@@ -122,6 +123,10 @@ FINDING_CODES: dict[str, tuple[Verdict, Severity, str]] = register({
     "clip.frames_removed": (C, E, "frames of a signed chunk are absent from the clip"),
     "clip.frames_reordered": (I, E, "frames inside a chunk appear in another order than signed"),
     "clip.timing_altered": (I, E, "a chunk's frames are the signed ones but their timing differs"),
+    "exhibit.media_unsigned": (I, E, "a file of the exhibit FFmpeg can open as media is neither a journaled segment "
+                               "nor a declared clip proven against one (an error even when exhibit.json lists it)"),
+    "exhibit.report_mismatch": (I, E, "the shipped report.json or report.html states another verdict than this "
+                                "verification"),
 })
 
 
@@ -809,7 +814,81 @@ def verify_exhibit(
                                       "serial": c.serial, "issuer_key_id": c.issuer_key_id}
     if rec is not None and decl.entries is not None:
         _check_span(p, decl, rec, report, progress)
+    _check_unsigned_media(p, decl, report)
+    _check_shipped_report(p, report)
     return report
+
+
+def _check_unsigned_media(root: Path, decl: _Declared, report: Any) -> None:
+    """``exhibit.media_unsigned`` for every file outside ``media/`` that FFmpeg can open as media
+    and that is not a declared clip (format 1.4, section 3).
+
+    ``media/`` is checked by :func:`bwc_core.verify.verify_evidence` (files
+    signed segment records name; others ``segment.unexpected`` when FFmpeg
+    can open them). A declared clip is checked against its range proof and
+    the signed segment root. exhibit.json is the exporter's word: listing a
+    file there ties it to no camera signature.
+    """
+    from .verify import MEDIA_DIR, _presentable
+
+    clips = {_safe_member(e["clip"].get("file")) for e in decl.entries or [] if isinstance(e.get("clip"), dict)}
+    for rel in _walk_files(root):
+        if rel == JOURNAL_NAME or rel in clips or rel.split("/", 1)[0] == MEDIA_DIR:
+            continue
+        full = root / rel
+        if full.is_symlink() or not full.is_file():
+            continue  # exhibit.file_unlisted / file_missing already
+        if _presentable(full):
+            report.findings.append(_finding("exhibit.media_unsigned", f"{rel}: FFmpeg can open this file as "
+                                            "media, yet no camera-signed record covers it (neither a journaled "
+                                            "segment nor a declared clip)", file=rel))
+
+
+def _check_shipped_report(root: Path, report: Any) -> None:
+    """``exhibit.report_mismatch`` when the shipped report states another verdict than this one.
+
+    ``report.json`` and ``report.html`` are the exporter's statement of its own
+    verification at export time (signed by the exporter only, never by the
+    camera): informational. Their overall result (``ok`` / the PASS or FAIL
+    banner) and the three verdicts must be this verification's; anything
+    else in them is not checked (``bwc verify --html`` writes a fresh report).
+    """
+    fresh_ok, fresh = report.ok, report.verdicts
+    stated: list[tuple[str, Any, Any]] = []
+    path = root / "report.json"
+    if path.is_file() and not path.is_symlink():
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError):
+            doc = None
+        if not isinstance(doc, dict):
+            stated.append(("report.json", "unreadable", None))
+        else:
+            verdicts = doc.get("verdicts") if isinstance(doc.get("verdicts"), dict) else {}
+            stated.append(("report.json", doc.get("ok"), {k: verdicts.get(k) for k in fresh}))
+    path = root / "report.html"
+    if path.is_file() and not path.is_symlink():
+        try:
+            html = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            html = ""
+        banners = re.findall(r'<div class="banner (pass|fail)"><b>(PASS|FAIL)</b>', html)
+        verdicts = {name: re.findall(r'<span class="v-([a-z]+)">' + name + r': ([a-z]+)</span>', html)
+                    for name in fresh}
+        ok: Any = "unreadable"
+        if len(banners) == 1 and banners[0][0].upper() == banners[0][1]:
+            ok = banners[0][1] == "PASS"
+        found = {k: (v[0][1] if len(v) == 1 and v[0][0] == v[0][1] else "unreadable") for k, v in verdicts.items()}
+        stated.append(("report.html", ok, found))
+    for name, ok, verdicts in stated:
+        if ok is not fresh_ok or verdicts != fresh:
+            said = "not readable" if ok == "unreadable" else ("PASS" if ok is True else "FAIL" if ok is False
+                                                             else repr(ok))
+            report.findings.append(_finding(
+                "exhibit.report_mismatch", f"{name} (shipped by the exporter) states {said} "
+                + (", ".join(f"{k}: {v}" for k, v in verdicts.items()) if isinstance(verdicts, dict) else "")
+                + f"; this verification: {'PASS' if fresh_ok else 'FAIL'} "
+                + ", ".join(f"{k}: {v}" for k, v in fresh.items()), file=name))
 
 
 def _secs(value: Fraction | None, missing: str) -> str:

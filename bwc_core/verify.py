@@ -376,6 +376,10 @@ def _light_probe_ok(path: Path) -> bool:
 #: header-sized read, so a large or hostile file cannot make verify slow.
 _PRESENT_PROBE = {"probesize": "1000000", "analyzeduration": "1000000"}
 _PRESENT_MAX_PACKETS = 256
+#: Demuxers that only render a text file's own characters (FFmpeg's ``tty``
+#: shows a ``.txt`` file, such as an exhibit's VERIFY.txt, as a text screen):
+#: what they present is the text anyone reading the file sees.
+_TEXT_FORMATS = frozenset({"tty"})
 
 
 def _presentable(path: Path) -> bool:
@@ -391,7 +395,7 @@ def _presentable(path: Path) -> bool:
         import av
 
         with av.open(os.fspath(path), options=dict(_PRESENT_PROBE)) as container:
-            if not container.streams:
+            if not container.streams or container.format.name in _TEXT_FORMATS:
                 return False
             for n, packet in enumerate(container.demux()):
                 if packet.size:
