@@ -123,6 +123,8 @@ FINDING_CODES: dict[str, tuple[Verdict, Severity, str]] = register({
     "clip.frames_removed": (C, E, "frames of a signed chunk are absent from the clip"),
     "clip.frames_reordered": (I, E, "frames inside a chunk appear in another order than signed"),
     "clip.timing_altered": (I, E, "a chunk's frames are the signed ones but their timing differs"),
+    "clip.appended": (I, E, "a clip file holds bytes its container structure does not account for (after its last "
+                      "box, after its Matroska Segment, or not whole MPEG-TS packets)"),
     "exhibit.media_unsigned": (I, E, "a file of the exhibit FFmpeg can open as media is neither a journaled segment "
                                "nor a declared clip proven against one (an error even when exhibit.json lists it)"),
     "exhibit.report_mismatch": (I, E, "the shipped report.json or report.html states another verdict than this "
@@ -821,7 +823,7 @@ def verify_exhibit(
 
 def _check_unsigned_media(root: Path, decl: _Declared, report: Any) -> None:
     """``exhibit.media_unsigned`` for every file outside ``media/`` that FFmpeg can open as media
-    and that is not a declared clip (format 1.4, section 3).
+    and that is not a declared clip (format 1.4, section 2.11).
 
     ``media/`` is checked by :func:`bwc_core.verify.verify_evidence` (files
     signed segment records name; others ``segment.unexpected`` when FFmpeg
@@ -1243,6 +1245,10 @@ def _verify_clip(root: Path, entry: dict[str, Any], segs: dict[str, Any], add: l
         return
     got = found.chunk_roots
     report_bytes[0] += full.stat().st_size
+    extra = _clip_structure(full)
+    if extra is not None:
+        add.append(_finding("clip.appended", f"clip {clip_rel}: {extra}", **where))
+        sr.status = "clip_altered"
     streams_ok = _check_clip_streams(clip_rel, found, proof.streams, add, where)
     if not streams_ok:
         sr.status = "clip_altered"
@@ -1254,6 +1260,105 @@ def _verify_clip(root: Path, entry: dict[str, Any], segs: dict[str, Any], add: l
     if len(add) == before:
         add.append(_finding("clip.chunk_altered", f"clip {clip_rel}: chunk roots differ from the proven "
                             "ones", **where))
+
+
+#: Top-level ISO BMFF boxes FFmpeg's fragmented MP4 muxer writes for a clip.
+_CLIP_BOXES = frozenset({b"ftyp", b"moov", b"moof", b"mdat", b"mfra"})
+
+
+def _clip_structure(path: Path) -> str | None:
+    """What is wrong with a clip file's top-level structure, or None (format 1.4, section 2.11).
+
+    A clip's digests are signed by the exporter only, so its bytes are
+    checked on content: the packets are proven chunk by chunk, and the file
+    must be nothing but the container structure around them. ISO BMFF: the
+    top-level boxes (each with an explicit size) tile the file exactly, are
+    of the types a fragmented MP4 muxer writes (``ftyp``, ``moov``, then
+    ``moof``/``mdat`` pairs), ``ftyp`` and ``moov`` once at the start, and at
+    most one ``mfra`` after the last ``mdat``. Matroska: one EBML header and one Segment of known
+    size, ending at the end of the file. MPEG-TS: whole 188-byte packets,
+    each starting with the sync byte 0x47.
+    """
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+            if head[4:8] == b"ftyp":
+                return _bmff_structure(fh, size)
+            if head[:4] == b"\x1a\x45\xdf\xa3":
+                return _ebml_structure(fh, size)
+            if head[:1] == b"\x47":
+                if size % 188:
+                    return f"{size % 188} byte(s) after its last whole MPEG-TS packet"
+                fh.seek(0)
+                offset = 0
+                while chunk := fh.read(188 * 4096):
+                    if chunk[::188].strip(b"\x47"):
+                        bad = offset + 188 * next(i for i, c in enumerate(chunk[::188]) if c != 0x47)
+                        return f"no MPEG-TS sync byte at offset {bad}"
+                    offset += len(chunk)
+                return None
+    except OSError as exc:
+        return f"unreadable ({exc.strerror or exc})"
+    return "not a container a clip is written in (ISO BMFF, Matroska, MPEG-TS)"
+
+
+def _bmff_structure(fh: Any, size: int) -> str | None:
+    offset, last_mdat, kinds = 0, None, []
+    while offset < size:
+        fh.seek(offset)
+        head = fh.read(16)
+        if len(head) < 8:
+            return f"{size - offset} byte(s) after its last box"
+        box, kind = int.from_bytes(head[:4], "big"), head[4:8]
+        if box == 1 and len(head) == 16:
+            box = int.from_bytes(head[8:16], "big")
+        if box < 8 or offset + box > size or kind not in _CLIP_BOXES:
+            return f"bytes at offset {offset} ({size - offset} to the end) are no box a clip holds"
+        if kind == b"mdat":
+            last_mdat = len(kinds)
+        kinds.append(kind)
+        offset += box
+    if kinds[:2] != [b"ftyp", b"moov"] or kinds.count(b"ftyp") + kinds.count(b"moov") != 2:
+        return "not one ftyp and one moov at its start (a second file appended?)"
+    after = kinds[last_mdat + 1:] if last_mdat is not None else kinds
+    if last_mdat is None or after not in ([], [b"mfra"]):
+        return "boxes other than one mfra follow its last mdat"
+    return None
+
+
+def _ebml_structure(fh: Any, size: int) -> str | None:
+    def vint(data: bytes, at: int, keep_marker: bool) -> tuple[int, int] | None:
+        if at >= len(data) or data[at] == 0:
+            return None
+        length = 9 - data[at].bit_length()
+        if at + length > len(data):
+            return None
+        value = int.from_bytes(data[at:at + length], "big")
+        if not keep_marker:
+            value &= (1 << (7 * length)) - 1
+        return value, at + length
+
+    offset, elements = 0, []
+    while offset < size:
+        fh.seek(offset)
+        head = fh.read(12)
+        ident = vint(head, 0, True)
+        length = vint(head, ident[1], False) if ident else None
+        if ident is None or length is None:
+            return f"bytes at offset {offset} ({size - offset} to the end) are no Matroska element"
+        value, body = length
+        width = body - ident[1]
+        if value == (1 << (7 * width)) - 1:
+            return f"the element at offset {offset} has an unknown size"
+        if offset + body + value > size:
+            return f"the element at offset {offset} runs past the end of the file"
+        elements.append(ident[0])
+        offset += body + value
+    if elements != [0x1A45DFA3, 0x18538067]:
+        return "bytes after its Matroska Segment" if elements[:2] == [0x1A45DFA3, 0x18538067] \
+            else "not one EBML header and one Segment"
+    return None
 
 
 def _diagnose(clip_rel: str, first: int, claimed: list[bytes], found: Any, signed: Any,

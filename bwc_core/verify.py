@@ -372,7 +372,7 @@ def _light_probe_ok(path: Path) -> bool:
     return head[4:8] == b"ftyp" or head[:4] == b"\x1a\x45\xdf\xa3"
 
 
-#: Bounds of the probe of an unexpected file (format 1.4, section 2.13): a
+#: Bounds of the probe of an unexpected file (format 1.4, section 2.11): a
 #: header-sized read, so a large or hostile file cannot make verify slow.
 _PRESENT_PROBE = {"probesize": "1000000", "analyzeduration": "1000000"}
 _PRESENT_MAX_PACKETS = 256
@@ -1470,7 +1470,7 @@ def _compare_timing(s: _Seg, signed: Any, found: Any, where: dict[str, Any], fmt
 def _check_unexpected(root: Path, segs: list[_Seg], report: Report, prefetched: Any = None,
                       lost: dict[str, _Lost] | None = None, aside: dict[str, _Lost] | None = None,
                       whole: bool = True) -> None:
-    """Every file of the evidence directory is accounted for (format 1.4, section 2.13).
+    """Every file of the evidence directory is accounted for (format 1.4, section 2.11).
 
     Accounted for: ``journal.jsonl``, the files signed segment records name
     (segment and ``.leaves``), a file a signed ``recovery`` or

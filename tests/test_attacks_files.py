@@ -265,3 +265,31 @@ def test_error_lines_are_escaped(tmp_path, trust, capsys):
     assert cli.main(["verify", str(missing), "--trust", str(trust.root_pub)]) == 2
     err = capsys.readouterr().err
     assert "\x1b" not in err and "\\x1b" in err
+
+
+# --- point 12: bytes appended to an exhibit clip ------------------------------------------------
+
+
+@pytest.mark.parametrize("what", ["junk", "segment", "ts_packets"])
+def test_bytes_appended_to_a_clip_and_resigned_are_an_error(exhibits, pristine, trust, container, tmp_path, what):
+    ex = Path(shutil.copytree(exhibits["clip"], tmp_path / "ex"))
+    clip = sorted(p for p in (ex / "clips").rglob("*") if p.is_file())[0]
+    if what == "junk":
+        tail = os.urandom(3000)
+    elif what == "segment":  # a whole signed segment of the same container after the clip
+        tail = segment(pristine, 2).read_bytes()
+    else:  # whole 188-byte packets with the sync byte: null packets (PID 0x1fff) carrying text
+        tail = (b"\x47\x1f\xff\x10" + b"hidden message ".ljust(184, b"\xff")) * 8
+    with open(clip, "ab") as fh:
+        fh.write(tail)
+    resign(ex, trust)
+    report, failed = ex_check(ex, trust)
+    if container == "ts" and what == "ts_packets":
+        # Null packets are MPEG-TS stuffing: FFmpeg presents nothing of them (documented limit).
+        assert "clip.appended" not in failed
+        return
+    if container == "ts" and what == "segment":
+        # Whole MPEG-TS packets: the structure holds, FFmpeg demuxes the appended packets (caught by content).
+        assert "clip.chunk_foreign" in failed, [(f.code, f.message) for f in report.findings]
+        return
+    assert "clip.appended" in failed, [(f.code, f.message) for f in report.findings]
