@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import secrets
+import stat
 from pathlib import Path
 
 from .errors import BwcError
@@ -100,3 +101,72 @@ def reserve(fd: int, offset: int, length: int) -> bool:
     if _fallocate is False:
         return False
     return _fallocate(fd, _FALLOC_FL_KEEP_SIZE, offset, length) == 0  # type: ignore[operator]
+
+
+def read_regular_file(path: str | os.PathLike[str], limit: int, error: type[BwcError], what: str) -> bytes:
+    """The bytes of the regular file ``path``: :func:`read_regular_file_stat` without the stat."""
+    return read_regular_file_stat(path, limit, error, what)[0]
+
+
+def read_regular_file_stat(path: str | os.PathLike[str], limit: int, error: type[BwcError],
+                           what: str) -> tuple[bytes, os.stat_result]:
+    """The bytes of the regular file ``path`` (at most ``limit``), never blocking on a FIFO.
+
+    The file is opened with ``O_NONBLOCK`` (a FIFO with no writer would
+    otherwise block ``open`` forever) and checked with ``fstat`` on the open
+    descriptor, so a FIFO, device, socket or directory is refused without
+    reading from it, and a file swapped after a check cannot slip through
+    (the stat returned is that of the descriptor read).
+    A larger file than ``limit`` is refused rather than cut. Failures raise
+    ``error`` naming the path and ``what`` was expected.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except OSError as exc:
+        raise error(f"{os.fspath(path)}: cannot read {what}: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise error(f"{os.fspath(path)}: not a regular file ({file_kind(st.st_mode)}); "
+                        f"expected {what}")
+        if st.st_size > limit:
+            raise error(f"{os.fspath(path)}: {st.st_size} bytes, too large for {what} (limit {limit})")
+        chunks = []
+        size = 0
+        want = st.st_size + 1  # the whole file in one read (one allocation), then its end
+        while True:
+            try:
+                block = os.read(fd, max(1, min(want, limit + 1 - size)))
+                want = 1 << 20
+            except OSError as exc:
+                raise error(f"{os.fspath(path)}: cannot read {what}: {exc.strerror}") from None
+            if not block:
+                break
+            chunks.append(block)
+            size += len(block)
+            if size > limit:  # grew while being read
+                raise error(f"{os.fspath(path)}: too large for {what} (limit {limit})")
+        return (chunks[0] if len(chunks) == 1 else b"".join(chunks)), st
+    finally:
+        os.close(fd)
+
+
+def file_kind(mode: int) -> str:
+    """A word for a non-regular file type, for error messages."""
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISDIR, "a directory"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symbolic link")):
+        if test(mode):
+            return name
+    return "an unknown kind of file"
+
+
+def require_regular_file(path: str | os.PathLike[str], error: type[BwcError], what: str) -> None:
+    """Raise ``error`` unless ``path`` (links followed) is a regular file: checked before
+    a reader that would block on a FIFO or a device (FFmpeg) opens it."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise error(f"{os.fspath(path)}: cannot read {what}: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise error(f"{os.fspath(path)}: not a regular file ({file_kind(st.st_mode)}); expected {what}")

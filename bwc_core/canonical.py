@@ -30,7 +30,8 @@ from typing import Any
 from ._canonical import encode as _encode_fast
 from .errors import CanonicalJSONError
 
-__all__ = ["INT_MAX", "INT_MIN", "canonical_bytes", "parse_canonical", "require_int"]
+__all__ = ["INT_MAX", "INT_MIN", "MAX_DEPTH", "canonical_bytes", "json_depth", "load_json",
+           "parse_canonical", "require_int"]
 
 INT_MIN = -(2**63)
 INT_MAX = 2**63 - 1
@@ -175,6 +176,56 @@ def parse_canonical(data: bytes | bytearray | memoryview, /) -> Any:
         raise CanonicalJSONError(f"not JSON: {exc}") from None
     if canonical_bytes(obj) != raw:
         raise CanonicalJSONError("JSON is valid but not in canonical form")
+    return obj
+
+
+def json_depth(obj: Any, /, *, limit: int = MAX_DEPTH) -> int:
+    """The nesting depth of a decoded JSON value (a scalar is 0), counted up to ``limit + 1``.
+
+    Iterative, so a value nested deeper than the interpreter's recursion
+    limit is measured, not crashed on.
+    """
+    deepest = 0
+    stack = [(obj, 0)]
+    while stack:
+        o, depth = stack.pop()
+        if isinstance(o, dict):
+            children: Any = o.values()
+        elif isinstance(o, list):
+            children = o
+        else:
+            continue
+        depth += 1
+        if depth > deepest:
+            deepest = depth
+            if deepest > limit:
+                return deepest
+        stack.extend((c, depth) for c in children if isinstance(c, (dict, list)))
+    return deepest
+
+
+def load_json(data: bytes | bytearray | memoryview | str, /, *, max_depth: int = MAX_DEPTH) -> Any:
+    """Decode ordinary (not necessarily canonical) JSON from an untrusted file.
+
+    Raises :class:`CanonicalJSONError` (a ``ValueError``) for anything that is
+    not JSON, including input nested deeper than ``max_depth`` levels (deep
+    enough for every bwc-core document; far deeper input would otherwise
+    exhaust the interpreter's recursion limit), NaN / Infinity literals, and
+    integers beyond the interpreter's digit limit. Never raises ``RecursionError``.
+    """
+    try:
+        text = data if isinstance(data, str) else bytes(data).decode("utf-8")
+        obj = json.loads(text, parse_constant=_reject_constant)
+    except CanonicalJSONError:
+        raise
+    except UnicodeDecodeError as exc:
+        raise CanonicalJSONError(f"not UTF-8: {exc.reason} at byte {exc.start}") from None
+    except RecursionError:
+        raise CanonicalJSONError(f"not JSON: nested deeper than {max_depth} levels") from None
+    except ValueError as exc:  # JSONDecodeError, int digit limit
+        raise CanonicalJSONError(f"not JSON: {exc}") from None
+    if json_depth(obj, limit=max_depth) > max_depth:
+        raise CanonicalJSONError(f"not JSON: nested deeper than {max_depth} levels")
     return obj
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -55,6 +56,8 @@ def _read_passphrase(path: str | None) -> bytes | None:
         return None
     from .errors import KeyFileError
 
+    # A pipe is a fine source of a secret (`--passphrase-file <(pass show cam)`),
+    # so unlike key and certificate files this one may be a FIFO: it is read as given.
     try:
         with open(path, "rb") as fh:
             data = fh.read(1 << 16)
@@ -89,6 +92,12 @@ class _Progress:
 
 
 # --- keygen / certify -------------------------------------------------------------------
+
+
+def _add_allow_open_key(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--allow-open-key", action="store_true",
+                   help="use a private key file that group or others can access (refused by default, "
+                        "as ssh does)")
 
 
 def _add_keygen(p: argparse.ArgumentParser) -> None:
@@ -127,12 +136,14 @@ def _add_certify(p: argparse.ArgumentParser) -> None:
     p.add_argument("--days", required=True, type=int, metavar="N", help="validity in days from now")
     p.add_argument("--out", required=True, metavar="CERT", help="certificate file to write")
     p.add_argument("--passphrase-file", metavar="F", help="passphrase of an encrypted issuer key")
+    _add_allow_open_key(p)
 
 
 def _cmd_certify(args: argparse.Namespace) -> int:
     from .keys import Identity, PublicIdentity
 
-    issuer = Identity.load(args.issuer, _read_passphrase(args.passphrase_file))
+    issuer = Identity.load(args.issuer, _read_passphrase(args.passphrase_file),
+                           allow_open_permissions=args.allow_open_key)
     subject = PublicIdentity.load(args.subject)
     cert = issuer.certify(subject, days=args.days)
     cert.save(args.out)
@@ -196,12 +207,16 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         # Thumbnails come from the files verified; a zip's are gone by now.
         root = args.path if Path(args.path).is_dir() else None
         write_report_html(report, args.html, media_root=root if root else os.devnull)
+    # The verdict is known before a byte is printed: a reader that stops early
+    # (`| head`) ends the output, not the verdict (see main()).
+    args.exit_code = EXIT_OK if report.ok else EXIT_FAILED
     if args.json:
         json.dump(report.to_json(), sys.stdout, indent=2, sort_keys=False)
         sys.stdout.write("\n")
     else:
         _print_report(report, sys.stdout)
-    return EXIT_OK if report.ok else EXIT_FAILED
+    sys.stdout.flush()
+    return args.exit_code
 
 
 def _secs(value: Any) -> str:
@@ -217,7 +232,10 @@ def _print_report(report: Any, out: TextIO) -> None:
     say("  " + "   ".join(f"{k}: {v[k]}" for k in ("integrity", "completeness", "origin")))
     dev = report.device or {}
     for cert in dev.get("certificates", []):
-        say(f"  device {cert['subject']}  key {cert['key_id'][:16]}…  cert serial {cert['serial']}  "
+        # Who signed: the certified role says whether the key may sign a camera's records
+        # (anything but "camera" is cert.wrong_role).
+        say(f"  signer {cert['role']} {cert['subject']}  key {cert['key_id'][:16]}…  "
+            f"from seq {cert.get('from_seq', 0)}  cert serial {cert['serial']}  "
             f"issuer {cert['issuer_key_id'][:16]}…")
     roots = report.trust.get("roots", [])
     if roots:
@@ -266,18 +284,23 @@ def _add_seal(p: argparse.ArgumentParser) -> None:
     p.add_argument("--segment-seconds", type=int, default=10, metavar="S", help="target segment length (10)")
     p.add_argument("--container", choices=("mp4", "mkv", "ts"), default="mp4", help="segment container (mp4)")
     p.add_argument("--passphrase-file", metavar="F", help="passphrase of an encrypted key")
+    _add_allow_open_key(p)
 
 
 def _cmd_seal(args: argparse.Namespace) -> int:
     if args.segment_seconds < 1:
         print("bwc: --segment-seconds must be at least 1", file=sys.stderr)
         return EXIT_USAGE
+    from ._fileio import require_regular_file
+    from .errors import MediaError
     from .seal import seal_files
 
+    for path in args.media:  # FFmpeg would block on a FIFO and read a device forever
+        require_regular_file(path, MediaError, "a media file")
     results = seal_files(
         args.media, key=args.key, cert=args.cert, out=args.out,
         segment_seconds=args.segment_seconds, container=args.container,
-        passphrase=_read_passphrase(args.passphrase_file),
+        passphrase=_read_passphrase(args.passphrase_file), allow_open_key=args.allow_open_key,
     )
     for src, rid, count in results:
         print(_printable(f"sealed {src} -> recording {rid}: {count} segment(s)"))
@@ -291,26 +314,47 @@ def _cmd_seal(args: argparse.Namespace) -> int:
 def _add_exhibit(p: argparse.ArgumentParser) -> None:
     p.add_argument("evidence", metavar="EVIDENCE", help="the evidence directory")
     p.add_argument("--recording", required=True, metavar="ID", help="the recording to export")
-    p.add_argument("--start", type=float, metavar="T",
+    p.add_argument("--start", type=_seconds, metavar="T",
                    help="clip start, seconds of media time from the recording's first frame")
-    p.add_argument("--end", type=float, metavar="T", help="clip end (same time origin as --start)")
+    p.add_argument("--end", type=_seconds, metavar="T", help="clip end (same time origin as --start)")
     p.add_argument("--out", required=True, metavar="EXHIBIT", help="exhibit folder to create (or .zip)")
     p.add_argument("--zip", action="store_true", help="write one .zip file instead of a folder")
     p.add_argument("--key", required=True, metavar="KEY",
                    help="the exporting evidence server's key file (role server): signs the exhibit's content")
     p.add_argument("--cert", required=True, metavar="CERT", help="that server key's certificate (root-signed)")
     p.add_argument("--passphrase-file", metavar="F", help="passphrase of an encrypted key")
+    _add_allow_open_key(p)
     p.add_argument("--trust", action="append", default=[], metavar="ROOT_PUB",
                    help="a trusted root's ID.pub.json, copied into the exhibit (repeatable)")
     p.add_argument("--revocations", action="append", default=[], metavar="FILE",
                    help="a root-signed revocation list for the exhibit's report (repeatable)")
 
 
+#: Longest media time accepted by --start / --end (a century; far beyond any recording).
+_MAX_SECONDS = 100 * 366 * 86400
+
+
+def _seconds(text: str) -> float:
+    """A finite, non-negative number of seconds (``nan``, ``inf``, ``-1`` are usage errors)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or not 0 <= value <= _MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number of seconds between 0 and "
+                                         f"{_MAX_SECONDS}")
+    return value
+
+
 def _cmd_exhibit(args: argparse.Namespace) -> int:
+    if args.start is not None and args.end is not None and args.end <= args.start:
+        print(f"bwc: error: --end ({args.end:g}) must be after --start ({args.start:g})", file=sys.stderr)
+        return EXIT_USAGE
     from .exhibit import build_exhibit
     from .keys import Certificate, Identity
 
-    identity = Identity.load(args.key, _read_passphrase(args.passphrase_file))
+    identity = Identity.load(args.key, _read_passphrase(args.passphrase_file),
+                             allow_open_permissions=args.allow_open_key)
     cert = Certificate.load(args.cert)
     target = build_exhibit(args.evidence, args.recording, args.out, identity=identity, cert=cert,
                            start=args.start, end=args.end, trust=args.trust, revocations=args.revocations,
@@ -324,6 +368,7 @@ def _cmd_exhibit(args: argparse.Namespace) -> int:
 
         with zipfile.ZipFile(target) as zf:
             ok = json.loads(zf.read("report.json")).get("ok", False)
+    args.exit_code = EXIT_OK if ok else EXIT_FAILED
     what = "clip" if args.start is not None or args.end is not None else "whole recording"
     print(_printable(f"exhibit {target} ({what} of {args.recording}): "
                      f"{'verifies' if ok else 'DOES NOT VERIFY (see its report)'}"))
@@ -367,7 +412,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
-        return args.run(args)
+        code = args.run(args)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # The reader of stdout went away (`bwc verify ... | head -1`): stop
+        # quietly, as cat or grep would, with the exit code of the work done
+        # (every command prints only once its work is complete).
+        _silence_stdout()
+        return getattr(args, "exit_code", EXIT_OK)
     except KeyboardInterrupt:
         _error("interrupted")
     except BwcError as exc:
@@ -379,6 +432,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         _error(f"internal error ({type(exc).__name__}: {exc}); rerun with BWC_DEBUG=1 for details")
     return EXIT_USAGE
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's flush at exit does not report the
+    broken pipe again ("Exception ignored ... BrokenPipeError")."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def _error(message: str) -> None:

@@ -86,6 +86,11 @@ class UnsupportedCodecError(MediaError):
     """The stream uses a codec bwc-core does not frame."""
 
 
+class UnsupportedStreamError(UnsupportedCodecError):
+    """A stream of a kind a segment does not carry (subtitle, timecode, data): refused before
+    anything is written; the message names the stream and how to leave it out."""
+
+
 class ContainerError(MediaError):
     """The container muxer or demuxer failed."""
 

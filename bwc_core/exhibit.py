@@ -46,8 +46,9 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from ._fileio import read_regular_file
+from .canonical import load_json, parse_canonical
 from .content import RangeProof, config_digest, file_digests, inclusion_proof, read_leaves, verify_range_proof
-from .canonical import parse_canonical
 from .envelope import EXHIBIT_TYPE, RECORD_CONTEXT, Envelope, record_hash, sign
 from .envelope import verify as verify_envelope
 from .errors import BwcError, CertificateError, ContainerError, ExhibitError, SignatureError, UnsafePathError
@@ -84,6 +85,18 @@ ZIP_MAX_MEMBERS = 10_000
 ZIP_MAX_TOTAL = 16 * 2**30
 ZIP_MAX_MEMBER = 8 * 2**30
 ZIP_MAX_RATIO = 200
+#: Extraction budget: the bytes a zip may yield in total, counted while each
+#: member is streamed out (its declared sizes are attacker-written): this
+#: multiple of the zip's own size, at least ZIP_EXTRACT_FLOOR, at most
+#: ZIP_MAX_TOTAL. bwc-core stores media uncompressed and deflates only JSON
+#: and text, so a real exhibit yields barely more than its size.
+ZIP_EXTRACT_RATIO = 4
+ZIP_EXTRACT_FLOOR = 64 * 2**20
+
+
+def extract_budget(zip_size: int) -> int:
+    """The default number of bytes :func:`safe_extract` lets a zip of ``zip_size`` bytes yield."""
+    return min(ZIP_MAX_TOTAL, max(ZIP_EXTRACT_FLOOR, ZIP_EXTRACT_RATIO * zip_size))
 
 I, C, O = Verdict.INTEGRITY, Verdict.COMPLETENESS, Verdict.ORIGIN
 E, W, N = Severity.ERROR, Severity.WARNING, Severity.INFO
@@ -147,6 +160,11 @@ def _safe_member(name: Any) -> str | None:
         return None
     norm = posixpath.normpath(name)
     if norm != name or norm.startswith("/") or norm == "." or any(p in ("", ".", "..") for p in norm.split("/")):
+        return None
+    # Names no filesystem takes (a component over 255 bytes) would raise
+    # ENAMETOOLONG from every later stat: refused here as unsafe.
+    if len(norm.encode("utf-8", "surrogatepass")) > 1024 or any(len(p.encode("utf-8", "surrogatepass")) > 255
+                                                                 for p in norm.split("/")):
         return None
     return norm
 
@@ -580,23 +598,49 @@ def _check_zip(zf: zipfile.ZipFile, name: str) -> list[zipfile.ZipInfo]:
 
 
 @contextmanager
-def safe_extract(path: str | os.PathLike[str]) -> Iterator[Path]:
+def safe_extract(path: str | os.PathLike[str], *, max_bytes: int | None = None) -> Iterator[Path]:
     """Extract a zip exhibit into a fresh temporary directory (removed afterwards).
 
     Refuses, before writing anything, path traversal, absolute paths,
     symbolic links, duplicate names, encrypted members, and members or a
-    total beyond the limits; while extracting, no member may yield more
-    bytes than it declares. Raises :class:`UnsafePathError`.
+    declared total beyond the limits. While extracting, every byte a member
+    yields is counted as it is streamed out: no member may yield more than it
+    declares, and all members together no more than ``max_bytes`` (default
+    :func:`extract_budget` of the zip's size); extraction stops at the first
+    byte over, and what was written is removed. A path that is not a regular
+    file (a FIFO, a device) is refused without being read. Raises
+    :class:`UnsafePathError` (or :class:`ExhibitError` for an unreadable zip).
     """
     name = os.fspath(path)
     try:
-        zf = zipfile.ZipFile(name)
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except OSError as exc:
+        raise ExhibitError(f"{name}: cannot read zip file: {exc.strerror}") from None
+    fh = os.fdopen(fd, "rb")
+    try:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise ExhibitError(f"{name}: not a regular file; expected a zip exhibit")
+        zf = zipfile.ZipFile(fh)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        fh.close()
+        if isinstance(exc, ExhibitError):
+            raise
         raise ExhibitError(f"{name}: not a readable zip file ({exc})") from None
+    except BaseException:
+        fh.close()
+        raise
+    budget = extract_budget(st.st_size) if max_bytes is None else max_bytes
     tmp = Path(tempfile.mkdtemp(prefix="bwc-exhibit-"))
     try:
-        with zf:
-            for info in _check_zip(zf, name):
+        with fh, zf:
+            infos = _check_zip(zf, name)
+            declared = sum(i.file_size for i in infos if not i.is_dir())
+            if declared > budget:
+                raise UnsafePathError(f"{name}: members declare {declared} bytes, more than the extraction "
+                                      f"budget of {budget} bytes; refused")
+            total = 0
+            for info in infos:
                 if info.is_dir():
                     continue
                 dest = tmp / info.filename
@@ -604,16 +648,30 @@ def safe_extract(path: str | os.PathLike[str]) -> Iterator[Path]:
                     raise UnsafePathError(f"{name}: member {info.filename!r} escapes the archive; refused")
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 written = 0
+                # Errors reading the zip (damaged headers seek before the file's
+                # start: OSError) are the zip's; errors writing dest are the disk's.
+                damaged = (zipfile.BadZipFile, zlib_error(), EOFError, NotImplementedError, OSError, ValueError)
                 try:
-                    with zf.open(info) as fin, open(dest, "xb") as fout:
-                        while block := fin.read(1 << 20):
-                            written += len(block)
-                            if written > info.file_size:
-                                raise UnsafePathError(f"{name}: member {info.filename!r} is larger than it "
-                                                      "declares; refused")
-                            fout.write(block)
-                except (zipfile.BadZipFile, zlib_error()) as exc:
+                    fin = zf.open(info)
+                except damaged as exc:
                     raise ExhibitError(f"{name}: member {info.filename!r} is damaged ({exc})") from None
+                with fin, open(dest, "xb") as fout:
+                    while True:
+                        try:
+                            block = fin.read(1 << 20)
+                        except damaged as exc:
+                            raise ExhibitError(f"{name}: member {info.filename!r} is damaged ({exc})") from None
+                        if not block:
+                            break
+                        written += len(block)
+                        total += len(block)
+                        if written > info.file_size:
+                            raise UnsafePathError(f"{name}: member {info.filename!r} is larger than it "
+                                                  "declares; refused")
+                        if total > budget:
+                            raise UnsafePathError(f"{name}: members yield more than the extraction budget "
+                                                  f"of {budget} bytes (a zip bomb?); refused")
+                        fout.write(block)
         yield tmp
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -654,7 +712,12 @@ def _read_declaration(p: Path, add: list[Finding]) -> _Declared:
     """Parse exhibit.json; an unsigned or badly signed one is a finding, never trusted."""
     manifest_path = p / EXHIBIT_MANIFEST
     try:
-        raw = json.loads(manifest_path.read_text(encoding="utf-8"))
+        if not os.path.lexists(manifest_path):
+            raise FileNotFoundError(manifest_path)
+        # Never blocks on a FIFO; deeply nested JSON is "not readable JSON", not a RecursionError.
+        raw = load_json(read_regular_file(manifest_path, 1 << 26, ExhibitError, "an exhibit manifest"))
+    except ExhibitError:
+        raise
     except FileNotFoundError:
         raise ExhibitError(f"{p}: not an exhibit: no {EXHIBIT_MANIFEST}") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
@@ -675,7 +738,12 @@ def _read_declaration(p: Path, add: list[Finding]) -> _Declared:
         except (BwcError, ValueError, TypeError) as exc:
             add.append(_finding("exhibit.exporter_untrusted", f"exhibit.json: the exporter certificate is "
                                 f"missing or malformed ({exc}); its declared content is not authenticated"))
-        if decl.exporter is not None:
+        if decl.exporter is not None and len(env.signatures) != 1:
+            # format 2.2: one signature per envelope, so none is chosen or ignored
+            add.append(_finding("exhibit.signature_invalid", f"exhibit.json: the declaration carries "
+                                f"{len(env.signatures)} signatures; a bwc-core envelope carries exactly one",
+                                exporter=decl.exporter.subject))
+        elif decl.exporter is not None:
             try:
                 verify_envelope(env, {decl.exporter.key_id: decl.exporter.public_key})
                 decl.signature_ok = True
@@ -1533,6 +1601,9 @@ def _write_verify_txt(work: Path, decl: dict[str, Any], src: _Source, exporter: 
     say("   must equal the hash of the line above it. Between device.genesis (seq 0) and")
     say("   recording.open the device's other records are NOT part of this excerpt: the excerpt")
     say("   cannot show what the device did outside this recording.")
+    say("   Each record's time (unix nanoseconds) must not be below that of any record before it,")
+    say("   every line must carry exactly one signature, and each record exactly the fields that")
+    say("   docs/format.md section 2.5 lists for its type.")
     say(f"   Records in this excerpt (seq): {', '.join(str(r.seq) for r in src.records)}")
     for r in src.records:
         say(f"     seq {r.seq:>6}  {r.type:<16} hash {r.hash_hex}  prev {r.prev}")
@@ -1541,7 +1612,8 @@ def _write_verify_txt(work: Path, decl: dict[str, Any], src: _Source, exporter: 
     say("5. KEYS AND CERTIFICATES. Each certificate in certs/ (and the exporter's, step 1) is a DSSE")
     say("   envelope (payloadType application/vnd.bwc-core.certificate.v1+json) signed by the agency")
     say("   root; check it as in step 3 with the root's public key, whose key id must be the")
-    say("   fingerprint obtained in step 0:")
+    say("   fingerprint obtained in step 0. The device certificates' role (payload field role)")
+    say("   must be camera: no other key may sign a camera's records. The exporter's must be server.")
     for c in decl["certificates"]:
         say(f"   {c['file']}: subject {c['subject']}, key id {c['key_id']},")
         say(f"      issuer (root) key id {c['issuer_key_id']}, serial {c['serial']},")

@@ -11,7 +11,13 @@ Durability: by default each append is one ``write`` of the whole line
 followed by ``fsync``; when ``append`` returns, the record survives a power
 cut. A crash mid-write leaves at most one torn (unterminated) last line,
 which :meth:`Journal.open` cuts off and reports; earlier lines are never
-rewritten. See :class:`Journal` for the ``sync="batch"`` trade-off.
+rewritten. One writer at a time: it holds an exclusive lock from before it
+reads the file, and only it cuts, completes or appends (a reader never
+modifies the file). See :class:`Journal` for the ``sync="batch"`` trade-off.
+
+Every body has exactly the fields of its type (:mod:`bwc_core.records`),
+record times never go backwards, and only ``camera`` keys keep a journal
+(``docs/format.md`` 2.5).
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from ._blake3 import context_key as _context_key
 from ._blake3 import derive_key_small as _derive_key_small
 from ._canonical import dsse_line as _dsse_line
 from ._canonical import encode_pae as _encode_pae
-from ._fileio import reserve, write_new_file
+from ._fileio import read_regular_file, reserve, write_new_file
 from .canonical import canonical_bytes, parse_canonical
 from .envelope import _RECORD_HASHER, RECORD_CONTEXT, RECORD_TYPE, Envelope, Signature, pae, record_hash
 from .errors import (
@@ -48,6 +54,7 @@ from .findings import finding as _finding
 from ._sodium import AVAILABLE as _DETACHED
 from ._sodium import sign_detached as _sign_detached
 from .keys import Certificate, Identity, Signer, TrustAnchors
+from .records import check_fields
 
 import nacl.exceptions
 import nacl.signing
@@ -62,6 +69,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 JOURNAL_NAME = "journal.jsonl"
+#: Largest journal file read into memory (a device writes far less in its life).
+JOURNAL_FILE_LIMIT = 1 << 36
 GENESIS_PREV = "0" * 64
 
 DEVICE_GENESIS = "device.genesis"
@@ -82,6 +91,8 @@ RECORD_TYPES = frozenset({
 })
 _APPENDABLE = RECORD_TYPES - {DEVICE_GENESIS, KEY_ROTATE}
 RESERVED_FIELDS = frozenset({"type", "seq", "prev", "device", "time"})
+#: The only certificate role whose key may keep (sign) a device journal.
+CAMERA_ROLE = "camera"
 
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")
 _NS = 1_000_000_000
@@ -105,6 +116,9 @@ def _line_keyid(key_id: str) -> bytes:
 FINDING_CODES: dict[str, tuple[Verdict, Severity, str]] = register({
     "journal.malformed_line": (Verdict.INTEGRITY, Severity.ERROR,
                                "a line is not a well-formed signed record"),
+    "journal.malformed_record": (Verdict.INTEGRITY, Severity.ERROR,
+                                 "a signed record lacks a required field of its type, has one of the "
+                                 "wrong type, or has a field its type does not define"),
     "journal.edited": (Verdict.INTEGRITY, Severity.ERROR,
                        "a record's bytes do not match the device signature over them"),
     "journal.duplicate": (Verdict.INTEGRITY, Severity.ERROR,
@@ -132,7 +146,9 @@ FINDING_CODES: dict[str, tuple[Verdict, Severity, str]] = register({
     "cert.revoked": (Verdict.ORIGIN, Severity.ERROR,
                      "records signed at or after the key's revocation time"),
     "cert.wrong_role": (Verdict.ORIGIN, Severity.ERROR,
-                        "the journal key is certified for a root role"),
+                        "a key signs records its certified role may not sign (a device journal: camera keys only)"),
+    "journal.time_backwards": (Verdict.ORIGIN, Severity.ERROR,
+                               "a record is dated before the record it follows (backdated)"),
     "cert.unchecked": (Verdict.ORIGIN, Severity.INFO,
                        "no trust anchors given: origin not checked"),
 })
@@ -205,6 +221,21 @@ class _Line:
     hash: bytes | None = None
 
 
+def _json_type(value: Any) -> str:
+    """The JSON name of a decoded value's type, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return {dict: "an object", list: "an array", str: "a string", int: "an integer"}.get(type(value), "a number")
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr`` of an untrusted value, cut to ``limit`` characters (a message stays one short line)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def _check_body(body: Any) -> dict[str, Any]:
     """The structural rules every record body obeys (raises ValueError)."""
     if not isinstance(body, dict):
@@ -213,10 +244,14 @@ def _check_body(body: Any) -> dict[str, Any]:
     if missing:
         raise errors.ValueError(f"missing fields {sorted(missing)}")
     rtype, seq, prev = body["type"], body["seq"], body["prev"]
+    # Types first: a value of any JSON type must become this error, never a
+    # TypeError (an array is unhashable for the set lookup below).
+    if type(rtype) is not str:
+        raise errors.ValueError(f"type must be a string, not {_json_type(rtype)}")
     if rtype not in RECORD_TYPES:
-        raise errors.ValueError(f"unknown record type {rtype!r}")
+        raise errors.ValueError(f"unknown record type {_short(rtype)}")
     if type(seq) is not int or seq < 0:
-        raise errors.ValueError("seq must be a non-negative integer")
+        raise errors.ValueError(f"seq must be a non-negative integer, not {_short(seq)}")
     if type(body["time"]) is not int:
         raise errors.ValueError("time must be an integer (unix ns)")
     if not isinstance(prev, str) or not _HEX64.match(prev):
@@ -243,11 +278,13 @@ def _parse_line(item: _Line) -> str | None:
         return str(exc)
     if env.payload_type != RECORD_TYPE:
         return f"payload type {env.payload_type!r} is not a journal record"
+    if len(env.signatures) != 1:  # format 2.2: one signature, by the device key in force
+        return f"a record envelope carries exactly one signature, not {len(env.signatures)}"
     item.env = env
     item.hash = record_hash(env)
     try:
         item.body = _check_body(parse_canonical(env.payload))
-    except (ValueError, CanonicalJSONError) as exc:
+    except (ValueError, TypeError, CanonicalJSONError) as exc:
         item.body_error = str(exc)
     return None
 
@@ -412,6 +449,15 @@ def _analyze(
                     f"line {p.line}: seq {p.body['seq']} signed by a device key not in force then",
                     line=p.line, seq=p.body["seq"], keyid=kid))
                 continue
+        try:
+            check_fields(p.body)
+        except ValueError as exc:
+            # Signed, but not a record of format 2.5: nothing downstream reads it.
+            bad_lines.append(p.line)
+            found.append(_finding("journal.malformed_record",
+                                  f"line {p.line}: seq {p.body['seq']} ({p.body['type']}): {exc}",
+                                  line=p.line, seq=p.body["seq"]))
+            continue
         verified.append(Record(env, p.body, p.hash, p.line))
     if genesis_ok is None and not geneses and parsed:
         # Missing genesis is reported as a gap below (seq 0 absent).
@@ -454,22 +500,33 @@ def _analyze(
                                   f"line {rec.line}: seq {rec.seq} appears after seq {top}",
                                   line=rec.line, seq=rec.seq, after_seq=top))
         top = max(top, rec.seq)
+    # Time: a device never dates a record before the one it follows (its
+    # writer clamps a clock stepped back), so a record under a revoked key
+    # cannot be backdated below revoked_at without this finding.
+    last_time: Record | None = None
+    for rec in sorted(unique, key=lambda r: (r.seq, r.line)):
+        if last_time is not None and rec.seq != last_time.seq and rec.time < last_time.time:
+            found.append(_finding("journal.time_backwards",
+                                  f"line {rec.line}: seq {rec.seq} is dated {rec.time} ns, before seq "
+                                  f"{last_time.seq} ({last_time.time} ns)",
+                                  line=rec.line, seq=rec.seq, time=rec.time,
+                                  previous_seq=last_time.seq, previous_time=last_time.time))
+        if last_time is None or rec.time > last_time.time:
+            last_time = rec
     # Gaps: seq numbers absent from 0..max, unless unusable lines sit where
     # they belong (then the line is there but altered, reported above).
     if unique or bad_lines:
         present = sorted(by_seq)
         line_of = {s: min(r.line for r in rs) for s, rs in by_seq.items()}
         last = present[-1] if present else -1
+        # From the seqs present, not by counting up to the last: a signed seq
+        # near 2**63 must not make this loop for ever.
         holes: list[tuple[int, int]] = []
-        s = 0
-        while s <= last:
-            if s in by_seq:
-                s += 1
-                continue
-            start = s
-            while s <= last and s not in by_seq:
-                s += 1
-            holes.append((start, s - 1))
+        expect = 0
+        for s in present:
+            if s > expect:
+                holes.append((expect, s - 1))
+            expect = s + 1
         for a, b in holes:
             lo = line_of.get(a - 1, 0)
             hi = line_of.get(b + 1, 1 << 62)
@@ -498,6 +555,16 @@ def _analyze(
                 found.append(_finding("journal.wrong_device",
                                       f"rotated certificate is for {cert.subject!r}, "
                                       f"not {res.device!r}", device=cert.subject))
+        for start, cert in res.keys:
+            if cert.role != CAMERA_ROLE:
+                # Only a camera key signs a device's capture records: a root-certified
+                # dock or server key keeping a "camera" journal is not the camera.
+                found.append(_finding("cert.wrong_role",
+                                      f"device key {cert.key_id[:16]}… ({cert.subject}) is certified as a "
+                                      f"{cert.role} key, not a camera: it may not sign a device journal "
+                                      f"(records from seq {start})",
+                                      key_id=cert.key_id, subject=cert.subject, role=cert.role,
+                                      first_seq=start))
     if res.keys:
         if anchors is None:
             found.append(_finding("cert.unchecked",
@@ -515,9 +582,7 @@ def _check_certs(keys: list[tuple[int, Certificate]], records: list[Record],
     for i, (start, cert) in enumerate(keys):
         end = keys[i + 1][0] if i + 1 < len(keys) else 1 << 63
         try:
-            anchors.check_signature(cert)
-            if cert.role == "root":
-                raise CertificateError("cert.wrong_role", f"{cert.subject} is a root key")
+            anchors.check_signature(cert)  # the role is checked in _analyze, anchors or not
         except CertificateError as exc:
             out.append(_finding(exc.reason, f"device key {cert.key_id[:16]}…: {exc}",
                                 key_id=cert.key_id, subject=cert.subject))
@@ -559,10 +624,9 @@ def read_lines(path: str | os.PathLike[str]) -> list[bytes]:
     path = Path(path)
     if path.is_dir():
         path = path / JOURNAL_NAME
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise JournalError(f"{path}: cannot read journal: {exc.strerror}") from None
+    # Opened without blocking and refused unless a regular file: a FIFO in
+    # place of the journal must not hang the verifier.
+    data = read_regular_file(path, JOURNAL_FILE_LIMIT, JournalError, "a journal")
     return data.splitlines(keepends=True) if data else []
 
 
@@ -583,6 +647,24 @@ _RESERVE = 1 << 20
 
 def _default_clock() -> int:
     return time.time_ns()
+
+
+def _lock_for_append(path: Path) -> int:
+    """An append descriptor holding the journal's exclusive lock, or :class:`JournalError`.
+
+    Every change to ``journal.jsonl`` (append, cutting a torn tail, completing
+    a last line) is made through such a descriptor, so one writer at a time.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    except OSError as exc:
+        raise JournalError(f"{path}: cannot open journal for appending: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise JournalError(f"{path}: journal is open for writing elsewhere") from None
+    return fd
 
 
 class Journal:
@@ -608,7 +690,8 @@ class Journal:
 
     def __init__(self, path: Path, analysis: _Analysis, *, signer: Signer | None,
                  clock: Callable[[], int] | None, sync: SyncMode, batch_records: int,
-                 batch_seconds: float, torn_tail: TornTail | None, keep: int | None = None) -> None:
+                 batch_seconds: float, torn_tail: TornTail | None, keep: int | None = None,
+                 fd: int | None = None) -> None:
         if keep is not None and (type(keep) is not int or keep < 1):
             raise errors.ValueError("keep must be a positive integer or None")
         self._keep = keep
@@ -632,17 +715,15 @@ class Journal:
         last = self.records[-1] if self.records else None
         self._seq = last.seq if last else -1
         self._head = last.hash if last else bytes(32)
+        # The writer never dates a record before the one it follows (the
+        # verifier's journal.time_backwards): clock readings are clamped to it.
+        self._time = max((r.time for r in self.records), default=0)
         if signer is not None:
+            assert fd is not None  # locked by create()/open() before the file was read
             cert = self.certificate
-            if cert is None or signer.key_id != cert.key_id:
+            if cert is None or signer.key_id != cert.key_id:  # the caller closes fd
                 raise JournalError(f"{path}: signer {signer.key_id[:16]}… is not the journal's "
                                    "device key in force")
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                os.close(fd)
-                raise JournalError(f"{path}: journal is open for writing elsewhere") from None
             self._fd = fd
             self._size = os.fstat(fd).st_size
             self._reserved = self._size
@@ -661,8 +742,8 @@ class Journal:
         """
         if signer.key_id != cert.key_id:
             raise TrustError("certificate is not for the signer's key")
-        if cert.role == "root":
-            raise TrustError("a root key does not keep a device journal")
+        if cert.role != CAMERA_ROLE:
+            raise TrustError(f"a {cert.role} key does not keep a device journal (camera keys only)")
         directory = Path(evidence_dir)
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / JOURNAL_NAME
@@ -678,10 +759,19 @@ class Journal:
         env = Envelope(RECORD_TYPE, payload, (Signature(signer.key_id, signer.sign(message)),))
         line = (env.dumps() + "\n").encode()
         write_new_file(path, line, 0o644, JournalError, exists="journal already exists; use Journal.open")
+        fd = _lock_for_append(path)
+        if os.fstat(fd).st_size != len(line):  # another writer got the lock first and appended
+            os.close(fd)
+            raise JournalError(f"{path}: journal was appended to by another writer while being created")
         analysis = _Analysis(records=[Record(env, body, record_hash(env), 1)],
                              keys=[(0, cert)], device=cert.subject)
-        return cls(path, analysis, signer=signer, clock=clock, sync=sync,
-                   batch_records=batch_records, batch_seconds=batch_seconds, torn_tail=None, keep=keep)
+        try:
+            return cls(path, analysis, signer=signer, clock=clock, sync=sync,
+                       batch_records=batch_records, batch_seconds=batch_seconds, torn_tail=None,
+                       keep=keep, fd=fd)
+        except BaseException:
+            os.close(fd)
+            raise
 
     @classmethod
     def open(cls, evidence_dir: str | os.PathLike[str], signer: Signer | None = None, *,
@@ -693,43 +783,53 @@ class Journal:
         A torn last line (a crash mid-write) is reported in ``torn_tail``, in
         ``findings`` and in the log; when opened for writing it is cut off so
         the next record starts on a fresh line. Earlier lines are never
-        rewritten. With ``strict`` (default) any error finding raises
-        :class:`JournalError`; ``strict=False`` opens read-only for inspection.
+        rewritten. A writer takes the journal's lock before reading it
+        (:class:`JournalError` if another writer holds it: the "torn" line may
+        be that writer's append in progress) and changes nothing in a journal
+        that does not validate; a reader never changes the file. With
+        ``strict`` (default) any error finding raises :class:`JournalError`;
+        ``strict=False`` opens read-only for inspection.
         """
         directory = Path(evidence_dir)
         path = directory / JOURNAL_NAME if directory.is_dir() else directory
-        lines = read_lines(path)
-        analysis = _analyze(lines, anchors)
-        torn = None
-        if analysis.torn is not None:
-            data = analysis.torn.raw
-            offset = sum(len(x) for x in lines[:-1])
-            truncate = signer is not None
-            torn = TornTail(offset, data, truncate)
-            log.warning("%s: torn last line (%d bytes at offset %d) from an interrupted write%s",
-                        path, len(data), offset, "; cut off" if truncate else "")
-            if truncate:
-                fd = os.open(path, os.O_WRONLY)
-                try:
-                    os.ftruncate(fd, offset)
+        # A writer takes the lock *before* it reads: what looks like a torn last
+        # line may be the holder's append in progress, and a second opener (or a
+        # recovery) must never cut or complete it. Read-only openers never
+        # modify the file.
+        fd = _lock_for_append(path) if signer is not None else None
+        try:
+            lines = read_lines(path)
+            analysis = _analyze(lines, anchors)
+            torn = None
+            if analysis.torn is not None:
+                data = analysis.torn.raw
+                offset = sum(len(x) for x in lines[:-1])
+                torn = TornTail(offset, data, fd is not None)
+                log.warning("%s: torn last line (%d bytes at offset %d) from an interrupted write%s",
+                            path, len(data), offset, "; cut off" if fd is not None else "")
+            errors_found = [f for f in analysis.findings if f.failed]
+            if errors_found and (strict or signer is not None):
+                summary = "; ".join(f"{f.code}: {f.message}" for f in errors_found[:5])
+                raise JournalError(f"{path}: journal does not validate: {summary}")
+            if fd is not None:
+                if torn is not None:
+                    os.ftruncate(fd, torn.offset)
                     os.fsync(fd)
-                finally:
+                elif lines and not lines[-1].endswith(b"\n"):
+                    # A whole record whose newline never reached the disk: finish the line.
+                    os.write(fd, b"\n")
+                    os.fsync(fd)
+                    log.warning("%s: last record lacked its newline; newline appended", path)
+            return cls(path, analysis, signer=signer, clock=clock, sync=sync,
+                       batch_records=batch_records, batch_seconds=batch_seconds, torn_tail=torn,
+                       keep=keep, fd=fd)
+        except BaseException:
+            if fd is not None:
+                try:
                     os.close(fd)
-        elif lines and not lines[-1].endswith(b"\n") and signer is not None:
-            # A whole record whose newline never reached the disk: finish the line.
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND)
-            try:
-                os.write(fd, b"\n")
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            log.warning("%s: last record lacked its newline; newline appended", path)
-        errors_found = [f for f in analysis.findings if f.failed]
-        if errors_found and (strict or signer is not None):
-            summary = "; ".join(f"{f.code}: {f.message}" for f in errors_found[:5])
-            raise JournalError(f"{path}: journal does not validate: {summary}")
-        return cls(path, analysis, signer=signer, clock=clock, sync=sync,
-                   batch_records=batch_records, batch_seconds=batch_seconds, torn_tail=torn, keep=keep)
+                except OSError:
+                    pass
+            raise
 
     # --- state -----------------------------------------------------------------
 
@@ -767,8 +867,10 @@ class Journal:
         """Sign and durably append a record of ``type`` with ``body``'s fields.
 
         Fills ``type, seq, prev, device, time`` (``wall_time`` in unix ns, else
-        the clock). Raises ``ValueError`` for an unknown type or a reserved
-        field in ``body``, :class:`CanonicalJSONError` for a body that is not
+        the clock, raised to the previous record's time if the clock was
+        stepped back; a ``wall_time`` below it is refused). Raises
+        ``ValueError`` for an unknown type or a reserved field in ``body``,
+        :class:`CanonicalJSONError` for a body that is not
         canonical JSON, and :class:`JournalError` if the write fails (the file
         is cut back; the journal is unchanged).
         """
@@ -788,6 +890,8 @@ class Journal:
             raise TrustError("certificate is not for the new signer's key")
         if new_cert.subject != self._device:
             raise TrustError(f"certificate is for {new_cert.subject!r}, not {self._device!r}")
+        if new_cert.role != CAMERA_ROLE:
+            raise TrustError(f"a {new_cert.role} key does not keep a device journal (camera keys only)")
         rec = self._append(KEY_ROTATE, {"certificate": new_cert.to_json()}, wall_time)
         self._keys.append((rec.seq + 1, new_cert))
         self._set_signer(new_signer)
@@ -800,7 +904,14 @@ class Journal:
         if not RESERVED_FIELDS.isdisjoint(body):
             clash = sorted(RESERVED_FIELDS.intersection(body))
             raise errors.ValueError(f"body may not set reserved fields {clash}")
-        when = self._clock() if wall_time is None else wall_time
+        if wall_time is None:
+            when = self._clock()
+            if when < self._time:  # the wall clock was stepped back (NTP, dock sync)
+                when = self._time
+        else:
+            when = wall_time
+            if type(when) is int and when < self._time:
+                raise errors.ValueError(f"wall_time {when} is before the previous record's time {self._time}")
         if type(when) is not int:
             raise errors.ValueError("wall_time must be an integer (unix ns)")
         full = dict(body)
@@ -844,6 +955,7 @@ class Journal:
             del records[: len(records) - self._keep]
         self._seq = seq
         self._head = h
+        self._time = when
         return rec
 
     def _set_signer(self, signer: Signer | None) -> None:

@@ -33,10 +33,10 @@ import nacl.exceptions
 import nacl.pwhash.argon2id as argon2id
 import nacl.secret
 
-from ._fileio import write_new_file
+from ._fileio import read_regular_file, read_regular_file_stat, write_new_file
 from ._sodium import AVAILABLE as _DETACHED
 from ._sodium import sign_detached as _sign_detached
-from .canonical import canonical_bytes, require_int
+from .canonical import canonical_bytes, load_json, require_int
 from .envelope import (
     CERTIFICATE_TYPE,
     REVOCATION_TYPE,
@@ -85,6 +85,17 @@ KDF_STRENGTHS = {
     "moderate": (argon2id.OPSLIMIT_MODERATE, argon2id.MEMLIMIT_MODERATE),
 }
 _KDF_CONTEXT_MAC = "bwc-core v1 key file header"
+# Largest files the loaders read: far above any real file, far below harm.
+KEY_FILE_LIMIT = 1 << 16
+PUBLIC_FILE_LIMIT = 1 << 16
+CERTIFICATE_FILE_LIMIT = 1 << 20
+REVOCATION_FILE_LIMIT = 1 << 22
+
+
+def _read_key_file(path: str | os.PathLike[str]) -> tuple[bytes, int]:
+    """A key file's bytes and permission bits, from one descriptor opened without blocking."""
+    raw, st = read_regular_file_stat(path, KEY_FILE_LIMIT, KeyFileError, "a key file")
+    return raw, stat.S_IMODE(st.st_mode)
 
 
 def _check_role(role: str) -> str:
@@ -185,17 +196,16 @@ class PublicIdentity:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> PublicIdentity:
         """Read an ``ID.pub.json`` file; raise :class:`KeyFileError` naming it if unusable."""
+        raw = read_regular_file(path, PUBLIC_FILE_LIMIT, KeyFileError, "a public key file")
         try:
-            with open(path, "rb") as f:
-                data = json.loads(f.read(1 << 16))
+            data = load_json(raw)
+        except CanonicalJSONError as exc:
+            raise KeyFileError(f"{path}: not a bwc-core public key file ({exc})") from None
+        try:
             if not isinstance(data, dict) or data.get("format") != PUBLIC_FILE_FORMAT:
                 raise errors.ValueError("not a bwc-core public key file")
             return cls.from_json(data)
-        except OSError as exc:
-            raise KeyFileError(f"{path}: cannot read public key file: {exc.strerror}") from None
-        except json.JSONDecodeError as exc:
-            raise KeyFileError(f"{path}: not a bwc-core public key file (not JSON: {exc.msg})") from None
-        except ValueError as exc:  # bwc ValueError from the checks above
+        except (ValueError, TypeError) as exc:  # bwc ValueError from the checks above
             raise KeyFileError(f"{path}: {exc}") from None
 
 
@@ -352,21 +362,25 @@ class Identity:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], passphrase: str | bytes | None = None) -> Identity:
-        """Read a key file; :class:`KeyFileError` naming the file if it cannot be used."""
-        try:
-            st = os.stat(path)
-            if stat.S_IMODE(st.st_mode) & 0o077:
-                log.warning("key file %s is readable by group or others (mode %o)", path,
-                            stat.S_IMODE(st.st_mode))
-            if st.st_size > 1 << 16:
-                raise KeyFileError(f"{path}: too large for a key file")
-            with open(path, "rb") as f:
-                raw = f.read()
-        except KeyFileError:
-            raise
-        except OSError as exc:
-            raise KeyFileError(f"{path}: cannot read key file: {exc.strerror}") from None
+    def load(cls, path: str | os.PathLike[str], passphrase: str | bytes | None = None, *,
+             allow_open_permissions: bool = False) -> Identity:
+        """Read a key file; :class:`KeyFileError` naming the file if it cannot be used.
+
+        Like ssh, a key file that its group or others may read, write or
+        execute (mode bits ``0o077``) is refused, encrypted or not: the key
+        may already have leaked, and a verifier cannot vouch for what it
+        signs. ``allow_open_permissions=True`` (``bwc ... --allow-open-key``)
+        loads it anyway with a logged warning. A FIFO, device or directory
+        is refused without being read.
+        """
+        raw, mode = _read_key_file(path)
+        if mode & 0o077 and os.name == "posix":
+            if not allow_open_permissions:
+                raise KeyFileError(
+                    f"{path}: private key file is accessible by group or others (mode {mode:04o}); "
+                    f"refused (chmod 600 it, or allow it explicitly with --allow-open-key)")
+            log.warning("key file %s is accessible by group or others (mode %04o); loaded as allowed",
+                        path, mode)
         try:
             return cls._from_document(raw, passphrase)
         except (ValueError, TypeError, KeyError, CanonicalJSONError) as exc:
@@ -376,9 +390,9 @@ class Identity:
     @classmethod
     def _from_document(cls, raw: bytes, passphrase: str | bytes | None) -> Identity:
         try:
-            doc = json.loads(raw)
-        except (ValueError, RecursionError):
-            raise errors.ValueError("not a bwc-core key file (not JSON; truncated?)") from None
+            doc = load_json(raw)
+        except CanonicalJSONError as exc:
+            raise errors.ValueError(f"not a bwc-core key file ({exc}; truncated?)") from None
         if not isinstance(doc, dict) or doc.get("format") != KEY_FILE_FORMAT:
             raise errors.ValueError("not a bwc-core key file")
         if doc.get("version") != KEY_FILE_VERSION:
@@ -450,6 +464,9 @@ class Certificate:
         try:
             if envelope.payload_type != CERTIFICATE_TYPE:
                 raise errors.ValueError(f"payload type is {envelope.payload_type!r}")
+            if len(envelope.signatures) != 1:  # format 2.2: one signature, by the issuer
+                raise errors.ValueError(f"a certificate carries exactly one signature, not "
+                                        f"{len(envelope.signatures)}")
             body = envelope.body()
             if not isinstance(body, dict) or set(body) != _CERT_FIELDS:
                 raise errors.ValueError("fields must be exactly " + ", ".join(sorted(_CERT_FIELDS)))
@@ -491,11 +508,7 @@ class Certificate:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Certificate:
         """Read a certificate file; :class:`CertificateError` naming the file if malformed."""
-        try:
-            with open(path, "rb") as f:
-                raw = f.read(1 << 20)
-        except OSError as exc:
-            raise KeyFileError(f"{path}: cannot read certificate: {exc.strerror}") from None
+        raw = read_regular_file(path, CERTIFICATE_FILE_LIMIT, KeyFileError, "a certificate")
         try:
             return cls.from_json(raw)
         except CertificateError as exc:
@@ -562,6 +575,9 @@ class RevocationList:
         try:
             if envelope.payload_type != REVOCATION_TYPE:
                 raise errors.ValueError(f"payload type is {envelope.payload_type!r}")
+            if len(envelope.signatures) != 1:  # format 2.2: one signature, by the issuing root
+                raise errors.ValueError(f"a revocation list carries exactly one signature, not "
+                                        f"{len(envelope.signatures)}")
             body = envelope.body()
             if set(body) != {"issuer_key_id", "issued_at", "number", "entries"}:
                 raise errors.ValueError("fields must be entries, issued_at, issuer_key_id, number")
@@ -602,6 +618,16 @@ class RevocationList:
             return cls(Envelope.from_json(data))
         except EnvelopeError as exc:
             raise CertificateError("cert.malformed", f"revocation list: {exc}") from None
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> RevocationList:
+        """Read a revocation list file; :class:`CertificateError` naming the file if malformed,
+        :class:`KeyFileError` if it is unreadable or not a regular file."""
+        raw = read_regular_file(path, REVOCATION_FILE_LIMIT, KeyFileError, "a revocation list")
+        try:
+            return cls.from_json(raw)
+        except CertificateError as exc:
+            raise CertificateError(exc.reason, f"{path}: {exc}") from None
 
     def to_json(self) -> dict[str, Any]:
         return self.envelope.to_json()

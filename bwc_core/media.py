@@ -24,6 +24,7 @@ from .errors import (
     PacketError,
     PacketOrderError,
     UnsupportedCodecError,
+    UnsupportedStreamError,
     ValueError as BwcValueError,
 )
 from .packets import PacketRecord
@@ -37,6 +38,7 @@ __all__ = [
     "StreamInfo",
     "SyntheticCamera",
     "add_streams",
+    "check_streams",
     "container_options",
     "decode_first_frame",
     "open_output",
@@ -496,7 +498,25 @@ def add_streams(out: Any, streams: Iterable[StreamInfo]) -> dict[int, Any]:
             from .content import _hvcc_parameter_sets_only
 
             ostream.codec_context.extradata = _hvcc_parameter_sets_only(info.extradata)
+        if info.kind == "video" and out.format.name == "mp4":
+            sar = _container_sar(info.template)
+            if sar is not None:
+                ostream.codec_context.sample_aspect_ratio = sar  # written as the pasp box
     return mapping
+
+
+def _container_sar(template: Any) -> Fraction | None:
+    """The sample aspect ratio a source's container declares over its codec's (an MP4 ``pasp``, a
+    Matroska display size), or None. ``add_stream_from_template`` copies only the codec
+    parameters, so without it a segment would show the codec's aspect ratio instead."""
+    try:
+        shown = template.sample_aspect_ratio  # the container's, else the codec parameters'
+        codec = template.codec_context.sample_aspect_ratio
+    except Exception:  # noqa: BLE001 - not a video stream of a demuxer
+        return None
+    if not shown or shown <= 0 or (codec and shown == codec):
+        return None
+    return Fraction(shown)
 
 
 def _takes_raw_aac(info: StreamInfo, format_name: str) -> bool:
@@ -624,6 +644,75 @@ def _adts_configs(path: str | os.PathLike[str], streams: list[StreamInfo], limit
     except (av.FFmpegError, OSError, builtins.ValueError):
         pass  # the main demuxer reports what is wrong with the file
     return found
+
+
+#: FFmpeg stream types a segment carries. Every other kind is refused before anything
+#: is written (docs/camera.md "Stream kinds"): none of them survives a segment round trip
+#: as what it was, so sealing it would give evidence that does not verify, or that
+#: verifies while no longer presenting what the source presented.
+CARRIED_TYPES = frozenset({"video", "audio"})
+
+_REFUSED_WHY = {
+    ("subtitle", "mp4"): "the MP4 muxer adds empty samples between cues, packets the device never signed, "
+                         "so the segment would not verify",
+    ("subtitle", "mkv"): "a cue's display time is its packet duration, which the content commitment does not "
+                         "cover (format 1.7), so a cue could be stretched or cut short undetected; and Matroska "
+                         "holds only its own subtitle codecs",
+    ("subtitle", "ts"): "MPEG-TS keeps it only as an anonymous private data stream that no player shows",
+    ("data", "mp4"): "the MP4 muxer cannot write a copied data track (timecode, telemetry) as it was",
+    ("data", "mkv"): "Matroska holds only audio, video and subtitles",
+    ("data", "ts"): "MPEG-TS keeps it only as an anonymous private data stream (a timecode or telemetry "
+                    "track loses its meaning)",
+}
+
+
+def check_streams(streams: Iterable[StreamInfo], container: str, *, name: str | None = None) -> None:
+    """Refuse, before anything is written, a stream that a *container* segment cannot carry.
+
+    Video and audio streams are carried (any number of each; their codecs are
+    checked by the content framing). Subtitle and data streams (``mov_text``,
+    a ``tmcd`` timecode, GPS or other telemetry) are refused with
+    :class:`~bwc_core.errors.UnsupportedStreamError` naming the stream (index,
+    FFmpeg type, codec), why, and how to leave it out.
+    """
+    fmt = CONTAINER_FORMATS.get(container)
+    if fmt is None:
+        raise BwcValueError(f"unknown container {container!r}; expected one of {sorted(CONTAINER_FORMATS)}")
+    where = f"{name}: " if name else ""
+    for s in streams:
+        ftype = getattr(s.template, "type", None) or s.kind
+        if ftype in CARRIED_TYPES and s.kind in CARRIED_TYPES:
+            continue
+        kind = "subtitle" if ftype == "subtitle" else "data"
+        codec = s.codec if s.codec != "unknown" else "unknown (e.g. a tmcd timecode or telemetry track)"
+        source = name or "IN"
+        raise UnsupportedStreamError(
+            f"{where}stream {s.index} ({kind}, codec {codec}) cannot be sealed into {container}: "
+            f"{_REFUSED_WHY[(kind, container)]}. bwc-core seals video and audio streams only; leave it out "
+            f"with a stream copy first, e.g. ffmpeg -i {source} -map 0 -map -0:{s.index} -c copy OUT, and seal OUT"
+        )
+
+
+def preflight(streams: Iterable[StreamInfo], container: str, *, options: dict[str, str] | None = None,
+              name: str | None = None) -> None:
+    """Everything that can be checked before a segment is written: the stream kinds
+    (:func:`check_streams`) and a container header written to memory, so a muxer that
+    refuses the streams fails here, not after evidence was started."""
+    streams = list(streams)
+    check_streams(streams, container, name=name)
+    import av
+
+    out, _ = open_output(io.BytesIO(), container, streams, options=options)
+    try:
+        out.start_encoding()
+    except av.FFmpegError as exc:
+        raise ContainerError(f"{name + ': ' if name else ''}cannot write a {container} header for these "
+                             f"streams ({exc})") from None
+    finally:
+        try:
+            out.close()
+        except Exception:  # noqa: BLE001 - nothing was written anywhere
+            pass
 
 
 def open_output(

@@ -25,7 +25,7 @@ from .buffer import PreEventBuffer
 from .content import file_digests
 from .errors import PolicyError, StateError, ValueError as BwcValueError
 from .journal import Journal
-from .media import CONTAINER_FORMATS, StreamInfo
+from .media import CONTAINER_FORMATS, StreamInfo, check_streams
 from .packets import PacketRecord
 from .segment import SegmentInfo, Segmenter, SegmentProgress, salvage
 
@@ -167,6 +167,7 @@ class Recorder:
         self.streams = list(streams)
         if not self.streams:
             raise BwcValueError("a recorder needs the encoder's streams")
+        check_streams(self.streams, self.policy.container)  # at power-on, not at the first activation
         self._clock = clock or time.time_ns
         self._lock = threading.RLock()
         if (self.evidence_dir / "journal.jsonl").exists():
@@ -428,6 +429,22 @@ class Recorder:
             self._require(RecorderState.SLEEP, action="wake")
             self._event("wake", RecorderState.SLEEP)
             self._state = RecorderState.STANDBY
+
+    def clock_sync(self, source: str, offset_ns: int) -> None:
+        """Journal a wall-clock correction (``clock.sync``): ``offset_ns`` = correct minus device.
+
+        Call it when the device clock was set from ``source`` (``dock``, ``ntp``,
+        ...). A clock stepped *back* never dates a record before the previous
+        one: the journal keeps each record's time at least the previous
+        record's until the clock catches up (format 2.5), so the verifier's
+        ``journal.time_backwards`` never fires on a camera's own journal.
+        """
+        if type(offset_ns) is not int:
+            raise BwcValueError("offset_ns must be an integer (nanoseconds)")
+        with self._lock:
+            if self._state is RecorderState.CLOSED:
+                raise StateError("recorder is closed")
+            self._append("clock.sync", {"source": str(source), "offset_ns": offset_ns})
 
     def close(self) -> None:
         """Power off: journal ``power.off`` and close the journal. Not while recording."""

@@ -194,11 +194,14 @@ def render_html(report: Any, *, media_root: str | os.PathLike[str] | None = None
               "recording's first frame, from the signed segment records)</td></tr>")
         w("</table>")
 
-    w("<h2>Device, certificates and keys</h2><table><tr><th>Device</th><th>Key id (SHA-256 of public key)</th>"
+    w("<h2>Device, certificates and keys</h2><table><tr><th>Device</th><th>Role</th>"
+      "<th>Key id (SHA-256 of public key)</th>"
       "<th>Serial</th><th>Valid (unix s)</th><th>Issuer (root) key id</th></tr>")
     dev = report.device or {}
     for c in dev.get("certificates", []):
-        w(f"<tr><td>{_e(c.get('subject'))}</td><td class=\"mono\">{_e(c.get('key_id'))}</td><td>{_e(c.get('serial'))}</td>"
+        # the certified role: only a camera key may sign a device's records (cert.wrong_role)
+        w(f"<tr><td>{_e(c.get('subject'))}</td><td>{_e(c.get('role'))}</td>"
+          f"<td class=\"mono\">{_e(c.get('key_id'))}</td><td>{_e(c.get('serial'))}</td>"
           f"<td>{_e(c.get('not_before'))} &ndash; {_e(c.get('not_after'))}</td><td class=\"mono\">{_e(c.get('issuer_key_id'))}</td></tr>")
     w("</table>")
     roots = (report.trust or {}).get("roots", [])

@@ -12,33 +12,46 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .content import ContentHasher
-from .errors import TrustError
+from ._fileio import require_regular_file
+from .errors import MediaError, TrustError
 from .journal import JOURNAL_NAME, Journal
 from .keys import Certificate, Identity
-from .media import MediaSource
+from .media import MediaSource, preflight
+from .presentation import check_carried
 from .recorder import MEDIA_DIR, lost_file_entry, segment_body, unjournaled_segments
 from .segment import Segmenter
 
 __all__ = ["seal_files"]
 
 
-def seal_files(media: Sequence[str], *, key: str, cert: str, out: str, segment_seconds: int,
-                container: str, passphrase: bytes | None) -> list[tuple[str, str, int]]:
+def seal_files(media: Sequence[str], *, key: str | Identity, cert: str, out: str, segment_seconds: int,
+                container: str, passphrase: bytes | None = None,
+                allow_open_key: bool = False) -> list[tuple[str, str, int]]:
     """Seal each media file as one recording (trigger ``import``) into the evidence dir.
 
-    Every input is opened (and its codecs checked) before anything is
-    written, so a bad argument leaves the evidence untouched. A file that
+    Every input is opened (its codecs, stream kinds and a container header
+    checked) before anything is written, so a bad argument or a stream that
+    cannot be sealed (:func:`bwc_core.media.check_streams`) leaves the
+    evidence untouched: no directory, journal or record is created. A file that
     fails mid-way still gets its ``recording.close`` (reason
-    ``import_failed``) before the error is raised.
+    ``import_failed``) before the error is raised. ``key`` is a key file or
+    an already loaded :class:`Identity`; ``allow_open_key`` loads a key file
+    that group or others can access (refused by default). A FIFO or device given as media is
+    refused before FFmpeg could block on it.
     """
-    signer = Identity.load(key, passphrase)
+    signer = key if isinstance(key, Identity) else Identity.load(key, passphrase,
+                                                                 allow_open_permissions=allow_open_key)
     certificate = Certificate.load(cert)
     if certificate.key_id != signer.key_id:
         raise TrustError(f"{cert}: certificate is for key {certificate.key_id[:16]}…, "
-                         f"not {signer.key_id[:16]}… in {key}")
+                         f"not {signer.key_id[:16]}… in {key if isinstance(key, (str, os.PathLike)) else signer.id}")
+    for path in media:
+        require_regular_file(path, MediaError, "a media file")
     for path in media:
         with MediaSource(path) as src:
             ContentHasher(src.streams, name=str(path))  # refuses unsupported codecs up front
+            preflight(src.streams, container, name=str(path))  # stream kinds, and the header
+        check_carried(path, container)  # a rotation MPEG-TS would drop
     evidence = Path(out)
     if (evidence / JOURNAL_NAME).exists():
         journal = Journal.open(evidence, signer)

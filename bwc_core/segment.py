@@ -71,8 +71,10 @@ from .media import (
     StreamInfo,
     open_output,
     payload_rewrites,
+    preflight,
 )
 from .packets import PacketRecord
+from .presentation import default_presentation, measure_presentation, writer_presentation
 
 _AV_KIND = {"video": "video", "audio": "audio", "subtitle": "data", "data": "data"}
 
@@ -403,7 +405,7 @@ class _Writer:
             digests=digests,
             content_root=result.root,
             chunks=tuple(result.chunks),
-            streams=tuple(s.describe() for s in self.streams),
+            streams=_with_presentation(self.streams, seg._presentation_of(self.path, self.streams)),
             spans=spans,
             cut=self.cut,
             start=start,
@@ -419,6 +421,27 @@ class _Writer:
         except Exception:  # noqa: BLE001 - best effort; the file stays partial
             pass
         self.sink.abort()
+
+
+def _with_presentation(streams: Sequence[StreamInfo], measured: dict[int, dict[str, Any]]) -> tuple[dict[str, Any], ...]:
+    """The stream descriptions of a closed segment, each with the presentation the file shows
+    (format 1.4; measured by :func:`bwc_core.presentation.writer_presentation`)."""
+    out = []
+    for s in streams:
+        d = s.describe()
+        d["presentation"] = measured.get(s.index, default_presentation(s.kind))
+        out.append(d)
+    return tuple(out)
+
+
+def _measured(path: str, *, salvage: bool = False) -> dict[int, dict[str, Any]]:
+    """What a closed (or, *salvage*, crash-cut) segment file presents; ContainerError if unreadable."""
+    try:
+        return measure_presentation(path, options={"fflags": "+ignidx"} if salvage else None)
+    except MediaError as exc:
+        if salvage:
+            return {}  # what a crash left: the defaults (the verifier compares only a changed file)
+        raise ContainerError(f"{path}: cannot measure its presentation metadata ({exc})") from None
 
 
 def _check_stored_timing(path: str, result: Any) -> None:
@@ -561,15 +584,15 @@ class Segmenter:
         self._inflight: deque[Future[SegmentInfo]] = deque()
         #: Every finished segment, in order.
         self.segments: list[SegmentInfo] = []
+        # Presentation measured from the first finished segment (finisher thread only).
+        self._presentation: dict[int, dict[str, Any]] | None = None
 
     # -- setup helpers -----------------------------------------------------------
 
     def _check_container(self) -> None:
-        """Fail at construction, not at the first packet, if the container cannot hold a codec."""
-        import io
-
-        out, _ = open_output(io.BytesIO(), self.container, self.streams, options=self.options)
-        out.close()
+        """Fail at construction, not at the first packet, if the container cannot carry a stream
+        (its kind, codec or header): see :func:`bwc_core.media.preflight`."""
+        preflight(self.streams, self.container, options=self.options)
 
     def _to_ticks_factor(self, seconds: Fraction) -> Any:
         value = seconds * self._scale
@@ -838,6 +861,22 @@ class Segmenter:
 
     # -- internals -----------------------------------------------------------------
 
+    def _presentation_of(self, path: str, streams: Sequence[StreamInfo]) -> dict[int, dict[str, Any]]:
+        """What the segment at *path*, just closed with *streams*, presents (finisher thread):
+        measured once per writer, then reused (:func:`bwc_core.presentation.writer_presentation`);
+        measured again when a segment holds a video stream the measured one did not."""
+        kinds = {s.index: s.kind for s in streams}
+        known = self._presentation
+        if known is not None and any(k == "video" and i not in known for i, k in kinds.items()):
+            known = None
+        try:
+            measured, reusable = writer_presentation(path, known, kinds)
+        except MediaError as exc:
+            raise ContainerError(f"{path}: cannot measure its presentation metadata ({exc})") from None
+        if reusable is not None:
+            self._presentation = reusable
+        return measured
+
     def _segment_streams(self) -> list[StreamInfo]:
         """The streams a new segment declares: all, but in MP4 none that is silent now.
 
@@ -1034,7 +1073,8 @@ def salvage(
         if count == 0:
             return None
         result = hasher.finish()
-        streams = tuple(s.describe() for s in src.streams)
+        stream_infos = list(src.streams)
+    streams = _with_presentation(stream_infos, _measured(path, salvage=True))
     leaves_path = path + ".leaves"
     _write_new(leaves_path, leaves_bytes(result))
     frozen = spans.freeze()

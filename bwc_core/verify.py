@@ -47,6 +47,7 @@ from .findings import finding as _finding
 from .envelope import Envelope
 from .journal import JOURNAL_NAME, Journal, Record, read_lines
 from .keys import Certificate, RevocationList, TrustAnchors
+from . import presentation as _presentation  # noqa: F401 - registers content.presentation_altered
 
 __all__ = [
     "FINDING_CODES",
@@ -332,6 +333,10 @@ class _Measured:
     leaves_digests: dict[str, str] = field(default_factory=dict)
     leaves: Any = None  # ContentResult parsed from the sidecar
     leaves_error: str | None = None
+    #: {stream: presentation} measured from a file whose bytes are not the signed ones
+    #: (:func:`bwc_core.presentation.measure_presentation`), else None.
+    presentation: Any = None
+    presentation_error: str | None = None
 
 
 def _new_hasher(name: str) -> Any:
@@ -476,6 +481,25 @@ def _accepted(m: _Measured, signed: SegmentReport | None) -> bool:
 
 def _needs_ffmpeg(m: _Measured, signed: SegmentReport | None) -> bool:
     return m.exists and not m.link and m.error is None and not _accepted(m, signed)
+
+
+def _bytes_differ(m: _Measured, signed: SegmentReport | None) -> bool:
+    """The file is readable but its bytes are not the signed ones (its presentation must be measured)."""
+    return (m.exists and not m.link and m.error is None and signed is not None
+            and not (m.size == signed.size and bool(m.digests)
+                     and all(m.digests[k] == signed.digests.get(k) for k in m.digests)))
+
+
+def _measure_presentation(path: Path) -> tuple[Any, str | None]:
+    """(presentation by stream, error) of a file whose bytes differ from the signed ones; never raises."""
+    from .presentation import measure_presentation
+
+    try:
+        return measure_presentation(path), None
+    except (BwcError, OSError, ValueError) as exc:
+        return None, str(exc)
+    except Exception as exc:  # noqa: BLE001 - a hostile file must not crash the verifier
+        return None, f"{type(exc).__name__}: {exc}"
 
 
 def _settle(m: _Measured, signed: SegmentReport | None, leaves_path: Path | None,
@@ -640,11 +664,7 @@ def _safe_rel(value: Any) -> str | None:
 def _load_anchors(anchors: TrustAnchors, revocations: Iterable[RevocationList | str | os.PathLike[str]] | None) -> None:
     for item in revocations or ():
         if not isinstance(item, RevocationList):
-            try:
-                with open(item, "rb") as fh:
-                    item = RevocationList.from_json(fh.read(1 << 22))
-            except OSError as exc:
-                raise JournalError(f"{item}: cannot read revocation list: {exc.strerror}") from None
+            item = RevocationList.load(item)  # a FIFO or device is refused unread
         anchors.add_revocation_list(item)
 
 
@@ -715,8 +735,12 @@ def verify_evidence(
         root = root.parent
     if not root.is_dir():
         raise JournalError(f"{root}: not an evidence directory (expected a directory with {JOURNAL_NAME})")
-    if not (root / JOURNAL_NAME).is_file():
+    if not os.path.lexists(root / JOURNAL_NAME):
         raise JournalError(f"{root}: not an evidence directory: no {JOURNAL_NAME}")
+    if follow_exhibit and os.path.lexists(root / EXHIBIT_MANIFEST):
+        # exhibit.json present but not a regular file (a FIFO, a directory):
+        # neither an exhibit nor evidence to be verified as if it were absent.
+        raise JournalError(f"{root / EXHIBIT_MANIFEST}: not a regular file")
     if anchors is not None:
         _load_anchors(anchors, revocations)
 
@@ -731,6 +755,8 @@ def verify_evidence(
     keys = getattr(journal, "_keys", [])
     report.device = {
         "id": journal.device,
+        # the role of the key in force at the journal's end; each certificate has its own
+        "role": keys[-1][1].role if keys else None,
         "certificates": [_cert_json(cert, start) for start, cert in keys],
     }
 
@@ -910,7 +936,12 @@ def _walk_records(records: list[Record], report: Report, lost: dict[str, _Lost],
                              "that no segment.progress record of the file attests: recovery signed what it "
                              "found, not what the camera recorded", segment=rel, recording=rid, seq=rec.seq))
         elif rec.type == "event":
-            entry = {"kind": body.get("kind"), "seq": rec.seq, "time": rec.time, "time_utc": _iso(rec.time)}
+            kind = body.get("kind")
+            if not isinstance(kind, str):  # signed, but unusable: counted nowhere, reported
+                add(_finding("journal.malformed_line", f"line {rec.line}: seq {rec.seq}: event kind is not a "
+                             "string", line=rec.line, seq=rec.seq))
+                continue
+            entry = {"kind": kind, "seq": rec.seq, "time": rec.time, "time_utc": _iso(rec.time)}
             for k in ("reason", "note", "label", "last_frame", "media", "discarded"):
                 if k in body and body[k] is not None:
                     entry[k] = body[k]
@@ -966,8 +997,11 @@ def _measure_all(pool: Executor, prefetched: Any, todo: list[_Seg], plans: list[
         reads.append(future or _run(pool, _fmp4.read_segment, path, algorithms))
     done = 0
     demuxes: dict[int, Any] = {}
+    presentations: dict[int, Any] = {}
     for i, (s, (path, algorithms, leaves_path, leaves_algos)) in enumerate(zip(todo, plans)):
         s.measured = _from_read(_result(reads[i], _fmp4.read_segment, path, algorithms), algorithms)
+        if _bytes_differ(s.measured, s.report):
+            presentations[i] = _run(pool, _measure_presentation, path)
         if _needs_ffmpeg(s.measured, s.report):
             demuxes[i] = _run(pool, _measure_content, path, s.report.content_root, s.report.recovered, True)
             continue
@@ -983,6 +1017,9 @@ def _measure_all(pool: Executor, prefetched: Any, todo: list[_Seg], plans: list[
         done += 1
         if progress is not None:
             progress(done, total, s.rel or "")
+    for i, future in presentations.items():
+        todo[i].measured.presentation, todo[i].measured.presentation_error = _result(
+            future, _measure_presentation, plans[i][0])
 
 
 def _check_segments(root: Path, segs: list[_Seg], report: Report, progress: ProgressFn | None,
@@ -1136,6 +1173,11 @@ def _check_segments(root: Path, segs: list[_Seg], report: Report, progress: Prog
         # The bytes are not the signed ones: a remux or tampering?
         findings = _compare_content(s, m, where)
         payload_same = not any(f.failed and f.code.startswith("content.") for f in findings)
+        # Presentation step: the signed frames may still be shown otherwise (rotated,
+        # stretched, recoloured, hidden by an edit list): an error even beside container_changed.
+        presented = _compare_presented(s, m, where)
+        if not payload_same:  # a stream that no longer decodes is already named by its content findings
+            presented = [f for f in presented if f.where.get("field") != "decoded"]
         if payload_same and not irregular and appended is None:
             s.report.status = "container_changed"
             add(_finding("content.container_changed",
@@ -1143,11 +1185,14 @@ def _check_segments(root: Path, segs: list[_Seg], report: Report, progress: Prog
                          "signed one, demuxed without irregularity (a stream-copy remux); content "
                          "integrity holds", size=m.size, expected_size=s.report.size, **where))
             report.findings.extend(findings)
+            if presented:
+                s.report.status = "altered"
+                report.findings.extend(presented)
             continue
         s.report.status = "altered"
         report.findings.extend(irregular)
         if appended is not None:
-            report.findings.extend(findings)
+            report.findings.extend(findings + presented)
             continue
         if m.size != s.report.size:
             add(_finding("segment.size_mismatch", f"{s.rel}: {m.size} bytes, signed {s.report.size}",
@@ -1156,7 +1201,24 @@ def _check_segments(root: Path, segs: list[_Seg], report: Report, progress: Prog
             if value != s.report.digests.get(name):
                 add(_finding("segment.digest_mismatch", f"{s.rel}: {name} differs from the signed digest",
                              algorithm=name, expected=s.report.digests.get(name), found=value, **where))
-        report.findings.extend(findings)
+        report.findings.extend(findings + presented)
+
+
+def _compare_presented(s: _Seg, m: _Measured, where: dict[str, Any]) -> list[Finding]:
+    """Presentation step: the file's display matrix, aspect ratio, colour and edit lists against the
+    signed ``streams[i].presentation`` (absent in format <= 1.3: the defaults; format.md 1.15)."""
+    from .presentation import compare_presentation
+
+    streams = s.body.get("streams")
+    if not isinstance(streams, list):
+        return []
+    if m.presentation is None:
+        if m.presentation_error is None:
+            return []
+        # Its packets could be read, what it presents could not: nothing may be left unchecked.
+        return [_finding("content.presentation_altered", f"{s.rel}: its presentation metadata cannot be "
+                         f"measured ({m.presentation_error})", **where)]
+    return compare_presentation(streams, m.presentation, where)
 
 
 def _irregularities(s: _Seg, m: _Measured, where: dict[str, Any]) -> list[Finding]:
@@ -1178,7 +1240,7 @@ def _appended_bytes(path: Path, size: int | None, signed: SegmentReport) -> int 
     The prefix of the signed size must match every signed digest this
     verifier can compute (BLAKE3, SHA-256), at least one.
     """
-    if size is None or signed.size is None or size <= signed.size:
+    if size is None or type(signed.size) is not int or not 0 <= signed.size < size:
         return None
     hashers = {}
     for name, value in signed.digests.items():
@@ -1583,14 +1645,28 @@ def _check_continuity(report: Report, lost: dict[str, _Lost] | None = None) -> N
     add = report.findings.append
     kept = {(k.recording, k.index) for k in (lost or {}).values() if k.index is not None}
     for r in report.recordings:
-        indices = sorted({s.index for s in r.segments if s.index is not None})
+        indices = sorted({s.index for s in r.segments if s.index is not None and s.index >= 0})
         if indices:
-            expected = set(range(0, indices[-1] + 1))
-            missing = sorted(i for i in expected - set(indices) if (r.id, i) not in kept)
+            # Walked between the indices present (a signed index near 2**63 must
+            # not build a range of that size); at most 100 missing ones are named.
+            kept_here = {k for rid, k in kept if rid == r.id}
+            missing: list[int] = []
+            count = 0
+            expect = 0
+            for i in indices:
+                if i > expect:
+                    count += (i - expect) - sum(1 for k in kept_here if expect <= k < i)
+                    j = expect
+                    while j < i and len(missing) < 100:
+                        if j not in kept_here:
+                            missing.append(j)
+                        j += 1
+                expect = i + 1
             if missing:
+                more = f" and {count - len(missing)} more" if count > len(missing) else ""
                 add(_finding("segment.index_gap", f"recording {r.id}: segment index(es) "
-                             f"{', '.join(map(str, missing))} never journaled", recording=r.id,
-                             missing=missing))
+                             f"{', '.join(map(str, missing))}{more} never journaled", recording=r.id,
+                             missing=missing, count=count))
         pre = r.pre_event or {}
         had_pre = type(pre.get("packets")) is int and pre.get("packets") > 0
         ordered = sorted((s for s in r.segments if s.index is not None), key=lambda s: s.index)
@@ -1606,10 +1682,14 @@ def _check_continuity(report: Report, lost: dict[str, _Lost] | None = None) -> N
         for prev, nxt in zip(segs, segs[1:]):
             if prev[0].index is None or nxt[0].index != prev[0].index + 1:
                 continue
-            spans_a = {sp.get("stream"): sp for sp in prev[1].get("spans", []) if isinstance(sp, dict)}
-            spans_b = {sp.get("stream"): sp for sp in nxt[1].get("spans", []) if isinstance(sp, dict)}
-            video = [st.get("index") for st in prev[1].get("streams", [])
-                     if isinstance(st, dict) and st.get("kind") == "video"]
+            # Signed but possibly malformed fields: only a list of objects with integer
+            # stream numbers is read (a hostile value is skipped, never raises).
+            spans_a = {sp.get("stream"): sp for sp in _list(prev[1].get("spans"))
+                       if isinstance(sp, dict) and type(sp.get("stream")) is int}
+            spans_b = {sp.get("stream"): sp for sp in _list(nxt[1].get("spans"))
+                       if isinstance(sp, dict) and type(sp.get("stream")) is int}
+            video = [st.get("index") for st in _list(prev[1].get("streams"))
+                     if isinstance(st, dict) and st.get("kind") == "video" and type(st.get("index")) is int]
             for stream in video:
                 a, b = spans_a.get(stream), spans_b.get(stream)
                 if not a or not b:
@@ -1640,6 +1720,11 @@ def _check_continuity(report: Report, lost: dict[str, _Lost] | None = None) -> N
                                  f"between segments {prev[0].index} and {nxt[0].index}",
                                  recording=rec_report.id, stream=stream, after=prev[0].index,
                                  gap_ms=round(float(gap) * 1000, 1)))
+
+
+def _list(value: Any) -> list[Any]:
+    """``value`` if it is a JSON array, else an empty list (a signed field of the wrong type)."""
+    return value if isinstance(value, list) else []
 
 
 def _segments_by_recording(report: Report) -> Iterable[tuple[RecordingReport, list[tuple[SegmentReport, dict[str, Any]]]]]:

@@ -54,7 +54,7 @@ def build_evidence(out, clips, signer, cert, *, segment_seconds=2, clock=None, c
                 "policy": {"pre_event_seconds": 0, "pre_event_audio": False,
                            "segment_seconds": segment_seconds, "container": container},
                 "pre_event": {"packets": 0, "first": None}})
-            journal.append("event", {"kind": "notice", "recording": rid})
+            journal.append("event", {"kind": "notice", "recording": rid, "media": None, "last_frame": None})
             with MediaSource(clip) as src:
                 seg = Segmenter(out / "media" / rid, streams=src.streams, target_seconds=segment_seconds,
                                 container=container, name=rid, fsync=False, progress_seconds=progress_seconds)
@@ -73,8 +73,8 @@ def build_evidence(out, clips, signer, cert, *, segment_seconds=2, clock=None, c
             for info in infos:
                 journal.append("segment", segment_body(out, rid, info))
             if close or n + 1 < len(clips):
-                journal.append("event", {"kind": "deactivate", "recording": rid,
-                                         "reason": "victim_request", "note": None})
+                journal.append("event", {"kind": "deactivate", "recording": rid, "media": None,
+                                         "last_frame": None, "reason": "victim_request", "note": None})
                 journal.append("recording.close", {"recording": rid, "reason": "victim_request",
                                                    "segments": len(infos)})
     finally:

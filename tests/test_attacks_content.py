@@ -443,7 +443,8 @@ def test_appended_bytes_found_with_sha256_only(tmp_path, trust, video_clip):
         infos = [i for i in map(seg_writer.push, src.packets()) if i is not None] + seg_writer.close()
     for info in infos:
         journal.append("segment", segment_body(ev_dir, rid, info))
-    journal.append("event", {"kind": "deactivate", "recording": rid, "reason": "victim_request", "note": None})
+    journal.append("event", {"kind": "deactivate", "recording": rid, "media": None, "last_frame": None,
+                             "reason": "victim_request", "note": None})
     journal.append("recording.close", {"recording": rid, "reason": "victim_request", "segments": len(infos)})
     journal.close()
     report, errors, _ = verify(ev_dir, trust)

@@ -159,6 +159,7 @@ def test_tampered_key_files(cam, tmp_path):
 def test_truncated_or_foreign_files(tmp_path, content):
     path = tmp_path / "bad.key"
     path.write_bytes(content)
+    path.chmod(0o600)  # refused for its content, not for its permissions
     with pytest.raises(KeyFileError, match="bad.key"):
         Identity.load(path)
 

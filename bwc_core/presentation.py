@@ -1,0 +1,356 @@
+"""Presentation metadata: what a viewer sees beyond the decoded frames (format 1.4).
+
+The content root commits every packet and each stream's codec configuration,
+but a container also tells a player how to *show* them: a display matrix
+(MP4 ``tkhd`` matrix, Matroska projection: rotation and mirroring), the
+sample aspect ratio (MP4 ``pasp``, Matroska display size), a colour
+description (MP4 ``colr``, Matroska ``Colour``), stereo 3D / spherical /
+HDR / ICC metadata, and edit lists that hide frames (MP4 ``elst``: FFmpeg
+flags the packets an edit list hides *discard*; the sub-frame audio trim it
+adds, *skip samples*, is not committed: a stream copy legitimately moves
+AAC's encoder-delay trim between containers). None of that is in a packet,
+so the segment record commits it per stream (``streams[i].presentation``)
+and the verifier measures the same from a changed file:
+:func:`measure_presentation` measures a file, :func:`compare_presentation`
+compares a measurement with a signed stream table and returns findings
+(``content.presentation_altered``, an error).
+
+Everything is measured as FFmpeg presents it, through one function, so the
+writer (which measures its first closed segment on its finisher thread,
+:func:`writer_presentation`) and the verifier cannot disagree about a
+pristine file. ``docs/format.md`` section 1.15 is the normative description.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Mapping, Sequence
+from fractions import Fraction
+from typing import Any
+
+from .errors import ContainerError, CorruptMediaError, MediaError
+from .findings import Finding, Severity, Verdict, register
+from .findings import finding as _finding
+
+__all__ = [
+    "DEFAULT_COLOR",
+    "FINDING_CODES",
+    "IDENTITY_MATRIX",
+    "check_carried",
+    "compare_presentation",
+    "default_presentation",
+    "measure_presentation",
+    "signed_presentation",
+    "writer_presentation",
+]
+
+FINDING_CODES: dict[str, tuple[Verdict, Severity, str]] = register({
+    "content.presentation_altered": (
+        Verdict.INTEGRITY, Severity.ERROR,
+        "a stream's presentation metadata (display matrix, aspect ratio, colour, edit list) differs from the signed one"),
+})
+
+#: FFmpeg's display matrix of an unrotated, unmirrored picture (16.16 / 2.30 fixed point).
+IDENTITY_MATRIX = (65536, 0, 0, 0, 65536, 0, 0, 0, 1 << 30)
+#: FFmpeg's enum values for "unspecified" primaries, transfer and matrix, and the limited
+#: ("tv") range, which is what players apply to video of unspecified range.
+DEFAULT_COLOR = {"primaries": 2, "transfer": 2, "matrix": 2, "range": 1}
+
+
+def default_presentation(kind: str) -> dict[str, Any]:
+    """The presentation of a stream that declares nothing (also what a format <= 1.3 record implies)."""
+    if kind == "video":
+        return {"display_matrix": list(IDENTITY_MATRIX), "sar": [1, 1], "color": dict(DEFAULT_COLOR),
+                "side_data": {}, "discarded": 0}
+    return {"discarded": 0}
+
+
+def _kind(stream: Any) -> str:
+    t = getattr(stream, "type", None)
+    return t if t in ("video", "audio") else "data"
+
+
+def _sar(stream: Any) -> list[int]:
+    """The container's sample aspect ratio, else the decoder's (read after a frame was decoded)."""
+    try:
+        sar = stream.sample_aspect_ratio  # av_guess_sample_aspect_ratio: the stream's, else codecpar's
+    except Exception:  # noqa: BLE001 - no decoder parameters yet
+        sar = None
+    if not sar or sar <= 0:
+        sar = getattr(stream.codec_context, "sample_aspect_ratio", None)
+    if not sar or sar <= 0:
+        return [1, 1]  # unknown: shown as square pixels
+    sar = Fraction(sar)
+    return [sar.numerator, sar.denominator]
+
+
+def _color(frame: Any) -> dict[str, int]:
+    """The colour description a player applies: the decoded frame's (the bitstream's VUI where it
+    has one, else the container's)."""
+    # An unspecified range (0) is shown as limited (1), which an MP4 colr box (full_range_flag 0)
+    # or a Matroska Colour element states explicitly: the same picture, so the same value.
+    return {"primaries": int(frame.color_primaries), "transfer": int(frame.color_trc),
+            "matrix": int(frame.colorspace), "range": int(frame.color_range) or 1}
+
+
+#: Other frame side data that changes how a picture is shown (format 1.15 ``side_data``):
+#: stereoscopic packing, 360° projection, HDR mastering display and light level, ICC profile.
+_SHOWN_SIDE_DATA = ("STEREO3D", "SPHERICAL", "MASTERING_DISPLAY_METADATA", "CONTENT_LIGHT_LEVEL", "ICC_PROFILE")
+
+
+# FFmpeg's AVStereo3D and AVSphericalMapping structs grew fields across versions: only their
+# first field (an int32 enum: the stereo packing, the projection) is committed, so a verifier
+# built on another FFmpeg reads the same value. The HDR structs and an ICC profile are stable.
+_ENUM_ONLY = ("STEREO3D", "SPHERICAL")
+
+
+def _side_data(frame: Any) -> dict[str, str]:
+    out = {}
+    for data in frame.side_data:
+        name = getattr(data.type, "name", "")
+        if name in _SHOWN_SIDE_DATA:
+            raw = bytes(data)
+            out[name.lower()] = (raw[:4] if name in _ENUM_ONLY else raw).hex()
+    return dict(sorted(out.items()))
+
+
+def _matrix(frame: Any) -> list[int]:
+    import av.sidedata.sidedata as sd
+
+    for data in frame.side_data:
+        if data.type == sd.Type.DISPLAYMATRIX:
+            raw = bytes(data)
+            if len(raw) == 36:
+                return list(struct.unpack("<9i", raw))
+    return list(IDENTITY_MATRIX)
+
+
+# The stream probe of ISO BMFF and Matroska headers needs no decoding (everything measured
+# here comes from the header, the packets' flags or the first decoded frame); MPEG-TS keeps
+# FFmpeg's default probe, which finds its streams in the packets.
+_LIGHT_PROBE = {"analyzeduration": "0", "probesize": "32"}
+
+
+def _light_probe_ok(name: str) -> bool:
+    try:
+        with open(name, "rb") as fh:
+            head = fh.read(12)
+    except OSError:
+        return False
+    return head[4:8] == b"ftyp" or head[:4] == b"\x1a\x45\xdf\xa3"
+
+
+def measure_presentation(path: str | os.PathLike[str], *, options: dict[str, str] | None = None) -> dict[int, dict[str, Any]]:
+    """``{stream index: presentation}`` of a media file, as FFmpeg presents it (format 1.15).
+
+    One demux pass (no payload hashing): per stream the packets FFmpeg flags
+    *discard* (hidden by an edit list; for audio not counting the stream's
+    first packet, the encoder delay a plain MP4 hides); per video stream, from
+    its first decoded frame, the display matrix (FFmpeg attaches the
+    container's to decoded frames) and the colour description, and the sample
+    aspect ratio (the container's, else the codec's; unknown = 1:1). Values
+    do not depend on how the streams were probed. Raises
+    :class:`CorruptMediaError` when the file cannot be opened.
+    """
+    return _measure(path, options)[0]
+
+
+def _measure(path: str | os.PathLike[str], options: dict[str, str] | None,
+             hidden: bool = True) -> tuple[dict[int, dict[str, Any]], dict[int, list[int]]]:
+    """:func:`measure_presentation`, plus the video streams whose first frame decoded (with their
+    codec's own sample aspect ratio, which a container's may override). Without
+    *hidden* the demux stops at the first frame of every video stream (nothing counted hidden)."""
+    import av
+
+    name = os.fspath(path)
+    opts = dict(_LIGHT_PROBE if _light_probe_ok(name) else {})
+    opts.update(options or {})
+    try:
+        container = av.open(name, "r", options=opts)
+    except FileNotFoundError:
+        raise MediaError(f"{name}: no such file") from None
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise CorruptMediaError(f"{name}: not readable media ({exc})") from None
+    with container:
+        out: dict[int, dict[str, Any]] = {}
+        kinds: dict[int, str] = {}
+        pending: dict[int, Any] = {}  # video streams still waiting for their first frame
+        decoded: dict[int, list[int]] = {}  # video stream -> the codec's own aspect ratio
+        # An audio stream's first packet is AAC's encoder delay (priming) when it is hidden:
+        # a muxer hides it with an edit list (plain MP4) or trims it (fragmented MP4).
+        audio_first = {s.index for s in container.streams}
+        for s in container.streams:
+            kind = kinds[s.index] = _kind(s)
+            out[s.index] = default_presentation(kind)
+            if kind == "video" and s.codec_context is not None:
+                ctx = s.codec_context
+                ctx.thread_count = 1  # frame threads would hold the first frame back for several packets
+                ctx.thread_type = "SLICE"
+                pending[s.index] = s
+
+        def first_frame(i: int, frame: Any) -> None:
+            p = out[i]
+            p["display_matrix"] = _matrix(frame)
+            p["color"] = _color(frame)
+            p["side_data"] = _side_data(frame)
+            p["size"] = [frame.width, frame.height]  # after any cropping FFmpeg applies
+            stream = pending.pop(i)
+            p["sar"] = _sar(stream)
+            codec = getattr(stream.codec_context, "sample_aspect_ratio", None)
+            decoded[i] = [codec.numerator, codec.denominator] if codec and codec > 0 else [1, 1]
+
+        try:
+            for packet in container.demux():
+                if packet.dts is None and packet.size == 0:
+                    continue
+                i = packet.stream_index
+                if not hidden and not pending:
+                    break
+                if hidden and packet.is_discard and not (i in audio_first and kinds[i] == "audio"):
+                    out[i]["discarded"] += 1
+                audio_first.discard(i)
+                if i in pending:
+                    try:
+                        # A reordering decoder returns the first frame a few packets later; a
+                        # packet flagged discard decodes to no frame (the player shows none).
+                        frames = packet.decode()
+                    except (av.FFmpegError, ValueError):
+                        frames = []
+                    if frames:
+                        first_frame(i, frames[0])
+        except av.FFmpegError:
+            pass  # the content commitment reports a damaged file
+        for i, s in list(pending.items()):
+            try:
+                frames = s.codec_context.decode(None)
+            except (av.FFmpegError, ValueError, AttributeError):
+                frames = []
+            if frames:
+                first_frame(i, frames[0])
+            else:  # nothing decodes: only the container's aspect ratio is known
+                for key in ("display_matrix", "color", "side_data"):
+                    out[i].pop(key, None)
+                out[i]["sar"] = _sar(s)
+    return out, decoded
+
+
+def writer_presentation(path: str | os.PathLike[str], known: dict[int, dict[str, Any]] | None,
+                        kinds: Mapping[int, str]) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]] | None]:
+    """(presentation of a segment a writer just closed, what later segments of the writer may reuse).
+
+    Every segment of one writer has the same header configuration (display matrix,
+    aspect ratio, colour) and none hides a packet (fragmented MP4 applies an edit list
+    as a time offset; Matroska and MPEG-TS have none: ``discarded`` is 0, which the
+    tests check against a full measurement of every pristine segment), so only the
+    first segment is measured, up to its first frame of each video stream, on the
+    writer's finisher thread; a later one reuses its values (*known*). A video stream
+    without a decoded frame yet keeps the measuring going.
+    """
+    if known is not None:
+        return {i: dict(p, discarded=0) for i, p in known.items()}, known
+    # Read front to back (no fragment index) only up to the first frame of each video stream.
+    measured, decoded = _measure(path, {"fflags": "+ignidx"}, hidden=False)
+    complete = all(i in decoded for i, k in kinds.items() if k == "video")
+    return measured, ({i: dict(p, discarded=0) for i, p in measured.items()} if complete else None)
+
+
+def check_carried(path: str | os.PathLike[str], container: str) -> None:
+    """Refuse (:class:`ContainerError`) to seal *path* into a container that would drop what its
+    video presents: MPEG-TS stores no display matrix (rotation, mirroring), stereo 3D / spherical
+    / HDR / ICC side data or container aspect ratio; bwc-core's Matroska writer cannot set a
+    container aspect ratio other than the codec's (PyAV sets only the codec's, which Matroska
+    ignores). MP4 carries all of them. Reads up to the first frame of each video stream."""
+    if container not in ("ts", "mkv"):
+        return
+    measured, decoded = _measure(path, None, hidden=False)
+    for index, p in sorted(measured.items()):
+        lost = []
+        if index in decoded and p.get("sar") != decoded[index]:
+            lost.append(f"sample aspect ratio {p['sar']} where its codec says {decoded[index]}")
+        if container == "ts":
+            if p.get("display_matrix", list(IDENTITY_MATRIX)) != list(IDENTITY_MATRIX):
+                lost.append(f"display matrix {_describe_matrix(p['display_matrix'])}")
+            if p.get("side_data"):
+                lost.append(", ".join(sorted(p["side_data"])))
+        if lost:
+            name = {"ts": "MPEG-TS", "mkv": "bwc-core's Matroska writer"}[container]
+            other = "mp4 or mkv" if container == "ts" else "mp4"
+            raise ContainerError(
+                f"{os.fspath(path)}: stream {index} presents {'; '.join(lost)}, which {name} cannot store: "
+                f"the sealed footage would be shown otherwise than its source; seal into {other}")
+
+
+def signed_presentation(stream: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The presentation a signed ``streams`` entry commits: its ``presentation`` object, or the
+    defaults of its kind when the record (format <= 1.3) has none; None when malformed."""
+    kind = stream.get("kind")
+    if kind not in ("video", "audio", "data"):
+        return None
+    p = stream.get("presentation")
+    if p is None:
+        legacy = default_presentation(kind)
+        if kind == "video":
+            # The decoded size format <= 1.3 records as width and height.
+            legacy["size"] = [stream.get("width"), stream.get("height")]
+        return legacy
+    return p if isinstance(p, dict) else None
+
+
+_LABELS = {"display_matrix": "display matrix", "sar": "sample aspect ratio", "color": "colour description",
+           "side_data": "stereo 3D, spherical, HDR or ICC metadata", "size": "picture size (cropping)",
+           "discarded": "packets hidden by an edit list"}
+
+
+def _describe_matrix(m: Sequence[int]) -> str:
+    if list(m) == list(IDENTITY_MATRIX):
+        return "identity"
+    import math
+
+    a, b, c, d = m[0], m[1], m[3], m[4]
+    det = a * d - b * c
+    # As FFmpeg's av_display_rotation_get (and ffprobe's "rotation") reports it: counterclockwise.
+    angle = round(-math.degrees(math.atan2(b, a))) % 360 if (a or b) else 0
+    return f"{list(m)} (rotation {angle} degrees{', mirrored' if det < 0 else ''})"
+
+
+def compare_presentation(signed_streams: Sequence[Any], measured: Mapping[int, Mapping[str, Any]],
+                         where: Mapping[str, Any]) -> list[Finding]:
+    """``content.presentation_altered`` findings: each committed presentation field that differs
+    from the measured one (a stream of the file the record does not list is the content
+    comparison's business, not this one's)."""
+    findings: list[Finding] = []
+    for entry in signed_streams:
+        if not isinstance(entry, dict) or type(entry.get("index")) is not int:
+            continue
+        index = entry["index"]
+        found = measured.get(index)
+        if found is None:
+            continue
+        signed = signed_presentation(entry)
+        if signed is None:
+            findings.append(_finding("content.presentation_altered",
+                                     f"{where.get('segment')}: stream {index}: the signed presentation is malformed",
+                                     stream=index, **dict(where)))
+            continue
+        keys = sorted(signed)
+        if entry.get("kind") == "video" and "size" in signed and "size" not in found:
+            # No frame of it decodes: a player shows none, and nothing frame-borne can be compared.
+            findings.append(_finding(
+                "content.presentation_altered", f"{where.get('segment')}: stream {index} (video): no frame "
+                "decodes, so what it presents cannot be compared with the signed presentation",
+                stream=index, field="decoded", **dict(where)))
+            keys = [k for k in keys if k in found]
+        for key in keys:
+            want, got = signed[key], found.get(key)
+            if want == got:
+                continue
+            if key == "display_matrix":
+                text = f"{_describe_matrix(want)} signed, {_describe_matrix(got) if got else 'none'} in the file"
+            else:
+                text = f"{want} signed, {got} in the file"
+            findings.append(_finding(
+                "content.presentation_altered",
+                f"{where.get('segment')}: stream {index} ({entry.get('kind')}): {_LABELS.get(key, key)} "
+                f"differs: {text}", stream=index, field=key, expected=want, found=got, **dict(where)))
+    return findings
