@@ -399,7 +399,8 @@ def _presentable(path: Path) -> bool:
     try:
         import av
 
-        with av.open(os.fspath(path), options=dict(_PRESENT_PROBE)) as container:
+        # Absolute: a relative name such as "http:x" or "concat:a|b" would be read as a URL.
+        with av.open(os.path.abspath(path), options=dict(_PRESENT_PROBE)) as container:
             if not container.streams or container.format.name in _TEXT_FORMATS:
                 return False
             for n, packet in enumerate(container.demux()):

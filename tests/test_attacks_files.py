@@ -293,3 +293,13 @@ def test_bytes_appended_to_a_clip_and_resigned_are_an_error(exhibits, pristine, 
         assert "clip.chunk_foreign" in failed, [(f.code, f.message) for f in report.findings]
         return
     assert "clip.appended" in failed, [(f.code, f.message) for f in report.findings]
+
+
+def test_a_file_named_like_a_url_is_not_read_as_one(ev, trust, container, monkeypatch):
+    """``concat:SEG`` in the top folder, verified as ``.``: probed as the file it is (one byte of
+    text), never as FFmpeg's concat protocol reading the segment."""
+    seg = segment(ev)
+    (ev / f"concat:{seg.relative_to(ev).as_posix()}").write_bytes(b"x")
+    monkeypatch.chdir(ev)
+    report, by = check(Path("."), trust)
+    assert report.ok and by["warning"] == {"evidence.stray_file"}, [(f.code, f.message) for f in report.findings]
