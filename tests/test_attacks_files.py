@@ -295,11 +295,14 @@ def test_bytes_appended_to_a_clip_and_resigned_are_an_error(exhibits, pristine, 
     assert "clip.appended" in failed, [(f.code, f.message) for f in report.findings]
 
 
-def test_a_file_named_like_a_url_is_not_read_as_one(ev, trust, container, monkeypatch):
-    """``concat:SEG`` in the top folder, verified as ``.``: probed as the file it is (one byte of
-    text), never as FFmpeg's concat protocol reading the segment."""
-    seg = segment(ev)
-    (ev / f"concat:{seg.relative_to(ev).as_posix()}").write_bytes(b"x")
-    monkeypatch.chdir(ev)
-    report, by = check(Path("."), trust)
-    assert report.ok and by["warning"] == {"evidence.stray_file"}, [(f.code, f.message) for f in report.findings]
+def test_a_file_named_like_a_url_is_not_read_as_one(tmp_path, pristine, container, monkeypatch):
+    """A planted ``concat:SEG`` (one byte of text) probed by a relative name (``bwc verify .``) is
+    the file it is, never FFmpeg's concat protocol reading the segment beside it."""
+    from bwc_core.verify import _presentable
+
+    seg = segment(pristine)
+    shutil.copy(seg, tmp_path / seg.name)
+    (tmp_path / f"concat:{seg.name}").write_bytes(b"x")
+    monkeypatch.chdir(tmp_path)
+    assert _presentable(Path(seg.name)) is True
+    assert _presentable(Path(f"concat:{seg.name}")) is False
