@@ -1238,6 +1238,26 @@ def _check_clip_streams(clip_rel: str, found: Any, table: bytes, add: list[Findi
     return ok
 
 
+def _check_clip_presentation(full: Path, clip_rel: str, sr: Any, add: list[Finding],
+                             where: dict[str, Any]) -> bool:
+    """What a player shows beyond the decoded frames (display matrix, aspect ratio, colour,
+    side data, picture size, packets hidden by an edit list; format 1.15) must be what the
+    segment record signed for its streams; True if it is. A clip's bytes are never the
+    camera's, so it is always measured."""
+    from .presentation import compare_presentation, measure_presentation
+
+    streams = sr.body.get("streams") if isinstance(sr.body.get("streams"), list) else []
+    try:
+        measured = measure_presentation(full)
+    except (BwcError, OSError, ValueError) as exc:
+        add.append(_finding("content.presentation_altered", f"clip {clip_rel}: its presentation metadata "
+                            f"cannot be measured ({exc})", **where))
+        return False
+    found = compare_presentation(streams, measured, {**where, "segment": clip_rel})
+    add.extend(found)
+    return not found
+
+
 def _clip_origin(signed: Any, sr: Any) -> Fraction | None:
     """t0 of the segment's chunking without video (format 1.5), from the signed sidecar or record.
 
@@ -1318,6 +1338,7 @@ def _verify_clip(root: Path, entry: dict[str, Any], segs: dict[str, Any], add: l
         add.append(_finding("clip.appended", f"clip {clip_rel}: {extra}", **where))
         sr.status = "clip_altered"
     streams_ok = _check_clip_streams(clip_rel, found, proof.streams, add, where)
+    streams_ok = _check_clip_presentation(full, clip_rel, sr, add, where) and streams_ok
     if not streams_ok:
         sr.status = "clip_altered"
     if got == claimed and not problems:

@@ -225,6 +225,9 @@ class MediaSource:
         # carries its stream's time base, and records then share the object.
         meta = {s.index: (s.kind, s.time_base) for s in self.streams}
         check = any(f in _STORES_DTS for f in self.format.split(","))
+        # MPEG-TS stores 33 bits: the order check compares dts by the pts rule of
+        # format 1.7 (FFmpeg may demux a first dts as 2**33 - n, the next as small).
+        wrapped = "mpegts" in self.format.split(",")
         last_dts: dict[int, int] = {}
         try:
             for packet in self._demux(check):
@@ -246,14 +249,15 @@ class MediaSource:
                     raise CorruptMediaError(f"{self.name}: packet {position}: {exc}") from None
                 if check:
                     previous = last_dts.get(record.stream)
-                    if previous is not None and record.dts < previous:
+                    dts = ((record.dts + (1 << 32)) & ((1 << 33) - 1)) - (1 << 32) if wrapped else record.dts
+                    if previous is not None and dts < previous:
                         if salvage:
                             return
                         raise PacketOrderError(
                             f"{self.name}: packet {position} (stream {record.stream}): "
                             f"dts {record.dts} after {previous}"
                         )
-                    last_dts[record.stream] = record.dts
+                    last_dts[record.stream] = dts
                 yield record
         except av.FFmpegError as exc:
             if salvage:

@@ -180,6 +180,10 @@ def _measure(path: str | os.PathLike[str], options: dict[str, str] | None,
         # An audio stream's first packet is AAC's encoder delay (priming) when it is hidden:
         # a muxer hides it with an edit list (plain MP4) or trims it (fragmented MP4).
         audio_first = {s.index for s in container.streams}
+        # A video stream's leading pictures (pts before its first keyframe's, after it in decode
+        # order: an open GOP's B-frames, which reference the GOP before the segment) decode to
+        # nothing from the segment alone; a stream copy into MP4 hides exactly them (format 1.11).
+        key_pts: dict[int, int] = {}
         for s in container.streams:
             kind = kinds[s.index] = _kind(s)
             out[s.index] = default_presentation(kind)
@@ -207,7 +211,12 @@ def _measure(path: str | os.PathLike[str], options: dict[str, str] | None,
                 i = packet.stream_index
                 if not hidden and not pending:
                     break
-                if hidden and packet.is_discard and not (i in audio_first and kinds[i] == "audio"):
+                if kinds[i] == "video" and packet.is_keyframe and packet.pts is not None:
+                    key_pts.setdefault(i, packet.pts)
+                leading = (i in key_pts and packet.pts is not None and packet.pts < key_pts[i]
+                           and not packet.is_keyframe)
+                if (hidden and packet.is_discard and not leading
+                        and not (i in audio_first and kinds[i] == "audio")):
                     out[i]["discarded"] += 1
                 audio_first.discard(i)
                 if i in pending:

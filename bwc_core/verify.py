@@ -1421,17 +1421,26 @@ def _frame_step(packets: Sequence[Any]) -> int:
 #: The MPEG-TS muxer's delay under the ffmpeg command line: 2 x its default ``-muxdelay`` 0.7 s.
 TS_MUX_DELAY = Fraction(7, 5)
 
+#: The most a file's own time base may add to the timing tolerance (format 1.11): Matroska's
+#: 1 ms, the coarsest a stream copy into MP4, Matroska or MPEG-TS writes. The file's time base
+#: is attacker-chosen: a 15 Hz MP4 timescale would otherwise let every pts move a whole frame.
+MAX_REMUX_ROUNDING = Fraction(1, 1000)
+
 
 def _remux_offsets(s: _Seg, packets: dict[int, Sequence[Any]], tb_a: dict[int, Fraction],
                    fmt: str | None) -> list[tuple[str, Fraction]]:
     """The constant offsets a documented stream copy gives a segment (format section 1.11).
 
     *packets* are the signed packets by stream. ``S`` is the segment's
-    earliest signed pts, ``D`` its earliest signed dts
-    (the record's ``spans``; S when absent). Any container: 0 (timestamps
-    kept: PyAV, ``ffmpeg -copyts``) or -S (``ffmpeg -c copy`` rebases the
-    earliest pts to 0). MPEG-TS output instead: 0, 1.4 s (``-copyts``: the
-    TS muxer's delay) or 1.4 s - D (the earliest dts moved to 1.4 s).
+    earliest signed pts, ``D`` its earliest signed dts (the record's
+    ``spans``; S when absent), ``K`` the earliest over streams of each
+    stream's first pts in decode order. Any container: 0 (timestamps kept:
+    PyAV, ``ffmpeg -copyts``) or -S (``ffmpeg -c copy`` rebases the earliest
+    pts to 0). MP4/MOV output also -K: ``ffmpeg -c copy`` rebases FFmpeg's
+    start time (each stream's first packet's pts), and the mov muxer keeps
+    the earlier pts of leading (open-GOP) B-frames negative. MPEG-TS output
+    instead: 0, 1.4 s (``-copyts``: the TS muxer's delay) or 1.4 s - D (the
+    earliest dts moved to 1.4 s).
     """
     start = min(min(p.pts for p in mine) * tb_a[stream] for stream, mine in packets.items() if mine)
     first_dts = start
@@ -1444,7 +1453,12 @@ def _remux_offsets(s: _Seg, packets: dict[int, Sequence[Any]], tb_a: dict[int, F
     if fmt is not None and "mpegts" in fmt.split(","):
         return [("timestamps kept", Fraction(0)), ("timestamps kept, MPEG-TS mux delay", TS_MUX_DELAY),
                 ("rebased by ffmpeg: earliest dts at the MPEG-TS mux delay", TS_MUX_DELAY - first_dts)]
-    return [("timestamps kept", Fraction(0)), ("rebased by ffmpeg: earliest pts at 0", -start)]
+    out = [("timestamps kept", Fraction(0)), ("rebased by ffmpeg: earliest pts at 0", -start)]
+    if fmt is not None and {"mov", "mp4"} & set(fmt.split(",")):
+        first_pts = min(mine[0].pts * tb_a[stream] for stream, mine in packets.items() if mine)
+        if first_pts != start:
+            out.append(("rebased by ffmpeg: first pts in decode order at 0 (MP4)", -first_pts))
+    return out
 
 
 def _compare_timing(s: _Seg, signed: Any, found: Any, where: dict[str, Any], fmt: str | None = None) -> list[Finding]:
@@ -1469,7 +1483,9 @@ def _compare_timing(s: _Seg, signed: Any, found: Any, where: dict[str, Any], fmt
     side's time base unit; any other is ``content.time_shifted``.
     """
     tb_a = {c.index: c.time_base for c in signed.streams}
-    tb_b = {c.index: c.time_base for c in found.streams}
+    # The file's rounding counts only up to what a stream copy writes (MAX_REMUX_ROUNDING).
+    tb_b = {c.index: min(c.time_base, MAX_REMUX_ROUNDING) for c in found.streams}
+    tb_file = {c.index: c.time_base for c in found.streams}
     a_by: dict[int, list[Any]] = defaultdict(list)
     b_by: dict[int, list[Any]] = defaultdict(list)
     for p in signed.packets:
@@ -1479,7 +1495,7 @@ def _compare_timing(s: _Seg, signed: Any, found: Any, where: dict[str, Any], fmt
     if not a_by:
         return []
     first = min(a_by)
-    offsets = {st: b_by[st][0].pts * tb_b[st] - a_by[st][0].pts * tb_a[st] for st in a_by}
+    offsets = {st: b_by[st][0].pts * tb_file[st] - a_by[st][0].pts * tb_a[st] for st in a_by}
     ref = offsets[first]
     out: list[Finding] = []
     worst = Fraction(0)
@@ -1496,7 +1512,7 @@ def _compare_timing(s: _Seg, signed: Any, found: Any, where: dict[str, Any], fmt
                                 shift_ms=round(float(off - ref) * 1000, 3), **where))
         worst = max(worst, abs(off - ref))
         for i, (x, y) in enumerate(zip(pa, pb)):
-            dev = abs((y.pts * tb_b[stream] - off) - x.pts * tb_a[stream])
+            dev = abs((y.pts * tb_file[stream] - off) - x.pts * tb_a[stream])
             worst = max(worst, dev)
             if dev > tol:
                 bad.append((stream, i, x, dev))

@@ -710,6 +710,10 @@ cdef class LeafTable:
             raise PacketError(f"{self._where()}packet {i}: stream {stream} was not declared")
         if check_dts:
             dts = pts_obj if dts_obj is None else dts_obj
+            if self._wbits[stream]:
+                # The 33-bit rule of the pts (format 1.7): FFmpeg may unwrap the
+                # first dts of a stream to 2**33 - n and the next to a small value.
+                dts = _wrap_c(dts, self._wbits[stream])
             if self._has_dts[stream] and dts < self._last_dts[stream]:
                 if salvage:
                     return -1

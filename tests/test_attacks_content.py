@@ -315,6 +315,132 @@ def test_segment_rewritten_with_its_own_timestamps_is_no_error(ev, trust, tmp_pa
     assert report.ok and errors == set(), report.findings
 
 
+# --- 7. open-GOP segments stream-copied into MP4 (red team 5) -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def open_gop_source(tmp_path_factory):
+    """4 s of x264 open-GOP video made by the ffmpeg CLI: every keyframe after the first is a
+    non-IDR I frame followed, in decode order, by three B-frames presented before it."""
+    out = tmp_path_factory.mktemp("open_gop") / "open_gop.mp4"
+    r = subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25",
+                        "-t", "4", "-c:v", "libx264", "-preset", "veryfast", "-x264-params",
+                        "open-gop=1:bframes=3:b-adapt=0:keyint=24:min-keyint=24:scenecut=0", out],
+                       capture_output=True)
+    if r.returncode:
+        pytest.skip("ffmpeg without libx264")
+    return out
+
+
+@pytest.mark.parametrize("container", ["mp4", "ts"])
+def test_open_gop_segment_stream_copied_into_mp4_is_no_error(tmp_path, trust, make_evidence, open_gop_source,
+                                                             container):
+    """``ffmpeg -c copy`` of segment 1 (it starts on an open-GOP I frame whose leading B-frames
+    are presented up to 3 frames earlier) rebases the file on that I frame's pts, not the earliest
+    pts; into MP4 the leading B-frames get negative pts and exactly they are flagged discard.
+    (A Matroska-sealed segment into MP4 is the documented content.timing_altered of findings.md;
+    into Matroska FFmpeg writes those B-frames without pts, content.demux_irregular.)"""
+    import av
+
+    ev_dir = make_evidence(tmp_path / "ev", [open_gop_source], trust.cam, trust.cert, container=container)
+    victim = seg(ev_dir, container, 1)
+    with av.open(str(victim)) as c:
+        video = [p for p in c.demux() if p.size]
+    assert not video[0].is_discard and min(p.pts for p in video) < video[0].pts, "the premise: leading B-frames"
+    out = tmp_path / "copy"
+    ffmpeg_copy(victim, out, "mp4")
+    with av.open(str(out)) as c:
+        copied = [p for p in c.demux() if p.size]
+    key = next(p.pts for p in copied if p.is_keyframe)
+    assert [p.is_discard for p in copied] == [p.pts < key for p in copied] and any(p.is_discard for p in copied)
+    victim.write_bytes(out.read_bytes())
+    report, errors, others = verify(ev_dir, trust)
+    assert report.ok and errors == set(), report.findings
+    assert "content.container_changed" in others
+    (f,) = [f for f in report.findings if f.code == "content.timing_shifted"]
+    assert f.where["remux"].startswith("rebased by ffmpeg"), f.message
+
+
+def test_open_gop_offset_is_the_first_packets_pts_in_mp4_only():
+    """Format 1.11 step 4: -K (each stream's first pts in decode order, earliest over streams) is
+    tolerated into MP4/MOV only, and -S (the earliest pts) stays tolerated everywhere."""
+    from fractions import Fraction
+    from types import SimpleNamespace
+
+    from bwc_core.content import PacketLeaf
+    from bwc_core.verify import _remux_offsets
+
+    tb = Fraction(1, 25)
+    video = [PacketLeaf(0, 0, 1, 1, 72, b""), PacketLeaf(0, 0, 0, 1, 70, b""), PacketLeaf(0, 0, 0, 1, 69, b"")]
+    s = SimpleNamespace(body={})
+    mp4 = [c for _, c in _remux_offsets(s, {0: video}, {0: tb}, "mov,mp4,m4a,3gp,3g2,mj2")]
+    assert mp4 == [0, Fraction(-69, 25), Fraction(-72, 25)]
+    assert [c for _, c in _remux_offsets(s, {0: video}, {0: tb}, "matroska,webm")] == [0, Fraction(-69, 25)]
+    assert Fraction(-72, 25) not in [c for _, c in _remux_offsets(s, {0: video}, {0: tb}, "mpegts")]
+    closed = video[:1]  # no leading B-frames: nothing added
+    assert [c for _, c in _remux_offsets(s, {0: closed}, {0: tb}, "mov,mp4,m4a,3gp,3g2,mj2")] == [0, Fraction(-72, 25)]
+
+
+# --- 8. the file's own time base does not widen the timing tolerance (red team 11) ----------------
+
+
+def _remux_mp4_timescale(src: Path, dst: Path, timescale: int, swap: bool) -> int:
+    """PyAV stream copy into MP4 with the video track timescale *timescale*; with *swap*, each pair
+    of consecutive B-frames (pts below an earlier packet's) exchanges its pts. Returns the pairs."""
+    import av
+
+    with av.open(str(src)) as inp:
+        packets = [p for p in inp.demux() if p.size]
+        vid = inp.streams.video[0].index
+        video = [p for p in packets if p.stream.index == vid]
+        highest, is_b = None, []
+        for p in video:
+            is_b.append(highest is not None and p.pts < highest)
+            highest = p.pts if highest is None else max(highest, p.pts)
+        pairs, i = 0, 0
+        while swap and i < len(video) - 1:
+            if is_b[i] and is_b[i + 1]:
+                video[i].pts, video[i + 1].pts = video[i + 1].pts, video[i].pts
+                pairs, i = pairs + 1, i + 2
+            else:
+                i += 1
+        with av.open(str(dst), "w", format="mp4", options={"video_track_timescale": str(timescale)}) as out:
+            streams = {s.index: out.add_stream_from_template(s) for s in inp.streams}
+            for p in packets:
+                p.stream = streams[p.stream.index]
+                out.mux(p)
+    return pairs
+
+
+@pytest.mark.parametrize("ev", CONTAINERS, indirect=True)
+def test_b_frames_moved_a_frame_under_a_coarse_timescale_are_an_error(ev, trust, tmp_path):
+    """A remux whose video timescale is the frame rate (30 Hz) makes a whole frame "one unit of
+    rounding"; the B-frames' pts exchanged pairwise then each moved a frame: timing_altered."""
+    ev_dir, container = ev
+    victim = seg(ev_dir, container, 1)
+    out = tmp_path / "coarse.mp4"
+    assert _remux_mp4_timescale(victim, out, 30, swap=True) >= 5
+    victim.write_bytes(out.read_bytes())
+    report, errors, _ = verify(ev_dir, trust)
+    assert not report.ok and "content.timing_altered" in errors, report.findings
+    moved = [f for f in report.findings if f.code == "content.timing_altered" and "deviation_ms" in f.where]
+    assert moved and all(abs(f.where["deviation_ms"] - 1000 / 30) < 1.5 for f in moved), moved
+
+
+@pytest.mark.parametrize("ev", CONTAINERS, indirect=True)
+def test_remux_with_a_coarse_timescale_and_its_own_timestamps_is_no_error(ev, trust, tmp_path):
+    """The same coarse remux without the exchange: the frames lie on the 30 Hz grid, within the
+    signed time base plus 1 ms; container_changed."""
+    ev_dir, container = ev
+    victim = seg(ev_dir, container, 1)
+    out = tmp_path / "coarse.mp4"
+    _remux_mp4_timescale(victim, out, 30, swap=False)
+    victim.write_bytes(out.read_bytes())
+    report, errors, others = verify(ev_dir, trust)
+    assert report.ok and errors == set(), report.findings
+    assert "content.container_changed" in others
+
+
 # --- 16. the content format, exactly (tests/data/content_spec_vectors.json) -----------------------
 
 SPEC = Path(__file__).parent / "data" / "content_spec_vectors.json"

@@ -128,6 +128,42 @@ def test_pristine_exhibits_verify_clean(clip_ex, whole_ex, trust):
     assert [s["index"] for s in report.exhibit["segments"]] == [0, 1, 2]
 
 
+@pytest.fixture(scope="module")
+def opus_srt_source(tmp_path_factory):
+    """4 s of H.264 + Opus + SubRip made by the ffmpeg CLI, in Matroska."""
+    d = tmp_path_factory.mktemp("opus_srt")
+    (d / "s.srt").write_text("1\n00:00:00,000 --> 00:00:02,000\nhello\n")
+    out = d / "opus_srt.mkv"
+    r = subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30",
+                        "-f", "lavfi", "-i", "sine=sample_rate=48000", "-i", d / "s.srt", "-t", "4",
+                        "-map", "0", "-map", "1", "-map", "2", "-c:v", "libx264", "-preset", "veryfast",
+                        "-c:a", "libopus", "-c:s", "srt", out], capture_output=True)
+    if r.returncode:
+        pytest.skip("ffmpeg without libx264 / libopus")
+    return out
+
+
+@pytest.mark.parametrize("kind", ["mkv", "ts"])
+def test_clip_with_opus_and_subtitles_verifies(tmp_path, make_evidence, opus_srt_source, trust, kind):
+    """Red team 6: in an MPEG-TS clip FFmpeg demuxes the first Opus dts as 2**33 - 630 and the
+    next as 1260; the dts order check applies the 33-bit rule of the pts (format 1.7, 1.13), so
+    the clip verifies (and its packets read in order by both demux paths). (SubRip is not
+    stored in MP4 segments, hence Matroska and MPEG-TS.)"""
+    from bwc_core.content import content_root
+
+    ev_dir = make_evidence(tmp_path / "ev", [opus_srt_source], trust.cam, trust.cert, container=kind)
+    ex = build_exhibit(ev_dir, "REC-001", tmp_path / "ex", start=0.7, end=1.9, trust=[trust.root_pub],
+                       **trust.signed)
+    clips = sorted((ex / "clips").rglob(f"*.clip.{kind}"))
+    assert clips
+    for clip in clips:
+        content_root(clip)
+        with MediaSource(clip) as src:
+            assert list(src.packets())
+    report, failed = verify(ex, trust)
+    assert report.ok and not failed, [(f.code, f.message) for f in report.findings if f.failed]
+
+
 # --- point 2: a clip's codec configuration -----------------------------------------------------
 
 
@@ -211,9 +247,13 @@ def test_clip_sps_cropped(clip_ex, tmp_path, trust, container):
     assert (probe["width"], probe["height"]) == (160, 102)  # what a player now shows
     resign(ex, trust.server, trust.server_cert)  # a complicit exporter: only the device's signature is left
     report, failed = verify(ex, trust)
-    assert failed == {"clip.config_altered"}, [(f.code, f.message) for f in report.findings if f.failed]
+    # The configuration differs, and so does the picture a player shows (its size).
+    assert failed == {"clip.config_altered", "content.presentation_altered"}, \
+        [(f.code, f.message) for f in report.findings if f.failed]
     f = next(f for f in report.findings if f.code == "clip.config_altered")
     assert f.where["stream"] == 0 and f.where["segment"].endswith(f"00001.{container}")
+    p = next(f for f in report.findings if f.code == "content.presentation_altered")
+    assert (p.where["stream"], p.where["field"], p.where["found"]) == (0, "size", [160, 102])
 
 
 def test_clip_aac_sample_rate_changed(clip_ex, tmp_path, trust, container):
@@ -460,3 +500,45 @@ def test_clip_shorter_than_the_requested_span(clip_ex, tmp_path, trust):
     report, failed = verify(ex, trust)
     assert failed == {"exhibit.span_mismatch"}, report.findings
     assert "segment 2 chunks 0..0" in next(f.message for f in report.findings if f.code == "exhibit.span_mismatch")
+
+
+# --- presentation of a clip (format 1.15) -----------------------------------------------------
+
+
+@pytest.mark.parametrize("how", [dict(rotation=180), dict(hflip=True), dict(rotation=90)],
+                         ids=["rotate180", "mirror", "rotate90"])
+def test_clip_display_matrix_changed(clip_ex, tmp_path, trust, container, how):
+    """A clip stream-copied with a display matrix and re-signed by a complicit exporter: the
+    frames are the signed ones, but a player rotates or mirrors them. MPEG-TS cannot carry a
+    display matrix: there the copy presents what was signed and must still verify clean."""
+    import av
+
+    ex = copy(clip_ex, tmp_path)
+    clip = _clip_file(ex, 1)
+    tmp = clip.with_name("tmp-" + clip.name)
+    fmt = {"mp4": "mp4", "mkv": "matroska", "ts": "mpegts"}[container]
+    options = {} if container == "mp4" else {"avoid_negative_ts": "disabled"}
+    with av.open(str(clip)) as inp, av.open(str(tmp), "w", format=fmt, options=options) as out:
+        mapping = {}
+        for s in inp.streams:
+            mapping[s.index] = o = out.add_stream_from_template(s)
+            if s.type == "video":
+                o.set_display_rotation(how.get("rotation", 0), hflip=how.get("hflip", False))
+        for packet in inp.demux():
+            if packet.dts is None:
+                continue
+            packet.stream = mapping[packet.stream_index]
+            out.mux(packet)
+    if container == "ts":
+        from bwc_core.presentation import IDENTITY_MATRIX, measure_presentation
+
+        # MPEG-TS has nowhere to put a display matrix: the copy presents what was signed.
+        assert measure_presentation(tmp)[0]["display_matrix"] == list(IDENTITY_MATRIX)
+        return
+    tmp.replace(clip)
+    resign(ex, trust.server, trust.server_cert)
+    report, failed = verify(ex, trust)
+    presented = [f for f in report.findings if f.code == "content.presentation_altered"]
+    assert "content.presentation_altered" in failed, [(f.code, f.message) for f in report.findings]
+    assert {(f.where["stream"], f.where["field"]) for f in presented} == {(0, "display_matrix")}
+    assert all(f.where["clip"] == entry_of(declaration(ex), 1)["clip"]["file"] for f in presented)
