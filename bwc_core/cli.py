@@ -23,9 +23,25 @@ __all__ = ["main"]
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
+def _printable(text: Any) -> str:
+    """*text* with every non-printable character escaped (``\\x1b``, ``\\u202e``, ``\\n``...).
+
+    Everything ``bwc`` prints to a terminal goes through here: file names,
+    record and manifest fields are attacker-written, and C0/C1 controls, ESC
+    sequences or bidi overrides in them could rewrite what the terminal
+    shows (clear the screen, paint a fake PASS). Printable characters,
+    including non-ASCII letters, are kept.
+    """
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode("ascii")
+                   for c in text)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_USAGE, f"bwc: error: {message}\n")
+        self.exit(EXIT_USAGE, _printable(f"bwc: error: {message}") + "\n")
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -64,7 +80,7 @@ class _Progress:
     def __call__(self, done: int, total: int, what: str) -> None:
         if not self.enabled:
             return
-        line = f"verifying {done}/{total} {os.path.basename(what)}"[:78]
+        line = _printable(f"verifying {done}/{total} {os.path.basename(what)}")[:78]
         self.stream.write("\r" + line.ljust(self._width))
         self.stream.flush()
         self._width = len(line)
@@ -103,14 +119,14 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
     key_path, pub_path = out / f"{args.id}.key", out / f"{args.id}.pub.json"
     for path in (key_path, pub_path):
         if path.exists():
-            print(f"bwc: {path}: already exists; refusing to overwrite", file=sys.stderr)
+            print(_printable(f"bwc: {path}: already exists; refusing to overwrite"), file=sys.stderr)
             return EXIT_USAGE
     ident.save(key_path, passphrase)
     ident.save_public(pub_path)
-    print(f"{args.role} {args.id}")
-    print(f"key id  {ident.key_id}")
-    print(f"private {key_path}{' (encrypted)' if passphrase else ''}")
-    print(f"public  {pub_path}")
+    print(_printable(f"{args.role} {args.id}"))
+    print(_printable(f"key id  {ident.key_id}"))
+    print(_printable(f"private {key_path}{' (encrypted)' if passphrase else ''}"))
+    print(_printable(f"public  {pub_path}"))
     return EXIT_OK
 
 
@@ -131,9 +147,9 @@ def _cmd_certify(args: argparse.Namespace) -> int:
     subject = PublicIdentity.load(args.subject)
     cert = issuer.certify(subject, days=args.days)
     cert.save(args.out)
-    print(f"certified {subject.role} {subject.id} ({subject.key_id[:16]}…) by {issuer.id} "
-          f"for {args.days} day(s), serial {cert.serial}")
-    print(f"certificate {args.out}")
+    print(_printable(f"certified {subject.role} {subject.id} ({subject.key_id[:16]}…) by {issuer.id} "
+                     f"for {args.days} day(s), serial {cert.serial}"))
+    print(_printable(f"certificate {args.out}"))
     return EXIT_OK
 
 
@@ -210,7 +226,7 @@ def _secs(value: Any) -> str:
 
 
 def _print_report(report: Any, out: TextIO) -> None:
-    say = lambda text="": print(text, file=out)  # noqa: E731
+    say = lambda text="": print(_printable(text), file=out)  # noqa: E731
     v = report.verdicts
     say(f"{'PASS' if report.ok else 'FAIL'}  {report.path}")
     say("  " + "   ".join(f"{k}: {v[k]}" for k in ("integrity", "completeness", "origin")))
@@ -287,8 +303,8 @@ def _cmd_seal(args: argparse.Namespace) -> int:
         passphrase=_read_passphrase(args.passphrase_file), allow_open_key=args.allow_open_key,
     )
     for src, rid, count in results:
-        print(f"sealed {src} -> recording {rid}: {count} segment(s)")
-    print(f"evidence {args.out}")
+        print(_printable(f"sealed {src} -> recording {rid}: {count} segment(s)"))
+    print(_printable(f"evidence {args.out}"))
     return EXIT_OK
 
 
@@ -353,8 +369,9 @@ def _cmd_exhibit(args: argparse.Namespace) -> int:
         with zipfile.ZipFile(target) as zf:
             ok = json.loads(zf.read("report.json")).get("ok", False)
     args.exit_code = EXIT_OK if ok else EXIT_FAILED
-    print(f"exhibit {target} ({'clip' if args.start is not None or args.end is not None else 'whole recording'} "
-          f"of {args.recording}): {'verifies' if ok else 'DOES NOT VERIFY (see its report)'}")
+    what = "clip" if args.start is not None or args.end is not None else "whole recording"
+    print(_printable(f"exhibit {target} ({what} of {args.recording}): "
+                     f"{'verifies' if ok else 'DOES NOT VERIFY (see its report)'}"))
     return EXIT_OK if ok else EXIT_FAILED
 
 
@@ -430,7 +447,7 @@ def _silence_stdout() -> None:
 
 def _error(message: str) -> None:
     """One line on stderr, whatever the message holds."""
-    print("bwc: " + " ".join(message.split()), file=sys.stderr)
+    print(_printable("bwc: " + " ".join(message.split())), file=sys.stderr)
 
 
 if __name__ == "__main__":  # pragma: no cover

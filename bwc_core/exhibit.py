@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import os
 import posixpath
+import re
 import shutil
 import stat
 import tempfile
@@ -135,6 +136,12 @@ FINDING_CODES: dict[str, tuple[Verdict, Severity, str]] = register({
     "clip.frames_removed": (C, E, "frames of a signed chunk are absent from the clip"),
     "clip.frames_reordered": (I, E, "frames inside a chunk appear in another order than signed"),
     "clip.timing_altered": (I, E, "a chunk's frames are the signed ones but their timing differs"),
+    "clip.appended": (I, E, "a clip file holds bytes its container structure does not account for (after its last "
+                      "box, after its Matroska Segment, or not whole MPEG-TS packets)"),
+    "exhibit.media_unsigned": (I, E, "a file of the exhibit FFmpeg can open as media is neither a journaled segment "
+                               "nor a declared clip proven against one (an error even when exhibit.json lists it)"),
+    "exhibit.report_mismatch": (I, E, "the shipped report.json or report.html states another verdict than this "
+                                "verification"),
 })
 
 
@@ -877,7 +884,81 @@ def verify_exhibit(
                                       "serial": c.serial, "issuer_key_id": c.issuer_key_id}
     if rec is not None and decl.entries is not None:
         _check_span(p, decl, rec, report, progress)
+    _check_unsigned_media(p, decl, report)
+    _check_shipped_report(p, report)
     return report
+
+
+def _check_unsigned_media(root: Path, decl: _Declared, report: Any) -> None:
+    """``exhibit.media_unsigned`` for every file outside ``media/`` that FFmpeg can open as media
+    and that is not a declared clip (format 1.4, section 2.11).
+
+    ``media/`` is checked by :func:`bwc_core.verify.verify_evidence` (files
+    signed segment records name; others ``segment.unexpected`` when FFmpeg
+    can open them). A declared clip is checked against its range proof and
+    the signed segment root. exhibit.json is the exporter's word: listing a
+    file there ties it to no camera signature.
+    """
+    from .verify import MEDIA_DIR, _presentable
+
+    clips = {_safe_member(e["clip"].get("file")) for e in decl.entries or [] if isinstance(e.get("clip"), dict)}
+    for rel in _walk_files(root):
+        if rel == JOURNAL_NAME or rel in clips or rel.split("/", 1)[0] == MEDIA_DIR:
+            continue
+        full = root / rel
+        if full.is_symlink() or not full.is_file():
+            continue  # exhibit.file_unlisted / file_missing already
+        if _presentable(full):
+            report.findings.append(_finding("exhibit.media_unsigned", f"{rel}: FFmpeg can open this file as "
+                                            "media, yet no camera-signed record covers it (neither a journaled "
+                                            "segment nor a declared clip)", file=rel))
+
+
+def _check_shipped_report(root: Path, report: Any) -> None:
+    """``exhibit.report_mismatch`` when the shipped report states another verdict than this one.
+
+    ``report.json`` and ``report.html`` are the exporter's statement of its own
+    verification at export time (signed by the exporter only, never by the
+    camera): informational. Their overall result (``ok`` / the PASS or FAIL
+    banner) and the three verdicts must be this verification's; anything
+    else in them is not checked (``bwc verify --html`` writes a fresh report).
+    """
+    fresh_ok, fresh = report.ok, report.verdicts
+    stated: list[tuple[str, Any, Any]] = []
+    path = root / "report.json"
+    if path.is_file() and not path.is_symlink():
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError):
+            doc = None
+        if not isinstance(doc, dict):
+            stated.append(("report.json", "unreadable", None))
+        else:
+            verdicts = doc.get("verdicts") if isinstance(doc.get("verdicts"), dict) else {}
+            stated.append(("report.json", doc.get("ok"), {k: verdicts.get(k) for k in fresh}))
+    path = root / "report.html"
+    if path.is_file() and not path.is_symlink():
+        try:
+            html = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            html = ""
+        banners = re.findall(r'<div class="banner (pass|fail)"><b>(PASS|FAIL)</b>', html)
+        verdicts = {name: re.findall(r'<span class="v-([a-z]+)">' + name + r': ([a-z]+)</span>', html)
+                    for name in fresh}
+        ok: Any = "unreadable"
+        if len(banners) == 1 and banners[0][0].upper() == banners[0][1]:
+            ok = banners[0][1] == "PASS"
+        found = {k: (v[0][1] if len(v) == 1 and v[0][0] == v[0][1] else "unreadable") for k, v in verdicts.items()}
+        stated.append(("report.html", ok, found))
+    for name, ok, verdicts in stated:
+        if ok is not fresh_ok or verdicts != fresh:
+            said = "not readable" if ok == "unreadable" else ("PASS" if ok is True else "FAIL" if ok is False
+                                                             else repr(ok))
+            report.findings.append(_finding(
+                "exhibit.report_mismatch", f"{name} (shipped by the exporter) states {said} "
+                + (", ".join(f"{k}: {v}" for k, v in verdicts.items()) if isinstance(verdicts, dict) else "")
+                + f"; this verification: {'PASS' if fresh_ok else 'FAIL'} "
+                + ", ".join(f"{k}: {v}" for k, v in fresh.items()), file=name))
 
 
 def _secs(value: Fraction | None, missing: str) -> str:
@@ -1252,6 +1333,10 @@ def _verify_clip(root: Path, entry: dict[str, Any], segs: dict[str, Any], add: l
         return
     got = found.chunk_roots
     report_bytes[0] += full.stat().st_size
+    extra = _clip_structure(full)
+    if extra is not None:
+        add.append(_finding("clip.appended", f"clip {clip_rel}: {extra}", **where))
+        sr.status = "clip_altered"
     streams_ok = _check_clip_streams(clip_rel, found, proof.streams, add, where)
     streams_ok = _check_clip_presentation(full, clip_rel, sr, add, where) and streams_ok
     if not streams_ok:
@@ -1264,6 +1349,105 @@ def _verify_clip(root: Path, entry: dict[str, Any], segs: dict[str, Any], add: l
     if len(add) == before:
         add.append(_finding("clip.chunk_altered", f"clip {clip_rel}: chunk roots differ from the proven "
                             "ones", **where))
+
+
+#: Top-level ISO BMFF boxes FFmpeg's fragmented MP4 muxer writes for a clip.
+_CLIP_BOXES = frozenset({b"ftyp", b"moov", b"moof", b"mdat", b"mfra"})
+
+
+def _clip_structure(path: Path) -> str | None:
+    """What is wrong with a clip file's top-level structure, or None (format 1.4, section 2.11).
+
+    A clip's digests are signed by the exporter only, so its bytes are
+    checked on content: the packets are proven chunk by chunk, and the file
+    must be nothing but the container structure around them. ISO BMFF: the
+    top-level boxes (each with an explicit size) tile the file exactly, are
+    of the types a fragmented MP4 muxer writes (``ftyp``, ``moov``, then
+    ``moof``/``mdat`` pairs), ``ftyp`` and ``moov`` once at the start, and at
+    most one ``mfra`` after the last ``mdat``. Matroska: one EBML header and one Segment of known
+    size, ending at the end of the file. MPEG-TS: whole 188-byte packets,
+    each starting with the sync byte 0x47.
+    """
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+            if head[4:8] == b"ftyp":
+                return _bmff_structure(fh, size)
+            if head[:4] == b"\x1a\x45\xdf\xa3":
+                return _ebml_structure(fh, size)
+            if head[:1] == b"\x47":
+                if size % 188:
+                    return f"{size % 188} byte(s) after its last whole MPEG-TS packet"
+                fh.seek(0)
+                offset = 0
+                while chunk := fh.read(188 * 4096):
+                    if chunk[::188].strip(b"\x47"):
+                        bad = offset + 188 * next(i for i, c in enumerate(chunk[::188]) if c != 0x47)
+                        return f"no MPEG-TS sync byte at offset {bad}"
+                    offset += len(chunk)
+                return None
+    except OSError as exc:
+        return f"unreadable ({exc.strerror or exc})"
+    return "not a container a clip is written in (ISO BMFF, Matroska, MPEG-TS)"
+
+
+def _bmff_structure(fh: Any, size: int) -> str | None:
+    offset, last_mdat, kinds = 0, None, []
+    while offset < size:
+        fh.seek(offset)
+        head = fh.read(16)
+        if len(head) < 8:
+            return f"{size - offset} byte(s) after its last box"
+        box, kind = int.from_bytes(head[:4], "big"), head[4:8]
+        if box == 1 and len(head) == 16:
+            box = int.from_bytes(head[8:16], "big")
+        if box < 8 or offset + box > size or kind not in _CLIP_BOXES:
+            return f"bytes at offset {offset} ({size - offset} to the end) are no box a clip holds"
+        if kind == b"mdat":
+            last_mdat = len(kinds)
+        kinds.append(kind)
+        offset += box
+    if kinds[:2] != [b"ftyp", b"moov"] or kinds.count(b"ftyp") + kinds.count(b"moov") != 2:
+        return "not one ftyp and one moov at its start (a second file appended?)"
+    after = kinds[last_mdat + 1:] if last_mdat is not None else kinds
+    if last_mdat is None or after not in ([], [b"mfra"]):
+        return "boxes other than one mfra follow its last mdat"
+    return None
+
+
+def _ebml_structure(fh: Any, size: int) -> str | None:
+    def vint(data: bytes, at: int, keep_marker: bool) -> tuple[int, int] | None:
+        if at >= len(data) or data[at] == 0:
+            return None
+        length = 9 - data[at].bit_length()
+        if at + length > len(data):
+            return None
+        value = int.from_bytes(data[at:at + length], "big")
+        if not keep_marker:
+            value &= (1 << (7 * length)) - 1
+        return value, at + length
+
+    offset, elements = 0, []
+    while offset < size:
+        fh.seek(offset)
+        head = fh.read(12)
+        ident = vint(head, 0, True)
+        length = vint(head, ident[1], False) if ident else None
+        if ident is None or length is None:
+            return f"bytes at offset {offset} ({size - offset} to the end) are no Matroska element"
+        value, body = length
+        width = body - ident[1]
+        if value == (1 << (7 * width)) - 1:
+            return f"the element at offset {offset} has an unknown size"
+        if offset + body + value > size:
+            return f"the element at offset {offset} runs past the end of the file"
+        elements.append(ident[0])
+        offset += body + value
+    if elements != [0x1A45DFA3, 0x18538067]:
+        return "bytes after its Matroska Segment" if elements[:2] == [0x1A45DFA3, 0x18538067] \
+            else "not one EBML header and one Segment"
+    return None
 
 
 def _diagnose(clip_rel: str, first: int, claimed: list[bytes], found: Any, signed: Any,

@@ -30,9 +30,10 @@ import multiprocessing
 import os
 import posixpath
 import re
+import stat
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
@@ -86,12 +87,16 @@ FINDING_CODES: dict[str, tuple[Verdict, Severity, str]] = register({
     "segment.duplicate": (I, E, "two segment records name one file, or one index twice"),
     "segment.misplaced": (I, E, "a file holds another record's segment (same or other recording)"),
     "segment.swapped": (I, E, "two segment files were exchanged with each other"),
-    "segment.unexpected": (I, E, "a file under media/ is named by no signed record (inserted)"),
+    "segment.unexpected": (I, E, "a file in the evidence directory that no signed record names, and that FFmpeg "
+                           "can open as media or that is not a regular file (inserted)"),
+    "evidence.stray_file": (I, W, "a regular file no signed record names that FFmpeg cannot open as media "
+                            "(OS litter such as .DS_Store): a player presents nothing from it; not evidence"),
     "segment.lost": (C, W, "crash recovery or a failed import left a segment file unjournaled (its footage is not committed)"),
     "segment.lost_altered": (I, E, "a file a recovery or import_failed record lists as lost differs from the bytes it signed"),
     "segment.recovered_unattested": (I, E, "a segment journaled by crash recovery is not a prefix a segment.progress record of its file attests"),
     "segment.unattested": (I, E, "a file under media/ holds bytes crash recovery set aside as unattested (presented as evidence)"),
-    "segment.unattested_kept": (C, W, "a file kept beside the evidence under unattested/: no signature covers it; not evidence"),
+    "segment.unattested_kept": (C, W, "a file kept beside the evidence under unattested/ that a signed recovery "
+                                "record names: no signature covers it; not evidence"),
     "segment.pre_event": (I, W, "pre-event flags disagree with the recording.open record"),
     "segment.appended": (I, E, "bytes were added after the signed file (its first bytes are the signed file)"),
     "content.container_changed": (I, W, "file bytes differ but the packets are the signed ones (stream-copy remux)"),
@@ -370,6 +375,60 @@ def _light_probe_ok(path: Path) -> bool:
     except OSError:
         return False
     return head[4:8] == b"ftyp" or head[:4] == b"\x1a\x45\xdf\xa3"
+
+
+#: Bounds of the probe of an unexpected file (format 1.4, section 2.11): a
+#: header-sized read, so a large or hostile file cannot make verify slow.
+_PRESENT_PROBE = {"probesize": "1000000", "analyzeduration": "1000000"}
+_PRESENT_MAX_PACKETS = 256
+#: Demuxers that only render a text file's own characters (FFmpeg's ``tty``
+#: shows a ``.txt`` file, such as an exhibit's VERIFY.txt, as a text screen):
+#: what they present is the text anyone reading the file sees.
+_TEXT_FORMATS = frozenset({"tty"})
+
+
+def _presentable(path: Path) -> bool:
+    """True when FFmpeg opens the regular file *path* as media and demuxes a non-empty packet of it.
+
+    What a player given this file can present (a video, a picture, a subtitle
+    file next to a segment). Probed by name like a player does (the extension
+    counts), with bounded probe size and analysis time, at most
+    ``_PRESENT_MAX_PACKETS`` packets read; never raises. The caller checks the
+    file is regular first (opening a FIFO would block).
+    """
+    try:
+        import av
+
+        # Absolute: a relative name such as "http:x" or "concat:a|b" would be read as a URL.
+        with av.open(os.path.abspath(path), options=dict(_PRESENT_PROBE)) as container:
+            if not container.streams or container.format.name in _TEXT_FORMATS:
+                return False
+            for n, packet in enumerate(container.demux()):
+                if packet.size:
+                    return True
+                if n >= _PRESENT_MAX_PACKETS:
+                    break
+    except Exception:  # noqa: BLE001 - any failure to open or demux: nothing a player can present
+        return False
+    return False
+
+
+def _unexpected_finding(full: Path, rel: str, note: str = "") -> Finding:
+    """``segment.unexpected`` (error) for a file FFmpeg can present or that is not a regular file,
+    else ``evidence.stray_file`` (warning)."""
+    try:
+        st = os.lstat(full)
+        regular = stat.S_ISREG(st.st_mode)
+    except OSError:
+        regular = False
+    if not regular:
+        return _finding("segment.unexpected", f"{rel} is named by no signed record and is not a regular "
+                        "file", file=rel)
+    if _presentable(full):
+        return _finding("segment.unexpected", f"{rel} is named by no signed record and FFmpeg can open it "
+                        f"as media{note}", file=rel)
+    return _finding("evidence.stray_file", f"{rel} is named by no signed record; FFmpeg cannot open it as "
+                    f"media, so a player presents nothing from it (not evidence){note}", file=rel)
 
 
 def _content_of(path: Path, options: dict[str, str] | None = None, salvage: bool = False,
@@ -723,7 +782,9 @@ def verify_evidence(
     for s in segs:
         if s.unattested:
             s.report.status = "unattested"
-    _check_unexpected(root, segs, report, prefetched, lost, aside)
+    # An exhibit folder (verified through bwc_core.exhibit) accounts for its other files itself.
+    _check_unexpected(root, segs, report, prefetched, lost, aside,
+                      whole=follow_exhibit or not (root / EXHIBIT_MANIFEST).is_file())
     _check_continuity(report, lost)
     return report
 
@@ -1486,12 +1547,20 @@ def _compare_timing(s: _Seg, signed: Any, found: Any, where: dict[str, Any], fmt
 
 
 def _check_unexpected(root: Path, segs: list[_Seg], report: Report, prefetched: Any = None,
-                      lost: dict[str, _Lost] | None = None, aside: dict[str, _Lost] | None = None) -> None:
-    """Files under media/ that no signed record names: inserted (or copied) files.
+                      lost: dict[str, _Lost] | None = None, aside: dict[str, _Lost] | None = None,
+                      whole: bool = True) -> None:
+    """Every file of the evidence directory is accounted for (format 1.4, section 2.11).
 
-    A file a signed ``recovery`` or ``import_failed`` record lists as *lost*
-    is accounted for (``segment.lost``); if that record signed its bytes,
-    they must still be those bytes.
+    Accounted for: ``journal.jsonl``, the files signed segment records name
+    (segment and ``.leaves``), a file a signed ``recovery`` or
+    ``import_failed`` record keeps as *lost* (``segment.lost``; if that
+    record signed its bytes, they must still be those bytes) and what a
+    signed ``recovery`` record set aside under ``unattested*/``
+    (``segment.unattested_kept``). Any other file, anywhere in the tree (links
+    are not followed): ``segment.unexpected`` (error) when FFmpeg can open it
+    as media or it is not a regular file, else ``evidence.stray_file``
+    (warning). With ``whole=False`` (an exhibit, whose other files
+    :mod:`bwc_core.exhibit` accounts for) only ``media/`` is walked.
     """
     from . import _fmp4
 
@@ -1510,50 +1579,55 @@ def _check_unexpected(root: Path, segs: list[_Seg], report: Report, prefetched: 
         if rel not in named:
             _check_lost(root / rel, rel, kept, report)
     _check_aside(root, aside, report)
-    for dirpath, dirnames, filenames in os.walk(media, followlinks=False):
+    for full, rel in _tree(media, root):
+        if rel in named or (rel in lost and not lost[rel].absent):
+            continue
+        if rel in set_aside or rel in lost:
+            report.findings.append(_finding(
+                "segment.unattested", f"{rel}: crash recovery set this file aside as unattested (no "
+                "signature covers it), yet it is under media/, presented as evidence", file=rel))
+            continue
+        note = ""
+        if full.is_file() and not full.is_symlink():
+            # Read ahead already if bwc verify's workers were given it.
+            ahead = prefetched.take(full, ["blake3"]) if prefetched is not None else None
+            r = _result(ahead, _fmp4.read_segment, full, ["blake3"])
+            twin = by_digest.get(r.digests.get("blake3")) if r.error is None else None
+            if twin is not None:
+                note = f" (a copy of {twin.rel})"
+        report.findings.append(_unexpected_finding(full, rel, note))
+    if not whole:
+        return
+    for full, rel in _tree(root, root, skip=media):
+        if rel == JOURNAL_NAME or rel in aside:
+            continue
+        report.findings.append(_unexpected_finding(full, rel))
+
+
+def _tree(top: Path, root: Path, skip: Path | None = None) -> Iterator[tuple[Path, str]]:
+    """Files (and links, FIFOs, ... : every non-directory, and links to directories) under *top*,
+    sorted, without following links; *skip* (a directory) left out."""
+    if os.path.islink(top):
+        yield top, top.relative_to(root).as_posix()
+        return
+    for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
+        if skip is not None:
+            dirnames[:] = [d for d in dirnames if Path(dirpath) / d != skip or os.path.islink(skip)]
         dirnames.sort()
         for name in sorted(filenames) + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
             full = Path(dirpath) / name
-            rel = full.relative_to(root).as_posix()
-            if rel in named or (rel in lost and not lost[rel].absent):
-                continue
-            if rel in set_aside or rel in lost:
-                report.findings.append(_finding(
-                    "segment.unattested", f"{rel}: crash recovery set this file aside as unattested (no "
-                    "signature covers it), yet it is under media/, presented as evidence", file=rel))
-                continue
-            note = ""
-            if full.is_file() and not full.is_symlink():
-                # Read ahead already if bwc verify's workers were given it.
-                ahead = prefetched.take(full, ["blake3"]) if prefetched is not None else None
-                r = _result(ahead, _fmp4.read_segment, full, ["blake3"])
-                twin = by_digest.get(r.digests.get("blake3")) if r.error is None else None
-                if twin is not None:
-                    note = f" (a copy of {twin.rel})"
-            report.findings.append(_finding("segment.unexpected",
-                                            f"{rel} is not named by any signed record{note}", file=rel))
+            yield full, full.relative_to(root).as_posix()
 
 
 def _check_aside(root: Path, aside: dict[str, _Lost], report: Report) -> None:
-    """What recovery kept beside the evidence (``unattested*/``): a warning each, never evidence."""
-    listed = set(aside)
+    """What a signed recovery record kept beside the evidence (``unattested*/``): a warning each,
+    never evidence. Files there no recovery record names are unexpected files (the caller)."""
     for rel, kept in sorted(aside.items()):
         if os.path.lexists(root / rel):
             report.findings.append(_finding(
                 "segment.unattested_kept", f"{rel}: kept beside the evidence by crash recovery (record seq "
                 f"{kept.seq}); no signature covers it and it is not evidence", file=rel,
                 recording=kept.recording, seq=kept.seq))
-    for top in sorted(root.iterdir()) if root.is_dir() else []:
-        if not re.fullmatch(r"unattested(-[0-9]+)?", top.name):
-            continue
-        for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
-            dirnames.sort()
-            for name in sorted(filenames):
-                rel = (Path(dirpath) / name).relative_to(root).as_posix()
-                if rel not in listed:
-                    report.findings.append(_finding(
-                        "segment.unattested_kept", f"{rel}: beside the evidence, listed by no recovery "
-                        "record; no signature covers it and it is not evidence", file=rel))
 
 
 def _check_lost(full: Path, rel: str, kept: _Lost, report: Report) -> None:

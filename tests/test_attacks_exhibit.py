@@ -101,8 +101,10 @@ def resign(ex, identity=None, cert=None, edit=None, *, unsigned=False, keep_sign
 
 
 def verify(ex, trust):
+    """The report and its failed codes, less ``exhibit.report_mismatch``: the shipped report of an
+    exhibit attacked after export still states PASS (tests/test_attacks_files.py covers that code)."""
     report = verify_exhibit(ex, TrustAnchors([trust.root_pub]))
-    return report, {f.code for f in report.findings if f.failed}
+    return report, {f.code for f in report.findings if f.failed} - {"exhibit.report_mismatch"}
 
 
 def entry_of(decl, index):
