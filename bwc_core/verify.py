@@ -644,6 +644,17 @@ def _safe_aside(value: Any) -> str | None:
     return value
 
 
+def _aside_index(rel: str, rid: str) -> int | None:
+    """The segment index a set-aside file of recording *rid* was found at
+    (``media/RID/RID-NNNNN.EXT``), else None: a segment finished but not yet
+    journaled when the power went, with no progress record yet, is set aside
+    whole, and its index is then accounted for (a warning), not a gap."""
+    m = re.fullmatch(r"media/([^/]+)/([^/]+)-([0-9]{5})\.(mp4|mkv|ts)", _aside_origin(rel))
+    if m is None or m.group(1) != rid or m.group(2) != rid:
+        return None
+    return int(m.group(3))
+
+
 def _aside_origin(rel: str) -> str:
     """The media/ path a set-aside file was found at."""
     return rel.split("/", 1)[1]
@@ -785,7 +796,7 @@ def verify_evidence(
     # An exhibit folder (verified through bwc_core.exhibit) accounts for its other files itself.
     _check_unexpected(root, segs, report, prefetched, lost, aside,
                       whole=follow_exhibit or not (root / EXHIBIT_MANIFEST).is_file())
-    _check_continuity(report, lost)
+    _check_continuity(report, [*lost.values(), *aside.values()])
     return report
 
 
@@ -904,7 +915,8 @@ def _walk_records(records: list[Record], report: Report, lost: dict[str, _Lost],
                 for value in body["unattested"]:
                     rel = _safe_aside(value)
                     if rel is not None:
-                        aside[rel] = _Lost(rid, rec.seq, "crash recovery set this aside: no attestation covers it")
+                        aside[rel] = _Lost(rid, rec.seq, "crash recovery set this aside: no attestation covers it",
+                                           _aside_index(rel, rid))
             recording(rid).events.append({"kind": "recovery", "seq": rec.seq, "time": rec.time,
                                           "time_utc": _iso(rec.time), "salvaged": body.get("salvaged"),
                                           "lost": body.get("lost")})
@@ -1653,14 +1665,15 @@ def _check_lost(full: Path, rel: str, kept: _Lost, report: Report) -> None:
                                         f"{kept.seq} signed ({found})", **where))
 
 
-def _check_continuity(report: Report, lost: dict[str, _Lost] | None = None) -> None:
+def _check_continuity(report: Report, kept_files: Iterable[_Lost] = ()) -> None:
     """Segment indices without holes, and video timing continuous across segments.
 
-    An index whose file was kept as *lost* (crash recovery, a failed
-    import) is accounted for (reported as ``segment.lost``).
+    An index whose file a signed record kept (*lost* by crash recovery or a
+    failed import, or set aside as unattested by crash recovery) is accounted
+    for (reported as ``segment.lost`` / ``segment.unattested_kept``).
     """
     add = report.findings.append
-    kept = {(k.recording, k.index) for k in (lost or {}).values() if k.index is not None}
+    kept = {(k.recording, k.index) for k in kept_files if k.index is not None}
     for r in report.recordings:
         indices = sorted({s.index for s in r.segments if s.index is not None and s.index >= 0})
         if indices:

@@ -129,29 +129,30 @@ def test_pristine_exhibits_verify_clean(clip_ex, whole_ex, trust):
 
 
 @pytest.fixture(scope="module")
-def opus_srt_source(tmp_path_factory):
-    """4 s of H.264 + Opus + SubRip made by the ffmpeg CLI, in Matroska."""
-    d = tmp_path_factory.mktemp("opus_srt")
-    (d / "s.srt").write_text("1\n00:00:00,000 --> 00:00:02,000\nhello\n")
-    out = d / "opus_srt.mkv"
+def opus_source(tmp_path_factory):
+    """4 s of H.264 + Opus made by the ffmpeg CLI, in Matroska (the red team's source had a SubRip
+    stream too; segments no longer carry subtitle streams, docs/camera.md "Stream kinds")."""
+    d = tmp_path_factory.mktemp("opus")
+    out = d / "opus.mkv"
     r = subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30",
-                        "-f", "lavfi", "-i", "sine=sample_rate=48000", "-i", d / "s.srt", "-t", "4",
-                        "-map", "0", "-map", "1", "-map", "2", "-c:v", "libx264", "-preset", "veryfast",
-                        "-c:a", "libopus", "-c:s", "srt", out], capture_output=True)
+                        "-f", "lavfi", "-i", "sine=sample_rate=48000", "-t", "4",
+                        "-map", "0", "-map", "1", "-c:v", "libx264", "-preset", "veryfast",
+                        "-c:a", "libopus", out], capture_output=True)
     if r.returncode:
         pytest.skip("ffmpeg without libx264 / libopus")
     return out
 
 
 @pytest.mark.parametrize("kind", ["mkv", "ts"])
-def test_clip_with_opus_and_subtitles_verifies(tmp_path, make_evidence, opus_srt_source, trust, kind):
-    """Red team 6: in an MPEG-TS clip FFmpeg demuxes the first Opus dts as 2**33 - 630 and the
-    next as 1260; the dts order check applies the 33-bit rule of the pts (format 1.7, 1.13), so
-    the clip verifies (and its packets read in order by both demux paths). (SubRip is not
-    stored in MP4 segments, hence Matroska and MPEG-TS.)"""
+def test_clip_with_opus_verifies(tmp_path, make_evidence, opus_source, trust, kind):
+    """Red team 6: in an MPEG-TS clip of H.264 + Opus + SubRip FFmpeg demuxed the first Opus dts
+    as 2**33 - 630 and the next as 1260; the dts order check now applies the 33-bit rule of the
+    pts (format 1.7, 1.13). Segments no longer carry subtitles, so this is the pristine H.264 +
+    Opus clip in Matroska and MPEG-TS: it verifies and its packets read in order by both demux
+    paths."""
     from bwc_core.content import content_root
 
-    ev_dir = make_evidence(tmp_path / "ev", [opus_srt_source], trust.cam, trust.cert, container=kind)
+    ev_dir = make_evidence(tmp_path / "ev", [opus_source], trust.cam, trust.cert, container=kind)
     ex = build_exhibit(ev_dir, "REC-001", tmp_path / "ex", start=0.7, end=1.9, trust=[trust.root_pub],
                        **trust.signed)
     clips = sorted((ex / "clips").rglob(f"*.clip.{kind}"))

@@ -278,3 +278,20 @@ def test_leftovers_of_an_interrupted_recovery_are_set_aside(tmp_path, pki, clip,
     assert (ev / "unattested" / (rel + ".1")).read_bytes() == found
     assert (ev / "unattested" / (rel + ".partial")).read_bytes() == found[:1000]
     assert _failed(verify_evidence(ev, _anchors(root))) == []
+
+
+def test_a_set_aside_segment_accounts_for_its_index():
+    """A segment that finished writing but whose record (and any progress record) had not reached
+    the journal when the power went is set aside whole; its index is the recovery record's to
+    account for (``segment.unattested_kept``), not a ``segment.index_gap`` (the SIGKILL suite met
+    this: index 0 set aside, index 1 salvaged). Only a name of the recording's own pattern
+    counts."""
+    from bwc_core.verify import _aside_index
+
+    rid = "BWC-0001-003163"
+    assert _aside_index(f"unattested/media/{rid}/{rid}-00000.mp4", rid) == 0
+    assert _aside_index(f"unattested-2/media/{rid}/{rid}-00012.ts", rid) == 12
+    assert _aside_index(f"unattested/media/{rid}/OTHER-00000.mp4", rid) is None
+    assert _aside_index(f"unattested/media/OTHER/{rid}-00000.mp4", rid) is None
+    assert _aside_index(f"unattested/media/{rid}/{rid}-00000.mp4.leaves", rid) is None
+    assert _aside_index(f"unattested/media/{rid}/x/{rid}-00000.mp4", rid) is None
