@@ -40,6 +40,7 @@ __all__ = [
     "check_carried",
     "compare_presentation",
     "default_presentation",
+    "header_declares_streams",
     "measure_presentation",
     "signed_presentation",
     "writer_presentation",
@@ -132,7 +133,9 @@ def _matrix(frame: Any) -> list[int]:
 _LIGHT_PROBE = {"analyzeduration": "0", "probesize": "32"}
 
 
-def _light_probe_ok(name: str) -> bool:
+def header_declares_streams(name: str | os.PathLike[str]) -> bool:
+    """True when the file starts like ISO BMFF (``ftyp``) or Matroska (EBML): containers that
+    declare every stream in their header, so FFmpeg's stream probe can be cut short."""
     try:
         with open(name, "rb") as fh:
             head = fh.read(12)
@@ -164,7 +167,7 @@ def _measure(path: str | os.PathLike[str], options: dict[str, str] | None,
     import av
 
     name = os.fspath(path)
-    opts = dict(_LIGHT_PROBE if _light_probe_ok(name) else {})
+    opts = dict(_LIGHT_PROBE if header_declares_streams(name) else {})
     opts.update(options or {})
     try:
         container = av.open(name, "r", options=opts)

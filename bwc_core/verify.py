@@ -48,6 +48,7 @@ from .envelope import Envelope
 from .journal import JOURNAL_NAME, Journal, Record, read_lines
 from .keys import Certificate, RevocationList, TrustAnchors
 from . import presentation as _presentation  # noqa: F401 - registers content.presentation_altered
+from .presentation import header_declares_streams
 
 __all__ = [
     "FINDING_CODES",
@@ -367,14 +368,6 @@ EXHIBIT_MANIFEST = "exhibit.json"
 _LIGHT_PROBE = {"analyzeduration": "0", "probesize": "32", "skip_frame": "all"}
 
 
-def _light_probe_ok(path: Path) -> bool:
-    """True when the file starts like ISO BMFF (``ftyp``) or Matroska (EBML)."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(12)
-    except OSError:
-        return False
-    return head[4:8] == b"ftyp" or head[:4] == b"\x1a\x45\xdf\xa3"
 
 
 #: Bounds of the probe of an unexpected file (format 1.4, section 2.11): a
@@ -556,7 +549,7 @@ def _demux_file(path: Path, expected_root: str | None = None,
         return None, [], "not a regular file", None
     info: dict[str, Any] = {}
     try:
-        if expected_root is not None and _light_probe_ok(path):
+        if expected_root is not None and header_declares_streams(path):
             try:
                 content, problems = _content_of(path, _LIGHT_PROBE, salvage, info=info)
                 if not problems and content.root.hex() == expected_root:

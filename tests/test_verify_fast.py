@@ -31,7 +31,7 @@ def _rows(result):
 
 
 def test_light_probe_applies_to_mp4_and_mkv_only(clip):
-    assert verify._light_probe_ok(clip) is (clip.suffix in (".mp4", ".mkv"))
+    assert verify.header_declares_streams(clip) is (clip.suffix in (".mp4", ".mkv"))
 
 
 def test_light_probe_sees_the_same_streams_exactly_where_it_is_used(clip):
@@ -42,7 +42,7 @@ def test_light_probe_sees_the_same_streams_exactly_where_it_is_used(clip):
                   "sample_rate", "channels")
         same = [[getattr(s, f) for f in fields] for s in light.streams] == \
                [[getattr(s, f) for f in fields] for s in full.streams]
-    assert same is verify._light_probe_ok(clip)
+    assert same is verify.header_declares_streams(clip)
 
 
 def test_fast_content_equals_content_root(clip):
