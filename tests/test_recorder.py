@@ -241,6 +241,25 @@ while True:
 """
 
 
+def _run_and_kill(args, env, delay):
+    """Run ``python -c args...``, wait for its READY line, SIGKILL it *delay* seconds later:
+    (every line it printed, its return code)."""
+    child = subprocess.Popen([sys.executable, "-c", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env=env)
+    assert child.stdout is not None
+    lines = []
+    line = child.stdout.readline()
+    while line and line.strip() != "READY":
+        lines.append(line)
+        line = child.stdout.readline()
+    assert line, child.stderr.read()
+    time.sleep(delay)
+    assert child.poll() is None, f"recorder died before the kill: {child.stderr.read()}"
+    child.send_signal(signal.SIGKILL)
+    out, _ = child.communicate()
+    return lines + out.splitlines(keepends=True), child.returncode
+
+
 def test_sigkill_at_random_moments_then_recover(tmp_path, pki, media_dir):
     """>= 20 kills while pushing, writing segments and appending; nothing journaled is lost."""
     root, cam, cert = pki
@@ -255,23 +274,10 @@ def test_sigkill_at_random_moments_then_recover(tmp_path, pki, media_dir):
     kills = 0
     reports = []
     for attempt in range(22):
-        child = subprocess.Popen(
-            [sys.executable, "-c", CHILD, str(evidence), str(clip), str(keyfile), str(certfile), str(attempt)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        )
-        assert child.stdout is not None
-        lines = []
-        line = child.stdout.readline()
-        while line and line.strip() != "READY":
-            lines.append(line)
-            line = child.stdout.readline()
-        assert line, child.stderr.read()
-        time.sleep(rnd.uniform(0.05, 1.2))
-        assert child.poll() is None, f"recorder died before the kill: {child.stderr.read()}"
-        child.send_signal(signal.SIGKILL)
-        out, _ = child.communicate()
-        assert child.returncode == -signal.SIGKILL
-        lines += out.splitlines(keepends=True)
+        lines, returncode = _run_and_kill(
+            [CHILD, str(evidence), str(clip), str(keyfile), str(certfile), str(attempt)], env,
+            rnd.uniform(0.05, 1.2))
+        assert returncode == -signal.SIGKILL
         # Only whole lines count: the kill can land between print()'s text and its newline.
         acknowledged = [l.split() for l in lines if l.endswith("\n") and len(l.split()) == 2]
         kills += 1
@@ -600,23 +606,9 @@ def test_sigkill_during_mutes_and_sleeps_loses_at_most_the_fragment_in_flight(tm
     bound = 1 + 0.5 + 0.5 + 0.1
     losses, planted_files, in_mute = [], [], []
     for attempt in range(8):
-        child = subprocess.Popen(
-            [sys.executable, "-c", MUTE_CHILD, str(evidence), str(clip), str(keyfile), str(certfile),
-             str(attempt), container],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        )
-        assert child.stdout is not None
-        lines = []
-        line = child.stdout.readline()
-        while line and line.strip() != "READY":
-            lines.append(line)
-            line = child.stdout.readline()
-        assert line, child.stderr.read()
-        time.sleep(rnd.uniform(1.5, 4.5))
-        assert child.poll() is None, f"recorder died before the kill: {child.stderr.read()}"
-        child.send_signal(signal.SIGKILL)
-        out, _ = child.communicate()
-        lines += out.splitlines(keepends=True)
+        lines, _ = _run_and_kill(
+            [MUTE_CHILD, str(evidence), str(clip), str(keyfile), str(certfile), str(attempt), container], env,
+            rnd.uniform(1.5, 4.5))
         whole = [l.split() for l in lines if l.endswith("\n")]
         acknowledged = [(int(w[1]), w[2]) for w in whole if w and w[0] == "R" and len(w) == 3]
         pushed = [(w[1], float(w[2]), w[3] == "1") for w in whole if w and w[0] == "V" and len(w) == 4]
