@@ -63,6 +63,8 @@ __all__ = [
     "packet_leaf",
     "pts_bits_of",
     "read_leaves",
+    "segment_chunks",
+    "signed_leaves",
     "verify_range_proof",
     "write_leaves",
 ]
@@ -995,3 +997,67 @@ def file_digests(path: str | os.PathLike[str], algorithms: Sequence[str] = ("bla
     except FileNotFoundError:
         raise MediaError(f"{os.fspath(path)}: no such file") from None
     return digester.hexdigests()
+
+
+# --- the chunk table of a segment record ------------------------------------------------------
+
+
+def _chunk_from_json(value: Any) -> ChunkInfo:
+    def frac(v: Any) -> Fraction:
+        if type(v) is not list or len(v) != 2 or any(type(x) is not int for x in v) or v[1] <= 0:
+            raise ValueError("not a fraction")
+        return Fraction(v[0], v[1])
+
+    if type(value) is not dict:
+        raise ValueError("not an object")
+    return ChunkInfo(
+        value["index"], frac(value["start"]), frac(value["duration"]), bytes.fromhex(value["payload_root"]),
+        bytes.fromhex(value["timing_hash"]), bytes.fromhex(value["root"]), value["first_packet"],
+        value["packet_count"],
+    )
+
+
+def segment_chunks(body: Mapping[str, Any], sidecar: ContentResult | None) -> list[ChunkInfo] | None:
+    """The chunk table of a signed ``segment`` record (format 2.5), or None when it is not known.
+
+    Records before format 1.5 carry it (``chunks``); since 1.5 it is derived
+    from the segment's sidecar, which *sidecar* must be once checked against
+    the record (:func:`signed_leaves`): its chunk starts, durations, roots,
+    first packets and counts are those the writer computed (section 1.9).
+    Every reader of a chunk table goes through here.
+    """
+    chunks = body.get("chunks")
+    if chunks is not None:
+        try:
+            return [_chunk_from_json(c) for c in chunks]
+        except (KeyError, TypeError, ValueError):
+            return None
+    return None if sidecar is None else list(sidecar.chunks)
+
+
+def signed_leaves(path: str | os.PathLike[str], body: Mapping[str, Any]) -> ContentResult:
+    """Read the sidecar at *path* and check it against the ``segment`` record *body*.
+
+    Its size and every digest must be the record's ``leaves`` and the root
+    recomputed from it the record's ``content_root``; otherwise
+    :class:`LeavesError`.
+    """
+    name = os.fspath(path)
+    ref = body.get("leaves") if isinstance(body.get("leaves"), Mapping) else {}
+    signed = ref.get("digests") if isinstance(ref.get("digests"), Mapping) else {}
+    if not signed:
+        raise LeavesError(f"{name}: the segment record names no sidecar digests")
+    data = read_regular_file(path, LEAVES_FILE_LIMIT, LeavesError, "a leaves sidecar")
+    if len(data) != ref.get("size"):
+        raise LeavesError(f"{name}: {len(data)} bytes, the segment record signs {ref.get('size')}")
+    try:
+        digester = FileDigester(list(signed))
+    except BwcValueError:
+        raise LeavesError(f"{name}: the segment record signs an unknown digest algorithm") from None
+    digester.update(data)
+    if digester.hexdigests() != dict(signed):
+        raise LeavesError(f"{name}: bytes differ from the signed sidecar")
+    result = parse_leaves(data, name=name)
+    if result.root.hex() != body.get("content_root"):
+        raise LeavesError(f"{name}: recomputed root differs from the signed content root")
+    return result

@@ -48,10 +48,19 @@ from typing import Any
 
 from ._fileio import read_regular_file
 from .canonical import load_json, parse_canonical
-from .content import RangeProof, config_digest, file_digests, inclusion_proof, read_leaves, verify_range_proof
+from .content import (
+    RangeProof,
+    config_digest,
+    file_digests,
+    inclusion_proof,
+    read_leaves,
+    segment_chunks,
+    signed_leaves,
+    verify_range_proof,
+)
 from .envelope import EXHIBIT_TYPE, RECORD_CONTEXT, Envelope, record_hash, sign
 from .envelope import verify as verify_envelope
-from .errors import BwcError, CertificateError, ContainerError, ExhibitError, SignatureError, UnsafePathError
+from .errors import BwcError, CertificateError, ContainerError, ExhibitError, LeavesError, SignatureError, UnsafePathError
 from .findings import Finding, Severity, Verdict, register
 from .findings import finding as _finding
 from .journal import JOURNAL_NAME, Journal, read_lines
@@ -253,14 +262,11 @@ def _read_source(evidence: Path, recording: str) -> _Source:
 # --- clips ----------------------------------------------------------------------------------
 
 
-def _chunk_range(body: dict[str, Any], t0: Fraction, start: Fraction | None, end: Fraction | None) -> tuple[int, int] | None:
-    """The chunks of one segment record overlapping [start, end] (recording-relative seconds)."""
-    chunks = body.get("chunks") if isinstance(body.get("chunks"), list) else []
+def _chunk_range(chunks: list[Any], t0: Fraction, start: Fraction | None, end: Fraction | None) -> tuple[int, int] | None:
+    """The chunks of one segment's signed chunk table overlapping [start, end] (recording-relative seconds)."""
     picked = []
     for n, c in enumerate(chunks):
-        s, d = _fraction(c.get("start")), _fraction(c.get("duration"))
-        if s is None or d is None:
-            raise ExhibitError(f"{body.get('file')}: chunk {n} of the segment record has no start/duration")
+        s, d = c.start, c.duration
         rel_s, rel_e = s - t0, s - t0 + d
         if (end is None or rel_s < end) and (start is None or rel_e > start or (d == 0 and rel_s >= start)):
             picked.append(n)
@@ -460,25 +466,30 @@ def build_exhibit(
             if rel is None or leaves_rel is None or not rel.startswith("media/"):
                 raise ExhibitError(f"seq {rec.seq}: segment record names an unsafe path {body.get('file')!r}")
             seg_path, leaves_path = evidence / rel, evidence / leaves_rel
-            nchunks = len(body.get("chunks")) if isinstance(body.get("chunks"), list) else 0
+            try:
+                signed = signed_leaves(leaves_path, body)
+            except LeavesError as exc:
+                raise ExhibitError(f"{exc}; verify the evidence first") from None
+            chunks = segment_chunks(body, signed)
+            if chunks is None:
+                raise ExhibitError(f"seq {rec.seq}: the segment record's chunk table is unreadable")
+            nchunks = len(chunks)
             entry: dict[str, Any] = {"index": body.get("index"), "seq": rec.seq, "record": rec.hash_hex,
                                      "file": rel, "leaves": leaves_rel, "chunk_count": nchunks}
             if clip_mode:
-                picked = _chunk_range(body, t0, start_f, end_f)
+                picked = _chunk_range(chunks, t0, start_f, end_f)
+                # Every segment's sidecar goes along (since format 1.5 the
+                # chunk table a verifier selects the span with is in it).
+                (work / leaves_rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(leaves_path, work / leaves_rel)
                 if picked is None:
                     continue
-                signed = read_leaves(leaves_path)
-                if signed.root.hex() != body.get("content_root"):
-                    raise ExhibitError(f"{leaves_rel}: does not match the signed content root; "
-                                       "verify the evidence first")
                 first, last = picked
                 container = str(body.get("container") or Path(rel).suffix.lstrip("."))
                 clip_rel = f"{CLIP_DIR}/{recording}/{Path(rel).stem}.clip{Path(rel).suffix}"
                 (work / clip_rel).parent.mkdir(parents=True, exist_ok=True)
                 _write_clip(seg_path, container, signed, first, last, work / clip_rel,
                             recovered=body.get("recovered") is True)
-                (work / leaves_rel).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(leaves_path, work / leaves_rel)
                 entry.update(first_chunk=first, last_chunk=last, clip={
                     "file": clip_rel, "container": container,
                     "chunk_roots": [c.root.hex() for c in signed.chunks[first : last + 1]],
@@ -1001,14 +1012,18 @@ def _check_span(p: Path, decl: _Declared, rec: Any, report: ExhibitReport, progr
     hashes, closes = _excerpt_facts(p)
     starts = [_fraction(s.body.get("start")) for s in rec.segments]
     t0 = min((s for s in starts if s is not None), default=Fraction(0))
+    tables: dict[int, list[Any] | None] = {}
+
+    def signed_chunks(sr: Any) -> list[Any] | None:
+        if id(sr) not in tables:
+            tables[id(sr)] = _signed_chunks(p, sr)
+        return tables[id(sr)]
 
     def chunk_time(sr: Any, k: int, end: bool) -> Fraction | None:
-        chunks = sr.body.get("chunks") if isinstance(sr.body.get("chunks"), list) else []
-        if not 0 <= k < len(chunks) or not isinstance(chunks[k], dict):
+        chunks = signed_chunks(sr) or []
+        if not 0 <= k < len(chunks):
             return None
-        s, d = _fraction(chunks[k].get("start")), _fraction(chunks[k].get("duration"))
-        if s is None or d is None:
-            return None
+        s, d = chunks[k].start, chunks[k].duration
         return s + d - t0 if end else s - t0
 
     # The excerpt and the journal head the exporter declares must be the signed ones.
@@ -1032,7 +1047,8 @@ def _check_span(p: Path, decl: _Declared, rec: Any, report: ExhibitReport, progr
     for e in entries:
         sr = by_index.get(e["index"])
         where = {"segment": e["file"], "index": e["index"]}
-        nchunks = len(sr.body.get("chunks")) if sr is not None and isinstance(sr.body.get("chunks"), list) else None
+        table = signed_chunks(sr) if sr is not None else None
+        nchunks = len(table) if table is not None else None
         wrong = []
         if sr is None:
             wrong.append(f"no signed segment record of index {e['index']} in the excerpt")
@@ -1092,7 +1108,10 @@ def _check_span(p: Path, decl: _Declared, rec: Any, report: ExhibitReport, progr
         expected, shown = [], []
         try:
             for s in sorted(by_index.values(), key=lambda s: s.index):
-                picked = _chunk_range(s.body, t0, bounds[0], bounds[1])
+                table = signed_chunks(s)
+                if table is None:
+                    raise ExhibitError("no signed chunk table")
+                picked = _chunk_range(table, t0, bounds[0], bounds[1])
                 if picked is not None:
                     expected.append((s.index, *picked))
         except ExhibitError:
@@ -1259,17 +1278,29 @@ def _check_clip_presentation(full: Path, clip_rel: str, sr: Any, add: list[Findi
 
 
 def _clip_origin(signed: Any, sr: Any) -> Fraction | None:
-    """t0 of the segment's chunking without video (format 1.5), from the signed sidecar or record.
+    """t0 of the segment's chunking without video (format 1.5, "Clips"): its signed chunk 0's start.
 
     A clip of an audio-only segment is chunked by the segment's seconds, not
-    by seconds from its own first packet.
+    by seconds from its own first packet. *signed* is the segment's sidecar
+    once checked against the signed root (or None).
     """
-    if signed is not None:
-        tbs = {s.index: s.time_base for s in signed.streams}
-        if signed.packets:
-            return min(p.pts * tbs[p.stream] for p in signed.chunk_packets(0))
-    chunks = sr.body.get("chunks") if isinstance(sr.body.get("chunks"), list) else []
-    return _fraction(chunks[0].get("start")) if chunks and isinstance(chunks[0], dict) else None
+    chunks = segment_chunks(sr.body, signed)
+    return chunks[0].start if chunks else None
+
+
+def _signed_chunks(root: Path, sr: Any) -> list[Any] | None:
+    """The chunk table of segment record *sr*: its own (before format 1.5) or its checked sidecar's under *root*."""
+    signed = None
+    if "chunks" not in sr.body:
+        ref = sr.body.get("leaves") if isinstance(sr.body.get("leaves"), dict) else {}
+        rel = _safe_member(ref.get("file"))
+        if rel is None:
+            return None
+        try:
+            signed = signed_leaves(root / rel, sr.body)
+        except (BwcError, OSError, ValueError):
+            return None
+    return segment_chunks(sr.body, signed)
 
 
 def _verify_clip(root: Path, entry: dict[str, Any], segs: dict[str, Any], add: list[Finding],

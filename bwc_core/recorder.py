@@ -42,6 +42,9 @@ UNATTESTED_DIR = "unattested"
 #: power cut can take beyond the fragment in flight, and ~0.84 kB of journal
 #: each (see docs/camera.md for the budget).
 PROGRESS_SECONDS = 2
+#: The digests a ``segment.progress`` record carries (format 1.5; 1.4 wrote
+#: every digest of the segment): enough to identify the prefix.
+PROGRESS_DIGESTS = ("blake3",)
 #: Journal records a camera keeps in memory (the chain needs only the head;
 #: a device journal grows for years).
 JOURNAL_KEEP = 256
@@ -586,7 +589,7 @@ class Recorder:
                     report.unattested.append(moved)
                     _copy_prefix(evidence / moved, path, size)
                 info = salvage(path, index=index, pre_event=had_pre_event and index == 0)
-                if info is None or info.size != size or info.digests != digests:
+                if info is None or info.size != size or any(info.digests.get(k) != v for k, v in digests.items()):
                     # An attested prefix without one complete packet (a header
                     # only): nothing to salvage. Our copy goes; the file as
                     # found is already aside.
@@ -623,13 +626,19 @@ class Recorder:
 
 
 def progress_body(evidence_dir: Path, recording: str | None, progress: SegmentProgress) -> dict[str, Any]:
-    """The journaled body of a ``segment.progress`` record (format 1.4)."""
+    """The journaled body of a ``segment.progress`` record (format 1.5: BLAKE3 only).
+
+    A progress record only has to identify a prefix: the recovered segment's
+    ``segment`` record signs every digest of it, and the verifier matches the
+    two by size and each digest the progress record carries.
+    """
+    digests = {k: v for k, v in progress.digests.items() if k in PROGRESS_DIGESTS} or dict(progress.digests)
     return {
         "recording": recording,
         "index": progress.index,
         "file": Path(progress.path).relative_to(evidence_dir).as_posix(),
         "size": progress.size,
-        "digests": dict(progress.digests),
+        "digests": digests,
     }
 
 

@@ -258,10 +258,13 @@ RECORD_FIELDS: dict[str, Check] = {
     "segment": _object({
         **_COMMON, "recording": _string, "index": _natural, "file": _string, "container": _string,
         "size": _natural, "digests": _digests, "content_root": _hex64, "leaves": _FILE_REF,
-        "chunks": _list_of(_CHUNK), "streams": _list_of(_STREAM), "spans": _list_of(_SPAN),
+        "streams": _list_of(_STREAM), "spans": _list_of(_SPAN),
         "cut": _fraction, "start": _fraction, "end": _fraction, "packet_count": _natural,
         "pre_event": _boolean, "recovered": _boolean},
-        {"progress": _natural}),  # recovered segments: the seq of the segment.progress it is a prefix of
+        # progress: recovered segments, the seq of the segment.progress it is a prefix of.
+        # chunks: records before format 1.5 only; since 1.5 the chunk table is
+        # derived from the signed sidecar (content.segment_chunks).
+        {"progress": _natural, "chunks": _list_of(_CHUNK)}),
     "segment.progress": _object({**_COMMON, "recording": _string, "index": _natural, "file": _string,
                                  "size": _natural, "digests": _digests}),
     "event": _event,

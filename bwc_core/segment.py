@@ -210,6 +210,7 @@ class SegmentInfo:
 
         Times are exact ``[numerator, denominator]`` pairs; the path is the
         bare file name (segments are addressed relative to their directory).
+        The chunk table is not in it (format 1.5): the sidecar holds it.
         """
         return {
             "index": self.index,
@@ -219,7 +220,6 @@ class SegmentInfo:
             "size": self.size,
             "digests": dict(self.digests),
             "content_root": self.content_root_hex,
-            "chunks": [c.to_json() for c in self.chunks],
             "streams": [dict(s) for s in self.streams],
             "spans": [s.to_json() for s in self.spans],
             "cut": _fraction_json(self.cut),
@@ -284,7 +284,7 @@ class _Writer:
     __slots__ = (
         "index", "path", "leaves_path", "sink", "out", "ostreams", "hasher", "spans",
         "count", "pre_event", "cut", "cut_ticks", "passed", "rewrites", "progress_at", "progress_size",
-        "streams",
+        "boundary", "streams",
     )
 
     def __init__(self, seg: Segmenter, index: int, cut: Fraction) -> None:
@@ -324,6 +324,7 @@ class _Writer:
         self.passed: set[int] = set()
         self.progress_at: Any = None  # master ticks from which the next progress snapshot is due
         self.progress_size = 0  # bytes covered by the last snapshot
+        self.boundary = False  # a fragment boundary passed whose fragment is not attested yet
 
     def mux(self, record: PacketRecord | _AvPacket, pre_event: bool, position: int) -> None:
         if record.stream not in self.ostreams:
@@ -756,8 +757,14 @@ class Segmenter:
                 cur = self._cur
             assert cur is not None
             cur.mux(record, pre, position)
-            if self._progress_ticks is not None and pts >= cur.progress_at and cur.sink.size > cur.progress_size:
-                self._snapshot(cur, pts)
+            if self._progress_ticks is not None:
+                if pts >= cur.progress_at and (record.keyframe or not self._master_is_video):
+                    # A fragment boundary (format 2.10): the fragment before it
+                    # is attested as soon as the muxer has written it.
+                    cur.progress_at = pts + self._progress_ticks
+                    cur.boundary = True
+                if cur.boundary and cur.sink.size > cur.progress_size:
+                    self._snapshot(cur)
             if self._master_max is None or pts > self._master_max:
                 self._master_max = pts
             if self._pending:
@@ -930,20 +937,22 @@ class Segmenter:
             # the new segment once the master stream has passed it.
         self._master_max = None
 
-    def _snapshot(self, writer: _Writer, pts: Any) -> None:
+    def _snapshot(self, writer: _Writer) -> None:
         """Queue a :class:`SegmentProgress` of what *writer*'s file holds now.
 
-        Taken after a master-stream packet once ``progress_seconds`` have
-        passed and the file grew: the muxers write whole fragments (MP4),
-        clusters (Matroska) or PES packets (MPEG-TS) per call, so the prefix
-        ends on a boundary a demuxer reads up to.
+        Taken after the first master-stream packet by which the muxer has
+        written the bytes before a fragment boundary (a master keyframe
+        ``progress_seconds`` or more after the previous boundary): the
+        muxers write whole fragments (MP4), clusters (Matroska) or PES
+        packets (MPEG-TS) per call, so the prefix ends on a boundary a
+        demuxer reads up to.
         """
         assert self._progress_ticks is not None
         # The hashing thread fsyncs and digests the prefix when it gets there
         # (it is hashing those bytes already): the capture thread does not wait.
         snap = writer.sink.snapshot_async(sync=self.fsync)
         writer.progress_size = snap.size
-        writer.progress_at = pts + self._progress_ticks
+        writer.boundary = False
         self._snapshots.append((writer.index, writer.path, snap))
 
     def wait_progress(self, timeout: float | None = None) -> None:

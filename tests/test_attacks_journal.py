@@ -408,11 +408,16 @@ def _edit_first(rtype, change):
     return edit
 
 
+_CHUNK = {"index": 0, "start": [0, 1], "duration": [1, 1], "payload_root": "01" * 32, "timing_hash": "02" * 32,
+          "root": "03" * 32, "first_packet": 0, "packet_count": 1}
+
 OFF_SPEC = {
     "segment_unknown_field": _edit_first("segment", lambda b: b.update(comment="re-encoded later")),
     "segment_missing_content_root": _edit_first("segment", lambda b: b.pop("content_root")),
     "segment_size_as_string": _edit_first("segment", lambda b: b.update(size=str(b["size"]))),
-    "segment_chunk_unknown_field": _edit_first("segment", lambda b: b["chunks"][0].update(x=1)),
+    # A chunk table (records before format 1.5 carry one) is checked field by field.
+    "segment_chunk_unknown_field": _edit_first("segment", lambda b: b.update(chunks=[{**_CHUNK, "x": 1}])),
+    "segment_chunk_start_float": _edit_first("segment", lambda b: b.update(chunks=[{**_CHUNK, "start": 0.5}])),
     "genesis_unknown_field": _edit_first("device.genesis", lambda b: b.update(note="x")),
     "open_officer_not_a_string": _edit_first("recording.open", lambda b: b.update(officer=4711)),
     "event_unknown_kind": _edit_first("event", lambda b: b.update(kind="teleport")),

@@ -100,7 +100,9 @@ def test_pristine_crash_recovers_an_attested_prefix_that_verifies(tmp_path, pki,
     body = next(r.body for r in Journal.open(ev).records if r.type == "segment" and r.body["file"] == rel)
     progress = {r.seq: r.body for r in Journal.open(ev).records if r.type == "segment.progress"}
     assert body["recovered"] and progress[body["progress"]]["size"] == body["size"]
-    assert progress[body["progress"]]["digests"] == body["digests"]
+    # Format 1.5: a progress record identifies the prefix by BLAKE3; the segment record signs both digests.
+    assert progress[body["progress"]]["digests"] == {"blake3": body["digests"]["blake3"]}
+    assert set(body["digests"]) == {"blake3", "sha256"}
     assert partial.read_bytes() == found[:body["size"]]
     verdict = verify_evidence(ev, _anchors(root))
     assert _failed(verdict) == []

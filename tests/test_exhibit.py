@@ -345,3 +345,50 @@ def test_not_a_zip_nor_exhibit(tmp_path, trust, capsys):
     (bad / EXHIBIT_MANIFEST).write_text("{not json")
     code, out, err = run(capsys, "verify", bad, "--trust", trust.root_pub)
     assert code == 2 and len(err.strip().splitlines()) == 1
+
+
+def _as_format_1_4(evidence, out, trust):
+    """The same evidence as a format <= 1.4 writer journaled it: each segment record carries its chunk table."""
+    from bwc_core.journal import Journal
+
+    shutil.copytree(evidence, out, ignore=shutil.ignore_patterns("journal.jsonl"))
+    source = Journal.open(evidence)
+    journal = Journal.create(out, trust.cam, trust.cert, sync="none")
+    try:
+        for r in source.records[1:]:
+            body = {k: v for k, v in r.body.items() if k not in ("type", "seq", "prev", "device", "time")}
+            if r.type == "segment":
+                assert "chunks" not in body  # a format 1.5 writer's record
+                body["chunks"] = [c.to_json() for c in read_leaves(out / body["leaves"]["file"]).chunks]
+            journal.append(r.type, body)
+    finally:
+        journal.close()
+        source.close()
+    return out
+
+
+def test_records_before_format_1_5_with_chunk_tables_verify_and_clip_alike(evidence, trust, clip_exhibit, tmp_path):
+    """Segment records of formats <= 1.4 carry `chunks`; they still verify, and a clip picks the same chunks."""
+    from bwc_core.verify import verify_evidence
+
+    old = _as_format_1_4(evidence, tmp_path / "old", trust)
+    anchors = TrustAnchors([trust.root_pub])
+    assert verify_evidence(old, anchors).ok
+    out = build_exhibit(old, "REC-001", tmp_path / "clip", start=2.5, end=5, trust=[trust.root_pub], **trust.signed)
+    shown = verify_exhibit(out, anchors)
+    assert shown.ok, [(f.code, f.message) for f in shown.findings if f.failed]
+    picked = [(s["index"], s["first_chunk"], s["last_chunk"], s["chunk_count"]) for s in manifest(out)["segments"]]
+    assert picked == [(s["index"], s["first_chunk"], s["last_chunk"], s["chunk_count"])
+                      for s in manifest(clip_exhibit)["segments"]]
+
+
+def test_a_clip_exhibit_carries_every_segment_sidecar_for_its_span_check(clip_exhibit, evidence, trust):
+    """Format 1.5: the chunk table of every segment of the recording is in its sidecar, so all go along."""
+    from bwc_core.journal import Journal
+
+    j = Journal.open(evidence)
+    wanted = {r.body["leaves"]["file"] for r in j.records if r.type == "segment" and r.body["recording"] == "REC-001"}
+    j.close()
+    assert len(wanted) > len(manifest(clip_exhibit)["segments"])
+    assert all((Path(clip_exhibit) / rel).is_file() for rel in wanted)
+    assert verify_exhibit(clip_exhibit, TrustAnchors([trust.root_pub])).ok

@@ -544,7 +544,7 @@ cert = Certificate.load(certfile)
 src = MediaSource(clip)
 packets = list(src)
 span = max(p.pts_seconds for p in packets) + 1
-rec = Recorder(evidence, identity=cam, cert=cert, streams=src.streams, progress_seconds=1,
+rec = Recorder(evidence, identity=cam, cert=cert, streams=src.streams,  # the default progress cadence
                policy=RecordingPolicy(pre_event_seconds=1, segment_seconds=4, container=container))
 def report():
     print("R", rec.journal.seq, rec.journal.head.hex(), flush=True)
@@ -590,9 +590,12 @@ def test_sigkill_during_mutes_and_sleeps_loses_at_most_the_fragment_in_flight(tm
 
     After each kill: no acknowledged record lost, a file planted in the open
     recording never signed, and the video lost from the recording open at the
-    kill is at most what was not yet attested: the progress interval (1 s)
-    plus the fragment in flight (one 0.5 s GOP) and one more GOP of muxer delay.
-    Before the fix a kill during a long mute lost the whole segment (4 s here).
+    kill is at most the fragment in flight (format 2.10: the GOPs from one
+    attested boundary to the next, 2 s at the default cadence with these 0.5 s
+    GOPs) plus the frames pushed while its attestation was being digested and
+    journaled (0.25 s of media here, pushed at twice real time). Before, the
+    bound was the progress interval plus a fragment plus one GOP of muxer
+    delay; before format 1.4 a kill during a long mute lost the whole segment.
     """
     root, cam, cert = pki
     from bwc_core.media import SyntheticCamera
@@ -603,7 +606,9 @@ def test_sigkill_during_mutes_and_sleeps_loses_at_most_the_fragment_in_flight(tm
     evidence = tmp_path / "evidence"
     rnd = random.Random(20261203)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    bound = 1 + 0.5 + 0.5 + 0.1
+    from bwc_core.recorder import PROGRESS_SECONDS
+
+    bound = PROGRESS_SECONDS + 0.25
     losses, planted_files, in_mute = [], [], []
     for attempt in range(8):
         lines, _ = _run_and_kill(
@@ -646,3 +651,43 @@ def test_sigkill_during_mutes_and_sleeps_loses_at_most_the_fragment_in_flight(tm
     assert [(f.code, f.message) for f in verdict.findings if f.failed and f.code != "content.timing_gap"] == []
     recovered = [s for r in verdict.recordings for s in r.segments if s.recovered]
     assert all(s.status == "ok" for s in recovered)
+
+
+def test_journal_stays_under_two_megabytes_per_recorded_hour(tmp_path, pki, media_dir):
+    """Journal bytes per recorded hour at the defaults (10 s segments, progress every 2 s), 1 s GOPs, A+V.
+
+    Format 1.5: `segment` records carry no chunk table (the signed sidecar
+    does) and `segment.progress` records only BLAKE3. Before, ~3.4 MB/h.
+    """
+    root, cam, cert = pki
+    from bwc_core.media import SyntheticCamera
+
+    clip = SyntheticCamera(seconds=60, gop=30, width=640, height=360).write(media_dir / "hour.mp4")
+    src = MediaSource(clip)
+    packets = list(src)
+    with Recorder(tmp_path, identity=cam, cert=cert, streams=src.streams,
+                  policy=RecordingPolicy(pre_event_seconds=0)) as rec:
+        assert rec.progress_seconds == 2 and rec.policy.segment_seconds == 10  # the defaults measured
+        before = rec.journal.seq
+        rec.activate(trigger="button")
+        for p in packets:
+            rec.push(p)
+            rec.flush_progress(5)
+        rec.deactivate(DeactivationReason.EVENT_COMPLETE)
+    lines = (tmp_path / "journal.jsonl").read_bytes().splitlines(keepends=True)
+    journal = Journal.open(tmp_path)
+    sizes: dict[str, list[int]] = {}
+    for r, line in zip(journal.records, lines):
+        if r.seq > before:
+            sizes.setdefault(r.type, []).append(len(line))
+    assert all("chunks" not in r.body for r in journal.records if r.type == "segment")
+    journal.close()
+    seconds = float(max(p.pts_seconds for p in packets if p.kind == "video")) + 1 / 30
+    # What grows with recorded time; the rest (open, notice, close) is a few kB per recording.
+    per_hour = {t: sum(sizes[t]) * 3600 / seconds for t in ("segment", "segment.progress")}
+    print({t: (len(v), round(sum(v) / len(v))) for t, v in sizes.items()},
+          {t: round(v) for t, v in per_hour.items()})
+    assert len(sizes["segment"]) == 6 and len(sizes["segment.progress"]) >= 20
+    assert sum(per_hour.values()) < 2_000_000, per_hour
+    assert sum(sum(v) for t, v in sizes.items() if t not in per_hour) < 4000
+    assert verify_evidence(tmp_path, _anchors(root)).ok
