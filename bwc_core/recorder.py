@@ -37,10 +37,10 @@ log = logging.getLogger("bwc_core.recorder")
 MEDIA_DIR = "media"
 #: Where crash recovery moves what no attestation covers (never evidence).
 UNATTESTED_DIR = "unattested"
-#: Seconds of video between two ``segment.progress`` records of a segment
-#: being written (at the first fragment boundary after that): the most a
-#: power cut can take beyond the fragment in flight, and ~0.84 kB of journal
-#: each (see docs/camera.md for the budget).
+#: Seconds of video between two fragment boundaries (keyframes) of a segment
+#: being written, each attested by a ``segment.progress`` record once the
+#: fragment before it is written: a power cut loses at most the fragment in
+#: flight; ~0.74 kB of journal each (docs/camera.md: ~1.9 MB per hour in all).
 PROGRESS_SECONDS = 2
 #: The digests a ``segment.progress`` record carries (format 1.5; 1.4 wrote
 #: every digest of the segment): enough to identify the prefix.
