@@ -417,7 +417,7 @@ OFF_SPEC = {
     "segment_size_as_string": _edit_first("segment", lambda b: b.update(size=str(b["size"]))),
     # A chunk table (records before format 1.5 carry one) is checked field by field.
     "segment_chunk_unknown_field": _edit_first("segment", lambda b: b.update(chunks=[{**_CHUNK, "x": 1}])),
-    "segment_chunk_start_float": _edit_first("segment", lambda b: b.update(chunks=[{**_CHUNK, "start": 0.5}])),
+    "segment_chunk_start_zero_den": _edit_first("segment", lambda b: b.update(chunks=[{**_CHUNK, "start": [1, 0]}])),
     "genesis_unknown_field": _edit_first("device.genesis", lambda b: b.update(note="x")),
     "open_officer_not_a_string": _edit_first("recording.open", lambda b: b.update(officer=4711)),
     "event_unknown_kind": _edit_first("event", lambda b: b.update(kind="teleport")),
