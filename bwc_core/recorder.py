@@ -41,7 +41,7 @@ UNATTESTED_DIR = "unattested"
 #: being written, each attested by a ``segment.progress`` record once the
 #: fragment before it is written: a power cut loses at most the fragment in
 #: flight; ~0.74 kB of journal each (docs/camera.md: ~1.9 MB per hour in all).
-PROGRESS_SECONDS = 2
+PROGRESS_SECONDS = 3
 #: The digests a ``segment.progress`` record carries (format 1.5; 1.4 wrote
 #: every digest of the segment): enough to identify the prefix.
 PROGRESS_DIGESTS = ("blake3",)

@@ -834,11 +834,13 @@ class Segmenter:
                 for record, _, pre in self._pending:
                     self._cur.mux(record, pre, self._position)
                 self._pending.clear()
+            # Closing: the segment records follow at once, no progress record is needed.
             if self._old is not None:
-                self._retire_old()
+                writer, self._old = self._old, None
+                self._retire(writer, attest=False)
             if self._cur is not None:
                 writer, self._cur = self._cur, None
-                self._retire(writer)
+                self._retire(writer, attest=False)
         except BaseException as exc:  # noqa: BLE001 - finish what can be finished, then raise
             error = exc
         finally:
@@ -992,13 +994,18 @@ class Segmenter:
         assert writer is not None
         self._retire(writer)
 
-    def _retire(self, writer: _Writer) -> None:
+    def _retire(self, writer: _Writer, *, attest: bool = True) -> None:
         """Close the muxer now; digests, fsync and content tree finish on the finisher thread.
 
         The capture thread never waits for storage: the SegmentInfo is
         returned by a later push() (or close()) once the file is durable.
         """
         writer.close_muxer()
+        if attest and self._progress_ticks is not None and writer.sink.size > writer.progress_size:
+            # The segment's last fragment, attested now: its `segment` record
+            # lands only once the finisher is done (content tree, sidecar,
+            # fsyncs, presentation probe). Queued before the sink's close.
+            self._snapshot(writer)
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bwc-segment-finisher")
         self._inflight.append(self._executor.submit(writer.complete, self))

@@ -608,10 +608,7 @@ def test_sigkill_during_mutes_and_sleeps_loses_at_most_the_fragment_in_flight(tm
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     from bwc_core.recorder import PROGRESS_SECONDS
 
-    # Matroska (not yet aligned): FFmpeg closes a cluster at a keyframe only past
-    # a size threshold, else at cluster_time_limit (1 s), so the fragment before a
-    # boundary can reach the file up to 1 s late (2.6 s measured).
-    bound = PROGRESS_SECONDS + 0.25 + (1.0 if container == "mkv" else 0)
+    bound = PROGRESS_SECONDS + 0.25
     losses, planted_files, in_mute = [], [], []
     for attempt in range(8):
         lines, _ = _run_and_kill(
@@ -657,7 +654,7 @@ def test_sigkill_during_mutes_and_sleeps_loses_at_most_the_fragment_in_flight(tm
 
 
 def test_journal_stays_under_two_megabytes_per_recorded_hour(tmp_path, pki, media_dir):
-    """Journal bytes per recorded hour at the defaults (10 s segments, progress every 2 s), 1 s GOPs, A+V.
+    """Journal bytes per recorded hour at the defaults (10 s segments, fragments of 3 s), 1 s GOPs, A+V.
 
     Format 1.5: `segment` records carry no chunk table (the signed sidecar
     does) and `segment.progress` records only BLAKE3. Before, ~3.4 MB/h.
@@ -670,7 +667,7 @@ def test_journal_stays_under_two_megabytes_per_recorded_hour(tmp_path, pki, medi
     packets = list(src)
     with Recorder(tmp_path, identity=cam, cert=cert, streams=src.streams,
                   policy=RecordingPolicy(pre_event_seconds=0)) as rec:
-        assert rec.progress_seconds == 2 and rec.policy.segment_seconds == 10  # the defaults measured
+        assert rec.progress_seconds == 3 and rec.policy.segment_seconds == 10  # the defaults measured
         before = rec.journal.seq
         rec.activate(trigger="button")
         for p in packets:
