@@ -591,11 +591,13 @@ def test_sigkill_during_mutes_and_sleeps_loses_at_most_the_fragment_in_flight(tm
     After each kill: no acknowledged record lost, a file planted in the open
     recording never signed, and the video lost from the recording open at the
     kill is at most the fragment in flight (format 2.10: the GOPs from one
-    attested boundary to the next, 2 s at the default cadence with these 0.5 s
-    GOPs) plus the frames pushed while its attestation was being digested and
-    journaled (0.25 s of media here, pushed at twice real time). Before, the
-    bound was the progress interval plus a fragment plus one GOP of muxer
-    delay; before format 1.4 a kill during a long mute lost the whole segment.
+    attested boundary to the next, 3 s at the default cadence with these 0.5 s
+    GOPs, shorter at a segment's end) plus the frames pushed while its
+    attestation was being digested and journaled (0.25 s of media here,
+    pushed at twice real time). Before, the bound was the progress interval
+    plus a fragment plus one GOP of muxer delay, and a segment's last fragment
+    waited for its segment record; before format 1.4 a kill during a long
+    mute lost the whole segment.
     """
     root, cam, cert = pki
     from bwc_core.media import SyntheticCamera
