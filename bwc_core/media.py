@@ -155,12 +155,15 @@ class MediaSource:
         options = dict(options or {})
         if salvage:
             options["fflags"] = options.get("fflags", "") + "+ignidx"
+        #: The file read, when a path was given (a packet's stored time may have to be read from it).
+        self.path: str | None = None
 
         if isinstance(source, bytes):
             source = io.BytesIO(source)
             self.name = name or "<bytes>"
         elif isinstance(source, (str, os.PathLike)):
             self.name = name or os.fspath(source)
+            self.path = os.fspath(source)
         else:
             self.name = name or getattr(source, "name", "<stream>")
         try:

@@ -1441,9 +1441,11 @@ def _remux_offsets(s: _Seg, packets: dict[int, Sequence[Any]], tb_a: dict[int, F
     ``spans``; S when absent), ``K`` the earliest over streams of each
     stream's first pts in decode order. Any container: 0 (timestamps kept:
     PyAV, ``ffmpeg -copyts``) or -S (``ffmpeg -c copy`` rebases the earliest
-    pts to 0). MP4/MOV output also -K: ``ffmpeg -c copy`` rebases FFmpeg's
-    start time (each stream's first packet's pts), and the mov muxer keeps
-    the earlier pts of leading (open-GOP) B-frames negative. MPEG-TS output
+    pts to 0). MP4/MOV and (format 1.5) Matroska output also -K: ``ffmpeg -c
+    copy`` rebases FFmpeg's start time (each stream's first packet's pts), and
+    the mov muxer keeps the earlier pts of leading (open-GOP) B-frames
+    negative, the Matroska muxer writes them as negative block times (read
+    back from the file, format 1.13). MPEG-TS output
     instead: 0, 1.4 s (``-copyts``: the TS muxer's delay) or 1.4 s - D (the
     earliest dts moved to 1.4 s).
     """
@@ -1459,10 +1461,12 @@ def _remux_offsets(s: _Seg, packets: dict[int, Sequence[Any]], tb_a: dict[int, F
         return [("timestamps kept", Fraction(0)), ("timestamps kept, MPEG-TS mux delay", TS_MUX_DELAY),
                 ("rebased by ffmpeg: earliest dts at the MPEG-TS mux delay", TS_MUX_DELAY - first_dts)]
     out = [("timestamps kept", Fraction(0)), ("rebased by ffmpeg: earliest pts at 0", -start)]
-    if fmt is not None and {"mov", "mp4"} & set(fmt.split(",")):
+    names = set(fmt.split(",")) if fmt is not None else set()
+    if names & {"mov", "mp4", "matroska"}:
         first_pts = min(mine[0].pts * tb_a[stream] for stream, mine in packets.items() if mine)
         if first_pts != start:
-            out.append(("rebased by ffmpeg: first pts in decode order at 0 (MP4)", -first_pts))
+            kind = "MP4" if names & {"mov", "mp4"} else "Matroska"
+            out.append((f"rebased by ffmpeg: first pts in decode order at 0 ({kind})", -first_pts))
     return out
 
 
