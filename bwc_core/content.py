@@ -762,32 +762,18 @@ def _demux_content(src: MediaSource, *, salvage: bool = False, problems: list[st
 
 
 def _stored_leading_pts(src: MediaSource, hasher: ContentHasher, packet: Any) -> bool:
-    """Give *packet* (no pts from FFmpeg's Matroska demuxer) its stored time when it is a
-    leading picture of its video stream's first GOP (format section 1.13); False otherwise.
+    """Give *packet* (no pts from FFmpeg's Matroska demuxer) the time the file stores when it is
+    a leading picture of its video stream's first GOP (format section 1.13); False otherwise."""
+    from .media import stored_leading_pts
 
-    The block's time is read from the file (:mod:`bwc_core._matroska`): Cluster Timestamp plus
-    its relative timestamp, negative. It stands only if the reading agrees with FFmpeg's: the
-    stream's one keyframe so far is in the same Cluster, earlier, with the pts FFmpeg reported
-    equal to the same sum of its own; and the time is below that keyframe's (a picture presented
-    before the keyframe it follows in decode order). Anything else stays a packet without pts.
-    """
-    from ._matroska import negative_block_pts
-
-    if packet.pts is not None or not packet.size or src.path is None:
+    if src.path is None:
         return False
     stream = packet.stream_index
-    if not any(s.index == stream and s.kind == "video" for s in src.streams):
+    pts = stored_leading_pts(src.path, packet, hasher.keyframe_pts(stream),
+                             video=any(s.index == stream and s.kind == "video" for s in src.streams))
+    if pts is None:
         return False
-    found = negative_block_pts(src.path, packet.pos)
-    if found is None or found.block.laced:
-        return False
-    keys = [b for b in found.earlier if b.track == found.block.track and b.keyframe]
-    first = hasher.keyframe_pts(stream)
-    if not keys or len(first) != 1 or first[0] != found.cluster_timestamp + keys[-1].relative:
-        return False
-    if not found.pts < first[0]:
-        return False
-    packet.pts = found.pts
+    packet.pts = pts
     return True
 
 

@@ -433,6 +433,42 @@ def test_open_gop_segment_stream_copied_into_matroska_is_no_error(tmp_path, trus
     assert f.where["max_deviation_ms"] == 0
 
 
+@pytest.fixture(scope="module")
+def open_gop_at_zero(open_gop_source, tmp_path_factory):
+    """The open-GOP source from its second keyframe on, rebased so that keyframe is at pts 0: its
+    three leading B-frames have negative pts. Written as MP4 and as Matroska (where FFmpeg reports
+    them without pts)."""
+    out = tmp_path_factory.mktemp("open_gop_at_zero")
+    with MediaSource(open_gop_source) as src:
+        packets = list(src.packets())
+        k = [i for i, p in enumerate(packets) if p.keyframe][1]
+        d = packets[k].pts
+        rebased = [p.replace(pts=p.pts - d, dts=p.dts - d) for p in packets[k:]]
+        for container in ("mp4", "mkv"):
+            write_packets(out / f"at_zero.{container}", src.streams, rebased, container=container, live=True)
+    return out
+
+
+@pytest.mark.parametrize("source", ["mp4", "mkv"])
+@pytest.mark.parametrize("container", CONTAINERS)
+def test_open_gop_source_with_negative_leading_pictures_seals_and_verifies(tmp_path, trust, make_evidence,
+                                                                           open_gop_at_zero, source, container):
+    """A camera or file whose first keyframe is an open-GOP I frame at 0 (leading B-frames before
+    it): the Segmenter writes them into every container, a Matroska segment as negative block
+    times (read back as the verifier reads them), and the pristine evidence verifies with no
+    finding. Before: sealing into Matroska was refused, a Matroska source crashed the reader."""
+    import av
+
+    ev_dir = make_evidence(tmp_path / "ev", [open_gop_at_zero / f"at_zero.{source}"], trust.cam, trust.cert,
+                           container=container)
+    first = seg(ev_dir, container, 0)
+    with av.open(str(first)) as c:
+        pts = [p.pts for p in c.demux() if p.size]
+    assert (None in pts) == (container == "mkv"), pts[:6]
+    report, errors, others = verify(ev_dir, trust)
+    assert report.ok and not errors and not others, [(f.code, f.message) for f in report.findings]
+
+
 def _mkv_blocks_of_leading_pictures(path: Path) -> list[int]:
     import av
 
