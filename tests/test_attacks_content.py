@@ -507,20 +507,50 @@ def test_open_gop_matroska_leading_pictures_stay_covered(tmp_path, trust, make_e
     assert not report.ok and expected in errors, [(f.code, f.message) for f in report.findings]
 
 
-def test_open_gop_matroska_segment_through_ffmpeg_cli_moves_a_leading_picture(tmp_path, trust, make_evidence,
-                                                                               open_gop_source):
-    """Known limit, reported truthfully: ``ffmpeg -c copy`` (5.1) of a Matroska segment (no dts
-    stored) invents dts for the leading pictures and raises one's pts to it; the Matroska file it
-    writes stores that picture 41 ms from its signed time, which the verifier names."""
+@pytest.mark.parametrize("fmt", ["matroska", "mp4"])
+def test_open_gop_matroska_segment_through_ffmpeg_cli(tmp_path, trust, make_evidence, open_gop_source, fmt):
+    """``ffmpeg -c copy`` (5.1) of a Matroska segment (no dts stored) invents dts for the leading
+    pictures and raises one's pts to it: that picture is stored 41 ms from its signed time. Into
+    MP4 the edit list hides it (flagged discard: FFmpeg never presents it), so its pts is not
+    compared and the remux is content.container_changed (format 1.11). Into Matroska nothing
+    hides it: the known limit, reported truthfully as content.timing_altered naming it."""
+    import av
+
     ev_dir = make_evidence(tmp_path / "ev", [open_gop_source], trust.cam, trust.cert, container="mkv")
     victim = seg(ev_dir, "mkv", 1)
-    out = tmp_path / "copy.mkv"
-    ffmpeg_copy(victim, out, "matroska")
+    out = tmp_path / "copy"
+    ffmpeg_copy(victim, out, fmt)
     victim.write_bytes(out.read_bytes())
-    report, errors, _ = verify(ev_dir, trust)
+    report, errors, others = verify(ev_dir, trust)
+    if fmt == "mp4":
+        with av.open(str(victim)) as c:
+            packets = [p for p in c.demux() if p.size]
+        assert [p.is_discard for p in packets[:5]] == [False, True, True, True, False]  # the premise
+        assert report.ok and errors == set(), [(f.code, f.message) for f in report.findings]
+        assert "content.container_changed" in others
+        # The hidden picture's payload stays covered: altered, it is an error.
+        data = bytearray(victim.read_bytes())
+        with av.open(str(victim)) as c:
+            pos = [p.pos for p in c.demux() if p.size][2]
+        data[pos + 30] ^= 0x40
+        victim.write_bytes(bytes(data))
+        report, errors, _ = verify(ev_dir, trust)
+        assert "content.packet_altered" in errors, [(f.code, f.message) for f in report.findings]
+        return
     assert errors == {"content.timing_altered", "segment.size_mismatch", "segment.digest_mismatch"}, errors
     (f,) = [f for f in report.findings if f.code == "content.timing_altered"]
     assert f.where["stream_packet"] == 2 and 40 < f.where["deviation_ms"] < 42, f.message
+
+
+def test_only_hidden_signed_leading_pictures_skip_the_timing_comparison():
+    """Format 1.11: a discard flag exempts a packet's pts only where the signed packet is a
+    leading picture (after the first keyframe in decode order, pts below it)."""
+    from bwc_core.content import PacketLeaf
+    from bwc_core.verify import _hidden_leading_pictures
+
+    video = [PacketLeaf(0, 0, 1, 1, 72, b""), PacketLeaf(0, 0, 0, 1, 70, b""), PacketLeaf(0, 0, 0, 1, 75, b"")]
+    hidden = _hidden_leading_pictures({0: video}, frozenset({(0, 0), (0, 1), (0, 2), (0, 7), (1, 1)}))
+    assert hidden == {(0, 1)}
 
 
 # --- 8. the file's own time base does not widen the timing tolerance (red team 11) ----------------
