@@ -24,6 +24,7 @@ pristine file. ``docs/format.md`` section 1.15 is the normative description.
 from __future__ import annotations
 
 import os
+import re
 import struct
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
@@ -40,7 +41,9 @@ __all__ = [
     "check_carried",
     "compare_presentation",
     "default_presentation",
+    "compare_metadata",
     "header_declares_streams",
+    "measure_file",
     "measure_presentation",
     "signed_presentation",
     "writer_presentation",
@@ -50,6 +53,10 @@ FINDING_CODES: dict[str, tuple[Verdict, Severity, str]] = register({
     "content.presentation_altered": (
         Verdict.INTEGRITY, Severity.ERROR,
         "a stream's presentation metadata (display matrix, aspect ratio, colour, edit list) differs from the signed one"),
+    "content.metadata_unsigned": (
+        Verdict.INTEGRITY, Severity.ERROR,
+        "a changed file carries container metadata a player lists (a tag, chapter, attachment, track language, "
+        "name or disposition, a service name) that no signature covers"),
 })
 
 #: FFmpeg's display matrix of an unrotated, unmirrored picture (16.16 / 2.30 fixed point).
@@ -144,6 +151,167 @@ def header_declares_streams(name: str | os.PathLike[str]) -> bool:
     return head[4:8] == b"ftyp" or head[:4] == b"\x1a\x45\xdf\xa3"
 
 
+# --- container metadata (format 1.16) -------------------------------------------------------------
+
+#: Tags a stream copy writes to name the muxer or the file type, never facts about the footage
+#: (format 1.16): the key (case-insensitive: Matroska stores tags upper case) and the values a
+#: muxer writes. Every other tag, and these with another value, is attacker-written text a
+#: player or ``ffprobe`` lists. Values are never shown as fact.
+_MUXER_FORMAT_TAGS = {
+    "encoder": re.compile(r"Lavf[0-9]+(?:\.[0-9]+)*"),  # every FFmpeg / PyAV muxer
+    "major_brand": re.compile(r"[0-9A-Za-z ]{4}"),  # ISO BMFF ftyp (copied into Matroska by a remux)
+    "minor_version": re.compile(r"[0-9]{1,10}"),
+    "compatible_brands": re.compile(r"(?:[0-9A-Za-z ]{4}){0,32}"),
+}
+_MUXER_STREAM_TAGS = {
+    "handler_name": re.compile(r"VideoHandler|SoundHandler"),  # FFmpeg's mov muxer's defaults
+    "vendor_id": re.compile(r"\[0\]\[0\]\[0\]\[0\]|FFMP"),
+    "language": re.compile(r"und"),  # undetermined: what MP4 stores when nothing is set
+    "duration": re.compile(r"[0-9]{2,}:[0-9]{2}:[0-9]{2}\.[0-9]{9}"),  # FFmpeg's Matroska muxer, per track
+}
+#: AV_DISPOSITION_DEFAULT: which of the signed streams of a kind a player picks first (muxers set
+#: and clear it on their own: MP4 marks every track, Matroska keeps the input's, MPEG-TS has none).
+_ALLOWED_DISPOSITION = 0x1
+#: FFmpeg's AV_DISPOSITION_* bits by name, for the findings.
+_DISPOSITIONS = {0x1: "default", 0x2: "dub", 0x4: "original", 0x8: "comment", 0x10: "lyrics",
+                 0x20: "karaoke", 0x40: "forced", 0x80: "hearing_impaired", 0x100: "visual_impaired",
+                 0x200: "clean_effects", 0x400: "attached_pic", 0x800: "timed_thumbnails",
+                 0x1000: "non_diegetic", 0x10000: "captions", 0x20000: "descriptions",
+                 0x40000: "metadata", 0x80000: "dependent", 0x100000: "still_image", 0x200000: "multilayer"}
+#: What FFmpeg's MPEG-TS muxer names its one service (SDT) when nothing is set.
+_MUXER_SERVICE = ("FFmpeg", "Service01")
+
+
+def _escaped(value: Any, limit: int = 200) -> str:
+    """A metadata value as a finding shows it: attacker text, non-printables escaped, cut at *limit*."""
+    text = str(value)
+    text = text if len(text) <= limit else text[:limit] + "..."
+    return "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode("ascii")
+                   for c in text)
+
+
+def _tags_unsigned(tags: Mapping[str, Any], allowed: Mapping[str, Any], scope: str,
+                   stream: int | None) -> list[dict[str, Any]]:
+    out = []
+    for key, value in sorted(tags.items()):
+        rule = allowed.get(str(key).lower())
+        if rule is not None and rule.fullmatch(str(value)):
+            continue
+        out.append({"scope": scope, "stream": stream, "key": _escaped(key, 100), "found": _escaped(value)})
+    return out
+
+
+def _container_metadata(container: Any, name: str) -> list[dict[str, Any]]:
+    """Everything a player or ``ffprobe`` lists from *container* (open) beyond the frames and the
+    presentation of 1.15 that the muxer allowlist does not explain (format 1.16): one item each."""
+    items = _tags_unsigned(dict(container.metadata), _MUXER_FORMAT_TAGS, "container", None)
+    try:
+        chapters = container.chapters()
+    except Exception:  # noqa: BLE001 - older PyAV: nothing to list
+        chapters = []
+    for n, ch in enumerate(chapters):
+        title = dict(ch.get("metadata") or {}).get("title", "")
+        items.append({"scope": "chapter", "stream": None, "key": f"chapter {n + 1}",
+                      "found": _escaped(f"{title} ({ch.get('start')}-{ch.get('end')} x {ch.get('time_base')})")})
+    for s in container.streams:
+        if s.type == "attachment":
+            tags = dict(s.metadata)
+            items.append({"scope": "attachment", "stream": s.index, "key": "attachment",
+                          "found": _escaped(f"{tags.get('filename', '')} ({tags.get('mimetype', '')})")})
+            continue
+        items.extend(_tags_unsigned(dict(s.metadata), _MUXER_STREAM_TAGS, "stream", s.index))
+        bits = int(s.disposition) & ~_ALLOWED_DISPOSITION
+        if bits:
+            names = [n for b, n in sorted(_DISPOSITIONS.items()) if bits & b] or [hex(bits)]
+            items.append({"scope": "stream", "stream": s.index, "key": "disposition",
+                          "found": "+".join(names)})
+    if container.format.name == "mpegts":
+        for provider, service in _ts_services(name):
+            if (provider, service) != _MUXER_SERVICE:
+                items.append({"scope": "service", "stream": None, "key": "service_provider/service_name",
+                              "found": _escaped(f"{provider}/{service}")})
+    return items
+
+
+def _ts_services(name: str) -> list[tuple[str, str]]:
+    """(provider, name) of every service descriptor in the MPEG-TS file's SDTs (PID 0x11, table
+    0x42), as FFmpeg's demuxer reads them into its program metadata, which PyAV does not expose.
+    Every SDT in the file counts, not only the first one: FFmpeg takes each it meets."""
+    import numpy as np
+
+    with open(name, "rb") as fh:
+        data = fh.read()
+    start = data.find(b"\x47")
+    if start < 0:
+        return []
+    rows = (len(data) - start) // 188
+    packets = np.frombuffer(data, dtype=np.uint8, count=rows * 188, offset=start).reshape(rows, 188)
+    pid = ((packets[:, 1].astype(np.uint16) & 0x1F) << 8) | packets[:, 2]
+    sections: list[bytearray] = []
+    for row in np.nonzero((packets[:, 0] == 0x47) & (pid == 0x11))[0]:
+        pkt = bytes(packets[row])
+        afc = (pkt[3] >> 4) & 3
+        if not afc & 1:
+            continue
+        pos = 4 + (1 + pkt[4] if afc & 2 else 0)
+        payload = pkt[pos:]
+        if pkt[1] & 0x40:  # a section starts here
+            if not payload:
+                continue
+            pointer = payload[0]
+            if sections:
+                sections[-1] += payload[1:1 + pointer]
+            sections.append(bytearray(payload[1 + pointer:]))
+        elif sections:
+            sections[-1] += payload
+    services = []
+    for sec in sections:
+        while len(sec) >= 3 and sec[0] == 0x42:
+            length = ((sec[1] & 0x0F) << 8) | sec[2]
+            body, sec = bytes(sec[:3 + length]), sec[3 + length:]
+            pos, end = 11, len(body) - 4  # after the SDT header, before the CRC
+            while pos + 5 <= end:
+                loop = ((body[pos + 3] & 0x0F) << 8) | body[pos + 4]
+                d, dend = pos + 5, min(pos + 5 + loop, end)
+                while d + 2 <= dend:
+                    tag, dlen = body[d], body[d + 1]
+                    desc = body[d + 2:d + 2 + dlen]
+                    if tag == 0x48 and len(desc) >= 2:
+                        plen = desc[1]
+                        provider = desc[2:2 + plen]
+                        nlen = desc[2 + plen] if len(desc) > 2 + plen else 0
+                        service = desc[3 + plen:3 + plen + nlen]
+                        services.append((provider.decode("utf-8", "replace"), service.decode("utf-8", "replace")))
+                    d += 2 + dlen
+                pos = dend
+    return list(dict.fromkeys(services))
+
+
+def measure_file(path: str | os.PathLike[str]) -> tuple[dict[int, dict[str, Any]], list[dict[str, Any]]]:
+    """(:func:`measure_presentation`, the container metadata no signature covers) of a file whose
+    bytes are not the signed ones, read in the same open (format 1.15, 1.16). Each metadata item
+    is ``{scope, stream, key, found}`` (*found* escaped): a tag, chapter, attachment, non-default
+    disposition or MPEG-TS service name beyond what a stream copy writes to name its muxer."""
+    metadata: list[dict[str, Any]] = []
+    presentation = _measure(path, None, metadata=metadata)[0]
+    return presentation, metadata
+
+
+def compare_metadata(items: Sequence[Mapping[str, Any]], where: Mapping[str, Any]) -> list[Finding]:
+    """``content.metadata_unsigned`` findings, one per item of :func:`measure_file`: bwc-core's
+    segments carry no container metadata beyond the muxer's identification, and none is signed."""
+    findings = []
+    for item in items:
+        at = "the container" if item["scope"] in ("container", "chapter", "service") else \
+            f"stream {item['stream']}"
+        findings.append(_finding(
+            "content.metadata_unsigned",
+            f"{where.get('segment')}: {at} carries {item['key']} = {item['found']!r}, which no signature "
+            "covers (a player may list it; it is not evidence)",
+            scope=item["scope"], stream=item["stream"], key=item["key"], found=item["found"], **dict(where)))
+    return findings
+
+
 def measure_presentation(path: str | os.PathLike[str], *, options: dict[str, str] | None = None) -> dict[int, dict[str, Any]]:
     """``{stream index: presentation}`` of a media file, as FFmpeg presents it (format 1.15).
 
@@ -159,8 +327,8 @@ def measure_presentation(path: str | os.PathLike[str], *, options: dict[str, str
     return _measure(path, options)[0]
 
 
-def _measure(path: str | os.PathLike[str], options: dict[str, str] | None,
-             hidden: bool = True) -> tuple[dict[int, dict[str, Any]], dict[int, list[int]]]:
+def _measure(path: str | os.PathLike[str], options: dict[str, str] | None, hidden: bool = True,
+             metadata: list[dict[str, Any]] | None = None) -> tuple[dict[int, dict[str, Any]], dict[int, list[int]]]:
     """:func:`measure_presentation`, plus the video streams whose first frame decoded (with their
     codec's own sample aspect ratio, which a container's may override). Without
     *hidden* the demux stops at the first frame of every video stream (nothing counted hidden)."""
@@ -176,6 +344,8 @@ def _measure(path: str | os.PathLike[str], options: dict[str, str] | None,
     except (av.FFmpegError, OSError, ValueError) as exc:
         raise CorruptMediaError(f"{name}: not readable media ({exc})") from None
     with container:
+        if metadata is not None:
+            metadata.extend(_container_metadata(container, name))
         out: dict[int, dict[str, Any]] = {}
         kinds: dict[int, str] = {}
         pending: dict[int, Any] = {}  # video streams still waiting for their first frame

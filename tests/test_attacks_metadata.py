@@ -1,0 +1,262 @@
+"""Tamper matrix: container metadata a player lists (format 1.16).
+
+bwc-core's segments carry no container metadata beyond the tags a muxer writes to name
+itself (``encoder``, ISO BMFF brands, ``handler_name`` VideoHandler/SoundHandler,
+``language`` und, Matroska's per-track ``DURATION``, MPEG-TS service FFmpeg/Service01),
+and none of it is signed. A file whose bytes are not the signed ones and that carries
+anything else a player or ``ffprobe`` lists (a title, comment, date, GPS location,
+creation time, chapters, an attachment, a track's language, name or disposition, an
+MPEG-TS service name) is ``content.metadata_unsigned`` (error), beside
+``content.container_changed`` when every packet is the signed one. Each attack is a
+stream copy with ``ffmpeg`` into the segment's own container, for every container that
+can carry the item; pristine stream copies between every pair of containers raise nothing.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import av
+import pytest
+
+from bwc_core.journal import Journal
+from bwc_core.keys import TrustAnchors
+from bwc_core.media import MediaSource, SyntheticCamera
+from bwc_core import presentation
+from bwc_core.recorder import segment_body
+from bwc_core.segment import Segmenter
+from bwc_core.verify import verify_evidence
+
+CONTAINERS = ["mp4", "mkv", "ts"]
+FORMATS = {"mp4": "mp4", "mkv": "matroska", "ts": "mpegts"}
+
+
+def _build(out: Path, clip: str, trust, container: str) -> Path:
+    journal = Journal.create(out, trust.cam, trust.cert, sync="none")
+    rid = "REC-001"
+    journal.append("recording.open", {
+        "recording": rid, "trigger": "test", "officer": None,
+        "policy": {"pre_event_seconds": 0, "pre_event_audio": False, "segment_seconds": 2, "container": container},
+        "pre_event": {"packets": 0, "first": None}})
+    with MediaSource(clip) as src:
+        seg = Segmenter(out / "media" / rid, streams=src.streams, target_seconds=2, container=container,
+                        name=rid, fsync=False)
+        for packet in src.packets():
+            seg.push(packet)
+        seg.close()
+        infos = seg.segments
+    for info in infos:
+        journal.append("segment", segment_body(out, rid, info))
+    journal.append("recording.close", {"recording": rid, "reason": "event_complete", "segments": len(infos)})
+    journal.close()
+    return out
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    """4 s, 160x120 H.264 with B-frames and AAC, its container tagged as a consumer camera would
+    tag it (title, comment, GPS, creation time; track language, name, a non-default disposition)."""
+    d = tmp_path_factory.mktemp("mclip")
+    plain = SyntheticCamera(seconds=4, bframes=2, gop=30, width=160, height=120).write(d / "plain.mp4")
+    tagged = d / "tagged.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(plain), "-map", "0", "-c", "copy",
+                    "-metadata", "title=Camera 7", "-metadata", "comment=shift B",
+                    "-metadata", "creation_time=2026-01-02T03:04:05Z", "-metadata", "location=+42.3601-071.0589/",
+                    "-metadata:s:a:0", "language=eng", "-metadata:s:v:0", "title=Front camera",
+                    "-disposition:a:0", "default+comment", str(tagged)], check=True)
+    return str(tagged)
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory, clip, trust):
+    base = tmp_path_factory.mktemp("meta")
+    return {c: _build(base / c, clip, trust, c) for c in CONTAINERS}
+
+
+def _segments(ev: Path) -> list[Path]:
+    return sorted(p for p in (ev / "media" / "REC-001").iterdir() if not p.name.endswith(".leaves"))
+
+
+def _verify(ev: Path, trust):
+    rep = verify_evidence(ev, TrustAnchors([trust.root_pub]))
+    return rep, {f.code for f in rep.findings}, [f for f in rep.findings if f.code == "content.metadata_unsigned"]
+
+
+def _remux(ev: Path, container: str, *args: str, inputs: tuple[str, ...] = ()) -> Path:
+    """Segment 1 stream-copied by ffmpeg into its own container with *args*, in its place."""
+    path = _segments(ev)[1]
+    tmp = path.with_name("tmp-" + path.name)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(path), *inputs, "-map", "0", "-c", "copy", *args,
+                    "-f", FORMATS[container], str(tmp)], check=True)
+    tmp.replace(path)
+    return path
+
+
+def _copy(src: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(src, tmp_path / "ev"))
+
+
+# --- pristine: nothing raised --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("container", CONTAINERS)
+def test_sealing_a_tagged_source_writes_no_metadata(pristine, container, trust):
+    """The segmenter drops a source's tags, track names, languages and dispositions: its
+    segments carry only the muxer's own identification, so they verify clean, and a full
+    measurement of each finds nothing unsigned."""
+    ev = pristine[container]
+    for path in _segments(ev):
+        assert presentation.measure_file(path)[1] == []
+    rep, codes, _ = _verify(ev, trust)
+    assert rep.ok and not codes, [f.message for f in rep.findings]
+
+
+@pytest.mark.parametrize("target", CONTAINERS)
+@pytest.mark.parametrize("container", CONTAINERS)
+def test_pristine_stream_copy_lists_no_metadata(pristine, tmp_path, container, target, trust):
+    """``ffmpeg -c copy`` of every segment into every container: container_changed only."""
+    ev = _copy(pristine[container], tmp_path)
+    for path in _segments(ev):
+        tmp = path.with_name("tmp-" + path.name)
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(path), "-map", "0", "-c", "copy",
+                        "-f", FORMATS[target], str(tmp)], check=True)
+        tmp.replace(path)
+    rep, codes, unsigned = _verify(ev, trust)
+    assert rep.ok and not unsigned, [f.message for f in rep.findings]
+    assert "content.container_changed" in codes
+
+
+# --- attacks -------------------------------------------------------------------------------------
+
+_TAGS = [("title", "Officer Smith's camera"), ("comment", "suspect armed"), ("artist", "Det. Jones"),
+         ("description", "use of force justified"), ("date", "2019-07-04"),
+         ("creation_time", "2019-07-04T21:00:00Z"), ("location", "+40.7128-074.0060/")]
+
+
+@pytest.mark.parametrize("container", ["mp4", "mkv"])
+@pytest.mark.parametrize("key,value", _TAGS, ids=[k for k, _ in _TAGS])
+def test_container_tag_added(pristine, tmp_path, container, key, value, trust):
+    ev = _copy(pristine[container], tmp_path)
+    _remux(ev, container, "-metadata", f"{key}={value}")
+    rep, codes, unsigned = _verify(ev, trust)
+    assert not rep.ok and "content.container_changed" in codes
+    assert any(f.where["key"].lower() == key and f.where["scope"] == "container" for f in unsigned), \
+        [f.message for f in rep.findings]
+    assert all(f.failed for f in unsigned)
+
+
+@pytest.mark.parametrize("container", ["mp4", "mkv"])
+def test_gps_location_iso6709_added(pristine, tmp_path, container, trust):
+    ev = _copy(pristine[container], tmp_path)
+    _remux(ev, container, "-movflags", "use_metadata_tags",
+           "-metadata", "com.apple.quicktime.location.ISO6709=+40.7128-074.0060/")
+    rep, codes, unsigned = _verify(ev, trust)
+    assert not rep.ok and "content.container_changed" in codes
+    assert any(f.where["key"].lower() == "com.apple.quicktime.location.iso6709" for f in unsigned)
+
+
+def test_mpegts_service_name_changed(pristine, tmp_path, trust):
+    """MPEG-TS carries no container tags, but its SDT names the service (a player's title):
+    ``-metadata title`` becomes the service name; provider and name are checked in every SDT."""
+    for args in (["-metadata", "title=Officer Smith"], ["-metadata", "service_provider=Axon"]):
+        ev = _copy(pristine["ts"], tmp_path / args[1].split("=")[0])
+        _remux(ev, "ts", *args)
+        rep, codes, unsigned = _verify(ev, trust)
+        assert not rep.ok and "content.container_changed" in codes
+        assert [f.where["scope"] for f in unsigned] == ["service"], [f.message for f in rep.findings]
+        assert args[1].split("=")[1] in unsigned[0].where["found"]
+
+
+@pytest.mark.parametrize("container", ["mp4", "mkv"])
+def test_chapters_added(pristine, tmp_path, container, trust):
+    ev = _copy(pristine[container], tmp_path)
+    chapters = tmp_path / "chapters.txt"
+    chapters.write_text(";FFMETADATA1\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=1000\ntitle=Suspect draws\n")
+    _remux(ev, container, "-map_chapters", "1", inputs=("-i", str(chapters)))
+    rep, codes, unsigned = _verify(ev, trust)
+    assert not rep.ok
+    assert any(f.where["scope"] == "chapter" and "Suspect draws" in f.where["found"] for f in unsigned), \
+        [f.message for f in rep.findings]
+
+
+_TRACK = {
+    "language": (["-metadata:s:a:0", "language=spa"], "language", "spa"),
+    "title": (["-metadata:s:v:0", "title=Body camera 2"], None, "Body camera 2"),
+    "handler_name": (["-metadata:s:v:0", "handler_name=Rear camera"], "handler_name", "Rear camera"),
+}
+
+
+@pytest.mark.parametrize("container", CONTAINERS)
+@pytest.mark.parametrize("item", sorted(_TRACK))
+def test_track_language_and_name(pristine, tmp_path, container, item, trust):
+    args, key, value = _TRACK[item]
+    if container == "ts" and item != "language":
+        pytest.skip("MPEG-TS stores no track name (checked: nothing listed)")
+    ev = _copy(pristine[container], tmp_path)
+    _remux(ev, container, *args)
+    rep, codes, unsigned = _verify(ev, trust)
+    assert not rep.ok and "content.container_changed" in codes
+    hits = [f for f in unsigned if f.where["scope"] == "stream" and f.where["found"] == value]
+    assert hits and (key is None or hits[0].where["key"].lower() == key), [f.message for f in rep.findings]
+
+
+def test_mpegts_carries_no_track_name(pristine, tmp_path):
+    """What the skipped cases above rely on: FFmpeg's MPEG-TS muxer drops a track title and handler."""
+    ev = _copy(pristine["ts"], tmp_path)
+    path = _remux(ev, "ts", "-metadata:s:v:0", "title=Body camera 2", "-metadata:s:v:0", "handler_name=Rear")
+    with av.open(str(path)) as c:
+        assert all(not dict(s.metadata) for s in c.streams)
+    assert presentation.measure_file(path)[1] == []
+
+
+_DISPOSITIONS = {"mp4": ["forced", "hearing_impaired", "visual_impaired", "comment"],
+                 "mkv": ["forced", "hearing_impaired", "visual_impaired", "comment", "original"],
+                 "ts": ["hearing_impaired", "visual_impaired", "clean_effects"]}
+
+
+@pytest.mark.parametrize("container,flag", [(c, f) for c in CONTAINERS for f in _DISPOSITIONS[c]])
+def test_track_disposition_set(pristine, tmp_path, container, flag, trust):
+    ev = _copy(pristine[container], tmp_path)
+    _remux(ev, container, "-disposition:a:0", flag)
+    rep, codes, unsigned = _verify(ev, trust)
+    assert not rep.ok and "content.container_changed" in codes
+    assert any(f.where["key"] == "disposition" and flag in f.where["found"].split("+") for f in unsigned), \
+        [f.message for f in rep.findings]
+
+
+@pytest.mark.parametrize("name,mimetype", [("DejaVuSans.ttf", "application/x-truetype-font"),
+                                           ("note.png", "image/png")])
+def test_matroska_attachment_added(pristine, tmp_path, name, mimetype, trust):
+    """FFmpeg exposes a Matroska attachment as an attachment stream (a font, or an image a player
+    may show as cover art): an error whatever its type."""
+    ev = _copy(pristine["mkv"], tmp_path)
+    attached = tmp_path / name
+    attached.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 32 if name.endswith(".png") else b"\0\1\0\0" + b"\0" * 32)
+    _remux(ev, "mkv", "-attach", str(attached), "-metadata:s:t", f"mimetype={mimetype}")
+    rep, codes, unsigned = _verify(ev, trust)
+    assert not rep.ok
+    if "segment.unreadable" in codes:  # an image attachment's codec (png) is outside the content format
+        return
+    assert any(f.where["scope"] == "attachment" and name in f.where["found"] for f in unsigned), \
+        [f.message for f in rep.findings]
+
+
+def test_muxer_tag_with_another_value_is_unsigned(pristine, tmp_path, trust):
+    """The allowlist holds keys *and* the values a muxer writes: ``encoder`` naming anything but
+    FFmpeg's libavformat is attacker text."""
+    ev = _copy(pristine["mkv"], tmp_path)
+    _remux(ev, "mkv", "-metadata", "encoder=Axon Body 4 firmware 1.2 (verified)", "-fflags", "+bitexact")
+    rep, codes, unsigned = _verify(ev, trust)
+    assert not rep.ok
+    assert [f.where["key"].lower() for f in unsigned] == ["encoder"], [f.message for f in rep.findings]
+
+
+def test_values_are_escaped():
+    items = [{"scope": "container", "stream": None, "key": "title", "found": "a\x1b[2Jb"}]
+    (f,) = presentation.compare_metadata(items, {"segment": "s.mp4"})
+    assert f.code == "content.metadata_unsigned" and f.failed
+    _escaped = presentation._escaped  # the one escaping rule of measure_file
+    assert _escaped("a\x1b[2Jb") == "a\\x1b[2Jb" and "\x1b" not in _escaped("x\x1b" * 300)
+    assert len(_escaped("y" * 1000)) <= 203
