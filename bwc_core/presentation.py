@@ -28,7 +28,7 @@ import re
 import struct
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import ContainerError, CorruptMediaError, MediaError
 from .findings import Finding, Severity, Verdict, register
@@ -41,6 +41,8 @@ __all__ = [
     "check_carried",
     "compare_presentation",
     "default_presentation",
+    "FileMeasurement",
+    "compare_extents",
     "compare_metadata",
     "header_declares_streams",
     "measure_file",
@@ -287,14 +289,82 @@ def _ts_services(name: str) -> list[tuple[str, str]]:
     return list(dict.fromkeys(services))
 
 
-def measure_file(path: str | os.PathLike[str]) -> tuple[dict[int, dict[str, Any]], list[dict[str, Any]]]:
-    """(:func:`measure_presentation`, the container metadata no signature covers) of a file whose
-    bytes are not the signed ones, read in the same open (format 1.15, 1.16). Each metadata item
-    is ``{scope, stream, key, found}`` (*found* escaped): a tag, chapter, attachment, non-default
-    disposition or MPEG-TS service name beyond what a stream copy writes to name its muxer."""
+class FileMeasurement(NamedTuple):
+    """What a player presents from a file beyond its packets' payloads (format 1.15, 1.16)."""
+
+    #: ``{stream index: presentation}`` (:func:`measure_presentation`).
+    presentation: dict[int, dict[str, Any]]
+    #: The container metadata no signature covers: ``{scope, stream, key, found}`` each
+    #: (*found* escaped): a tag, chapter, attachment, non-default disposition or MPEG-TS
+    #: service name beyond what a stream copy writes to name its muxer.
+    metadata: list[dict[str, Any]]
+    #: ``{stream index: (latest pts, latest pts + duration, time base)}``, seconds: how long a
+    #: player holds each stream's last frame (the packet's duration: Matroska BlockDuration, the
+    #: MP4 sample duration; MPEG-TS stores none).
+    extents: dict[int, tuple[Fraction, Fraction, Fraction]]
+    #: The file's duration as FFmpeg states it (``AVFormatContext.duration``: Matroska's
+    #: ``Duration``, MP4's track durations, MPEG-TS an estimate), seconds; None when it states none.
+    duration: Fraction | None = None
+
+
+def measure_file(path: str | os.PathLike[str]) -> FileMeasurement:
+    """Presentation, unsigned container metadata and last-frame holds of a file whose bytes are
+    not the signed ones, in one open and one demux pass (format 1.15, 1.16)."""
     metadata: list[dict[str, Any]] = []
-    presentation = _measure(path, None, metadata=metadata)[0]
-    return presentation, metadata
+    extents: dict[int, Any] = {}
+    presentation = _measure(path, None, metadata=metadata, extents=extents)[0]
+    duration = extents.pop(None, None)
+    return FileMeasurement(presentation, metadata,
+                           {i: (last * tb, stop * tb, tb) for i, (last, stop, tb) in extents.items()}, duration)
+
+
+def compare_extents(spans: Sequence[Any], extents: Mapping[int, Sequence[Fraction]],
+                    where: Mapping[str, Any], duration: Fraction | None = None) -> list[Finding]:
+    """``content.presentation_altered`` (``field`` ``hold``) where a changed file holds a stream's
+    last frame longer or shorter than signed: ``max(pts + duration) - max(pts)`` against the span's
+    ``end_pts - last_pts``, within one frame of the stream (its signed hold, else its mean packet
+    spacing) and each side's rounding (format 1.16). A last frame given a minute is shown a minute.
+    ``field`` ``duration``: the file states a *duration* beyond the end of its latest packet (a
+    player's timeline a minute long over two seconds of frames)."""
+    findings: list[Finding] = []
+    slack = Fraction(1, 1000)
+    latest: Fraction | None = None
+    for sp in spans:
+        if not isinstance(sp, dict) or type(sp.get("stream")) is not int:
+            continue
+        try:
+            ta = Fraction(*sp["time_base"]) if isinstance(sp["time_base"], list) else Fraction(sp["time_base"])
+            first, last, end, count = (int(sp[k]) for k in ("first_pts", "last_pts", "end_pts", "packets"))
+        except (KeyError, TypeError, ValueError, ZeroDivisionError):
+            continue
+        found = extents.get(sp["stream"])
+        if found is None or ta <= 0:
+            continue
+        signed_hold = max(end - last, 0) * ta
+        spacing = (last - first) * ta / (count - 1) if count > 1 else Fraction(0)
+        last_pts, stop, tb = found
+        hold = stop - last_pts
+        tolerance = max(signed_hold, spacing) + ta + min(tb, Fraction(1, 1000))
+        slack = max(slack, tolerance + Fraction(1, 1000))
+        latest = stop if latest is None else max(latest, stop)
+        if abs(hold - signed_hold) > tolerance:
+            findings.append(_finding(
+                "content.presentation_altered",
+                f"{where.get('segment')}: stream {sp['stream']}'s last frame is shown for {_ms(hold)} ms, "
+                f"signed {_ms(signed_hold)} ms (a packet duration was changed)",
+                stream=sp["stream"], field="hold", expected=_ms(signed_hold), found=_ms(hold), **dict(where)))
+    # FFmpeg's duration runs from timestamp 0 in some muxers (Matroska after -copyts: 8 s for a
+    # 2 s segment starting at 6 s) and is estimated short in MPEG-TS: only an excess is a claim.
+    if duration is not None and latest is not None and duration > latest + slack:
+        findings.append(_finding(
+            "content.presentation_altered",
+            f"{where.get('segment')}: the file states a duration of {_ms(duration)} ms, its last packet "
+            f"ends at {_ms(latest)} ms", field="duration", expected=_ms(latest), found=_ms(duration), **dict(where)))
+    return findings
+
+
+def _ms(value: Fraction) -> float:
+    return round(float(value) * 1000, 3)
 
 
 def compare_metadata(items: Sequence[Mapping[str, Any]], where: Mapping[str, Any]) -> list[Finding]:
@@ -328,7 +398,7 @@ def measure_presentation(path: str | os.PathLike[str], *, options: dict[str, str
 
 
 def _measure(path: str | os.PathLike[str], options: dict[str, str] | None, hidden: bool = True,
-             metadata: list[dict[str, Any]] | None = None) -> tuple[dict[int, dict[str, Any]], dict[int, list[int]]]:
+             metadata: list[dict[str, Any]] | None = None, extents: dict[Any, Any] | None = None) -> tuple[dict[int, dict[str, Any]], dict[int, list[int]]]:
     """:func:`measure_presentation`, plus the video streams whose first frame decoded (with their
     codec's own sample aspect ratio, which a container's may override). Without
     *hidden* the demux stops at the first frame of every video stream (nothing counted hidden)."""
@@ -346,6 +416,8 @@ def _measure(path: str | os.PathLike[str], options: dict[str, str] | None, hidde
     with container:
         if metadata is not None:
             metadata.extend(_container_metadata(container, name))
+        if extents is not None and container.duration is not None and container.duration > 0:
+            extents[None] = Fraction(container.duration, 1_000_000)  # AV_TIME_BASE
         out: dict[int, dict[str, Any]] = {}
         kinds: dict[int, str] = {}
         pending: dict[int, Any] = {}  # video streams still waiting for their first frame
@@ -392,6 +464,12 @@ def _measure(path: str | os.PathLike[str], options: dict[str, str] | None, hidde
                         and not (i in audio_first and kinds[i] == "audio")):
                     out[i]["discarded"] += 1
                 audio_first.discard(i)
+                if extents is not None and packet.pts is not None:
+                    e = extents.get(i)
+                    if e is None:
+                        e = extents[i] = [packet.pts, packet.pts, packet.time_base]
+                    e[0] = max(e[0], packet.pts)
+                    e[1] = max(e[1], packet.pts + max(packet.duration or 0, 0))
                 if i in pending:
                     try:
                         # A reordering decoder returns the first frame a few packets later; a

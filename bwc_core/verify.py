@@ -1214,7 +1214,7 @@ def _check_segments(root: Path, segs: list[_Seg], report: Report, progress: Prog
 def _compare_presented(s: _Seg, m: _Measured, where: dict[str, Any]) -> list[Finding]:
     """Presentation step: the file's display matrix, aspect ratio, colour and edit lists against the
     signed ``streams[i].presentation`` (absent in format <= 1.3: the defaults; format.md 1.15)."""
-    from .presentation import compare_metadata, compare_presentation
+    from .presentation import compare_extents, compare_metadata, compare_presentation
 
     streams = s.body.get("streams")
     if not isinstance(streams, list):
@@ -1225,9 +1225,11 @@ def _compare_presented(s: _Seg, m: _Measured, where: dict[str, Any]) -> list[Fin
         # Its packets could be read, what it presents could not: nothing may be left unchecked.
         return [_finding("content.presentation_altered", f"{s.rel}: its presentation metadata cannot be "
                          f"measured ({m.presentation_error})", **where)]
-    presentation, metadata = m.presentation
+    found = m.presentation
     # Container metadata (format 1.16): the camera writes none beyond its muxer's name, so any is unsigned.
-    return compare_presentation(streams, presentation, where) + compare_metadata(metadata, where)
+    # Durations (1.16): how long each stream's last frame is held (its packet's duration).
+    return (compare_presentation(streams, found.presentation, where) + compare_metadata(found.metadata, where)
+            + compare_extents(_list(s.body.get("spans")), found.extents, where, found.duration))
 
 
 def _irregularities(s: _Seg, m: _Measured, where: dict[str, Any]) -> list[Finding]:

@@ -260,3 +260,55 @@ def test_values_are_escaped():
     _escaped = presentation._escaped  # the one escaping rule of measure_file
     assert _escaped("a\x1b[2Jb") == "a\\x1b[2Jb" and "\x1b" not in _escaped("x\x1b" * 300)
     assert len(_escaped("y" * 1000)) <= 203
+
+
+# --- packet durations: how long the last frame is shown (format 1.16) ----------------------------------
+
+
+def _stretch_last_frame(path: Path, container: str, seconds: float, *, stream_type: str = "video") -> None:
+    """A PyAV stream copy (timestamps kept) in which the stream's last packets, in decode order and
+    in presentation order, last *seconds*: Matroska BlockDuration, the MP4 sample duration."""
+    tmp = path.with_name("tmp-" + path.name)
+    options = {} if container == "mp4" else {"avoid_negative_ts": "disabled"}
+    with av.open(str(path)) as inp:
+        # Matroska demuxes its first B-frames without dts: only FFmpeg's flush packets are left out.
+        packets = [p for p in inp.demux() if p.dts is not None or p.size]
+        target = next(s for s in inp.streams if s.type == stream_type).index
+        mine = [p for p in packets if p.stream_index == target]
+        for p in (mine[-1], max(mine, key=lambda p: p.pts)):
+            p.duration = int(seconds / p.time_base)
+        with av.open(str(tmp), "w", format=FORMATS[container], options=options) as out:
+            mapping = {s.index: out.add_stream_from_template(s) for s in inp.streams}
+            for p in packets:
+                p.stream = mapping[p.stream_index]
+                out.mux(p)
+    tmp.replace(path)
+
+
+@pytest.mark.parametrize("container", ["mp4", "mkv"])
+@pytest.mark.parametrize("stream_type", ["video", "audio"])
+def test_last_frame_held_for_a_minute(pristine, tmp_path, container, stream_type, trust):
+    """The last frame's duration set to 60 s: FFmpeg then shows the stream (and the file) a minute
+    longer, holding that frame (ffmpeg -vsync cfr: 1859 frames instead of 60 from Matroska); only
+    pts are in the content root, so every packet is still the signed one (container_changed) and
+    the signed span's end_pts is what catches it."""
+    ev = _copy(pristine[container], tmp_path)
+    path = _segments(ev)[1]
+    _stretch_last_frame(path, container, 60, stream_type=stream_type)
+    rep, codes, _ = _verify(ev, trust)
+    durations = [f for f in rep.findings if f.code == "content.presentation_altered"
+                 and f.where.get("field") in ("hold", "duration")]
+    assert not rep.ok and durations, [f.message for f in rep.findings]
+    assert "content.container_changed" in codes
+
+
+def test_mpegts_stores_no_duration(pristine, tmp_path, trust):
+    """MPEG-TS has no packet durations: the same stream copy writes the very bytes that were signed
+    (FFmpeg derives durations from the codec), so it verifies clean."""
+    ev = _copy(pristine["ts"], tmp_path)
+    path = _segments(ev)[1]
+    before = path.read_bytes()
+    _stretch_last_frame(path, "ts", 60)
+    assert path.read_bytes() == before
+    rep, codes, _ = _verify(ev, trust)
+    assert rep.ok and not codes, [f.message for f in rep.findings]
