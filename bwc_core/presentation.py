@@ -239,19 +239,26 @@ def _ts_services(name: str) -> list[tuple[str, str]]:
     """(provider, name) of every service descriptor in the MPEG-TS file's SDTs (PID 0x11, table
     0x42), as FFmpeg's demuxer reads them into its program metadata, which PyAV does not expose.
     Every SDT in the file counts, not only the first one: FFmpeg takes each it meets."""
+    import mmap
+
     import numpy as np
 
     with open(name, "rb") as fh:
-        data = fh.read()
-    start = data.find(b"\x47")
-    if start < 0:
-        return []
-    rows = (len(data) - start) // 188
-    packets = np.frombuffer(data, dtype=np.uint8, count=rows * 188, offset=start).reshape(rows, 188)
-    pid = ((packets[:, 1].astype(np.uint16) & 0x1F) << 8) | packets[:, 2]
+        try:
+            data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)  # no copy of a large file
+        except ValueError:  # empty file
+            return []
+    with data:
+        start = data.find(b"\x47")
+        if start < 0:
+            return []
+        rows = (len(data) - start) // 188
+        packets = np.frombuffer(data, dtype=np.uint8, count=rows * 188, offset=start).reshape(rows, 188)
+        pid = ((packets[:, 1].astype(np.uint16) & 0x1F) << 8) | packets[:, 2]
+        chosen = [bytes(packets[row]) for row in np.nonzero((packets[:, 0] == 0x47) & (pid == 0x11))[0]]
+        del packets, pid  # the mmap cannot close while a view of it exists
     sections: list[bytearray] = []
-    for row in np.nonzero((packets[:, 0] == 0x47) & (pid == 0x11))[0]:
-        pkt = bytes(packets[row])
+    for pkt in chosen:
         afc = (pkt[3] >> 4) & 3
         if not afc & 1:
             continue
