@@ -1249,7 +1249,7 @@ def _check_clip_presentation(full: Path, clip_rel: str, sr: Any, add: list[Findi
 
     streams = sr.body.get("streams") if isinstance(sr.body.get("streams"), list) else []
     try:
-        measured, metadata, _, _ = measure_file(full)  # a clip's extent is not a segment's span
+        measured, metadata = measure_file(full)[:2]  # a clip's extent is not a segment's span
     except (BwcError, OSError, ValueError) as exc:
         add.append(_finding("content.presentation_altered", f"clip {clip_rel}: its presentation metadata "
                             f"cannot be measured ({exc})", **where))

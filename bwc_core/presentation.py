@@ -312,6 +312,102 @@ class FileMeasurement(NamedTuple):
     #: The file's duration as FFmpeg states it (``AVFormatContext.duration``: Matroska's
     #: ``Duration``, MP4's track durations, MPEG-TS an estimate), seconds; None when it states none.
     duration: Fraction | None = None
+    #: ``(box, seconds)`` of every duration an MP4 header states (``mvhd``, ``mehd``, ``tkhd``,
+    #: ``mdhd``, ``elst``), which other FFmpeg versions show as the file's length.
+    stated: tuple[tuple[str, Fraction], ...] = ()
+
+
+def _mp4_stated_durations(name: str, limit: int = 64 << 20) -> list[tuple[str, Fraction]]:
+    """Every duration an ISO BMFF header states, in seconds: ``mvhd``, ``mvex/mehd``, each
+    track's ``tkhd`` (movie timescale), ``mdhd`` (its own) and the sum of its ``elst`` segment
+    durations (movie timescale). Players built on other FFmpeg versions show these (FFmpeg
+    5.1's ``ffprobe`` reports the ``mvhd`` duration, 8.1 derives its own). Unknown (all ones) and
+    zero durations are left out; a ``moov`` beyond *limit* bytes is not read."""
+    def boxes(data: bytes, start: int, end: int):
+        pos = start
+        while pos + 8 <= end:
+            size, kind = struct.unpack_from(">I4s", data, pos)
+            head = 8
+            if size == 1 and pos + 16 <= end:
+                size, head = struct.unpack_from(">Q", data, pos + 8)[0], 16
+            elif size == 0:
+                size = end - pos
+            if size < head or pos + size > end:
+                return
+            yield kind, pos + head, pos + size
+            pos += size
+
+    moov = None
+    with open(name, "rb") as fh:
+        total = os.fstat(fh.fileno()).st_size
+        pos = 0
+        while pos + 8 <= total:
+            fh.seek(pos)
+            head = fh.read(16)
+            if len(head) < 8:
+                break
+            size, kind = struct.unpack_from(">I4s", head)
+            hlen = 8
+            if size == 1 and len(head) == 16:
+                size, hlen = struct.unpack_from(">Q", head, 8)[0], 16
+            elif size == 0:
+                size = total - pos
+            if size < hlen:
+                break
+            if kind == b"moov":
+                if size > limit:
+                    return []
+                fh.seek(pos)
+                moov = fh.read(size)
+                break
+            pos += size
+    if moov is None:
+        return []
+    out: list[tuple[str, Fraction]] = []
+    unknown = (0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF)
+
+    def add(label: str, value: int, scale: int) -> None:
+        if value and value not in unknown and scale:
+            out.append((label, Fraction(value, scale)))
+
+    movie_scale = 0
+    children = list(boxes(moov, 8 if moov[:4] != b"\0\0\0\1" else 16, len(moov)))
+    try:
+        for kind, a, b in children:
+            if kind == b"mvhd":
+                v1 = moov[a] == 1
+                movie_scale, value = struct.unpack_from(">IQ" if v1 else ">II", moov, a + (20 if v1 else 12))
+                add("mvhd", value, movie_scale)
+        for kind, a, b in children:
+            if kind == b"mvex":
+                for k, c, _ in boxes(moov, a, b):
+                    if k == b"mehd":
+                        add("mehd", struct.unpack_from(">Q" if moov[c] == 1 else ">I", moov, c + 4)[0], movie_scale)
+            if kind != b"trak":
+                continue
+            for k, c, d in boxes(moov, a, b):
+                if k == b"tkhd":
+                    v1 = moov[c] == 1
+                    add("tkhd", struct.unpack_from(">Q" if v1 else ">I", moov, c + (28 if v1 else 20))[0], movie_scale)
+                elif k == b"mdia":
+                    for k2, e, _ in boxes(moov, c, d):
+                        if k2 == b"mdhd":
+                            v1 = moov[e] == 1
+                            scale, value = struct.unpack_from(">IQ" if v1 else ">II", moov, e + (20 if v1 else 12))
+                            add("mdhd", value, scale)
+                elif k == b"edts":
+                    for k2, e, f in boxes(moov, c, d):
+                        if k2 != b"elst":
+                            continue
+                        v1 = moov[e] == 1
+                        count = struct.unpack_from(">I", moov, e + 4)[0]
+                        step, fmt = (20, ">Q") if v1 else (12, ">I")
+                        count = min(count, max(f - e - 8, 0) // step)
+                        add("elst", sum(struct.unpack_from(fmt, moov, e + 8 + n * step)[0] for n in range(count)),
+                            movie_scale)
+    except struct.error:
+        pass  # a truncated box: what was read so far
+    return out
 
 
 def measure_file(path: str | os.PathLike[str]) -> FileMeasurement:
@@ -321,12 +417,15 @@ def measure_file(path: str | os.PathLike[str]) -> FileMeasurement:
     extents: dict[int, Any] = {}
     presentation = _measure(path, None, metadata=metadata, extents=extents)[0]
     duration = extents.pop(None, None)
+    stated = tuple(_mp4_stated_durations(os.fspath(path))) if header_declares_streams(path) else ()
     return FileMeasurement(presentation, metadata,
-                           {i: (last * tb, stop * tb, tb) for i, (last, stop, tb) in extents.items()}, duration)
+                           {i: (last * tb, stop * tb, tb) for i, (last, stop, tb) in extents.items()},
+                           duration, stated)
 
 
 def compare_extents(spans: Sequence[Any], extents: Mapping[int, Sequence[Fraction]],
-                    where: Mapping[str, Any], duration: Fraction | None = None) -> list[Finding]:
+                    where: Mapping[str, Any], duration: Fraction | None = None,
+                    stated: Sequence[tuple[str, Fraction]] = ()) -> list[Finding]:
     """``content.presentation_altered`` (``field`` ``hold``) where a changed file holds a stream's
     last frame longer or shorter than signed: ``max(pts + duration) - max(pts)`` against the span's
     ``end_pts - last_pts``, within one frame of the stream (its signed hold, else its mean packet
@@ -362,11 +461,14 @@ def compare_extents(spans: Sequence[Any], extents: Mapping[int, Sequence[Fractio
                 stream=sp["stream"], field="hold", expected=_ms(signed_hold), found=_ms(hold), **dict(where)))
     # FFmpeg's duration runs from timestamp 0 in some muxers (Matroska after -copyts: 8 s for a
     # 2 s segment starting at 6 s) and is estimated short in MPEG-TS: only an excess is a claim.
-    if duration is not None and latest is not None and duration > latest + slack:
-        findings.append(_finding(
-            "content.presentation_altered",
-            f"{where.get('segment')}: the file states a duration of {_ms(duration)} ms, its last packet "
-            f"ends at {_ms(latest)} ms", field="duration", expected=_ms(latest), found=_ms(duration), **dict(where)))
+    claims = ([("FFmpeg", duration)] if duration is not None else []) + list(stated)
+    for source, value in claims:
+        if latest is not None and value > latest + slack:
+            findings.append(_finding(
+                "content.presentation_altered",
+                f"{where.get('segment')}: the file states a duration of {_ms(value)} ms ({source}), its last "
+                f"packet ends at {_ms(latest)} ms", field="duration", source=source, expected=_ms(latest),
+                found=_ms(value), **dict(where)))
     return findings
 
 

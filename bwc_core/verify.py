@@ -1229,7 +1229,7 @@ def _compare_presented(s: _Seg, m: _Measured, where: dict[str, Any]) -> list[Fin
     # Container metadata (format 1.16): the camera writes none beyond its muxer's name, so any is unsigned.
     # Durations (1.16): how long each stream's last frame is held (its packet's duration).
     return (compare_presentation(streams, found.presentation, where) + compare_metadata(found.metadata, where)
-            + compare_extents(_list(s.body.get("spans")), found.extents, where, found.duration))
+            + compare_extents(_list(s.body.get("spans")), found.extents, where, found.duration, found.stated))
 
 
 def _irregularities(s: _Seg, m: _Measured, where: dict[str, Any]) -> list[Finding]:
