@@ -15,6 +15,14 @@ and the verifier measures the same from a changed file:
 compares a measurement with a signed stream table and returns findings
 (``content.presentation_altered``, an error).
 
+A changed file is also held to two more rules (format 1.16): container metadata a
+player lists (tags, chapters, attachments, a track's language, name or disposition, an
+MPEG-TS service name) beyond what a muxer writes to name itself is unsigned
+(``content.metadata_unsigned``, :func:`compare_metadata`), and a stream's last frame held
+longer than its signed span, or a stated duration beyond the last packet, is
+``content.presentation_altered`` (:func:`compare_extents`); :func:`measure_file` measures
+all of it in one open.
+
 Everything is measured as FFmpeg presents it, through one function, so the
 writer (which measures its first closed segment on its finisher thread,
 :func:`writer_presentation`) and the verifier cannot disagree about a

@@ -334,8 +334,9 @@ class _Measured:
     leaves_digests: dict[str, str] = field(default_factory=dict)
     leaves: Any = None  # ContentResult parsed from the sidecar
     leaves_error: str | None = None
-    #: ({stream: presentation}, unsigned container metadata) measured from a file whose bytes are
-    #: not the signed ones (:func:`bwc_core.presentation.measure_file`), else None.
+    #: What a file whose bytes are not the signed ones presents beyond its packets (presentation,
+    #: unsigned container metadata, last-frame holds, stated durations:
+    #: :class:`bwc_core.presentation.FileMeasurement`), else None.
     presentation: Any = None
     presentation_error: str | None = None
 
@@ -485,8 +486,7 @@ def _bytes_differ(m: _Measured, signed: SegmentReport | None) -> bool:
 
 
 def _measure_presentation(path: Path) -> tuple[Any, str | None]:
-    """((presentation by stream, unsigned container metadata), error) of a file whose bytes differ
-    from the signed ones; never raises."""
+    """(FileMeasurement, error) of a file whose bytes differ from the signed ones; never raises."""
     from .presentation import measure_file
 
     try:
@@ -1213,7 +1213,9 @@ def _check_segments(root: Path, segs: list[_Seg], report: Report, progress: Prog
 
 def _compare_presented(s: _Seg, m: _Measured, where: dict[str, Any]) -> list[Finding]:
     """Presentation step: the file's display matrix, aspect ratio, colour and edit lists against the
-    signed ``streams[i].presentation`` (absent in format <= 1.3: the defaults; format.md 1.15)."""
+    signed ``streams[i].presentation`` (absent in format <= 1.3: the defaults; format.md 1.15); its
+    container metadata against the muxer allowlist and its last-frame holds and stated durations
+    against the signed ``spans`` (1.16)."""
     from .presentation import compare_extents, compare_metadata, compare_presentation
 
     streams = s.body.get("streams")
