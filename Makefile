@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
-SOURCES := $(wildcard bwc_core/*.py bwc_core/*.pyi src_cython/*.pyx src_cython/*.pxd) setup.py pyproject.toml
+SOURCES := $(wildcard bwc_core/*.py bwc_core/*.pyi src_cython/bwc_core/*.pyx src_cython/bwc_core/*.pxd) setup.py pyproject.toml
 STAMP  := $(VENV)/.installed
 
 .PHONY: demo test test-slow bench debug clean
@@ -13,10 +13,9 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
-# Generated C is removed first: Cython does not track the dotted .pxd names
-# (src_cython/bwc_core._x.pxd) as dependencies, so a stale .c could survive.
+# Each .pxd sits beside its .pyx (src_cython/bwc_core/), so cythonize regenerates
+# the C of every module whose .pyx or cimported .pxd changed.
 $(STAMP): $(PY) $(SOURCES)
-	rm -f src_cython/*.c
 	$(PIP) install --quiet ".[tests,bench]"
 	touch $(STAMP)
 
@@ -39,9 +38,9 @@ bench: $(STAMP)
 
 # Line tracing and bounds checks for hunting bugs in the Cython core.
 debug: $(PY)
-	rm -f src_cython/*.c
+	rm -f src_cython/bwc_core/*.c
 	BWC_DEBUG=1 $(PIP) install --quiet --no-build-isolation ".[tests,bench]"
 	rm -f $(STAMP)
 
 clean:
-	rm -rf build dist *.egg-info $(VENV) src_cython/*.c demo-out
+	rm -rf build dist *.egg-info $(VENV) src_cython/bwc_core/*.c demo-out

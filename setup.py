@@ -2,7 +2,6 @@
 
 import glob
 import os
-import sys
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -21,9 +20,6 @@ if DEBUG:
 
 extra_compile_args = ["-O0", "-g"] if DEBUG else ["-O3"]
 
-# dlopen/dlsym live in libdl before glibc 2.34 (an empty stub after it).
-libraries = {"_sodium": ["dl"]} if sys.platform.startswith("linux") else {}
-
 
 def _name(path: str) -> str:
     return os.path.splitext(os.path.basename(path))[0]
@@ -35,9 +31,11 @@ extensions = [
         [path],
         define_macros=macros,
         extra_compile_args=extra_compile_args,
-        libraries=libraries.get(_name(path), []),
     )
-    for path in sorted(glob.glob(os.path.join("src_cython", "*.pyx")))
+    # src_cython/bwc_core/ mirrors the package: each .pxd sits beside its .pyx, so
+    # Cython finds it and cythonize's dependency tracking regenerates the C of every
+    # module that uses a changed .pxd.
+    for path in sorted(glob.glob(os.path.join("src_cython", "bwc_core", "*.pyx")))
 ]
 
-setup(ext_modules=cythonize(extensions, compiler_directives=directives))
+setup(ext_modules=cythonize(extensions, compiler_directives=directives, include_path=["src_cython"]))

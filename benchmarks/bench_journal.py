@@ -112,7 +112,7 @@ def test_fsync_append_rate(benchmark, tmp_path, identity, note):
 
 @pytest.mark.parametrize("kind", ["event", "segment", "segment-large"])
 def test_canonical_fast_vs_reference(benchmark, kind, note):
-    """The compiled canonical encoder vs the pure-Python reference (same bytes)."""
+    """canonical_bytes (orjson behind the compiled domain check) vs the pure-Python reference."""
     from bwc_core.canonical import _reference_bytes
 
     _, body = _body(kind)

@@ -16,10 +16,13 @@ record could be re-serialized differently and still "verify"). The form is:
 ``true``/``false``, never as ``1``/``0``, and :func:`require_int` lets a schema
 refuse a bool where an integer is required (``seq: true`` is not ``seq: 1``).
 
-:func:`canonical_bytes` runs the compiled encoder (``src_cython/_canonical.pyx``,
-one validating pass); :func:`_reference_bytes` below is the pure-Python
-reference it must equal byte for byte (tests hold the two equal), and it
-handles the values the fast path hands back (subclasses of the allowed types).
+:func:`canonical_bytes` writes with ``orjson`` (``OPT_SORT_KEYS``) the values a
+compiled check (``src_cython/_canonical.pyx``, one C walk) finds in the domain
+where orjson's bytes are the canonical bytes: exact builtin types, integers in
+range, fewer than :data:`MAX_DEPTH` levels. :func:`_reference_bytes` below is
+the pure-Python reference it must equal byte for byte (tests hold the two
+equal), and it decides every other value: it encodes subclasses of the allowed
+types and raises for what is not canonical JSON (a float, a lone surrogate, ...).
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ._canonical import encode as _encode_fast
+import orjson
+
+from ._canonical import in_domain as _in_domain
 from .errors import CanonicalJSONError
 
 __all__ = ["INT_MAX", "INT_MIN", "MAX_DEPTH", "canonical_bytes", "json_depth", "load_json",
@@ -117,12 +122,22 @@ def _check(obj: Any, /) -> None:
             raise CanonicalJSONError(f"type {type(o).__name__} cannot be canonical JSON")
 
 
+_dumps = orjson.dumps
+_JSONEncodeError = orjson.JSONEncodeError
+# Sorted keys; no native serialization of anything the domain check lets through
+# by mistake (the check admits exact builtin types only, these are a second guard).
+_ORJSON_OPTIONS = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_SUBCLASS
+                   | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME)
+
+
 def canonical_bytes(obj: Any, /) -> bytes:
     """Encode ``obj`` as canonical JSON bytes, or raise :class:`CanonicalJSONError`."""
-    data = _encode_fast(obj)
-    if data is None:  # holds an instance of a subclass (IntEnum, OrderedDict, ...)
-        data = _reference_bytes(obj)
-    return data
+    if _in_domain(obj):
+        try:
+            return _dumps(obj, option=_ORJSON_OPTIONS)
+        except _JSONEncodeError:  # a lone surrogate: the reference words the error
+            pass
+    return _reference_bytes(obj)  # a subclass (IntEnum, OrderedDict, ...) or not canonical
 
 
 def _reference_bytes(obj: Any, /) -> bytes:

@@ -23,6 +23,7 @@ record times never go backwards, and only ``camera`` keys keep a journal
 from __future__ import annotations
 
 import fcntl
+from binascii import b2a_base64 as _b64
 import logging
 import os
 import re
@@ -33,14 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ._blake3 import MAX_INPUT as _SMALL_HASH_MAX
-from ._blake3 import context_key as _context_key
-from ._blake3 import derive_key_small as _derive_key_small
-from ._canonical import dsse_line as _dsse_line
-from ._canonical import encode_pae as _encode_pae
 from ._fileio import read_regular_file, reserve, write_new_file
 from .canonical import canonical_bytes, parse_canonical
-from .envelope import _RECORD_HASHER, RECORD_CONTEXT, RECORD_TYPE, Envelope, Signature, pae, record_hash
+from .envelope import _RECORD_HASHER, RECORD_TYPE, Envelope, Signature, pae, record_hash
 from .errors import (
     CanonicalJSONError,
     CertificateError,
@@ -51,11 +47,10 @@ from .errors import (
 from . import errors
 from .findings import Finding, Severity, Verdict, register
 from .findings import finding as _finding
-from ._sodium import AVAILABLE as _DETACHED
-from ._sodium import sign_detached as _sign_detached
 from .keys import Certificate, Identity, Signer, TrustAnchors
 from .records import check_fields
 
+import nacl.bindings
 import nacl.exceptions
 import nacl.signing
 
@@ -103,10 +98,7 @@ _NS = 1_000_000_000
 _PAE_HEAD = b"DSSEv1 %d %s " % (len(RECORD_TYPE.encode()), RECORD_TYPE.encode())
 _LINE_HEAD = b'{"payloadType":"%s","payload":"' % RECORD_TYPE.encode()
 _LINE_TAIL = b'"}]}\n'
-# Record hashes of PAE messages up to one BLAKE3 chunk go through the compiled
-# one-chunk code (no blake3-py call overhead); longer ones through blake3-py,
-# whose SIMD code wins from about one chunk on (measured: equal at 1 KiB).
-_RECORD_KEY = _context_key(RECORD_CONTEXT)
+_crypto_sign = nacl.bindings.crypto_sign
 
 
 def _line_keyid(key_id: str) -> bytes:
@@ -920,28 +912,21 @@ class Journal:
         full["prev"] = self._head.hex()
         full["device"] = self._device
         full["time"] = when
-        # payload = canonical_bytes(full), message = pae(RECORD_TYPE, payload)
-        encoded = _encode_pae(full, _PAE_HEAD)
-        if encoded is None:  # a subclass of an allowed type: the reference decides
-            payload = canonical_bytes(full)
-            message = b"%s%d %s" % (_PAE_HEAD, len(payload), payload)
-        else:
-            payload, message = encoded
+        payload = canonical_bytes(full)
+        message = b"%s%d %s" % (_PAE_HEAD, len(payload), payload)  # pae(RECORD_TYPE, payload)
         sk = self._detached_sk
         if sk is not None:  # an in-memory Identity: what its sign() does, one call less
-            sig = _sign_detached(message, sk)
+            sig = _crypto_sign(message, sk)[:64]
         else:
             sig = bytes(signer.sign(message))
             if len(sig) != 64:
                 raise errors.ValueError(f"signer returned {len(sig)} bytes, not a 64-byte signature")
         # Envelope.dumps(), spelled out: one JSON line, base64 fields, newline.
-        self._write(_dsse_line(_LINE_HEAD, payload, self._line_keyid, sig, _LINE_TAIL))
-        if len(message) <= _SMALL_HASH_MAX:  # record_hash(env)
-            h = _derive_key_small(_RECORD_KEY, message)
-        else:
-            hasher = _RECORD_HASHER.copy()
-            hasher.update(message)
-            h = hasher.digest()
+        self._write(b"".join((_LINE_HEAD, _b64(payload, newline=False), self._line_keyid,
+                              _b64(sig, newline=False), _LINE_TAIL)))
+        hasher = _RECORD_HASHER.copy()  # record_hash(env)
+        hasher.update(message)
+        h = hasher.digest()
         env = Envelope._trusted(RECORD_TYPE, payload, (Signature(self._signer_key_id, sig),))
         records = self.records
         self._lines += 1
@@ -963,10 +948,10 @@ class Journal:
         self._signer = signer
         self._signer_key_id = signer.key_id if signer is not None else None
         self._line_keyid = _line_keyid(signer.key_id) if signer is not None else b""
-        # Identity.sign() is libsodium's detached signature of the bytes given;
-        # for exactly that class (no subclass that could sign differently) the
-        # journal makes the same call itself.
-        self._detached_sk = signer._sk if type(signer) is Identity and _DETACHED else None
+        # Identity.sign() is PyNaCl's crypto_sign of the bytes given, signature
+        # part; for exactly that class (no subclass that could sign differently)
+        # the journal makes the same call itself.
+        self._detached_sk = signer._sk if type(signer) is Identity else None
 
     def _reserve(self) -> None:
         """Keep disk blocks reserved ahead of the end (see :func:`_fileio.reserve`)."""

@@ -34,8 +34,6 @@ import nacl.pwhash.argon2id as argon2id
 import nacl.secret
 
 from ._fileio import read_regular_file, read_regular_file_stat, write_new_file
-from ._sodium import AVAILABLE as _DETACHED
-from ._sodium import sign_detached as _sign_detached
 from .canonical import canonical_bytes, load_json, require_int
 from .envelope import (
     CERTIFICATE_TYPE,
@@ -272,8 +270,6 @@ class Identity:
 
     def sign(self, data: bytes, /) -> bytes:
         """The 64-byte Ed25519 signature of ``data``."""
-        if _DETACHED:  # libsodium's crypto_sign_ed25519_detached, no message copy
-            return _sign_detached(bytes(data), self._sk)
         return nacl.bindings.crypto_sign(bytes(data), self._sk)[:64]
 
     def public_info(self) -> PublicIdentity:

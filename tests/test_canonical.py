@@ -100,13 +100,28 @@ def test_round_trip_and_stdlib_agreement(value):
             parse_canonical(spaced)
 
 
-# --- the compiled encoder against the pure-Python reference ----------------------------
+# --- orjson (behind the compiled domain check) against the pure-Python reference -------
+#
+# canonical_bytes writes with orjson (OPT_SORT_KEYS) the values _canonical.in_domain
+# admits, and hands every other value to the pure-Python reference. These tests are
+# the proof that orjson's bytes equal the reference's over the whole domain: escaping
+# (every control character, quote, backslash, DEL, U+2028/9, the UTF-8 length
+# boundaries), key order (code point order, across the surrogate gap), integers at the
+# 64-bit limits, nesting up to the limit; and that nothing outside it reaches orjson.
 
-import binascii  # noqa: E402
 import collections  # noqa: E402
 import enum  # noqa: E402
 
+import orjson  # noqa: E402
+
 from bwc_core import _canonical, canonical  # noqa: E402
+
+ORJSON_OPTIONS = canonical._ORJSON_OPTIONS
+
+
+def orjson_bytes(value):
+    return orjson.dumps(value, option=ORJSON_OPTIONS)
+
 
 reference_bytes = canonical._reference_bytes
 
@@ -165,48 +180,107 @@ def outcome(fn, value):
         return type(exc)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(valid_values)
-def test_fast_encoder_equals_reference_on_valid_values(value):
-    fast = _canonical.encode(value)
-    assert fast is not None  # exact builtin types never fall back
-    assert fast == reference_bytes(value) == canonical_bytes(value)
+def test_orjson_equals_reference_on_valid_values(value):
+    assert _canonical.in_domain(value)  # exact builtin types in range are orjson's to write
+    assert orjson_bytes(value) == reference_bytes(value) == canonical_bytes(value)
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.dictionaries(strings, st.integers(-3, 3), max_size=40))
 def test_key_order_small_and_large_dicts(value):
-    # up to 16 keys are sorted on the stack, larger dicts by qsort
-    assert _canonical.encode(value) == reference_bytes(value)
+    assert orjson_bytes(value) == reference_bytes(value)
 
 
-@settings(max_examples=400, deadline=None)
+def test_key_order_is_code_point_order_across_the_surrogate_gap():
+    # UTF-16 order would put U+10000.. (surrogate pairs) before U+E000..U+FFFF.
+    keys = ["", "\x00", "\x1f", " ", "A", "a", "\x7f", "\x80", "é", "\u07ff", "\u0800", "\ud7ff",
+            "\ue000", "\ufeff", "\uffff", "\U00010000", "\U0001f600", "\U0010ffff", "a\U00010000", "a\uffff"]
+    value = {k: i for i, k in enumerate(reversed(keys))}
+    out = orjson_bytes(value)
+    assert out == reference_bytes(value) == canonical_bytes(value)
+    assert list(orjson.loads(out)) == sorted(keys)
+
+
+def test_every_control_character_and_ascii_escape():
+    text = "".join(map(chr, range(0x80))) + "\u2028\u2029\ufffe"
+    for value in (text, {text: text}, [text, {"k": text}]):
+        assert orjson_bytes(value) == reference_bytes(value) == canonical_bytes(value)
+
+
+@settings(max_examples=600, deadline=None)
 @given(any_values)
-def test_fast_path_and_reference_agree_on_any_value(value):
+def test_canonical_bytes_and_reference_agree_on_any_value(value):
     expected = outcome(reference_bytes, value)
     assert outcome(canonical_bytes, value) == expected  # same bytes, or same error type
-    # The compiled encoder alone: the same, or None where a subclass sends it to the reference.
-    assert outcome(_canonical.encode, value) in (expected, None)
     # Bad input is a typed error, never a bare one.
     assert isinstance(expected, bytes) or expected is CanonicalJSONError
+    # The domain check admits only values whose orjson bytes are canonical; a lone
+    # surrogate is admitted (orjson refuses it, and the reference raises).
+    if _canonical.in_domain(value):
+        assert outcome(orjson_bytes, value) in (expected, orjson.JSONEncodeError)
+    elif expected is not CanonicalJSONError:  # a subclass: only the reference may write it
+        assert not _only_exact_types(value)
+
+
+def _only_exact_types(value, depth=0):
+    t = type(value)
+    if t in (str, bool) or value is None:
+        return True
+    if t is int:
+        return INT_MIN <= value <= INT_MAX
+    if depth >= canonical.MAX_DEPTH:
+        return False
+    if t is dict:
+        return all(type(k) is str and _only_exact_types(v, depth + 1) for k, v in value.items())
+    if t in (list, tuple):
+        return all(_only_exact_types(v, depth + 1) for v in value)
+    return False
 
 
 @pytest.mark.parametrize(
     "value",
     [1.5, float("nan"), -0.0, {"a": [1, {"b": 2.0}]}, {1: "x"}, {None: 1}, {(1,): 1}, INT_MAX + 1,
-     INT_MIN - 1, 10**5000, [10**400], "a\udc80b", {"k\ud800": 1}, b"x", [object()], {"s": {1}},
-     1j],
+     INT_MIN - 1, 2**64 - 1, -(2**63) - 1, 10**5000, [10**400], "a\udc80b", {"k\ud800": 1}, b"x",
+     [object()], {"s": {1}}, 1j],
     ids=lambda v: type(v).__name__,  # str() of 10**5000 is refused
 )
 def test_single_fault_same_error_and_message(value):
     with pytest.raises(CanonicalJSONError) as ref:
         reference_bytes(value)
     with pytest.raises(CanonicalJSONError) as fast:
-        _canonical.encode(value)
+        canonical_bytes(value)
     assert str(fast.value) == str(ref.value)
 
 
-@pytest.mark.parametrize("depth", [62, 63, 64, 65, 200])
+@pytest.mark.parametrize("value", [2**63, 2**64 - 1, 1.0, float("inf"), {"a": 0.5}, [[2**63]]],
+                         ids=repr)
+def test_orjson_writes_what_the_domain_check_keeps_out(value):
+    # orjson alone would write these (u64 integers, floats): the check must refuse them.
+    orjson_bytes(value)
+    assert not _canonical.in_domain(value)
+    with pytest.raises(CanonicalJSONError):
+        canonical_bytes(value)
+
+
+def test_orjson_native_types_never_reach_orjson():
+    import dataclasses
+    import datetime
+    import uuid
+
+    @dataclasses.dataclass
+    class Point:
+        x: int
+
+    for value in (uuid.UUID(int=1), datetime.date(2026, 1, 1), Point(1), {"u": uuid.UUID(int=1)},
+                  orjson.Fragment(b"[1.5]"), [orjson.Fragment(b"1")]):
+        assert not _canonical.in_domain(value)
+        with pytest.raises(CanonicalJSONError):
+            canonical_bytes(value)
+
+
+@pytest.mark.parametrize("depth", [62, 63, 64, 65, 200, 300])
 @pytest.mark.parametrize("kind", ["list", "dict", "tuple", "mixed"])
 def test_nesting_limit_is_the_same(depth, kind):
     value: object = "leaf"
@@ -214,22 +288,27 @@ def test_nesting_limit_is_the_same(depth, kind):
         k = kind if kind != "mixed" else ("list", "dict", "tuple")[i % 3]
         value = [value] if k == "list" else {"k": value} if k == "dict" else (value,)
     assert _canonical.MAX_DEPTH == canonical.MAX_DEPTH
-    assert outcome(_canonical.encode, value) == outcome(reference_bytes, value)
+    expected = outcome(reference_bytes, value)
+    assert outcome(canonical_bytes, value) == expected
+    assert _canonical.in_domain(value) == isinstance(expected, bytes)
 
 
 def test_subclasses_go_to_the_reference():
     value = {"level": Level.LOW, Name("z"): Items([Name("x"), 2]),
              "od": collections.OrderedDict(b=1, a=2)}
-    assert _canonical.encode(value) is None
+    assert not _canonical.in_domain(value)
+    for one in (Level.LOW, Name("z"), Items([1]), collections.OrderedDict(a=1), {Name("k"): 1},
+                [True, Level.LOW], (1, Name("n"))):
+        assert not _canonical.in_domain(one)
     assert canonical_bytes(value) == reference_bytes(value) == (
         b'{"level":1,"od":{"a":2,"b":1},"z":["x",2]}')
 
 
-def test_large_values_cross_the_buffer_growth():
+def test_large_values():
     long_text = "x" * 9000 + "\n\"é" * 3000 + "\U0001f600" * 5000
     value = {f"k{i:05d}": [i, long_text[: i * 7]] for i in range(400)}
-    assert _canonical.encode(value) == reference_bytes(value)
-    assert _canonical.encode(long_text) == reference_bytes(long_text)
+    assert orjson_bytes(value) == reference_bytes(value) == canonical_bytes(value)
+    assert orjson_bytes(long_text) == reference_bytes(long_text)
 
 
 def test_input_is_not_mutated():
@@ -240,69 +319,8 @@ def test_input_is_not_mutated():
     assert list(value) == ["b", "a"]
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.binary(max_size=300))
-def test_b64encode_equals_binascii(data):
-    expected = binascii.b2a_base64(data, newline=False)
-    assert _canonical.b64encode(data) == expected
-    assert _canonical.b64encode(bytearray(data)) == expected
-    assert _canonical.b64encode(memoryview(data)) == expected
-
-
-def test_b64encode_refuses_strided_and_non_buffers():
-    with pytest.raises(BufferError):
-        _canonical.b64encode(memoryview(b"abcdef")[::2])
-    with pytest.raises(TypeError):
-        _canonical.b64encode("text")
-
-
-# --- the journal's fused helpers: encode_pae and dsse_line ---------------------------
-
-PAE_HEAD = b"DSSEv1 39 application/vnd.bwc-core.record.v1+json "
-
-
-@settings(max_examples=200, deadline=None)
-@given(valid_values)
-def test_encode_pae_equals_canonical_bytes_and_pae(value):
-    from bwc_core.envelope import RECORD_TYPE, pae
-
-    payload, message = _canonical.encode_pae(value, PAE_HEAD)
-    assert payload == canonical_bytes(value) == reference_bytes(value)
-    assert message == pae(RECORD_TYPE, payload)
-    assert type(payload) is bytes and type(message) is bytes
-
-
-def test_encode_pae_large_value_and_subclasses():
-    from bwc_core.envelope import RECORD_TYPE, pae
-
-    big = {"chunks": [{"root": "ab" * 32, "start_ns": i * 10**9} for i in range(400)]}  # > 8 KiB
-    payload, message = _canonical.encode_pae(big, PAE_HEAD)
-    assert len(payload) > 8192 and payload == reference_bytes(big)
-    assert message == pae(RECORD_TYPE, payload)
-    assert _canonical.encode_pae({"level": Level.LOW}, PAE_HEAD) is None  # the reference decides
-    with pytest.raises(CanonicalJSONError):
-        _canonical.encode_pae({"x": 1.5}, PAE_HEAD)
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.binary(max_size=300), st.binary(max_size=80), st.binary(max_size=70), st.binary(max_size=20),
-       st.binary(max_size=20))
-def test_dsse_line_equals_joined_base64(payload, sig, head, middle, tail):
-    expected = b"".join((head, binascii.b2a_base64(payload, newline=False), middle,
-                         binascii.b2a_base64(sig, newline=False), tail))
-    assert _canonical.dsse_line(head, payload, middle, sig, tail) == expected
-
-
-def test_dsse_line_refuses_non_bytes():
-    with pytest.raises(TypeError):
-        _canonical.dsse_line(b"", "text", b"", b"", b"")
-    with pytest.raises(TypeError):
-        _canonical.dsse_line(b"", bytearray(b"x"), b"", b"", b"")
-
-
 def test_integer_digit_boundaries():
-    # Every power of ten and of two (and their neighbours) in range, both signs:
-    # the digit count and the eight-digit groups of the compiled writer.
+    # Every power of ten and of two (and their neighbours) in range, both signs.
     values = {10**k + d for k in range(20) for d in (-1, 0, 1)} | {2**k + d for k in range(64) for d in (-1, 0, 1)}
     values = {v for v in values if INT_MIN <= v <= INT_MAX} | {INT_MIN, INT_MAX}
     for v in sorted(values | {-v for v in values if INT_MIN <= -v <= INT_MAX}):
@@ -310,10 +328,7 @@ def test_integer_digit_boundaries():
         assert canonical_bytes([v]) == reference_bytes([v])
 
 
-# The compiled encoder reuses the sort order and the written text of the keys of
-# the last small dict when the next one holds the same key objects (a chunk
-# table); nested dicts must not corrupt that cache. Keys from a small pool of
-# objects make such repeats (and near repeats) frequent.
+# Chunk tables: many small dicts with the same key objects, nested dicts between them.
 KEY_POOL = ["root", "start_ns", "duration_ns", "a", "é", "\u2028", "k" * 40, "k" * 90, "z\n", ""]
 pooled_keys = st.sampled_from(range(len(KEY_POOL))).map(KEY_POOL.__getitem__)
 pooled_values = st.recursive(
@@ -334,7 +349,6 @@ pooled_values = st.recursive(
 @given(pooled_values)
 def test_repeated_key_objects_encode_like_the_reference(value):
     assert canonical_bytes(value) == reference_bytes(value)
-    assert _canonical.encode_pae(value, PAE_HEAD)[0] == reference_bytes(value)
 
 
 def test_chunk_table_with_nested_dicts_between_repeats():

@@ -547,7 +547,7 @@ def test_appended_lines_are_envelope_dumps_byte_for_byte(tmp_path, cam, cert):
 
 
 def test_append_of_subclass_values_takes_the_reference_encoder(tmp_path, cam, cert):
-    # The compiled encode_pae hands IntEnum / str subclasses back to the reference.
+    # The domain check hands IntEnum / str subclasses to the reference (not orjson).
     import enum
 
     class Level(enum.IntEnum):

@@ -329,21 +329,23 @@ def test_revocation_list_must_come_from_a_root(root, cam):
         Revocation(revoked_at=0, reason="both", key_id="a", serial="b")
 
 
-def test_detached_signing_equals_pynacl_for_every_length(monkeypatch):
-    """The direct libsodium call gives PyNaCl's signature bytes; so does the fallback."""
-    from bwc_core import _sodium, keys
-
-    assert _sodium.AVAILABLE  # libsodium's symbol is found on this platform (Linux)
+def test_signing_equals_pynacl_for_every_length():
+    """Identity.sign is PyNaCl's public signing (no private libsodium symbol is bound):
+    RFC 8032 section 7.1 TEST 1, and SigningKey.sign's signature for every size a record has."""
+    rfc = Identity.from_seed("camera", "BWC-0001", bytes.fromhex(
+        "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"))
+    assert rfc.sign(b"").hex() == (
+        "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155"
+        "5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b")
     signer = Identity.from_seed("camera", "BWC-0001", bytes(range(32)))
     reference = nacl.signing.SigningKey(bytes(range(32)))
     messages = [b"", b"x", os.urandom(1023), os.urandom(1024), os.urandom(5490), os.urandom(70_000)]
     for message in messages:
         expected = reference.sign(message).signature
-        assert _sodium.sign_detached(message, signer._sk) == expected
         assert signer.sign(message) == expected
         assert signer.sign(bytearray(message)) == expected
-    monkeypatch.setattr(keys, "_DETACHED", False)  # the PyNaCl crypto_sign path
-    for message in messages:
-        assert signer.sign(message) == reference.sign(message).signature
-    with pytest.raises(ValueError):
-        _sodium.sign_detached(b"m", b"short key")
+    import sys
+
+    import bwc_core.journal  # noqa: F401  (the journal signs on its hot path)
+
+    assert "bwc_core._sodium" not in sys.modules  # no dlsym-bound libsodium symbol

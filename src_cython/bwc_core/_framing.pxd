@@ -1,6 +1,6 @@
-# Declarations of bwc_core._framing. Named with the full module name because
-# setup.py compiles src_cython/_framing.pyx as "bwc_core._framing", and Cython
-# looks for a dotted .pxd beside the .pyx (src_cython/_framing.pxd is not found).
+# Declarations of bwc_core._framing, beside its .pyx (src_cython/bwc_core/ mirrors
+# the package, as PyAV's av/packet.pyx sits beside av/packet.pxd): Cython finds it
+# and cythonize tracks it as a dependency of every module that uses it.
 
 from libc.stdint cimport uint8_t, uint32_t
 

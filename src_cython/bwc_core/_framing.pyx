@@ -19,8 +19,6 @@ from math import gcd as math_gcd
 
 from blake3 import blake3
 
-from bwc_core._blake3 cimport B3_CHUNK_LEN, B3_DERIVE_KEY_MATERIAL, b3_context_key, b3_hash_small, b3_nodes
-
 from .errors import CorruptMediaError, TypeError as BwcTypeError, UnsupportedCodecError, ValueError as BwcValueError
 
 PT = "bwc-core v1 packet tree"
@@ -106,37 +104,6 @@ cdef inline Py_ssize_t _find_start_code(const uint8_t* p, Py_ssize_t n, Py_ssize
             return j - 2
         j += 1
     return -1
-
-
-cdef int _context_key(str context, uint32_t* key) except -1:
-    cdef bytes raw = context.encode("utf-8")
-    if b3_context_key(<const uint8_t*>PyBytes_AS_STRING(raw), len(raw), key) < 0:
-        raise ValueError("derive-key context longer than 1024 bytes")
-    return 0
-
-
-cdef inline void _node(const uint32_t* key, uint8_t prefix, const uint8_t* left,
-                       const uint8_t* right, uint8_t* out) noexcept nogil:
-    """out <- H_key(prefix || left || right), two 32-byte halves (tree nodes, chunk roots)."""
-    cdef uint8_t buf[65]
-    buf[0] = prefix
-    memcpy(buf + 1, left, 32)
-    memcpy(buf + 33, right, 32)
-    b3_hash_small(key, B3_DERIVE_KEY_MATERIAL, buf, 65, out)
-
-
-cdef inline void _tree(const uint32_t* key, uint8_t* work, Py_ssize_t n) noexcept nogil:
-    """Reduce *n* >= 1 32-byte leaves in *work* to their Merkle root in work[0:32] (format 1.6).
-
-    Nodes H_key(0x01 || left || right), a lone last node promoted: RFC 9162's
-    tree, built bottom-up one level at a time, each level's nodes hashed in
-    batches (``b3_nodes``).
-    """
-    while n > 1:
-        b3_nodes(key, B3_DERIVE_KEY_MATERIAL, 1, work, <size_t>(n >> 1), work)
-        if n & 1:
-            memcpy(work + 32 * (n >> 1), work + 32 * (n - 1), 32)
-        n = (n >> 1) + (n & 1)
 
 
 cdef inline bint _rescale_c(int64_t pts, int64_t b, int64_t c, int64_t* out) noexcept nogil:
@@ -416,6 +383,58 @@ cdef class _Scratch:
         self.exports -= 1
 
 
+@cython.final
+cdef class _Hasher:
+    """One reused blake3-py hasher in derive-key mode for one context (one per
+    object, so per thread: a ``LeafTable`` is fed from one thread, a
+    :func:`merkle_root` call makes its own).
+
+    Every hash of the content format goes through blake3-py, small inputs
+    included: ``reset()``, one ``update()`` of a :class:`_Scratch` buffer (no
+    copy into a Python object) and ``digest()``, three calls per hash.
+    """
+    cdef object _h
+    cdef _Scratch _buf  # tree nodes and chunk roots: prefix || left || right
+
+    def __cinit__(self, str context):
+        self._h = blake3(derive_key_context=context)
+        self._buf = _Scratch()
+        self._buf.reserve(65)
+
+    cdef int digest_into(self, _Scratch data, uint8_t* dest) except -1:
+        """dest <- H(data's bytes), 32 bytes."""
+        cdef object h = self._h
+        h.reset()
+        h.update(data)
+        cdef bytes d = h.digest()
+        memcpy(dest, PyBytes_AS_STRING(d), 32)
+        return 0
+
+    cdef int node(self, uint8_t prefix, const uint8_t* left, const uint8_t* right,
+                  uint8_t* dest) except -1:
+        """dest <- H(prefix || left || right), two 32-byte halves (tree nodes, chunk roots)."""
+        cdef uint8_t* buf = self._buf.data
+        buf[0] = prefix
+        memcpy(buf + 1, left, 32)
+        memcpy(buf + 33, right, 32)
+        return self.digest_into(self._buf, dest)
+
+    cdef int tree(self, uint8_t* work, Py_ssize_t n) except -1:
+        """Reduce *n* >= 1 32-byte leaves in *work* to their Merkle root in work[0:32] (format 1.6).
+
+        Nodes H(0x01 || left || right), a lone last node promoted: RFC 9162's
+        tree, built bottom-up one level at a time, in place.
+        """
+        cdef Py_ssize_t i
+        while n > 1:
+            for i in range(n >> 1):
+                self.node(1, work + 64 * i, work + 64 * i + 32, work + 32 * i)
+            if n & 1:
+                memcpy(work + 32 * (n >> 1), work + 32 * (n - 1), 32)
+            n = (n >> 1) + (n & 1)
+        return 0
+
+
 def rescale_pts(pts, b, c):
     """pts * b / c rounded to nearest, halves away from zero, extremes passed through.
 
@@ -459,10 +478,9 @@ cdef class LeafTable:
     cdef int* _wbits          # by stream: _wrap as a C int
     cdef int64_t* _last_dts   # by stream, for update_av's decode order check
     cdef uint8_t* _has_dts
-    cdef uint32_t _pt_key[8]  # derive-key context keys (one-chunk BLAKE3, _blake3.pxd)
-    cdef uint32_t _tm_key[8]
-    cdef uint32_t _st_key[8]
-    cdef object _hasher
+    cdef _Hasher _pt          # blake3-py hashers of the three contexts, reused
+    cdef _Hasher _tm
+    cdef _Hasher _st
     cdef _Scratch _scratch
     cdef uint32_t* _stream
     cdef uint32_t* _flags
@@ -487,10 +505,9 @@ cdef class LeafTable:
         self._wbits = NULL
         self._last_dts = NULL
         self._has_dts = NULL
-        _context_key(PT, self._pt_key)
-        _context_key("bwc-core v1 timing", self._tm_key)
-        _context_key("bwc-core v1 segment tree", self._st_key)
-        self._hasher = blake3(derive_key_context=PT)
+        self._pt = _Hasher(PT)
+        self._tm = _Hasher("bwc-core v1 timing")
+        self._st = _Hasher("bwc-core v1 segment tree")
         self._scratch = _Scratch()
         self._count = self._cap = 0
         self.finished = False
@@ -799,14 +816,7 @@ cdef class LeafTable:
         _put_le(out + 9, <uint64_t>size, 8)
         framer._emit(p, n, out + 17)
         size_out[0] = <uint64_t>size
-        if 17 + size <= B3_CHUNK_LEN:
-            b3_hash_small(self._pt_key, B3_DERIVE_KEY_MATERIAL, out, <size_t>(17 + size), dest)
-        else:
-            # Longer leaves: blake3-py's SIMD code hashes several chunks at once.
-            h = self._hasher
-            h.reset()
-            h.update(self._scratch)
-            memcpy(dest, PyBytes_AS_STRING(h.digest()), 32)
+        self._pt.digest_into(self._scratch, dest)
         return 0
 
     def leaf(self, Framer framer, payload, uint32_t stream, uint32_t flags):
@@ -938,7 +948,6 @@ cdef class LeafTable:
                 counts[key] += 1
             # counts[key] is now the end of bucket key; chunk c spans
             # [end of bucket (c*nslots - 1), end of bucket (c*nslots + nslots - 1)).
-            tm = blake3(derive_key_context="bwc-core v1 timing")
             payload_roots = []
             timing_hashes = []
             chunk_roots = []
@@ -955,7 +964,7 @@ cdef class LeafTable:
                 # Merkle tree over the chunk's leaves, bottom-up in `work`.
                 for j in range(m):
                     memcpy(work + 32 * j, self._leaves + 32 * order[first + j], 32)
-                _tree(self._pt_key, work, m)
+                self._pt.tree(work, m)
                 payload_root = PyBytes_FromStringAndSize(<char*>work, 32)
                 # Timing table: per stream present, header then one pts per packet.
                 total = 0
@@ -988,17 +997,11 @@ cdef class LeafTable:
                     for j in range(pos, counts[key]):
                         _put_le(out, <uint64_t>self._pts[order[j]], 8)
                         out += 8
-                if total <= B3_CHUNK_LEN:
-                    timing = PyBytes_FromStringAndSize(NULL, 32)
-                    b3_hash_small(self._tm_key, B3_DERIVE_KEY_MATERIAL, out - total, <size_t>total,
-                                  <uint8_t*>PyBytes_AS_STRING(timing))
-                else:
-                    t = tm.copy()
-                    t.update(scratch)
-                    timing = t.digest()
+                timing = PyBytes_FromStringAndSize(NULL, 32)
+                self._tm.digest_into(scratch, <uint8_t*>PyBytes_AS_STRING(timing))
                 root = PyBytes_FromStringAndSize(NULL, 32)
-                _node(self._st_key, 0, <const uint8_t*>PyBytes_AS_STRING(payload_root),
-                      <const uint8_t*>PyBytes_AS_STRING(timing), <uint8_t*>PyBytes_AS_STRING(root))
+                self._st.node(0, <const uint8_t*>PyBytes_AS_STRING(payload_root),
+                              <const uint8_t*>PyBytes_AS_STRING(timing), <uint8_t*>PyBytes_AS_STRING(root))
                 payload_roots.append(payload_root)
                 timing_hashes.append(timing)
                 chunk_roots.append(root)
@@ -1039,12 +1042,6 @@ cdef class LeafTable:
         ]
 
 
-cdef bytes _py_node(h, bytes left, bytes right):
-    t = h.copy()
-    t.update(b"\x01" + left + right)
-    return t.digest()
-
-
 def merkle_root(leaves, str context):
     """RFC 9162 MTH over already-hashed 32-byte leaves; nodes H(0x01 || l || r).
 
@@ -1053,29 +1050,23 @@ def merkle_root(leaves, str context):
     """
     cdef list level = list(leaves)
     cdef Py_ssize_t n = len(level), i
-    cdef uint32_t key[8]
     cdef uint8_t* work
     cdef bytes result
+    cdef _Hasher hasher
     if n == 0:
         return blake3(derive_key_context=context).digest()
     for i in range(n):
         leaf = level[i]
         if type(leaf) is not bytes or PyBytes_GET_SIZE(leaf) != 32:
             raise BwcTypeError(f"leaf {i} is not 32 bytes")
-    if len(context.encode("utf-8")) > B3_CHUNK_LEN:  # no one-chunk context key: blake3-py per node
-        h = blake3(derive_key_context=context)
-        while n > 1:
-            level = [_py_node(h, level[i], level[i + 1]) for i in range(0, n - 1, 2)] + ([level[n - 1]] if n & 1 else [])
-            n = len(level)
-        return level[0]
-    _context_key(context, key)
+    hasher = _Hasher(context)
     work = <uint8_t*>malloc(32 * n)
     if work == NULL:
         raise MemoryError()
     try:
         for i in range(n):
             memcpy(work + 32 * i, PyBytes_AS_STRING(level[i]), 32)
-        _tree(key, work, n)
+        hasher.tree(work, n)
         result = PyBytes_FromStringAndSize(<char*>work, 32)
     finally:
         free(work)
