@@ -397,6 +397,9 @@ class ContentResult:
     chunks: list[ChunkInfo]
     packets: Sequence[PacketLeaf]  # PacketLeaves (packed) or a list
     streams: list[StreamCommit]
+    #: (stream, position in the stream's decode order) of the packets FFmpeg flagged discard (an
+    #: MP4 edit list hides them), filled in by the verifier's re-demux of an MP4/MOV file only.
+    discarded: frozenset[tuple[int, int]] = frozenset()
 
     @property
     def chunk_roots(self) -> list[bytes]:
@@ -724,9 +727,25 @@ def _demux_content(src: MediaSource, *, salvage: bool = False, problems: list[st
     check = any(f in _STORES_DTS for f in src.format.split(","))
     update = hasher.update_av
     position = 0
+    # Matroska blocks FFmpeg reports without pts because their stored time is negative (format
+    # 1.13): an open GOP's leading pictures after a stream copy. Salvage keeps its rule (1.14).
+    matroska = not salvage and src.path is not None and "matroska" in src.format.split(",")
+    # A verifier hears which packets an MP4 edit list hides (never presented, format 1.11).
+    hidden: list[int] | None = [] if tolerant and {"mov", "mp4"} & set(src.format.split(",")) else None
     try:
         for packet in src._container.demux():
-            state = update(packet, position + 1, check, salvage, problems)
+            if hidden is not None and packet.is_discard:
+                stored = len(hasher)
+                state = update(packet, position + 1, check, salvage, problems)
+                if len(hasher) > stored:
+                    hidden.append(stored)
+            else:
+                try:
+                    state = update(packet, position + 1, check, salvage, problems)
+                except CorruptMediaError:
+                    if not (matroska and _stored_leading_pts(src, hasher, packet)):
+                        raise
+                    state = update(packet, position + 1, check, salvage, problems)
             if state < 0:
                 if tolerant:
                     # Salvage commits the packets before this one; a verifier must
@@ -750,7 +769,34 @@ def _demux_content(src: MediaSource, *, salvage: bool = False, problems: list[st
         if not tolerant:
             raise
         problems.append(str(exc))  # type: ignore[union-attr]
-    return hasher.finish(origin=origin)
+    discarded: frozenset[tuple[int, int]] = frozenset()
+    if hidden:
+        wanted, seen, marks = set(hidden), {}, set()
+        for i, row in enumerate(hasher.rows()):
+            k = seen.get(row[0], 0)
+            seen[row[0]] = k + 1
+            if i in wanted:
+                marks.add((row[0], k))
+        discarded = frozenset(marks)
+    result = hasher.finish(origin=origin)
+    result.discarded = discarded
+    return result
+
+
+def _stored_leading_pts(src: MediaSource, hasher: ContentHasher, packet: Any) -> bool:
+    """Give *packet* (no pts from FFmpeg's Matroska demuxer) the time the file stores when it is
+    a leading picture of its video stream's first GOP (format section 1.13); False otherwise."""
+    from .media import stored_leading_pts
+
+    if src.path is None:
+        return False
+    stream = packet.stream_index
+    pts = stored_leading_pts(src.path, packet, hasher.keyframe_pts(stream),
+                             video=any(s.index == stream and s.kind == "video" for s in src.streams))
+    if pts is None:
+        return False
+    packet.pts = pts
+    return True
 
 
 # --- the leaves sidecar ----------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import math
 import os
 import queue
 import threading
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any, BinaryIO, Protocol
@@ -155,12 +155,15 @@ class MediaSource:
         options = dict(options or {})
         if salvage:
             options["fflags"] = options.get("fflags", "") + "+ignidx"
+        #: The file read, when a path was given (a packet's stored time may have to be read from it).
+        self.path: str | None = None
 
         if isinstance(source, bytes):
             source = io.BytesIO(source)
             self.name = name or "<bytes>"
         elif isinstance(source, (str, os.PathLike)):
             self.name = name or os.fspath(source)
+            self.path = os.fspath(source)
         else:
             self.name = name or getattr(source, "name", "<stream>")
         try:
@@ -312,12 +315,21 @@ class MediaSource:
         held: list[Any] = []
         waiting: set[int] = set()  # streams whose first packets lack a dts
         started: set[int] = set()  # streams that had a dts, or a packet with one
+        keys: dict[int, list[int]] = {}  # keyframe pts FFmpeg reported, per stream
+        matroska = self.path is not None and "matroska" in self.format.split(",")
+        video = {s.index for s in self.streams if s.kind == "video"}
         for packet in demux:
             if packet.dts is None and packet.size == 0:
                 if not held:
                     yield packet
                 continue
             index = packet.stream_index
+            if matroska:
+                if packet.pts is None:  # a leading picture's negative block time (format 1.13)
+                    packet.pts = stored_leading_pts(self.path, packet, keys.get(index, ()),  # type: ignore[arg-type]
+                                                    video=index in video)
+                elif packet.is_keyframe:
+                    keys.setdefault(index, []).append(packet.pts)
             if index not in started:
                 if packet.dts is None and packet.pts is not None:
                     waiting.add(index)
@@ -342,6 +354,31 @@ class MediaSource:
         yield from held
 
 
+def stored_leading_pts(path: str, packet: Any, keyframe_pts: Sequence[int], *, video: bool) -> int | None:
+    """The time a Matroska file stores for *packet*, which FFmpeg's demuxer reported without pts,
+    when it is a leading picture of its video stream's first GOP; else None (format 1.13).
+
+    The block's time is read from the file (:mod:`bwc_core._matroska`): Cluster Timestamp plus
+    its relative timestamp, negative (why FFmpeg reports none). It stands only if the reading
+    agrees with FFmpeg's: *keyframe_pts*, the pts FFmpeg reported for the stream's keyframes so
+    far, hold exactly one; *video*: the packet's stream is a video stream. That keyframe's block is earlier in the same Cluster with the same sum of its
+    own; and the time is below that keyframe's (presented before the keyframe it follows in
+    decode order: an open GOP's leading B-frame after ``ffmpeg -c copy`` rebased the keyframe
+    to 0).
+    """
+    from ._matroska import negative_block_pts
+
+    if not video or packet.pts is not None or not packet.size or len(keyframe_pts) != 1:
+        return None
+    found = negative_block_pts(path, packet.pos)
+    if found is None or found.block.laced:
+        return None
+    keys = [b for b in found.earlier if b.track == found.block.track and b.keyframe]
+    if not keys or keyframe_pts[0] != found.cluster_timestamp + keys[-1].relative:
+        return None
+    return found.pts if found.pts < keyframe_pts[0] else None
+
+
 #: Packets :meth:`MediaSource._demux` holds back at most while waiting for a dts.
 _DTS_LOOKAHEAD = 64
 
@@ -349,7 +386,7 @@ _DTS_LOOKAHEAD = 64
 def _backfill_dts(held: list[Any], index: int, first: Any) -> None:
     """Give stream *index*'s held packets dts values just before *first*'s."""
     mine = [p for p in held if p.stream_index == index and p.dts is None]
-    if not mine:
+    if not mine or first.dts is None:  # a packet without pts either: PacketRecord refuses it
         return
     step = first.duration or mine[0].duration or 1
     for k, packet in enumerate(mine):

@@ -46,6 +46,10 @@ PROGRESS_SECONDS = 2
 #: a device journal grows for years).
 JOURNAL_KEEP = 256
 
+#: The most audio (media seconds) an MP4 recording holds after an unmute while it waits for the
+#: keyframe that opens a segment with an audio track (docs/camera.md "Silent streams").
+AUDIO_HOLD_SECONDS = 10
+
 
 class RecorderState(str, enum.Enum):
     """Where the camera is: buffering, recording, asleep (nothing captured) or closed."""
@@ -193,10 +197,11 @@ class Recorder:
         self.dropped = {"sleep": 0, "standby": 0, "muted_audio": 0, "awaiting_keyframe": 0}
         self._awaiting_keyframe = False
         #: After an unmute while the MP4 segment being written has no audio
-        #: track: audio waits for the next video keyframe, which opens a
-        #: segment with one (None: not waiting; False: waiting for the
-        #: keyframe; a time: audio from that pts on is kept).
+        #: track: audio is held until the next video keyframe, which opens a
+        #: segment with one; the held audio then goes into that segment,
+        #: before its first video pts (None: not waiting; False: waiting).
         self._audio_resume: Any = None
+        self._held_audio: list[PacketRecord] = []
         self._audio = frozenset(s.index for s in self.streams if s.kind == "audio")
         self._append("power.on", {"policy": self.policy.to_json()})
 
@@ -258,9 +263,15 @@ class Recorder:
             if self._muted and packet.kind == "audio":
                 self.dropped["muted_audio"] += 1
                 return
-            if self._audio_resume is not None and not self._resume_audio(packet):
-                self.dropped["muted_audio"] += 1
-                return
+            release = False
+            if self._audio_resume is not None:
+                if packet.kind == "audio":
+                    self._hold_audio(packet)
+                    self._last = packet
+                    return
+                if packet.kind == "video" and packet.keyframe and self._segmenter is not None:
+                    self._segmenter.cut_at_next_keyframe()
+                    release = True
             if state is RecorderState.STANDBY:
                 if self._buffer is None:
                     self.dropped["standby"] += 1
@@ -273,26 +284,42 @@ class Recorder:
                         self.dropped["awaiting_keyframe"] += 1
                         return
                     self._awaiting_keyframe = False
-                info = self._segmenter.push(packet)
-                if self._segmenter.progress:
-                    self._journal_progress()
-                if info is not None:
-                    self._journal_segment(info)
+                self._to_segmenter(packet)
+                if release:
+                    self._release_audio()
             self._last = packet
             if packet.kind == "video":
                 self._last_video = packet
 
-    def _resume_audio(self, packet: PacketRecord) -> bool:
-        """While audio waits for the next keyframe after an unmute: False if *packet* is dropped."""
-        if packet.kind == "audio":
-            if self._audio_resume is False or packet.pts_seconds < self._audio_resume:
-                return False
-            self._audio_resume = None
-        elif packet.kind == "video" and packet.keyframe and self._audio_resume is False:
-            if self._segmenter is not None:
-                self._segmenter.cut_at_next_keyframe()
-            self._audio_resume = packet.pts_seconds
-        return True
+    def _to_segmenter(self, packet: PacketRecord) -> None:
+        assert self._segmenter is not None
+        info = self._segmenter.push(packet)
+        if self._segmenter.progress:
+            self._journal_progress()
+        if info is not None:
+            self._journal_segment(info)
+
+    def _hold_audio(self, packet: PacketRecord) -> None:
+        """Keep audio after an unmute for the segment the next keyframe opens (at most
+        :data:`AUDIO_HOLD_SECONDS` of it: a stalled video stream drops the oldest)."""
+        held = self._held_audio
+        held.append(packet)
+        while held[-1].pts_seconds - held[0].pts_seconds > AUDIO_HOLD_SECONDS:
+            held.pop(0)
+            self.dropped["muted_audio"] += 1
+
+    def _release_audio(self) -> None:
+        """The keyframe after an unmute opened a segment with an audio track: the held audio goes
+        into it (pts before its first video pts: such packets join chunk 0, format 1.5)."""
+        held, self._held_audio = self._held_audio, []
+        self._audio_resume = None
+        for packet in held:
+            self._to_segmenter(packet)
+
+    def _drop_held_audio(self) -> None:
+        self.dropped["muted_audio"] += len(self._held_audio)
+        self._held_audio = []
+        self._audio_resume = None
 
     def flush_progress(self, timeout: float | None = None) -> None:
         """Journal every prefix attestation still being digested (waiting up to *timeout* s).
@@ -370,6 +397,7 @@ class Recorder:
                 raise StateError("already muted")
             self._event("mute", RecorderState.STANDBY, RecorderState.RECORDING)
             self._muted = True
+            self._drop_held_audio()  # the segment being written has no audio track for it
             if self._segmenter is not None:
                 self._segmenter.silent = self._audio
                 if self._segmenter.container == "mp4" and self._audio:
@@ -501,7 +529,7 @@ class Recorder:
             {"recording": self._recording, "reason": reason, "segments": self._segments},
         )
         self._segmenter, self._recording = None, None
-        self._audio_resume = None
+        self._drop_held_audio()
         self._state = RecorderState.STANDBY
         return infos
 

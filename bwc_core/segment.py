@@ -451,18 +451,31 @@ def _check_stored_timing(path: str, result: Any) -> None:
     delay (FFmpeg reads such a block back without pts, or shifted), and
     FFmpeg's muxer writes it without complaint; the signed root would then
     not be the file's. The file stays as written (it is not journaled).
+    Since format 1.5 a video stream's first-GOP leading pictures (an open GOP
+    whose keyframe is at 0) are read back with the times the blocks store,
+    as the verifier reads them (:func:`bwc_core.media.stored_leading_pts`).
     """
     import av
+
+    from .media import stored_leading_pts
 
     committed: dict[int, list[int]] = {}
     for p in result.packets:
         committed.setdefault(p.stream, []).append(p.pts)
     stored: dict[int, list[int | None]] = {}
+    keys: dict[int, list[int]] = {}
     with av.open(path) as container:
+        video = {s.index for s in container.streams if s.type == "video"}
         for packet in container.demux():
             if packet.dts is None and packet.size == 0:
                 continue  # flush packet
-            stored.setdefault(packet.stream_index, []).append(packet.pts)
+            index = packet.stream_index
+            pts = packet.pts
+            if pts is None:
+                pts = stored_leading_pts(path, packet, keys.get(index, ()), video=index in video)
+            elif packet.is_keyframe:
+                keys.setdefault(index, []).append(pts)
+            stored.setdefault(index, []).append(pts)
     for stream, want in committed.items():
         got = stored.get(stream, [])
         if None in got or sorted(want) != sorted(got):  # type: ignore[type-var]

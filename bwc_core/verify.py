@@ -1448,9 +1448,11 @@ def _remux_offsets(s: _Seg, packets: dict[int, Sequence[Any]], tb_a: dict[int, F
     ``spans``; S when absent), ``K`` the earliest over streams of each
     stream's first pts in decode order. Any container: 0 (timestamps kept:
     PyAV, ``ffmpeg -copyts``) or -S (``ffmpeg -c copy`` rebases the earliest
-    pts to 0). MP4/MOV output also -K: ``ffmpeg -c copy`` rebases FFmpeg's
-    start time (each stream's first packet's pts), and the mov muxer keeps
-    the earlier pts of leading (open-GOP) B-frames negative. MPEG-TS output
+    pts to 0). MP4/MOV and (format 1.5) Matroska output also -K: ``ffmpeg -c
+    copy`` rebases FFmpeg's start time (each stream's first packet's pts), and
+    the mov muxer keeps the earlier pts of leading (open-GOP) B-frames
+    negative, the Matroska muxer writes them as negative block times (read
+    back from the file, format 1.13). MPEG-TS output
     instead: 0, 1.4 s (``-copyts``: the TS muxer's delay) or 1.4 s - D (the
     earliest dts moved to 1.4 s).
     """
@@ -1466,10 +1468,29 @@ def _remux_offsets(s: _Seg, packets: dict[int, Sequence[Any]], tb_a: dict[int, F
         return [("timestamps kept", Fraction(0)), ("timestamps kept, MPEG-TS mux delay", TS_MUX_DELAY),
                 ("rebased by ffmpeg: earliest dts at the MPEG-TS mux delay", TS_MUX_DELAY - first_dts)]
     out = [("timestamps kept", Fraction(0)), ("rebased by ffmpeg: earliest pts at 0", -start)]
-    if fmt is not None and {"mov", "mp4"} & set(fmt.split(",")):
+    names = set(fmt.split(",")) if fmt is not None else set()
+    if names & {"mov", "mp4", "matroska"}:
         first_pts = min(mine[0].pts * tb_a[stream] for stream, mine in packets.items() if mine)
         if first_pts != start:
-            out.append(("rebased by ffmpeg: first pts in decode order at 0 (MP4)", -first_pts))
+            kind = "MP4" if names & {"mov", "mp4"} else "Matroska"
+            out.append((f"rebased by ffmpeg: first pts in decode order at 0 ({kind})", -first_pts))
+    return out
+
+
+def _hidden_leading_pictures(signed: dict[int, list[Any]], discarded: frozenset[tuple[int, int]]) -> set[tuple[int, int]]:
+    """(stream, position) of the signed leading pictures the file's MP4 edit list hides (format 1.11).
+
+    A leading picture: after its stream's first keyframe in decode order, with a signed pts below
+    that keyframe's (an open GOP's B-frames presented before it). FFmpeg never presents a packet
+    it flags discard, so such a packet's pts is not compared (its payload still is): ``ffmpeg``
+    5.1 copying a Matroska segment (no dts stored) raises one's pts to a dts it invents.
+    """
+    out: set[tuple[int, int]] = set()
+    for stream, position in discarded:
+        pa = signed.get(stream, [])
+        first = next((i for i, p in enumerate(pa) if p.flags & 1), None)
+        if first is not None and first < position < len(pa) and pa[position].pts < pa[first].pts:
+            out.add((stream, position))
     return out
 
 
@@ -1512,6 +1533,7 @@ def _compare_timing(s: _Seg, signed: Any, found: Any, where: dict[str, Any], fmt
     out: list[Finding] = []
     worst = Fraction(0)
     bad: list[tuple[int, int, Any, Fraction]] = []
+    hidden = _hidden_leading_pictures(a_by, getattr(found, "discarded", frozenset()))
     for stream, pa in sorted(a_by.items()):
         pb = b_by[stream]
         tol = tb_a[stream] + tb_b[stream]
@@ -1524,6 +1546,8 @@ def _compare_timing(s: _Seg, signed: Any, found: Any, where: dict[str, Any], fmt
                                 shift_ms=round(float(off - ref) * 1000, 3), **where))
         worst = max(worst, abs(off - ref))
         for i, (x, y) in enumerate(zip(pa, pb)):
+            if (stream, i) in hidden:
+                continue
             dev = abs((y.pts * tb_file[stream] - off) - x.pts * tb_a[stream])
             worst = max(worst, dev)
             if dev > tol:

@@ -361,9 +361,10 @@ def test_open_gop_segment_stream_copied_into_mp4_is_no_error(tmp_path, trust, ma
     assert f.where["remux"].startswith("rebased by ffmpeg"), f.message
 
 
-def test_open_gop_offset_is_the_first_packets_pts_in_mp4_only():
+def test_open_gop_offset_is_the_first_packets_pts_in_mp4_and_matroska_only():
     """Format 1.11 step 4: -K (each stream's first pts in decode order, earliest over streams) is
-    tolerated into MP4/MOV only, and -S (the earliest pts) stays tolerated everywhere."""
+    tolerated into MP4/MOV and (format 1.5) Matroska only, and -S (the earliest pts) stays
+    tolerated everywhere."""
     from fractions import Fraction
     from types import SimpleNamespace
 
@@ -375,10 +376,181 @@ def test_open_gop_offset_is_the_first_packets_pts_in_mp4_only():
     s = SimpleNamespace(body={})
     mp4 = [c for _, c in _remux_offsets(s, {0: video}, {0: tb}, "mov,mp4,m4a,3gp,3g2,mj2")]
     assert mp4 == [0, Fraction(-69, 25), Fraction(-72, 25)]
-    assert [c for _, c in _remux_offsets(s, {0: video}, {0: tb}, "matroska,webm")] == [0, Fraction(-69, 25)]
+    assert [c for _, c in _remux_offsets(s, {0: video}, {0: tb}, "matroska,webm")] == [0, Fraction(-69, 25),
+                                                                                       Fraction(-72, 25)]
+    assert Fraction(-72, 25) not in [c for _, c in _remux_offsets(s, {0: video}, {0: tb}, "avi")]
     assert Fraction(-72, 25) not in [c for _, c in _remux_offsets(s, {0: video}, {0: tb}, "mpegts")]
     closed = video[:1]  # no leading B-frames: nothing added
     assert [c for _, c in _remux_offsets(s, {0: closed}, {0: tb}, "mov,mp4,m4a,3gp,3g2,mj2")] == [0, Fraction(-72, 25)]
+
+
+# --- 7b. open-GOP segments stream-copied into Matroska (format 1.5) -------------------------------
+
+
+def _rebase_copy_mkv(src: Path, dst: Path) -> None:
+    """PyAV stream copy into Matroska moving the first packet's pts to 0, as ``ffmpeg -c copy``
+    rebases (without the dts ffmpeg 5.1 invents for a Matroska input, see the test below)."""
+    with MediaSource(src) as s:
+        packets = list(s.packets())
+        d = packets[0].pts
+        write_packets(dst, s.streams, [p.replace(pts=p.pts - d, dts=p.dts - d) for p in packets],
+                      container="mkv", live=True)
+
+
+def _open_gop_into_matroska(tmp_path: Path, trust, make_evidence, source: Path, container: str) -> tuple[Path, Path]:
+    """Evidence of *source* in *container*; its segment 1 (an open-GOP keyframe first) replaced by
+    its stream copy into Matroska, the keyframe rebased to 0. Returns (evidence, segment)."""
+    import av
+
+    ev_dir = make_evidence(tmp_path / "ev", [source], trust.cam, trust.cert, container=container)
+    victim = seg(ev_dir, container, 1)
+    out = tmp_path / "copy.mkv"
+    if container == "mkv":
+        _rebase_copy_mkv(victim, out)
+    else:
+        ffmpeg_copy(victim, out, "matroska")
+    with av.open(str(out)) as c:
+        pts = [p.pts for p in c.demux() if p.size]
+    # The premise: FFmpeg's Matroska demuxer reports the leading pictures (negative block times)
+    # without pts, right after the keyframe at 0.
+    assert pts[0] == 0 and pts[1:4] == [None, None, None] and None not in pts[4:], pts[:6]
+    victim.write_bytes(out.read_bytes())
+    return ev_dir, victim
+
+
+@pytest.mark.parametrize("container", CONTAINERS)
+def test_open_gop_segment_stream_copied_into_matroska_is_no_error(tmp_path, trust, make_evidence, open_gop_source,
+                                                                  container):
+    """The leading B-frames are all in the file with their times, which FFmpeg does not report
+    (negative): the verifier reads them from the blocks (format 1.13) and the remux is the
+    documented -K rebase (1.11), not content.demux_irregular + content.packet_missing."""
+    ev_dir, _ = _open_gop_into_matroska(tmp_path, trust, make_evidence, open_gop_source, container)
+    report, errors, others = verify(ev_dir, trust)
+    assert report.ok and errors == set(), [(f.code, f.message) for f in report.findings]
+    assert "content.container_changed" in others
+    (f,) = [f for f in report.findings if f.code == "content.timing_shifted"]
+    assert f.where["remux"] == "rebased by ffmpeg: first pts in decode order at 0 (Matroska)", f.message
+    assert f.where["max_deviation_ms"] == 0
+
+
+@pytest.fixture(scope="module")
+def open_gop_at_zero(open_gop_source, tmp_path_factory):
+    """The open-GOP source from its second keyframe on, rebased so that keyframe is at pts 0: its
+    three leading B-frames have negative pts. Written as MP4 and as Matroska (where FFmpeg reports
+    them without pts)."""
+    out = tmp_path_factory.mktemp("open_gop_at_zero")
+    with MediaSource(open_gop_source) as src:
+        packets = list(src.packets())
+        k = [i for i, p in enumerate(packets) if p.keyframe][1]
+        d = packets[k].pts
+        rebased = [p.replace(pts=p.pts - d, dts=p.dts - d) for p in packets[k:]]
+        for container in ("mp4", "mkv"):
+            write_packets(out / f"at_zero.{container}", src.streams, rebased, container=container, live=True)
+    return out
+
+
+@pytest.mark.parametrize("source", ["mp4", "mkv"])
+@pytest.mark.parametrize("container", CONTAINERS)
+def test_open_gop_source_with_negative_leading_pictures_seals_and_verifies(tmp_path, trust, make_evidence,
+                                                                           open_gop_at_zero, source, container):
+    """A camera or file whose first keyframe is an open-GOP I frame at 0 (leading B-frames before
+    it): the Segmenter writes them into every container, a Matroska segment as negative block
+    times (read back as the verifier reads them), and the pristine evidence verifies with no
+    finding. Before: sealing into Matroska was refused, a Matroska source crashed the reader."""
+    import av
+
+    ev_dir = make_evidence(tmp_path / "ev", [open_gop_at_zero / f"at_zero.{source}"], trust.cam, trust.cert,
+                           container=container)
+    first = seg(ev_dir, container, 0)
+    with av.open(str(first)) as c:
+        pts = [p.pts for p in c.demux() if p.size]
+    assert (None in pts) == (container == "mkv"), pts[:6]
+    report, errors, others = verify(ev_dir, trust)
+    assert report.ok and not errors and not others, [(f.code, f.message) for f in report.findings]
+
+
+def _mkv_blocks_of_leading_pictures(path: Path) -> list[int]:
+    import av
+
+    with av.open(str(path)) as c:
+        return [p.pos for p in c.demux() if p.size and p.pts is None]
+
+
+@pytest.mark.parametrize("attack", ["payload", "dropped", "retimed", "keyframe_negative"])
+def test_open_gop_matroska_leading_pictures_stay_covered(tmp_path, trust, make_evidence, open_gop_source, attack):
+    """The tolerance reads the leading pictures' own stored times and compares them like any
+    other packet: a leading picture altered, dropped or moved, or a packet without pts that is no
+    leading picture (the keyframe itself given a negative time) is still an error."""
+    ev_dir, victim = _open_gop_into_matroska(tmp_path, trust, make_evidence, open_gop_source, "mp4")
+    data = bytearray(victim.read_bytes())
+    first = _mkv_blocks_of_leading_pictures(victim)[0]  # data of the block: track (1 byte), time, flags
+    assert data[first] == 0x81 and int.from_bytes(data[first + 1:first + 3], "big", signed=True) < 0
+    if attack == "payload":
+        data[first + 4 + 20] ^= 0x40
+        expected = "content.packet_altered"
+    elif attack == "dropped":  # the SimpleBlock turned into a Void element of the same size
+        n = next(n for n in range(1, 9) if data[first - 1 - n] == 0xA3 and data[first - n] >> (8 - n) == 1)
+        data[first - 1 - n] = 0xEC
+        expected = "content.packet_missing"
+    elif attack == "retimed":
+        data[first + 1:first + 3] = (-200).to_bytes(2, "big", signed=True)
+        expected = "content.timing_altered"
+    else:
+        import av
+
+        with av.open(str(victim)) as c:
+            key = next(p.pos for p in c.demux() if p.size)
+        data[key + 1:key + 3] = (-10).to_bytes(2, "big", signed=True)
+        expected = "content.demux_irregular"
+    victim.write_bytes(bytes(data))
+    report, errors, _ = verify(ev_dir, trust)
+    assert not report.ok and expected in errors, [(f.code, f.message) for f in report.findings]
+
+
+@pytest.mark.parametrize("fmt", ["matroska", "mp4"])
+def test_open_gop_matroska_segment_through_ffmpeg_cli(tmp_path, trust, make_evidence, open_gop_source, fmt):
+    """``ffmpeg -c copy`` (5.1) of a Matroska segment (no dts stored) invents dts for the leading
+    pictures and raises one's pts to it: that picture is stored 41 ms from its signed time. Into
+    MP4 the edit list hides it (flagged discard: FFmpeg never presents it), so its pts is not
+    compared and the remux is content.container_changed (format 1.11). Into Matroska nothing
+    hides it: the known limit, reported truthfully as content.timing_altered naming it."""
+    import av
+
+    ev_dir = make_evidence(tmp_path / "ev", [open_gop_source], trust.cam, trust.cert, container="mkv")
+    victim = seg(ev_dir, "mkv", 1)
+    out = tmp_path / "copy"
+    ffmpeg_copy(victim, out, fmt)
+    victim.write_bytes(out.read_bytes())
+    report, errors, others = verify(ev_dir, trust)
+    if fmt == "mp4":
+        with av.open(str(victim)) as c:
+            packets = [p for p in c.demux() if p.size]
+        assert [p.is_discard for p in packets[:5]] == [False, True, True, True, False]  # the premise
+        assert report.ok and errors == set(), [(f.code, f.message) for f in report.findings]
+        assert "content.container_changed" in others
+        # The hidden picture's payload stays covered: altered, it is an error.
+        data = bytearray(victim.read_bytes())
+        with av.open(str(victim)) as c:
+            pos = [p.pos for p in c.demux() if p.size][2]
+        data[pos + 30] ^= 0x40
+        victim.write_bytes(bytes(data))
+        report, errors, _ = verify(ev_dir, trust)
+        assert "content.packet_altered" in errors, [(f.code, f.message) for f in report.findings]
+        return
+    assert errors == {"content.timing_altered", "segment.size_mismatch", "segment.digest_mismatch"}, errors
+    (f,) = [f for f in report.findings if f.code == "content.timing_altered"]
+    assert f.where["stream_packet"] == 2 and 40 < f.where["deviation_ms"] < 42, f.message
+
+
+def test_only_hidden_signed_leading_pictures_skip_the_timing_comparison():
+    """Format 1.11: a discard flag exempts a packet's pts only where the signed packet is a
+    leading picture (after the first keyframe in decode order, pts below it)."""
+    from bwc_core.content import PacketLeaf
+    from bwc_core.verify import _hidden_leading_pictures
+
+    video = [PacketLeaf(0, 0, 1, 1, 72, b""), PacketLeaf(0, 0, 0, 1, 70, b""), PacketLeaf(0, 0, 0, 1, 75, b"")]
+    hidden = _hidden_leading_pictures({0: video}, frozenset({(0, 0), (0, 1), (0, 2), (0, 7), (1, 1)}))
+    assert hidden == {(0, 1)}
 
 
 # --- 8. the file's own time base does not widen the timing tolerance (red team 11) ----------------

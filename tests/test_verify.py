@@ -506,6 +506,55 @@ def test_recording_muted_inside_a_gop_verifies_clean(tmp_path, trust, av_clip, c
     assert report.ok
 
 
+@pytest.mark.parametrize("container", ["mp4", "mkv", "ts"])
+def test_audio_after_an_unmute_is_kept_in_every_container(tmp_path, trust, av_clip, container):
+    """Unmute 0.4 s into a 1 s GOP of an MP4 recording whose segment (opened during the mute) has
+    no audio track: the audio from the unmute on is held and goes into the segment the next
+    keyframe opens, before its first video pts, instead of being dropped up to that keyframe.
+    Every audio packet pushed after the unmute is in the evidence, the A/V timing is the
+    source's, and the recording verifies with no finding; Matroska and MPEG-TS alike."""
+    import av
+
+    from bwc_core.recorder import Recorder, RecordingPolicy
+
+    ev = tmp_path / "ev"
+    after: list[float] = []
+    muted = 0
+    with MediaSource(av_clip) as src:
+        rec = Recorder(ev, identity=trust.cam, cert=trust.cert, streams=src.streams,
+                       policy=RecordingPolicy(pre_event_seconds=1, segment_seconds=2, container=container))
+        rec.activate(trigger="button", officer="4711")
+        rec.notify()
+        unmuted = False
+        for p in src:
+            if p.stream == 0 and p.pts_seconds >= 2.3 and not rec.muted and not unmuted:
+                rec.mute()
+            elif p.stream == 0 and p.pts_seconds >= 4.4 and rec.muted:
+                rec.unmute()
+                unmuted = True
+            rec.push(p)
+            if p.kind == "audio":
+                if unmuted:
+                    after.append(p.pts_seconds)
+                elif rec.muted:
+                    muted += 1
+        rec.deactivate("event_complete")
+        rec.close()
+    assert rec.dropped["muted_audio"] == muted  # nothing dropped after the unmute
+    kept: list[float] = []
+    segments = sorted((ev / "media").rglob(f"*.{container}"))
+    for seg in segments:
+        with av.open(str(seg)) as c:
+            kept += [float(p.pts * p.time_base) for p in c.demux() if p.size and p.stream.type == "audio"]
+    assert all(any(abs(k - t) <= 0.0011 for k in kept) for t in after), "audio after the unmute lost"
+    if container == "mp4":  # the premise: the segment open at the unmute has no audio track
+        with av.open(str(next(s for s in segments if s.name.endswith("00002.mp4")))) as c:
+            assert not c.streams.audio
+    report = verify_evidence(ev, TrustAnchors([trust.root_pub]))
+    assert [f.code for f in report.findings if f.severity is not Severity.INFO] == [], report.findings
+    assert report.ok
+
+
 def _x265_clip(path: Path, seconds: int = 2) -> Path:
     """HEVC from x265 (with B-frames) in MP4: its hvcC carries a declarative SEI array."""
     return encode_clip(path, seconds, video=("libx265", {"x265-params": "log-level=error:keyint=25:bframes=2"}))
