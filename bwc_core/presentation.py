@@ -325,12 +325,12 @@ class FileMeasurement(NamedTuple):
     stated: tuple[tuple[str, Fraction], ...] = ()
 
 
-def _mp4_stated_durations(name: str, limit: int = 64 << 20) -> list[tuple[str, Fraction]]:
+def _mp4_stated_durations(name: str) -> list[tuple[str, Fraction]]:
     """Every duration an ISO BMFF header states, in seconds: ``mvhd``, ``mvex/mehd``, each
     track's ``tkhd`` (movie timescale), ``mdhd`` (its own) and the sum of its ``elst`` segment
     durations (movie timescale). Players built on other FFmpeg versions show these (FFmpeg
     5.1's ``ffprobe`` reports the ``mvhd`` duration, 8.1 derives its own). Unknown (all ones) and
-    zero durations are left out; a ``moov`` beyond *limit* bytes is not read."""
+    zero durations are left out. The first ``moov`` is read whole, as FFmpeg reads it."""
     def boxes(data: bytes, start: int, end: int):
         pos = start
         while pos + 8 <= end:
@@ -363,8 +363,6 @@ def _mp4_stated_durations(name: str, limit: int = 64 << 20) -> list[tuple[str, F
             if size < hlen:
                 break
             if kind == b"moov":
-                if size > limit:
-                    return []
                 fh.seek(pos)
                 moov = fh.read(size)
                 break
@@ -425,7 +423,9 @@ def measure_file(path: str | os.PathLike[str]) -> FileMeasurement:
     extents: dict[int, Any] = {}
     presentation = _measure(path, None, metadata=metadata, extents=extents)[0]
     duration = extents.pop(None, None)
-    stated = tuple(_mp4_stated_durations(os.fspath(path))) if header_declares_streams(path) else ()
+    with open(path, "rb") as fh:
+        iso_bmff = fh.read(8)[4:] == b"ftyp"
+    stated = tuple(_mp4_stated_durations(os.fspath(path))) if iso_bmff else ()
     return FileMeasurement(presentation, metadata,
                            {i: (last * tb, stop * tb, tb) for i, (last, stop, tb) in extents.items()},
                            duration, stated)
