@@ -335,3 +335,30 @@ def test_mp4_header_duration_patched_in_place(pristine, tmp_path, trust):
     durations = [f for f in rep.findings if f.code == "content.presentation_altered"]
     assert not rep.ok and "content.container_changed" in codes, [f.message for f in rep.findings]
     assert [(f.where["field"], f.where["source"], f.where["found"]) for f in durations] == [("duration", "mvhd", 60000.0)]
+
+
+def test_header_scans_survive_hostile_bytes(tmp_path):
+    """The MP4 header and MPEG-TS SDT scans read attacker bytes: truncated boxes, sizes past the end,
+    elst counts in the billions, SDT sections cut anywhere never raise, and find what is there."""
+    import random
+    import struct
+
+    rng = random.Random(20261203)
+    moov_body = (struct.pack(">I4s", 108, b"mvhd") + bytes(12) + struct.pack(">II", 1000, 5000) + bytes(80)
+                 + struct.pack(">I4s", 24, b"trak") + struct.pack(">I4s", 16, b"edts")
+                 + struct.pack(">I4sII", 16, b"elst", 0, 0xFFFFFFF0))
+    moov = struct.pack(">I4s", 8 + len(moov_body), b"moov") + moov_body
+    good = struct.pack(">I4s", 16, b"ftyp") + b"isom\0\0\0\0" + moov
+    path = tmp_path / "x.mp4"
+    path.write_bytes(good)
+    assert presentation._mp4_stated_durations(str(path)) == [("mvhd", 5)]
+    for n in range(300):
+        blob = bytearray(good[:rng.randrange(8, len(good) + 1)])
+        for _ in range(rng.randrange(0, 4)):
+            blob[rng.randrange(len(blob))] = rng.randrange(256)
+        path.write_bytes(bytes(blob))
+        assert isinstance(presentation._mp4_stated_durations(str(path)), list)
+        ts = bytearray(b"\x47\x40\x11\x10" + bytes(rng.randrange(256) for _ in range(184)))
+        ts += b"\x47\x00\x11\x11" + bytes(rng.randrange(256) for _ in range(184 + n % 7))
+        path.write_bytes(bytes(ts))
+        assert isinstance(presentation._ts_services(str(path)), list)
