@@ -1261,18 +1261,21 @@ def _check_clip_presentation(full: Path, clip_rel: str, sr: Any, add: list[Findi
                              where: dict[str, Any]) -> bool:
     """What a player shows beyond the decoded frames (display matrix, aspect ratio, colour,
     side data, picture size, packets hidden by an edit list; format 1.15) must be what the
-    segment record signed for its streams; True if it is. A clip's bytes are never the
+    segment record signed for its streams, and the clip must carry no container metadata
+    beyond its muxer's name (1.16); True if so. A clip's bytes are never the
     camera's, so it is always measured."""
-    from .presentation import compare_presentation, measure_presentation
+    from .presentation import compare_metadata, compare_presentation, measure_file
 
     streams = sr.body.get("streams") if isinstance(sr.body.get("streams"), list) else []
     try:
-        measured = measure_presentation(full)
+        measured, metadata = measure_file(full)[:2]  # a clip's extent is not a segment's span
     except (BwcError, OSError, ValueError) as exc:
         add.append(_finding("content.presentation_altered", f"clip {clip_rel}: its presentation metadata "
                             f"cannot be measured ({exc})", **where))
         return False
-    found = compare_presentation(streams, measured, {**where, "segment": clip_rel})
+    # Container metadata (format 1.16): the exporter writes none beyond its muxer's name.
+    found = (compare_presentation(streams, measured, {**where, "segment": clip_rel})
+             + compare_metadata(metadata, {**where, "segment": clip_rel}))
     add.extend(found)
     return not found
 

@@ -15,6 +15,14 @@ and the verifier measures the same from a changed file:
 compares a measurement with a signed stream table and returns findings
 (``content.presentation_altered``, an error).
 
+A changed file is also held to two more rules (format 1.16): container metadata a
+player lists (tags, chapters, attachments, a track's language, name or disposition, an
+MPEG-TS service name) beyond what a muxer writes to name itself is unsigned
+(``content.metadata_unsigned``, :func:`compare_metadata`), and a stream's last frame held
+longer than its signed span, or a stated duration beyond the last packet, is
+``content.presentation_altered`` (:func:`compare_extents`); :func:`measure_file` measures
+all of it in one open.
+
 Everything is measured as FFmpeg presents it, through one function, so the
 writer (which measures its first closed segment on its finisher thread,
 :func:`writer_presentation`) and the verifier cannot disagree about a
@@ -24,10 +32,11 @@ pristine file. ``docs/format.md`` section 1.15 is the normative description.
 from __future__ import annotations
 
 import os
+import re
 import struct
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import ContainerError, CorruptMediaError, MediaError
 from .findings import Finding, Severity, Verdict, register
@@ -40,7 +49,11 @@ __all__ = [
     "check_carried",
     "compare_presentation",
     "default_presentation",
+    "FileMeasurement",
+    "compare_extents",
+    "compare_metadata",
     "header_declares_streams",
+    "measure_file",
     "measure_presentation",
     "signed_presentation",
     "writer_presentation",
@@ -50,6 +63,10 @@ FINDING_CODES: dict[str, tuple[Verdict, Severity, str]] = register({
     "content.presentation_altered": (
         Verdict.INTEGRITY, Severity.ERROR,
         "a stream's presentation metadata (display matrix, aspect ratio, colour, edit list) differs from the signed one"),
+    "content.metadata_unsigned": (
+        Verdict.INTEGRITY, Severity.ERROR,
+        "a changed file carries container metadata a player lists (a tag, chapter, attachment, track language, "
+        "name or disposition, a service name) that no signature covers"),
 })
 
 #: FFmpeg's display matrix of an unrotated, unmirrored picture (16.16 / 2.30 fixed point).
@@ -144,6 +161,344 @@ def header_declares_streams(name: str | os.PathLike[str]) -> bool:
     return head[4:8] == b"ftyp" or head[:4] == b"\x1a\x45\xdf\xa3"
 
 
+# --- container metadata (format 1.16) -------------------------------------------------------------
+
+#: Tags a stream copy writes to name the muxer or the file type, never facts about the footage
+#: (format 1.16): the key (case-insensitive: Matroska stores tags upper case) and the values a
+#: muxer writes. Every other tag, and these with another value, is attacker-written text a
+#: player or ``ffprobe`` lists. Values are never shown as fact.
+_MUXER_FORMAT_TAGS = {
+    "encoder": re.compile(r"Lavf[0-9]+(?:\.[0-9]+)*"),  # every FFmpeg / PyAV muxer
+    "major_brand": re.compile(r"[0-9A-Za-z ]{4}"),  # ISO BMFF ftyp (copied into Matroska by a remux)
+    "minor_version": re.compile(r"[0-9]{1,10}"),
+    "compatible_brands": re.compile(r"(?:[0-9A-Za-z ]{4}){0,32}"),
+}
+_MUXER_STREAM_TAGS = {
+    "handler_name": re.compile(r"VideoHandler|SoundHandler"),  # FFmpeg's mov muxer's defaults
+    "vendor_id": re.compile(r"\[0\]\[0\]\[0\]\[0\]|FFMP"),
+    "language": re.compile(r"und"),  # undetermined: what MP4 stores when nothing is set
+    "duration": re.compile(r"[0-9]{2,}:[0-9]{2}:[0-9]{2}\.[0-9]{9}"),  # FFmpeg's Matroska muxer, per track
+}
+#: AV_DISPOSITION_DEFAULT: which of the signed streams of a kind a player picks first (muxers set
+#: and clear it on their own: MP4 marks every track, Matroska keeps the input's, MPEG-TS has none).
+_ALLOWED_DISPOSITION = 0x1
+#: FFmpeg's AV_DISPOSITION_* bits by name, for the findings.
+_DISPOSITIONS = {0x1: "default", 0x2: "dub", 0x4: "original", 0x8: "comment", 0x10: "lyrics",
+                 0x20: "karaoke", 0x40: "forced", 0x80: "hearing_impaired", 0x100: "visual_impaired",
+                 0x200: "clean_effects", 0x400: "attached_pic", 0x800: "timed_thumbnails",
+                 0x1000: "non_diegetic", 0x10000: "captions", 0x20000: "descriptions",
+                 0x40000: "metadata", 0x80000: "dependent", 0x100000: "still_image", 0x200000: "multilayer"}
+#: What FFmpeg's MPEG-TS muxer names its one service (SDT) when nothing is set.
+_MUXER_SERVICE = ("FFmpeg", "Service01")
+
+
+def _escaped(value: Any, limit: int = 200) -> str:
+    """A metadata value as a finding shows it: attacker text, non-printables escaped, cut at *limit*."""
+    text = str(value)
+    text = text if len(text) <= limit else text[:limit] + "..."
+    return "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode("ascii")
+                   for c in text)
+
+
+def _tags_unsigned(tags: Mapping[str, Any], allowed: Mapping[str, Any], scope: str,
+                   stream: int | None) -> list[dict[str, Any]]:
+    out = []
+    for key, value in sorted(tags.items()):
+        rule = allowed.get(str(key).lower())
+        if rule is not None and rule.fullmatch(str(value)):
+            continue
+        out.append({"scope": scope, "stream": stream, "key": _escaped(key, 100), "found": _escaped(value)})
+    return out
+
+
+def _container_metadata(container: Any, name: str) -> list[dict[str, Any]]:
+    """Everything a player or ``ffprobe`` lists from *container* (open) beyond the frames and the
+    presentation of 1.15 that the muxer allowlist does not explain (format 1.16): one item each."""
+    items = _tags_unsigned(dict(container.metadata), _MUXER_FORMAT_TAGS, "container", None)
+    try:
+        chapters = container.chapters()
+    except Exception:  # noqa: BLE001 - older PyAV: nothing to list
+        chapters = []
+    for n, ch in enumerate(chapters):
+        title = dict(ch.get("metadata") or {}).get("title", "")
+        items.append({"scope": "chapter", "stream": None, "key": f"chapter {n + 1}",
+                      "found": _escaped(f"{title} ({ch.get('start')}-{ch.get('end')} x {ch.get('time_base')})")})
+    for s in container.streams:
+        if s.type == "attachment":
+            tags = dict(s.metadata)
+            items.append({"scope": "attachment", "stream": s.index, "key": "attachment",
+                          "found": _escaped(f"{tags.get('filename', '')} ({tags.get('mimetype', '')})")})
+            continue
+        items.extend(_tags_unsigned(dict(s.metadata), _MUXER_STREAM_TAGS, "stream", s.index))
+        bits = int(s.disposition) & ~_ALLOWED_DISPOSITION
+        if bits:
+            names = [n for b, n in sorted(_DISPOSITIONS.items()) if bits & b] or [hex(bits)]
+            items.append({"scope": "stream", "stream": s.index, "key": "disposition",
+                          "found": "+".join(names)})
+    if container.format.name == "mpegts":
+        for provider, service in _ts_services(name):
+            if (provider, service) != _MUXER_SERVICE:
+                items.append({"scope": "service", "stream": None, "key": "service_provider/service_name",
+                              "found": _escaped(f"{provider}/{service}")})
+    return items
+
+
+def _ts_services(name: str) -> list[tuple[str, str]]:
+    """(provider, name) of every service descriptor in the MPEG-TS file's SDTs (PID 0x11, table
+    0x42), as FFmpeg's demuxer reads them into its program metadata, which PyAV does not expose.
+    Every SDT in the file counts, not only the first one: FFmpeg takes each it meets."""
+    import mmap
+
+    import numpy as np
+
+    with open(name, "rb") as fh:
+        try:
+            data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)  # no copy of a large file
+        except ValueError:  # empty file
+            return []
+    with data:
+        start = data.find(b"\x47")
+        if start < 0:
+            return []
+        rows = (len(data) - start) // 188
+        packets = np.frombuffer(data, dtype=np.uint8, count=rows * 188, offset=start).reshape(rows, 188)
+        pid = ((packets[:, 1].astype(np.uint16) & 0x1F) << 8) | packets[:, 2]
+        chosen = [bytes(packets[row]) for row in np.nonzero((packets[:, 0] == 0x47) & (pid == 0x11))[0]]
+        del packets, pid  # the mmap cannot close while a view of it exists
+    sections: list[bytearray] = []
+    for pkt in chosen:
+        afc = (pkt[3] >> 4) & 3
+        if not afc & 1:
+            continue
+        pos = 4 + (1 + pkt[4] if afc & 2 else 0)
+        payload = pkt[pos:]
+        if pkt[1] & 0x40:  # a section starts here
+            if not payload:
+                continue
+            pointer = payload[0]
+            if sections:
+                sections[-1] += payload[1:1 + pointer]
+            sections.append(bytearray(payload[1 + pointer:]))
+        elif sections:
+            sections[-1] += payload
+    services = []
+    for sec in sections:
+        while len(sec) >= 3 and sec[0] == 0x42:
+            length = ((sec[1] & 0x0F) << 8) | sec[2]
+            body, sec = bytes(sec[:3 + length]), sec[3 + length:]
+            pos, end = 11, len(body) - 4  # after the SDT header, before the CRC
+            while pos + 5 <= end:
+                loop = ((body[pos + 3] & 0x0F) << 8) | body[pos + 4]
+                d, dend = pos + 5, min(pos + 5 + loop, end)
+                while d + 2 <= dend:
+                    tag, dlen = body[d], body[d + 1]
+                    desc = body[d + 2:d + 2 + dlen]
+                    if tag == 0x48 and len(desc) >= 2:
+                        plen = desc[1]
+                        provider = desc[2:2 + plen]
+                        nlen = desc[2 + plen] if len(desc) > 2 + plen else 0
+                        service = desc[3 + plen:3 + plen + nlen]
+                        services.append((provider.decode("utf-8", "replace"), service.decode("utf-8", "replace")))
+                    d += 2 + dlen
+                pos = dend
+    return list(dict.fromkeys(services))
+
+
+class FileMeasurement(NamedTuple):
+    """What a player presents from a file beyond its packets' payloads (format 1.15, 1.16)."""
+
+    #: ``{stream index: presentation}`` (:func:`measure_presentation`).
+    presentation: dict[int, dict[str, Any]]
+    #: The container metadata no signature covers: ``{scope, stream, key, found}`` each
+    #: (*found* escaped): a tag, chapter, attachment, non-default disposition or MPEG-TS
+    #: service name beyond what a stream copy writes to name its muxer.
+    metadata: list[dict[str, Any]]
+    #: ``{stream index: (latest pts, latest pts + duration, time base)}``, seconds: how long a
+    #: player holds each stream's last frame (the packet's duration: Matroska BlockDuration, the
+    #: MP4 sample duration; MPEG-TS stores none).
+    extents: dict[int, tuple[Fraction, Fraction, Fraction]]
+    #: The file's duration as FFmpeg states it (``AVFormatContext.duration``: Matroska's
+    #: ``Duration``, MP4's track durations, MPEG-TS an estimate), seconds; None when it states none.
+    duration: Fraction | None = None
+    #: ``(box, seconds)`` of every duration an MP4 header states (``mvhd``, ``mehd``, ``tkhd``,
+    #: ``mdhd``, ``elst``), which other FFmpeg versions show as the file's length.
+    stated: tuple[tuple[str, Fraction], ...] = ()
+
+
+def _mp4_stated_durations(name: str) -> list[tuple[str, Fraction]]:
+    """Every duration an ISO BMFF header states, in seconds: ``mvhd``, ``mvex/mehd``, each
+    track's ``tkhd`` (movie timescale), ``mdhd`` (its own) and the sum of its ``elst`` segment
+    durations (movie timescale). Players built on other FFmpeg versions show these (FFmpeg
+    5.1's ``ffprobe`` reports the ``mvhd`` duration, 8.1 derives its own). Unknown (all ones) and
+    zero durations are left out. The first ``moov`` is read whole, as FFmpeg reads it."""
+    def boxes(data: bytes, start: int, end: int):
+        pos = start
+        while pos + 8 <= end:
+            size, kind = struct.unpack_from(">I4s", data, pos)
+            head = 8
+            if size == 1 and pos + 16 <= end:
+                size, head = struct.unpack_from(">Q", data, pos + 8)[0], 16
+            elif size == 0:
+                size = end - pos
+            if size < head or pos + size > end:
+                return
+            yield kind, pos + head, pos + size
+            pos += size
+
+    moov = None
+    with open(name, "rb") as fh:
+        total = os.fstat(fh.fileno()).st_size
+        pos = 0
+        while pos + 8 <= total:
+            fh.seek(pos)
+            head = fh.read(16)
+            if len(head) < 8:
+                break
+            size, kind = struct.unpack_from(">I4s", head)
+            hlen = 8
+            if size == 1 and len(head) == 16:
+                size, hlen = struct.unpack_from(">Q", head, 8)[0], 16
+            elif size == 0:
+                size = total - pos
+            if size < hlen:
+                break
+            if kind == b"moov":
+                fh.seek(pos)
+                moov = fh.read(size)
+                break
+            pos += size
+    if moov is None:
+        return []
+    out: list[tuple[str, Fraction]] = []
+    unknown = (0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF)
+
+    def add(label: str, value: int, scale: int) -> None:
+        if value and value not in unknown and scale:
+            out.append((label, Fraction(value, scale)))
+
+    movie_scale = 0
+    children = list(boxes(moov, 8 if moov[:4] != b"\0\0\0\1" else 16, len(moov)))
+    try:
+        for kind, a, b in children:
+            if kind == b"mvhd":
+                v1 = moov[a] == 1
+                movie_scale, value = struct.unpack_from(">IQ" if v1 else ">II", moov, a + (20 if v1 else 12))
+                add("mvhd", value, movie_scale)
+        for kind, a, b in children:
+            if kind == b"mvex":
+                for k, c, _ in boxes(moov, a, b):
+                    if k == b"mehd":
+                        add("mehd", struct.unpack_from(">Q" if moov[c] == 1 else ">I", moov, c + 4)[0], movie_scale)
+            if kind != b"trak":
+                continue
+            for k, c, d in boxes(moov, a, b):
+                if k == b"tkhd":
+                    v1 = moov[c] == 1
+                    add("tkhd", struct.unpack_from(">Q" if v1 else ">I", moov, c + (28 if v1 else 20))[0], movie_scale)
+                elif k == b"mdia":
+                    for k2, e, _ in boxes(moov, c, d):
+                        if k2 == b"mdhd":
+                            v1 = moov[e] == 1
+                            scale, value = struct.unpack_from(">IQ" if v1 else ">II", moov, e + (20 if v1 else 12))
+                            add("mdhd", value, scale)
+                elif k == b"edts":
+                    for k2, e, f in boxes(moov, c, d):
+                        if k2 != b"elst":
+                            continue
+                        v1 = moov[e] == 1
+                        count = struct.unpack_from(">I", moov, e + 4)[0]
+                        step, fmt = (20, ">Q") if v1 else (12, ">I")
+                        count = min(count, max(f - e - 8, 0) // step)
+                        add("elst", sum(struct.unpack_from(fmt, moov, e + 8 + n * step)[0] for n in range(count)),
+                            movie_scale)
+    except struct.error:
+        pass  # a truncated box: what was read so far
+    return out
+
+
+def measure_file(path: str | os.PathLike[str]) -> FileMeasurement:
+    """Presentation, unsigned container metadata and last-frame holds of a file whose bytes are
+    not the signed ones, in one open and one demux pass (format 1.15, 1.16)."""
+    metadata: list[dict[str, Any]] = []
+    extents: dict[int, Any] = {}
+    presentation = _measure(path, None, metadata=metadata, extents=extents)[0]
+    duration = extents.pop(None, None)
+    with open(path, "rb") as fh:
+        iso_bmff = fh.read(8)[4:] == b"ftyp"
+    stated = tuple(_mp4_stated_durations(os.fspath(path))) if iso_bmff else ()
+    return FileMeasurement(presentation, metadata,
+                           {i: (last * tb, stop * tb, tb) for i, (last, stop, tb) in extents.items()},
+                           duration, stated)
+
+
+def compare_extents(spans: Sequence[Any], extents: Mapping[int, Sequence[Fraction]],
+                    where: Mapping[str, Any], duration: Fraction | None = None,
+                    stated: Sequence[tuple[str, Fraction]] = ()) -> list[Finding]:
+    """``content.presentation_altered`` (``field`` ``hold``) where a changed file holds a stream's
+    last frame longer or shorter than signed: ``max(pts + duration) - max(pts)`` against the span's
+    ``end_pts - last_pts``, within one frame of the stream (its signed hold, else its mean packet
+    spacing) and each side's rounding (format 1.16). A last frame given a minute is shown a minute.
+    ``field`` ``duration``: the file states a *duration* beyond the end of its latest packet (a
+    player's timeline a minute long over two seconds of frames)."""
+    findings: list[Finding] = []
+    slack = Fraction(1, 1000)
+    latest: Fraction | None = None
+    for sp in spans:
+        if not isinstance(sp, dict) or type(sp.get("stream")) is not int:
+            continue
+        try:
+            ta = Fraction(*sp["time_base"]) if isinstance(sp["time_base"], list) else Fraction(sp["time_base"])
+            first, last, end, count = (int(sp[k]) for k in ("first_pts", "last_pts", "end_pts", "packets"))
+        except (KeyError, TypeError, ValueError, ZeroDivisionError):
+            continue
+        found = extents.get(sp["stream"])
+        if found is None or ta <= 0:
+            continue
+        signed_hold = max(end - last, 0) * ta
+        spacing = (last - first) * ta / (count - 1) if count > 1 else Fraction(0)
+        last_pts, stop, tb = found
+        hold = stop - last_pts
+        tolerance = max(signed_hold, spacing) + ta + min(tb, Fraction(1, 1000))
+        slack = max(slack, tolerance + Fraction(1, 1000))
+        latest = stop if latest is None else max(latest, stop)
+        if abs(hold - signed_hold) > tolerance:
+            findings.append(_finding(
+                "content.presentation_altered",
+                f"{where.get('segment')}: stream {sp['stream']}'s last frame is shown for {_ms(hold)} ms, "
+                f"signed {_ms(signed_hold)} ms (a packet duration was changed)",
+                stream=sp["stream"], field="hold", expected=_ms(signed_hold), found=_ms(hold), **dict(where)))
+    # FFmpeg's duration runs from timestamp 0 in some muxers (Matroska after -copyts: 8 s for a
+    # 2 s segment starting at 6 s) and is estimated short in MPEG-TS: only an excess is a claim.
+    claims = ([("FFmpeg", duration)] if duration is not None else []) + list(stated)
+    for source, value in claims:
+        if latest is not None and value > latest + slack:
+            findings.append(_finding(
+                "content.presentation_altered",
+                f"{where.get('segment')}: the file states a duration of {_ms(value)} ms ({source}), its last "
+                f"packet ends at {_ms(latest)} ms", field="duration", source=source, expected=_ms(latest),
+                found=_ms(value), **dict(where)))
+    return findings
+
+
+def _ms(value: Fraction) -> float:
+    return round(float(value) * 1000, 3)
+
+
+def compare_metadata(items: Sequence[Mapping[str, Any]], where: Mapping[str, Any]) -> list[Finding]:
+    """``content.metadata_unsigned`` findings, one per item of :func:`measure_file`: bwc-core's
+    segments carry no container metadata beyond the muxer's identification, and none is signed."""
+    findings = []
+    for item in items:
+        at = "the container" if item["scope"] in ("container", "chapter", "service") else \
+            f"stream {item['stream']}"
+        findings.append(_finding(
+            "content.metadata_unsigned",
+            f"{where.get('segment')}: {at} carries {item['key']} = {item['found']!r}, which no signature "
+            "covers (a player may list it; it is not evidence)",
+            scope=item["scope"], stream=item["stream"], key=item["key"], found=item["found"], **dict(where)))
+    return findings
+
+
 def measure_presentation(path: str | os.PathLike[str], *, options: dict[str, str] | None = None) -> dict[int, dict[str, Any]]:
     """``{stream index: presentation}`` of a media file, as FFmpeg presents it (format 1.15).
 
@@ -159,8 +514,8 @@ def measure_presentation(path: str | os.PathLike[str], *, options: dict[str, str
     return _measure(path, options)[0]
 
 
-def _measure(path: str | os.PathLike[str], options: dict[str, str] | None,
-             hidden: bool = True) -> tuple[dict[int, dict[str, Any]], dict[int, list[int]]]:
+def _measure(path: str | os.PathLike[str], options: dict[str, str] | None, hidden: bool = True,
+             metadata: list[dict[str, Any]] | None = None, extents: dict[Any, Any] | None = None) -> tuple[dict[int, dict[str, Any]], dict[int, list[int]]]:
     """:func:`measure_presentation`, plus the video streams whose first frame decoded (with their
     codec's own sample aspect ratio, which a container's may override). Without
     *hidden* the demux stops at the first frame of every video stream (nothing counted hidden)."""
@@ -176,6 +531,10 @@ def _measure(path: str | os.PathLike[str], options: dict[str, str] | None,
     except (av.FFmpegError, OSError, ValueError) as exc:
         raise CorruptMediaError(f"{name}: not readable media ({exc})") from None
     with container:
+        if metadata is not None:
+            metadata.extend(_container_metadata(container, name))
+        if extents is not None and container.duration is not None and container.duration > 0:
+            extents[None] = Fraction(container.duration, 1_000_000)  # AV_TIME_BASE
         out: dict[int, dict[str, Any]] = {}
         kinds: dict[int, str] = {}
         pending: dict[int, Any] = {}  # video streams still waiting for their first frame
@@ -222,6 +581,12 @@ def _measure(path: str | os.PathLike[str], options: dict[str, str] | None,
                         and not (i in audio_first and kinds[i] == "audio")):
                     out[i]["discarded"] += 1
                 audio_first.discard(i)
+                if extents is not None and packet.pts is not None:
+                    e = extents.get(i)
+                    if e is None:
+                        e = extents[i] = [packet.pts, packet.pts, packet.time_base]
+                    e[0] = max(e[0], packet.pts)
+                    e[1] = max(e[1], packet.pts + max(packet.duration or 0, 0))
                 if i in pending:
                     try:
                         # A reordering decoder returns the first frame a few packets later; a

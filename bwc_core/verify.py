@@ -334,8 +334,9 @@ class _Measured:
     leaves_digests: dict[str, str] = field(default_factory=dict)
     leaves: Any = None  # ContentResult parsed from the sidecar
     leaves_error: str | None = None
-    #: {stream: presentation} measured from a file whose bytes are not the signed ones
-    #: (:func:`bwc_core.presentation.measure_presentation`), else None.
+    #: What a file whose bytes are not the signed ones presents beyond its packets (presentation,
+    #: unsigned container metadata, last-frame holds, stated durations:
+    #: :class:`bwc_core.presentation.FileMeasurement`), else None.
     presentation: Any = None
     presentation_error: str | None = None
 
@@ -485,11 +486,11 @@ def _bytes_differ(m: _Measured, signed: SegmentReport | None) -> bool:
 
 
 def _measure_presentation(path: Path) -> tuple[Any, str | None]:
-    """(presentation by stream, error) of a file whose bytes differ from the signed ones; never raises."""
-    from .presentation import measure_presentation
+    """(FileMeasurement, error) of a file whose bytes differ from the signed ones; never raises."""
+    from .presentation import measure_file
 
     try:
-        return measure_presentation(path), None
+        return measure_file(path), None
     except (BwcError, OSError, ValueError) as exc:
         return None, str(exc)
     except Exception as exc:  # noqa: BLE001 - a hostile file must not crash the verifier
@@ -1212,8 +1213,10 @@ def _check_segments(root: Path, segs: list[_Seg], report: Report, progress: Prog
 
 def _compare_presented(s: _Seg, m: _Measured, where: dict[str, Any]) -> list[Finding]:
     """Presentation step: the file's display matrix, aspect ratio, colour and edit lists against the
-    signed ``streams[i].presentation`` (absent in format <= 1.3: the defaults; format.md 1.15)."""
-    from .presentation import compare_presentation
+    signed ``streams[i].presentation`` (absent in format <= 1.3: the defaults; format.md 1.15); its
+    container metadata against the muxer allowlist and its last-frame holds and stated durations
+    against the signed ``spans`` (1.16)."""
+    from .presentation import compare_extents, compare_metadata, compare_presentation
 
     streams = s.body.get("streams")
     if not isinstance(streams, list):
@@ -1224,7 +1227,11 @@ def _compare_presented(s: _Seg, m: _Measured, where: dict[str, Any]) -> list[Fin
         # Its packets could be read, what it presents could not: nothing may be left unchecked.
         return [_finding("content.presentation_altered", f"{s.rel}: its presentation metadata cannot be "
                          f"measured ({m.presentation_error})", **where)]
-    return compare_presentation(streams, m.presentation, where)
+    found = m.presentation
+    # Container metadata (format 1.16): the camera writes none beyond its muxer's name, so any is unsigned.
+    # Durations (1.16): how long each stream's last frame is held (its packet's duration).
+    return (compare_presentation(streams, found.presentation, where) + compare_metadata(found.metadata, where)
+            + compare_extents(_list(s.body.get("spans")), found.extents, where, found.duration, found.stated))
 
 
 def _irregularities(s: _Seg, m: _Measured, where: dict[str, Any]) -> list[Finding]:

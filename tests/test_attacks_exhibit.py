@@ -543,3 +543,25 @@ def test_clip_display_matrix_changed(clip_ex, tmp_path, trust, container, how):
     assert "content.presentation_altered" in failed, [(f.code, f.message) for f in report.findings]
     assert {(f.where["stream"], f.where["field"]) for f in presented} == {(0, "display_matrix")}
     assert all(f.where["clip"] == entry_of(declaration(ex), 1)["clip"]["file"] for f in presented)
+
+
+# --- container metadata of a clip (format 1.16) ---------------------------------------------------
+
+
+def test_clip_tagged_and_resigned(clip_ex, tmp_path, trust, container):
+    """A clip stream-copied with a title (MP4/Matroska: a container tag; MPEG-TS: the service
+    name) and a track language, re-signed by a complicit exporter: every frame is the signed one,
+    but a player lists text no camera signed."""
+    ex = copy(clip_ex, tmp_path)
+    clip = _clip_file(ex, 1)
+    tmp = clip.with_name("tmp-" + clip.name)
+    fmt = {"mp4": "mp4", "mkv": "matroska", "ts": "mpegts"}[container]
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(clip), "-map", "0", "-c", "copy", "-copyts",
+                    "-metadata", "title=Officer Smith, use of force justified", "-metadata:s:a:0", "language=spa",
+                    "-f", fmt, str(tmp)], check=True)
+    tmp.replace(clip)
+    resign(ex, trust.server, trust.server_cert)
+    report, failed = verify(ex, trust)
+    unsigned = [f for f in report.findings if f.code == "content.metadata_unsigned"]
+    assert "content.metadata_unsigned" in failed, [(f.code, f.message) for f in report.findings]
+    assert {f.where["scope"] for f in unsigned} == {"service" if container == "ts" else "container", "stream"}
