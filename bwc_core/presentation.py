@@ -167,11 +167,21 @@ def header_declares_streams(name: str | os.PathLike[str]) -> bool:
 #: (format 1.16): the key (case-insensitive: Matroska stores tags upper case) and the values a
 #: muxer writes. Every other tag, and these with another value, is attacker-written text a
 #: player or ``ffprobe`` lists. Values are never shown as fact.
+#: The ISO BMFF brands a muxer writes in ``ftyp`` (FFmpeg's mov/mp4/3gp/ipod/ismv/f4v/psp/avif
+#: muxers, fragmented and CMAF MP4, HEIF): a closed set, so the brand tags list no free text.
+_BRANDS = "|".join(re.escape(b) for b in (
+    "isom", "iso2", "iso3", "iso4", "iso5", "iso6", "iso7", "iso8", "iso9", "isml", "piff", "avc1", "avc3",
+    "hvc1", "hev1", "av01", "vp09", "mp41", "mp42", "mp71", "dash", "msdh", "msix", "cmfc", "cmf2", "ccff",
+    "M4V ", "M4A ", "M4P ", "M4B ", "qt  ", "3gp4", "3gp5", "3gp6", "3gp7", "3gp8", "3gp9", "3gg6", "3gs6",
+    "3g2a", "3g2b", "3g2c", "MSNV", "f4v ", "mif1", "msf1", "miaf", "avif", "avis", "MA1B", "MA1A", "heic",
+    "heix", "dby1", "opus", "caqv", "XAVC", "mmp4", "nvr1", "mqt "))
 _MUXER_FORMAT_TAGS = {
     "encoder": re.compile(r"Lavf[0-9]+(?:\.[0-9]+)*"),  # every FFmpeg / PyAV muxer
-    "major_brand": re.compile(r"[0-9A-Za-z ]{4}"),  # ISO BMFF ftyp (copied into Matroska by a remux)
+    # ISO BMFF ftyp (copied into Matroska by a remux): registered brands only, FFmpeg's muxers'
+    # and the common ISO ones; four-character groups of any letters would spell a sentence.
+    "major_brand": re.compile(f"(?:{_BRANDS})"),
     "minor_version": re.compile(r"[0-9]{1,10}"),
-    "compatible_brands": re.compile(r"(?:[0-9A-Za-z ]{4}){0,32}"),
+    "compatible_brands": re.compile(f"(?:{_BRANDS}){{0,32}}"),
 }
 _MUXER_STREAM_TAGS = {
     "handler_name": re.compile(r"VideoHandler|SoundHandler"),  # FFmpeg's mov muxer's defaults

@@ -362,3 +362,35 @@ def test_header_scans_survive_hostile_bytes(tmp_path):
         ts += b"\x47\x00\x11\x11" + bytes(rng.randrange(256) for _ in range(184 + n % 7))
         path.write_bytes(bytes(ts))
         assert isinstance(presentation._ts_services(str(path)), list)
+
+
+# --- allowlisted keys carrying attacker text (red team, format 1.16) -------------------------------
+
+
+def _patch(path: Path, old: bytes, new: bytes, *, last: bool = False) -> None:
+    data = path.read_bytes()
+    at = data.rfind(old) if last else data.find(old)
+    assert at >= 0 and len(old) == len(new), (old, new)
+    path.write_bytes(data[:at] + new + data[at + len(old):])
+
+
+@pytest.mark.parametrize("container", ["mp4", "mkv"])
+def test_file_type_brands_spelling_a_sentence(pristine, tmp_path, container, trust):
+    """``major_brand`` / ``compatible_brands`` are allowlisted because a stream copy writes them,
+    but ffprobe lists their value: four-character groups of letters and spaces can spell
+    "SUSPECT WAS ARMED". Only registered brands a muxer writes are the muxer's; in MP4 the
+    ``ftyp`` box is patched in place, in Matroska the copied tag is set by ``-metadata``."""
+    ev = _copy(pristine[container], tmp_path)
+    if container == "mp4":
+        path = _remux(ev, "mp4")
+        _patch(path, b"isomiso2avc1mp41", b"SHOT FIRED FIRST")
+    else:
+        path = _remux(ev, "mkv", "-metadata", "compatible_brands=SUSPECT WAS ARMED   ",
+                      "-metadata", "major_brand=GUN ")
+    with av.open(str(path)) as c:  # what a player lists
+        assert {k.lower(): v for k, v in c.metadata.items()}["compatible_brands"] in (
+            "SHOT FIRED FIRST", "SUSPECT WAS ARMED   ")
+    rep, codes, unsigned = _verify(ev, trust)
+    assert not rep.ok and "content.container_changed" in codes, [f.message for f in rep.findings]
+    assert "compatible_brands" in {f.where["key"].lower() for f in unsigned}
+
