@@ -192,6 +192,8 @@ _MUXER_STREAM_TAGS = {
 #: AV_DISPOSITION_DEFAULT: which of the signed streams of a kind a player picks first (muxers set
 #: and clear it on their own: MP4 marks every track, Matroska keeps the input's, MPEG-TS has none).
 _ALLOWED_DISPOSITION = 0x1
+#: The value of an allowlisted ``duration`` stream tag, read as a stated duration (format 1.16).
+_TAG_DURATION = re.compile(r"([0-9]{2,}):([0-9]{2}):([0-9]{2})\.([0-9]{9})")
 #: FFmpeg's AV_DISPOSITION_* bits by name, for the findings.
 _DISPOSITIONS = {0x1: "default", 0x2: "dub", 0x4: "original", 0x8: "comment", 0x10: "lyrics",
                  0x20: "karaoke", 0x40: "forced", 0x80: "hearing_impaired", 0x100: "visual_impaired",
@@ -433,9 +435,11 @@ def measure_file(path: str | os.PathLike[str]) -> FileMeasurement:
     extents: dict[int, Any] = {}
     presentation = _measure(path, None, metadata=metadata, extents=extents)[0]
     duration = extents.pop(None, None)
+    tagged = [(f"DURATION tag (stream {key[1]})", extents.pop(key)) for key in sorted(k for k in extents if isinstance(k, tuple))]
     with open(path, "rb") as fh:
         iso_bmff = fh.read(8)[4:] == b"ftyp"
     stated = tuple(_mp4_stated_durations(os.fspath(path))) if iso_bmff else ()
+    stated += tuple(tagged)
     return FileMeasurement(presentation, metadata,
                            {i: (last * tb, stop * tb, tb) for i, (last, stop, tb) in extents.items()},
                            duration, stated)
@@ -545,6 +549,14 @@ def _measure(path: str | os.PathLike[str], options: dict[str, str] | None, hidde
             metadata.extend(_container_metadata(container, name))
         if extents is not None and container.duration is not None and container.duration > 0:
             extents[None] = Fraction(container.duration, 1_000_000)  # AV_TIME_BASE
+        if extents is not None:  # Matroska's per-track DURATION tag: a length ffprobe lists
+            for s in container.streams:
+                for key, value in dict(s.metadata).items():
+                    m = _TAG_DURATION.fullmatch(str(value)) if str(key).lower() == "duration" else None
+                    if m:
+                        h, mi, sec, frac = m.groups()
+                        extents[("DURATION", s.index)] = (int(h) * 3600 + int(mi) * 60 + int(sec)
+                                                          + Fraction(int(frac), 10 ** len(frac)))
         out: dict[int, dict[str, Any]] = {}
         kinds: dict[int, str] = {}
         pending: dict[int, Any] = {}  # video streams still waiting for their first frame

@@ -394,3 +394,20 @@ def test_file_type_brands_spelling_a_sentence(pristine, tmp_path, container, tru
     assert not rep.ok and "content.container_changed" in codes, [f.message for f in rep.findings]
     assert "compatible_brands" in {f.where["key"].lower() for f in unsigned}
 
+
+def test_matroska_track_duration_tag_a_minute(pristine, tmp_path, trust):
+    """Matroska's per-track ``DURATION`` tag is allowlisted (FFmpeg's muxer writes it), and ffprobe
+    lists it as the track's length: patched in place from 2 s to 9 h it is a stated duration
+    beyond the last packet (``content.presentation_altered``, field ``duration``)."""
+    ev = _copy(pristine["mkv"], tmp_path)
+    path = _remux(ev, "mkv")
+    data = path.read_bytes()
+    at = data.rfind(b"00:00:0")
+    assert at > 0
+    path.write_bytes(data[:at] + b"09" + data[at + 2:])
+    with av.open(str(path)) as c:
+        assert any(v.startswith("09:") for s in c.streams for k, v in s.metadata.items() if k.lower() == "duration")
+    rep, codes, _ = _verify(ev, trust)
+    durations = [f for f in rep.findings if f.code == "content.presentation_altered" and f.where.get("field") == "duration"]
+    assert not rep.ok and "content.container_changed" in codes and durations, [f.message for f in rep.findings]
+    assert all(f.where["found"] > 9 * 3600_000 for f in durations)
