@@ -376,7 +376,7 @@ def _mp4_stated_durations(name: str) -> list[tuple[str, Fraction]]:
                 break
             if kind == b"moov":
                 fh.seek(pos)
-                moov = fh.read(size)
+                moov = fh.read(min(size, total - pos))  # FFmpeg, too, reads a box to the file's end
                 break
             pos += size
     if moov is None:

@@ -411,3 +411,22 @@ def test_matroska_track_duration_tag_a_minute(pristine, tmp_path, trust):
     durations = [f for f in rep.findings if f.code == "content.presentation_altered" and f.where.get("field") == "duration"]
     assert not rep.ok and "content.container_changed" in codes and durations, [f.message for f in rep.findings]
     assert all(f.where["found"] > 9 * 3600_000 for f in durations)
+
+
+def test_mp4_moov_claiming_exabytes(pristine, tmp_path, trust):
+    """The last box of a stream copy, ``moov``, rewritten with a 64-bit size of 2^62 bytes: FFmpeg
+    reads it to the end of the file and plays the file; the header scan read the size as given
+    (MemoryError out of the verifier). It reads at most what the file holds."""
+    import struct
+
+    ev = _copy(pristine["mp4"], tmp_path)
+    path = _remux(ev, "mp4")
+    data = path.read_bytes()
+    at = data.find(b"moov") - 4
+    assert at + struct.unpack_from(">I", data, at)[0] == len(data)  # the last box: no offset moves
+    path.write_bytes(data[:at] + struct.pack(">I4sQ", 1, b"moov", 1 << 62) + data[at + 8:])
+    with av.open(str(path)) as c:
+        assert sum(1 for p in c.demux() if p.size) > 0
+    assert presentation._mp4_stated_durations(str(path))  # mvhd still read
+    rep, codes, _ = _verify(ev, trust)
+    assert rep.ok and "content.container_changed" in codes, [f.message for f in rep.findings]
