@@ -295,9 +295,10 @@ def _ts_services(name: str) -> list[tuple[str, str]]:
             sections[-1] += payload
     services = []
     for sec in sections:
-        while len(sec) >= 3 and sec[0] == 0x42:
-            length = ((sec[1] & 0x0F) << 8) | sec[2]
-            body, sec = bytes(sec[:3 + length]), sec[3 + length:]
+        at = 0  # an index, not a slice per table: a section of a million empty tables stays linear
+        while at + 3 <= len(sec) and sec[at] == 0x42:
+            length = ((sec[at + 1] & 0x0F) << 8) | sec[at + 2]
+            body, at = bytes(sec[at:at + 3 + length]), at + 3 + length
             pos, end = 11, len(body) - 4  # after the SDT header, before the CRC
             while pos + 5 <= end:
                 loop = ((body[pos + 3] & 0x0F) << 8) | body[pos + 4]

@@ -430,3 +430,26 @@ def test_mp4_moov_claiming_exabytes(pristine, tmp_path, trust):
     assert presentation._mp4_stated_durations(str(path))  # mvhd still read
     rep, codes, _ = _verify(ev, trust)
     assert rep.ok and "content.container_changed" in codes, [f.message for f in rep.findings]
+
+
+def test_mpegts_sdt_of_a_million_empty_tables(pristine, tmp_path, trust):
+    """8000 PID 0x11 packets put in front of a segment, one SDT section start followed by 1.5 MB
+    of three-byte tables (table id 0x42, length 0): FFmpeg ignores them and plays the file, the
+    service scan re-copied the rest of the section after every table (13 s for 1.5 MB on the
+    test machine, quadratic: hours for a real segment). Now linear; nothing listed."""
+    import time
+
+    ev = _copy(pristine["ts"], tmp_path)
+    path = _segments(ev)[1]
+    n = 8000
+    stream = b"\x00" + b"\x42\x00\x00" * (n * 184 // 3 + 1)
+    junk = b"".join((b"\x47\x40\x11\x10" if k == 0 else b"\x47\x00\x11\x10") + stream[k * 184:(k + 1) * 184]
+                    for k in range(n))
+    path.write_bytes(junk + path.read_bytes())
+    with av.open(str(path)) as c:
+        assert sum(1 for p in c.demux() if p.size) > 0
+    t = time.monotonic()
+    assert presentation._ts_services(str(path)) == [("FFmpeg", "Service01")]  # the file's own SDT
+    assert time.monotonic() - t < 3
+    rep, codes, _ = _verify(ev, trust)
+    assert rep.ok and "content.container_changed" in codes, [f.message for f in rep.findings]
