@@ -53,6 +53,8 @@ class BlockTime(NamedTuple):
 
     cluster_timestamp: int
     block: Block
+    #: The latest keyframe block of the same track earlier in the Cluster under the same
+    #: Timestamp (none: empty): what the caller checks the reading against.
     earlier: tuple[Block, ...]
 
     @property
@@ -152,12 +154,34 @@ def _cluster_blocks(data: bytes, base: int) -> tuple[list[tuple[int | None, Bloc
     return out, i
 
 
+#: The last Cluster read (file identity, its element position, the Segment's end, blocks, block
+#: index by position, each block's latest earlier keyframe of its track under the same Timestamp).
+#: FFmpeg reports packets in file order, so one Cluster kept makes a file of thousands of blocks
+#: without pts linear to read, not one walk and one Cluster parse per block.
+_LAST: list = [None]
+
+
+def _indexed(blocks: list[tuple[int | None, Block]]) -> tuple[dict[int, int], list[int]]:
+    index: dict[int, int] = {}
+    prev: list[int] = []
+    latest: dict[tuple[int | None, int], int] = {}
+    for k, (timestamp, block) in enumerate(blocks):
+        index.setdefault(block.pos, k)
+        prev.append(latest.get((timestamp, block.track), -1))
+        if block.keyframe:
+            latest[(timestamp, block.track)] = k
+    return index, prev
+
+
 def negative_block_pts(path: str | os.PathLike[str], pos: int) -> BlockTime | None:
     """The block whose data starts at byte *pos* of the Matroska file *path*, if its stored time
     is negative (why FFmpeg reports no pts for it); None for anything this reader does not model."""
     try:
         with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
+            st = os.fstat(fh.fileno())
+            size = st.st_size
+            ident = (os.fspath(path), st.st_dev, st.st_ino, size, st.st_mtime_ns)
+            last = _LAST[0] if _LAST[0] is not None and _LAST[0][0] == ident else None
             head = _read_at(fh, 0, 64)
             h = _header(head, 0)
             if h is None or h[1] < 0:
@@ -169,6 +193,8 @@ def negative_block_pts(path: str | os.PathLike[str], pos: int) -> BlockTime | No
                 return None
             at += h[2]
             end = size if h[1] < 0 else min(size, at + h[1])
+            if last is not None and last[1] <= pos and last[2] == end:
+                at = last[1]  # resume at the Cluster read last: every element before it was walked
             while at < end:
                 head = _read_at(fh, at, 16)
                 h = _header(head, 0)
@@ -183,16 +209,22 @@ def negative_block_pts(path: str | os.PathLike[str], pos: int) -> BlockTime | No
                         continue
                     if span > _MAX_CLUSTER:
                         return None
-                    parsed = _cluster_blocks(_read_at(fh, data_at, span), data_at)
-                    if parsed is None:
-                        return None
-                    blocks, used = parsed
-                    for k, (timestamp, block) in enumerate(blocks):
-                        if block.pos == pos:
-                            if timestamp is None or timestamp + block.relative >= 0:
-                                return None
-                            earlier = tuple(b for t, b in blocks[:k] if t == timestamp)
-                            return BlockTime(timestamp, block, earlier)
+                    if last is not None and last[1] == at:
+                        blocks, used, index, prev = last[3:]
+                    else:
+                        parsed = _cluster_blocks(_read_at(fh, data_at, span), data_at)
+                        if parsed is None:
+                            return None
+                        blocks, used = parsed
+                        index, prev = _indexed(blocks)
+                        _LAST[0] = last = (ident, at, end, blocks, used, index, prev)
+                    k = index.get(pos)
+                    if k is not None:
+                        timestamp, block = blocks[k]
+                        if timestamp is None or timestamp + block.relative >= 0:
+                            return None
+                        earlier = (blocks[prev[k]][1],) if prev[k] >= 0 else ()
+                        return BlockTime(timestamp, block, earlier)
                     if length >= 0 or data_at + used > pos:
                         return None
                     at = data_at + used

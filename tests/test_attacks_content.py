@@ -752,3 +752,39 @@ def test_appended_bytes_found_with_sha256_only(tmp_path, trust, video_clip):
         fh.write(b"\x00" * 64)
     report, errors, _ = verify(ev_dir, trust)
     assert "segment.appended" in errors, report.findings
+
+
+def test_matroska_thousands_of_negative_blocks_read_in_linear_time(tmp_path):
+    """A Matroska file whose keyframe at 0 is followed by 3000 blocks stored at negative times
+    (FFmpeg reports them without pts): each was read back by walking the file from its start and
+    parsing its whole Cluster again (quadratic: 21 s for 3000 blocks, hours for a large Cluster).
+    One Cluster is kept between reads: the reader and the verifier's demux stay linear."""
+    import time
+
+    import av
+
+    from bwc_core.content import content_root
+
+    src = tmp_path / "src.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=30", "-t", "1",
+                    "-c:v", "libx264", "-g", "30", "-bf", "0", str(src)], check=True)
+    path, n = tmp_path / "neg.mkv", 3000
+    with av.open(str(src)) as inp:
+        pk = [p for p in inp.demux() if p.size]
+        st = inp.streams.video[0]
+        with av.open(str(path), "w", format="matroska", options={"avoid_negative_ts": "disabled"}) as out:
+            o = out.add_stream_from_template(st)
+            for k in range(n + 1):
+                p = av.Packet(bytes(pk[0] if k == 0 else pk[1]))
+                p.stream, p.time_base = o, st.time_base
+                p.pts, p.dts = (0, -n - 1) if k == 0 else (-n - 1 + k, -n - 1 + k)
+                p.is_keyframe = k == 0
+                out.mux(p)
+    with av.open(str(path)) as c:
+        assert sum(1 for p in c.demux() if p.size and p.pts is None) > n - 20  # the premise
+    t = time.monotonic()
+    with MediaSource(str(path)) as m:
+        assert sum(1 for p in m.packets()) == n + 1
+    problems: list[str] = []
+    assert len(content_root(path, problems=problems).packets) == n + 1
+    assert time.monotonic() - t < 6
