@@ -842,11 +842,12 @@ class Journal:
             lines = read_lines(path)
             analysis = _analyze(lines, anchors)
             torn = None
-            if fd is not None and analysis.torn is None and any(f.failed for f in analysis.findings):
+            if fd is not None and any(f.failed for f in analysis.findings):
                 analysis, lines, torn = _damaged_tail(lines, analysis, anchors)
             if torn is not None:
                 log.warning("%s: %d damaged last lines (%d bytes at offset %d) from an interrupted "
-                            "group write; cut off", path, torn.data.count(b"\n") + 1, len(torn.data),
+                            "group write; cut off", path, torn.data.count(b"\n") + (not torn.data.endswith(b"\n")),
+                            len(torn.data),
                             torn.offset)
             elif analysis.torn is not None:
                 data = analysis.torn.raw
