@@ -15,6 +15,17 @@ rewritten. One writer at a time: it holds an exclusive lock from before it
 reads the file, and only it cuts, completes or appends (a reader never
 modifies the file). See :class:`Journal` for the ``sync="batch"`` trade-off.
 
+Write-behind (:meth:`Journal.start_writer`, what the camera's recorder
+uses): records are still chained and signed on the appending thread, but
+one writer thread writes and fsyncs them, in order, several per ``fsync``
+(group commit). ``append(wait=False)`` returns without waiting for storage
+(the capture thread); ``append()`` returns once its record and every record
+before it is durable (control calls). A power cut loses only records not yet
+reported durable (:attr:`Journal.durable_seq`), and may leave several
+damaged lines at the end, which :meth:`Journal.open` for writing cuts off
+when no parseable record follows them (:func:`_damaged_tail`). A write or
+fsync error stops the writer; every later append raises it.
+
 Every body has exactly the fields of its type (:mod:`bwc_core.records`),
 record times never go backwards, and only ``camera`` keys keep a journal
 (``docs/format.md`` 2.5).
@@ -710,6 +721,10 @@ class Journal:
       end, which :meth:`open` then reports as ``journal.malformed_line``
       instead of cutting off silently.
     * ``"none"``: only :meth:`sync` / :meth:`close` fsync (benchmarks, tests).
+
+    With a writer thread (:meth:`start_writer`) ``"always"`` and ``"batch"``
+    both mean one fsync per group the writer writes (everything queued at
+    that moment); ``"none"`` writes without fsync.
 
     ``keep`` bounds memory on a long-running device: once appending starts,
     ``records`` holds only the newest ``keep`` records (the chain itself needs
