@@ -15,6 +15,17 @@ rewritten. One writer at a time: it holds an exclusive lock from before it
 reads the file, and only it cuts, completes or appends (a reader never
 modifies the file). See :class:`Journal` for the ``sync="batch"`` trade-off.
 
+Write-behind (:meth:`Journal.start_writer`, what the camera's recorder
+uses): records are still chained and signed on the appending thread, but
+one writer thread writes and fsyncs them, in order, several per ``fsync``
+(group commit). ``append(wait=False)`` returns without waiting for storage
+(the capture thread); ``append()`` returns once its record and every record
+before it is durable (control calls). A power cut loses only records not yet
+reported durable (:attr:`Journal.durable_seq`), and may leave several
+damaged lines at the end, which :meth:`Journal.open` for writing cuts off
+when no parseable record follows them (:func:`_damaged_tail`). A write or
+fsync error stops the writer; every later append raises it.
+
 Every body has exactly the fields of its type (:mod:`bwc_core.records`),
 record times never go backwards, and only ``camera`` keys keep a journal
 (``docs/format.md`` 2.5).
@@ -27,6 +38,7 @@ from binascii import b2a_base64 as _b64
 import logging
 import os
 import re
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -627,10 +639,45 @@ def validate_journal(path: str | os.PathLike[str], anchors: TrustAnchors | None 
     return validate_chain(read_lines(path), anchors)
 
 
+def _damaged_tail(lines: list[bytes], analysis: _Analysis,
+                  anchors: TrustAnchors | None) -> tuple[_Analysis, list[bytes], TornTail | None]:
+    """A writer's view of a journal ending in several damaged lines (a group write cut by a crash).
+
+    The journal's writer thread writes several records with one ``write`` and
+    one ``fsync``; a power cut before that fsync completes may leave more than
+    one damaged line at the end (storage keeps any subset of the blocks).
+    When every line from some point to the end is not a parseable envelope,
+    and the lines before it validate, those lines are a torn tail: no record
+    there was ever reported durable (an fsync covering them would have kept
+    them whole), and cutting them removes no signed record. Anything else (a
+    parseable record after a damaged line, an error earlier) is left to the
+    strict check. Returns the analysis, lines and torn tail to use.
+    """
+    first = len(lines)
+    while first > 0 and _parse_line(_Line(first, lines[first - 1], lines[first - 1].endswith(b"\n"))) is not None:
+        first -= 1
+    if first == len(lines) or first == 0:
+        return analysis, lines, None
+    kept = lines[:first]
+    prefix = _analyze(kept, anchors)
+    if any(f.failed for f in prefix.findings) or prefix.torn is not None:
+        return analysis, lines, None
+    data = b"".join(lines[first:])
+    prefix.findings.append(_finding(
+        "journal.torn_tail", f"lines {first + 1}-{len(lines)}: {len(lines) - first} damaged last lines "
+        f"({len(data)} bytes) from an interrupted write", line=first + 1, size=len(data)))
+    return prefix, kept, TornTail(sum(len(x) for x in kept), data, True)
+
+
 # --- the writer ------------------------------------------------------------------------
 
 SyncMode = Literal["always", "batch", "none"]
 
+
+#: When a journal's writer thread counts as behind (:attr:`Journal.backlogged`):
+#: this many records, or bytes, appended and not yet durable.
+WRITER_MAX_RECORDS = 64
+WRITER_MAX_BYTES = 256 << 10
 
 #: Disk space a writable journal keeps allocated past its end (invisible to
 #: readers: the file size is unchanged), renewed as appends use it.
@@ -675,6 +722,10 @@ class Journal:
       instead of cutting off silently.
     * ``"none"``: only :meth:`sync` / :meth:`close` fsync (benchmarks, tests).
 
+    With a writer thread (:meth:`start_writer`) ``"always"`` and ``"batch"``
+    both mean one fsync per group the writer writes (everything queued at
+    that moment); ``"none"`` writes without fsync.
+
     ``keep`` bounds memory on a long-running device: once appending starts,
     ``records`` holds only the newest ``keep`` records (the chain itself needs
     only the head). ``None`` (default) keeps every record, as verifiers need.
@@ -707,6 +758,19 @@ class Journal:
         last = self.records[-1] if self.records else None
         self._seq = last.seq if last else -1
         self._head = last.hash if last else bytes(32)
+        # Write-behind (start_writer): queue of (seq, hash, line) for the writer thread.
+        self._writer: threading.Thread | None = None
+        self._cond = threading.Condition(threading.Lock())
+        self._queue: list[tuple[int, bytes, bytes]] = []
+        self._queued_bytes = 0
+        self._inflight_bytes = 0
+        self._stop = False
+        self._error: JournalError | None = None
+        self._durable_seq, self._durable_head = self._seq, self._head
+        self._max_records, self._max_bytes = WRITER_MAX_RECORDS, WRITER_MAX_BYTES
+        self._on_durable: Callable[[int, bytes], None] | None = None
+        #: Records the writer thread dropped after it failed (never reported durable).
+        self.lost = 0
         # The writer never dates a record before the one it follows (the
         # verifier's journal.time_backwards): clock readings are clamped to it.
         self._time = max((r.time for r in self.records), default=0)
@@ -793,7 +857,14 @@ class Journal:
             lines = read_lines(path)
             analysis = _analyze(lines, anchors)
             torn = None
-            if analysis.torn is not None:
+            if fd is not None and any(f.failed for f in analysis.findings):
+                analysis, lines, torn = _damaged_tail(lines, analysis, anchors)
+            if torn is not None:
+                log.warning("%s: %d damaged last lines (%d bytes at offset %d) from an interrupted "
+                            "group write; cut off", path, torn.data.count(b"\n") + (not torn.data.endswith(b"\n")),
+                            len(torn.data),
+                            torn.offset)
+            elif analysis.torn is not None:
                 data = analysis.torn.raw
                 offset = sum(len(x) for x in lines[:-1])
                 torn = TornTail(offset, data, fd is not None)
@@ -855,8 +926,15 @@ class Journal:
     # --- appending -------------------------------------------------------------
 
     def append(self, type: str, body: Mapping[str, Any] | None = None, *,
-               wall_time: int | None = None) -> Record:
+               wall_time: int | None = None, wait: bool = True) -> Record:
         """Sign and durably append a record of ``type`` with ``body``'s fields.
+
+        Without a writer thread the record is written (and fsync'd per
+        ``sync``) before this returns. With one (:meth:`start_writer`) the
+        record is chained and signed here and handed to the writer; with
+        ``wait`` (default) this returns only once it is durable, with
+        ``wait=False`` at once (:meth:`wait_durable` / :attr:`durable_seq`
+        tell when it is).
 
         Fills ``type, seq, prev, device, time`` (``wall_time`` in unix ns, else
         the clock, raised to the previous record's time if the clock was
@@ -870,7 +948,10 @@ class Journal:
             raise errors.ValueError(
                 f"cannot append record type {type!r}"
                 + (" (use rotate())" if type == KEY_ROTATE else ""))
-        return self._append(type, body or {}, wall_time)
+        rec = self._append(type, body or {}, wall_time)
+        if wait and self._writer is not None:
+            self.wait_durable(rec.seq)
+        return rec
 
     def rotate(self, new_signer: Signer, new_cert: Certificate, *,
                wall_time: int | None = None) -> Record:
@@ -887,12 +968,16 @@ class Journal:
         rec = self._append(KEY_ROTATE, {"certificate": new_cert.to_json()}, wall_time)
         self._keys.append((rec.seq + 1, new_cert))
         self._set_signer(new_signer)
+        if self._writer is not None:
+            self.wait_durable(rec.seq)
         return rec
 
     def _append(self, rtype: str, body: Mapping[str, Any], wall_time: int | None) -> Record:
         signer = self._signer
         if self._fd is None or signer is None:
             raise JournalError(f"{self.path}: journal is open read-only (no signer)")
+        if self._error is not None:
+            raise self._failed()
         if not RESERVED_FIELDS.isdisjoint(body):
             clash = sorted(RESERVED_FIELDS.intersection(body))
             raise errors.ValueError(f"body may not set reserved fields {clash}")
@@ -922,11 +1007,19 @@ class Journal:
             if len(sig) != 64:
                 raise errors.ValueError(f"signer returned {len(sig)} bytes, not a 64-byte signature")
         # Envelope.dumps(), spelled out: one JSON line, base64 fields, newline.
-        self._write(b"".join((_LINE_HEAD, _b64(payload, newline=False), self._line_keyid,
-                              _b64(sig, newline=False), _LINE_TAIL)))
+        line = b"".join((_LINE_HEAD, _b64(payload, newline=False), self._line_keyid,
+                         _b64(sig, newline=False), _LINE_TAIL))
         hasher = _RECORD_HASHER.copy()  # record_hash(env)
         hasher.update(message)
         h = hasher.digest()
+        if self._writer is None:
+            self._write(line)
+            self._durable_seq, self._durable_head = seq, h
+        else:  # the writer thread writes and fsyncs it, in order, with the records queued beside it
+            with self._cond:
+                self._queue.append((seq, h, line))
+                self._queued_bytes += len(line)
+                self._cond.notify()
         env = Envelope._trusted(RECORD_TYPE, payload, (Signature(self._signer_key_id, sig),))
         records = self.records
         self._lines += 1
@@ -992,19 +1085,176 @@ class Journal:
             raise JournalError(f"{self.path}: append failed: {exc.strerror or exc}") from None
 
     def sync(self) -> None:
-        """fsync everything appended so far."""
-        if self._fd is not None:
+        """fsync everything appended so far (with a writer thread: wait until it is durable)."""
+        if self._writer is not None:
+            self.wait_durable(self._seq)
+        elif self._fd is not None:
             os.fsync(self._fd)
             self._unsynced = 0
 
     def close(self) -> None:
-        """fsync and release the journal (idempotent)."""
+        """Write out what is queued, fsync and release the journal (idempotent).
+
+        With a writer thread this waits for it to write and fsync every queued
+        record, then stops it. If the writer failed, the journal is released
+        and :class:`JournalError` raised (the file ends at the last durable record).
+        """
+        writer = self._writer
+        if writer is not None:
+            with self._cond:
+                self._stop = True
+                self._cond.notify_all()
+            writer.join()
+            self._writer = None
         if self._fd is not None:
             try:
-                os.fsync(self._fd)
+                if self._error is None:
+                    os.fsync(self._fd)
             finally:
                 os.close(self._fd)
                 self._fd = None
+        if self._error is not None:
+            raise self._failed()
+
+    # --- the writer thread (write-behind, group commit) ----------------------------
+
+    def start_writer(self, *, max_records: int = WRITER_MAX_RECORDS, max_bytes: int = WRITER_MAX_BYTES,
+                     on_durable: Callable[[int, bytes], None] | None = None) -> None:
+        """Write and fsync appends on a thread of the journal's own (write-behind).
+
+        From now on :meth:`append` chains and signs on the caller's thread
+        (the chain head is exact at once) and queues the line; one writer
+        thread writes everything queued in one ``write`` and makes it durable
+        with one ``fsync`` (group commit), in seq order. ``append(wait=False)``
+        never waits for storage; ``append()`` (``wait=True``) returns once
+        its record is durable. :attr:`durable_seq` / :attr:`durable_head` are
+        the newest durable record; ``on_durable(seq, head)`` is called on the
+        writer thread after each fsync. The queue is not capped: ``max_records``
+        / ``max_bytes`` set when :attr:`backlogged` turns true, which a caller
+        that must never block uses to leave optional records out (the recorder
+        skips ``segment.progress`` records then, and counts them).
+
+        A write or fsync that fails (ENOSPC, EIO) stops the writer: the file
+        is cut back to its last durable record, the queued records are not
+        written (:attr:`lost`), :attr:`error` holds the :class:`JournalError`
+        and every later append, wait or close raises it. A power cut loses at
+        most the records queued or written but not yet fsync'd, never one
+        reported durable.
+        """
+        if self._fd is None:
+            raise JournalError(f"{self.path}: journal is open read-only (no signer)")
+        if self._writer is not None:
+            return
+        if self._sync == "batch":  # a group commit is the batch; no record waits for a count or a timer
+            self._sync = "always"
+        self._max_records, self._max_bytes = max_records, max_bytes
+        self._on_durable = on_durable
+        thread = threading.Thread(target=self._writer_loop, name="bwc-journal-writer", daemon=True)
+        self._writer = thread
+        thread.start()
+
+    @property
+    def durable_seq(self) -> int:
+        """The seq of the newest record known to be on storage (written and fsync'd per ``sync``)."""
+        return self._durable_seq
+
+    @property
+    def durable_head(self) -> bytes:
+        """The record hash of the record :attr:`durable_seq` names."""
+        return self._durable_head
+
+    @property
+    def error(self) -> JournalError | None:
+        """Why the writer thread stopped (None while it works)."""
+        return self._error
+
+    @property
+    def backlog(self) -> tuple[int, int]:
+        """Records and bytes appended but not yet durable (queued or being written)."""
+        with self._cond:
+            return self._seq - self._durable_seq, self._queued_bytes + self._inflight_bytes
+
+    @property
+    def backlogged(self) -> bool:
+        """True while the writer is behind by ``max_records`` records or ``max_bytes`` bytes."""
+        return (self._writer is not None
+                and (self._seq - self._durable_seq >= self._max_records
+                     or self._queued_bytes + self._inflight_bytes >= self._max_bytes))
+
+    def wait_durable(self, seq: int | None = None, timeout: float | None = None) -> bool:
+        """Wait until record ``seq`` (default: the last appended) is durable.
+
+        Returns False if ``timeout`` seconds passed first; raises
+        :class:`JournalError` if the writer failed before writing it.
+        """
+        target = self._seq if seq is None else seq
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._durable_seq < target:
+                if self._error is not None:
+                    raise self._failed()
+                if self._writer is None:
+                    raise JournalError(f"{self.path}: record {target} was never written")
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+        return True
+
+    def _failed(self) -> JournalError:
+        assert self._error is not None
+        return JournalError(f"{self.path}: {self._error}")
+
+    def _writer_loop(self) -> None:
+        fd = self._fd
+        assert fd is not None
+        cond = self._cond
+        while True:
+            with cond:
+                while not self._queue and not self._stop:
+                    cond.wait()
+                if not self._queue:
+                    return  # stopped, everything written
+                batch, self._queue = self._queue, []
+                self._inflight_bytes, self._queued_bytes = self._queued_bytes, 0
+            data = b"".join(item[2] for item in batch)
+            start = self._size
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                self._size = start + len(data)
+                if self._size > self._reserved:
+                    self._reserve()
+                if self._sync != "none":
+                    os.fsync(fd)
+            except OSError as exc:
+                try:
+                    os.ftruncate(fd, start)  # never leave a partial line behind
+                except OSError:
+                    pass
+                self._size = start
+                with cond:
+                    self.lost = len(batch) + len(self._queue)
+                    self._queue = []
+                    self._queued_bytes = self._inflight_bytes = 0
+                    self._error = JournalError(
+                        f"journal writer failed: {exc.strerror or exc}; {self.lost} record(s) from seq "
+                        f"{batch[0][0]} not written (the journal ends at seq {self._durable_seq})")
+                    cond.notify_all()
+                log.error("%s: %s", self.path, self._error)
+                return
+            seq, head, _ = batch[-1]
+            with cond:
+                self._durable_seq, self._durable_head = seq, head
+                self._inflight_bytes = 0
+                cond.notify_all()
+            callback = self._on_durable
+            if callback is not None:
+                try:
+                    callback(seq, head)
+                except Exception:  # noqa: BLE001 - a caller's callback must not stop the writer
+                    log.exception("%s: on_durable callback failed", self.path)
 
     def __enter__(self) -> Journal:
         return self
@@ -1013,6 +1263,8 @@ class Journal:
         self.close()
 
     def __del__(self) -> None:
+        if getattr(self, "_writer", None) is not None:
+            return  # the writer thread owns the descriptor until close()
         if getattr(self, "_fd", None) is not None:
             try:
                 os.close(self._fd)  # type: ignore[arg-type]

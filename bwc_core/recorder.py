@@ -16,14 +16,15 @@ import os
 import stat
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .buffer import PreEventBuffer
 from .content import file_digests
-from .errors import PolicyError, StateError, ValueError as BwcValueError
+from .errors import JournalError, PolicyError, StateError, ValueError as BwcValueError
 from .journal import Journal
 from .media import CONTAINER_FORMATS, StreamInfo, check_streams
 from .packets import PacketRecord
@@ -61,6 +62,9 @@ class RecorderState(str, enum.Enum):
     RECORDING = "recording"
     SLEEP = "sleep"
     CLOSED = "closed"
+    #: The journal's writer thread failed (disk full, I/O error): nothing more can be
+    #: journaled; every capture and control call raises :class:`JournalError`.
+    FAILED = "failed"
 
 
 class DeactivationReason(str, enum.Enum):
@@ -165,6 +169,8 @@ class Recorder:
         clock: Callable[[], int] | None = None,
         sync: str = "always",
         progress_seconds: int = PROGRESS_SECONDS,
+        write_behind: bool = True,
+        on_durable: Callable[[int, bytes], None] | None = None,
     ) -> None:
         self.evidence_dir = Path(evidence_dir)
         if not isinstance(progress_seconds, int) or isinstance(progress_seconds, bool) or progress_seconds < 1:
@@ -186,6 +192,13 @@ class Recorder:
                 )
         else:
             self.journal = Journal.create(self.evidence_dir, identity, cert, clock=self._clock, sync=sync, keep=JOURNAL_KEEP)
+        if write_behind:
+            # Capture-thread records are signed on the capture thread and written and
+            # fsynced by the journal's writer thread (docs/camera.md "Crash recovery").
+            self.journal.start_writer(on_durable=on_durable)
+        #: ``segment.progress`` records left out because the journal writer was behind
+        #: (storage stalled): a power cut then loses more, nothing else changes.
+        self.progress_skipped = 0
         self._state = RecorderState.STANDBY
         self._buffer = self._new_buffer()
         self._segmenter: Segmenter | None = None
@@ -206,7 +219,8 @@ class Recorder:
         self._audio_resume: Any = None
         self._held_audio: list[PacketRecord] = []
         self._audio = frozenset(s.index for s in self.streams if s.kind == "audio")
-        self._append("power.on", {"policy": self.policy.to_json()})
+        with self._control():
+            self._append("power.on", {"policy": self.policy.to_json()})
 
     # -- state ---------------------------------------------------------------------
 
@@ -248,9 +262,57 @@ class Recorder:
         return [] if self._buffer is None else self._buffer.drain()
 
     def _append(self, rtype: str, body: dict[str, Any]) -> Any:
-        record = self.journal.append(rtype, body)
+        """Chain, sign and queue a record (never waits for storage; see :meth:`_control`)."""
+        try:
+            record = self.journal.append(rtype, body, wait=False)
+        except JournalError:
+            if self.journal.error is not None:
+                self._state = RecorderState.FAILED
+            raise
         log.debug("journaled %s seq=%d", rtype, record.seq)
         return record
+
+    def _check_journal(self) -> None:
+        """Raise :class:`JournalError` (and enter FAILED) if the journal writer failed."""
+        error = self.journal.error
+        if error is not None:
+            if self._state is not RecorderState.CLOSED:
+                self._state = RecorderState.FAILED
+            raise JournalError(f"{self.journal.path}: {error}")
+
+    @contextmanager
+    def _control(self) -> Iterator[None]:
+        """A control call: its records are appended under the lock, then waited for *outside* it.
+
+        The call returns only once everything it journaled is durable, while the
+        capture thread keeps pushing (it never waits for a control call's fsync).
+        """
+        with self._lock:
+            self._check_journal()
+            yield
+            seq = self.journal.seq
+        try:
+            self.journal.wait_durable(seq)
+        except JournalError:
+            with self._lock:
+                if self._state is not RecorderState.CLOSED:
+                    self._state = RecorderState.FAILED
+            raise
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every record journaled so far is on storage (False if *timeout* s passed first).
+
+        Raises :class:`JournalError` if the journal's writer failed.
+        """
+        with self._lock:
+            self._check_journal()
+            seq = self.journal.seq
+        try:
+            return self.journal.wait_durable(seq, timeout)
+        except JournalError:
+            with self._lock:
+                self._check_journal()
+            raise
 
     # -- capture thread ----------------------------------------------------------------
 
@@ -260,6 +322,8 @@ class Recorder:
             state = self._state
             if state is RecorderState.CLOSED:
                 raise StateError("recorder is closed")
+            if self.journal.error is not None:  # the writer thread failed
+                self._check_journal()
             if state is RecorderState.SLEEP:
                 self.dropped["sleep"] += 1
                 return
@@ -331,10 +395,10 @@ class Recorder:
         this between pushes (e.g. when capture pauses), so nothing written
         stays unattested for longer than digesting it takes.
         """
-        with self._lock:
+        with self._control():
             if self._segmenter is not None:
                 self._segmenter.wait_progress(timeout)
-                self._journal_progress()
+                self._journal_progress(skip=False)
 
     # -- officer controls --------------------------------------------------------------
 
@@ -343,7 +407,7 @@ class Recorder:
 
         Returns the recording id.
         """
-        with self._lock:
+        with self._control():
             self._require(RecorderState.STANDBY, action="activate")
             rid = f"{_file_part(self.journal.device or 'device')}-{self.journal.seq + 1:06d}"
             held = self._drain()
@@ -387,15 +451,17 @@ class Recorder:
 
     def notify(self) -> None:
         """Journal that the officer told the people present they are being recorded."""
-        self._event("notice", RecorderState.RECORDING)
+        with self._control():
+            self._event("notice", RecorderState.RECORDING)
 
     def mark(self, label: str) -> None:
         """Journal a marker (an officer's bookmark) at the current media time."""
-        self._event("marker", RecorderState.RECORDING, label=str(label))
+        with self._control():
+            self._event("marker", RecorderState.RECORDING, label=str(label))
 
     def mute(self) -> None:
         """Drop audio until :meth:`unmute`; journaled."""
-        with self._lock:
+        with self._control():
             if self._muted:
                 raise StateError("already muted")
             self._event("mute", RecorderState.STANDBY, RecorderState.RECORDING)
@@ -410,7 +476,7 @@ class Recorder:
 
     def unmute(self) -> None:
         """Keep audio again; journaled."""
-        with self._lock:
+        with self._control():
             if not self._muted:
                 raise StateError("not muted")
             self._event("unmute", RecorderState.STANDBY, RecorderState.RECORDING)
@@ -426,8 +492,9 @@ class Recorder:
         A deactivation without a reason is refused; ``other`` needs a note.
         The event records the reason, the time and the last frame before it;
         then the last segment is finished and ``recording.close`` journaled.
+        Returns once the deactivation and everything before it is on storage.
         """
-        with self._lock:
+        with self._control():
             self._require(RecorderState.RECORDING, action="deactivate")
             if reason is None or reason == "":
                 raise PolicyError("a deactivation needs a reason (DeactivationReason)")
@@ -445,7 +512,7 @@ class Recorder:
 
     def sleep(self) -> None:
         """Stop capture and buffering entirely (the buffer is emptied); journaled."""
-        with self._lock:
+        with self._control():
             if self._state is RecorderState.RECORDING:
                 raise StateError("cannot sleep while recording: deactivate first, with a reason")
             self._require(RecorderState.STANDBY, action="sleep")
@@ -456,7 +523,7 @@ class Recorder:
 
     def wake(self) -> None:
         """Leave sleep; buffering starts again; journaled."""
-        with self._lock:
+        with self._control():
             self._require(RecorderState.SLEEP, action="wake")
             self._event("wake", RecorderState.SLEEP)
             self._state = RecorderState.STANDBY
@@ -472,22 +539,34 @@ class Recorder:
         """
         if type(offset_ns) is not int:
             raise BwcValueError("offset_ns must be an integer (nanoseconds)")
-        with self._lock:
+        with self._control():
             if self._state is RecorderState.CLOSED:
                 raise StateError("recorder is closed")
             self._append("clock.sync", {"source": str(source), "offset_ns": offset_ns})
 
     def close(self) -> None:
-        """Power off: journal ``power.off`` and close the journal. Not while recording."""
+        """Power off: journal ``power.off``, wait for the journal's writer and close the journal.
+
+        Not while recording. After a journal writer failure (state FAILED) it
+        releases everything it can (a segment being written is closed on
+        storage as it is, for :meth:`recover`) and raises :class:`JournalError`.
+        """
         with self._lock:
             if self._state is RecorderState.CLOSED:
                 return
-            if self._state is RecorderState.RECORDING:
+            if self._state is RecorderState.RECORDING and self.journal.error is None:
                 raise StateError("cannot close while recording: deactivate first, with a reason")
-            self._append("power.off", {"dropped": dict(self.dropped)})
+            if self.journal.error is None:
+                self._append("power.off", {"dropped": dict(self.dropped)})
+            elif self._segmenter is not None:
+                try:
+                    self._segmenter.close()  # its files stay on storage; recover() attests what it can
+                except Exception:  # noqa: BLE001 - the journal error below is the one to report
+                    log.exception("closing the segmenter after a journal failure")
+                self._segmenter = None
             self._drain()
-            self.journal.close()
             self._state = RecorderState.CLOSED
+        self.journal.close()  # waits for the writer outside the lock; raises if it failed
 
     def __enter__(self) -> Recorder:
         return self
@@ -499,7 +578,7 @@ class Recorder:
     # -- internals -------------------------------------------------------------------------
 
     def _event(self, kind: str, *states: RecorderState, **extra: Any) -> None:
-        with self._lock:
+        with self._lock:  # callers hold it already (_control): the record is waited for there
             self._require(*states, action=kind)
             body: dict[str, Any] = {
                 "kind": kind,
@@ -510,12 +589,24 @@ class Recorder:
             body.update(extra)
             self._append("event", body)
 
-    def _journal_progress(self) -> None:
-        """Journal the prefixes the segmenter has written since the last push (``segment.progress``)."""
+    def _journal_progress(self, skip: bool = True) -> None:
+        """Journal the prefixes the segmenter has written since the last push (``segment.progress``).
+
+        While the journal writer is behind (storage stalled) the capture thread
+        does not wait and does not grow the queue with optional records: a
+        prefix attestation is left out (counted in :attr:`progress_skipped`,
+        logged); the next one, of a longer prefix, supersedes it for recovery.
+        """
         assert self._segmenter is not None
         queue = self._segmenter.progress
         while queue:
-            self._append("segment.progress", progress_body(self.evidence_dir, self._recording, queue.popleft()))
+            progress = queue.popleft()
+            if skip and self.journal.backlogged:
+                self.progress_skipped += 1
+                log.warning("journal writer behind (%d records, %d bytes queued): prefix attestation of %s "
+                            "at %d bytes left out", *self.journal.backlog, progress.path, progress.size)
+                continue
+            self._append("segment.progress", progress_body(self.evidence_dir, self._recording, progress))
 
     def _journal_segment(self, info: SegmentInfo, *, recovered: bool = False) -> None:
         body = segment_body(self.evidence_dir, self._recording, info, recovered=recovered)

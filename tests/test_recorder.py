@@ -216,10 +216,16 @@ cert = Certificate.load(certfile)
 src = MediaSource(clip)
 packets = list(src)
 span = max(p.pts_seconds for p in packets) + 1
+import threading
+out = threading.Lock()
+def durable(seq, head):  # "acknowledged": the journal's writer fsynced records up to seq
+    with out:
+        print(seq, head.hex(), flush=True)
 rec = Recorder(evidence, identity=cam, cert=cert, streams=src.streams,
-               policy=RecordingPolicy(pre_event_seconds=1, segment_seconds=2), progress_seconds=1)
-def report():
-    print(rec.journal.seq, rec.journal.head.hex(), flush=True)
+               policy=RecordingPolicy(pre_event_seconds=1, segment_seconds=2), progress_seconds=1,
+               on_durable=durable)
+def report():  # after a control call returned: durable by then
+    durable(rec.journal.durable_seq, rec.journal.durable_head)
 report()
 print("READY", flush=True)
 loop = 0
@@ -544,10 +550,18 @@ cert = Certificate.load(certfile)
 src = MediaSource(clip)
 packets = list(src)
 span = max(p.pts_seconds for p in packets) + 1
+import threading
+out = threading.Lock()
+def say(*words):
+    with out:
+        print(*words, flush=True)
+def durable(seq, head):  # "acknowledged": the journal's writer fsynced records up to seq
+    say("R", seq, head.hex())
 rec = Recorder(evidence, identity=cam, cert=cert, streams=src.streams,  # the default progress cadence
-               policy=RecordingPolicy(pre_event_seconds=1, segment_seconds=4, container=container))
-def report():
-    print("R", rec.journal.seq, rec.journal.head.hex(), flush=True)
+               policy=RecordingPolicy(pre_event_seconds=1, segment_seconds=4, container=container),
+               on_durable=durable)
+def report():  # after a control call returned: durable by then
+    durable(rec.journal.durable_seq, rec.journal.durable_head)
 report()
 print("READY", flush=True)
 loop, t0, pushed = 0, time.monotonic(), 0
@@ -555,14 +569,11 @@ toggle_at = 0.5  # media seconds of the next mute / unmute: mutes last 3-8 s, so
 while True:
     for p in packets:
         q = p.replace(pts=p.pts + int(loop * span / p.time_base), dts=p.dts + int(loop * span / p.time_base))
-        seq = rec.journal.seq
-        rec.push(q)
-        if rec.journal.seq != seq:
-            report()
+        rec.push(q)  # its records are acknowledged by durable() once the writer fsynced them
         if q.kind == "video":
             pushed += 1
             if rec.state.value == "recording":
-                print("V", rec.recording_id, float(q.pts_seconds), int(rec.muted), flush=True)
+                say("V", rec.recording_id, float(q.pts_seconds), int(rec.muted))
             # twice real time: a kill lands anywhere in the media
             delay = t0 + pushed / 60 - time.monotonic()
             if delay > 0:
