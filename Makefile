@@ -4,10 +4,17 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
-SOURCES := $(wildcard bwc_core/*.py bwc_core/*.pyi src_cython/bwc_core/*.pyx src_cython/bwc_core/*.pxd) setup.py pyproject.toml
+SOURCES := $(wildcard bwc_core/*.py bwc_core/*/*.py bwc_core/*.pyi src_cython/bwc_core/*.pyx src_cython/bwc_core/*.pxd) setup.py pyproject.toml
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-slow bench debug clean
+.PHONY: demo test test-slow lint bench debug clean
+
+# Import contracts (pyproject [tool.importlinter]), ruff and mypy (strict on the
+# modules docs/architecture.md lists) run before the tests.
+lint: $(STAMP)
+	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/ruff check bwc_core tests benchmarks setup.py
+	$(VENV)/bin/mypy
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +31,7 @@ demo: $(STAMP)
 
 # The everyday suite; tests marked slow (subprocess kills, long fuzz runs) run in
 # test-slow, which CI (.ci/run) runs as well.
-test: $(STAMP)
+test: $(STAMP) lint
 	cd tests && ../$(PY) -m pytest -q -p no:cacheprovider -m "not slow" $(PYTEST_ARGS)
 
 test-slow: $(STAMP)

@@ -24,8 +24,8 @@ import pytest
 
 from bwc_core import PreEventBuffer
 from bwc_core.errors import BufferFullError, PacketOrderError
-from bwc_core.media import SyntheticCamera
-from bwc_core.packets import PacketRecord
+from bwc_core.capture.synthetic import SyntheticCamera
+from bwc_core.media.packets import PacketRecord
 
 TB = Fraction(1, 90000)
 FRAME = 3000  # 30 fps at 90 kHz

@@ -20,10 +20,10 @@ import time
 import nacl.signing
 import pytest
 
-from bwc_core.canonical import canonical_bytes
-from bwc_core.journal import EVENT, SEGMENT, Journal
-from bwc_core.keys import Identity
-from bwc_core.recorder import JOURNAL_KEEP
+from bwc_core.format.canonical import canonical_bytes
+from bwc_core.format.journal import EVENT, SEGMENT, Journal
+from bwc_core.format.keys import Identity
+from bwc_core.capture.recorder import JOURNAL_KEEP
 
 T0 = 1_700_000_000
 
@@ -162,7 +162,7 @@ def test_writer_throughput(benchmark, tmp_path, identity, note):
 @pytest.mark.parametrize("kind", ["event", "segment", "segment-large"])
 def test_canonical_fast_vs_reference(benchmark, kind, note):
     """canonical_bytes (orjson behind the compiled domain check) vs the pure-Python reference."""
-    from bwc_core.canonical import _reference_bytes
+    from bwc_core.format.canonical import _reference_bytes
 
     _, body = _body(kind)
     assert canonical_bytes(body) == _reference_bytes(body)

@@ -35,7 +35,7 @@ CACHE = Path(__file__).parent / ".cache"
 
 def _encode_base() -> Path:
     """60 s of 1920x1080 H.264 at 8 Mbit/s (GOP 30) + AAC, encoded once."""
-    from bwc_core.media import SyntheticCamera
+    from bwc_core.capture.synthetic import SyntheticCamera
 
     path = CACHE / f"cam1080p_{BASE_SECONDS}s_8mbit_v1.mp4"
     if not path.exists():
@@ -101,7 +101,7 @@ def long_file() -> Path:
 @pytest.fixture(scope="module")
 def identities() -> Path:
     """A root and a camera identity with its certificate (cached)."""
-    from bwc_core.keys import Identity
+    from bwc_core.format.keys import Identity
 
     keys = CACHE / "keys-v1"
     if not (keys / "cam.cert").exists():

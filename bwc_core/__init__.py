@@ -9,65 +9,65 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from . import errors
-from ._version import __version__
-from .errors import BwcError
+from bwc_core import errors
+from bwc_core._version import __version__
+from bwc_core.errors import BwcError
 
 # Public names are imported on first use (PEP 562): a command-line run or a
 # camera process pays only for the modules it touches (PyAV, zipfile, the
 # report renderer ... stay unloaded until needed).
 _EXPORTS = {
-    "BufferStats": "buffer",
-    "PreEventBuffer": "buffer",
-    "canonical_bytes": "canonical",
-    "parse_canonical": "canonical",
-    "ContentHasher": "content",
-    "ContentResult": "content",
-    "FileDigester": "content",
-    "RangeProof": "content",
-    "content_root": "content",
-    "file_digests": "content",
-    "inclusion_proof": "content",
-    "read_leaves": "content",
-    "verify_range_proof": "content",
-    "write_leaves": "content",
-    "Envelope": "envelope",
-    "pae": "envelope",
-    "record_hash": "envelope",
-    "ExhibitReport": "exhibit",
-    "build_exhibit": "exhibit",
-    "verify_exhibit": "exhibit",
-    "Finding": "findings",
-    "Severity": "findings",
-    "Verdict": "findings",
-    "Journal": "journal",
-    "Record": "journal",
-    "validate_chain": "journal",
-    "validate_journal": "journal",
-    "Certificate": "keys",
-    "Identity": "keys",
-    "PublicIdentity": "keys",
-    "Revocation": "keys",
-    "RevocationList": "keys",
-    "Signer": "keys",
-    "TrustAnchors": "keys",
-    "HashingSink": "media",
-    "MediaSource": "media",
-    "StreamInfo": "media",
-    "SyntheticCamera": "media",
-    "write_packets": "media",
-    "PacketRecord": "packets",
-    "DeactivationReason": "recorder",
-    "Recorder": "recorder",
-    "RecorderState": "recorder",
-    "RecordingPolicy": "recorder",
-    "RecoveryReport": "recorder",
-    "seal_files": "seal",
-    "SegmentInfo": "segment",
-    "Segmenter": "segment",
-    "RecordingReport": "verify",
-    "Report": "verify",
-    "SegmentReport": "verify",
+    "BufferStats": "capture.buffer",
+    "PreEventBuffer": "capture.buffer",
+    "canonical_bytes": "format.canonical",
+    "parse_canonical": "format.canonical",
+    "ContentHasher": "format.content",
+    "ContentResult": "format.content",
+    "FileDigester": "format.content",
+    "RangeProof": "format.content",
+    "content_root": "media.commit",
+    "file_digests": "format.content",
+    "inclusion_proof": "format.content",
+    "read_leaves": "format.content",
+    "verify_range_proof": "format.content",
+    "write_leaves": "format.content",
+    "Envelope": "format.envelope",
+    "pae": "format.envelope",
+    "record_hash": "format.envelope",
+    "ExhibitReport": "verify.model",
+    "build_exhibit": "exhibit.build",
+    "verify_exhibit": "verify.exhibit",
+    "Finding": "format.findings",
+    "Severity": "format.findings",
+    "Verdict": "format.findings",
+    "Journal": "format.journal",
+    "Record": "format.journal",
+    "validate_chain": "format.journal",
+    "validate_journal": "format.journal",
+    "Certificate": "format.keys",
+    "Identity": "format.keys",
+    "PublicIdentity": "format.keys",
+    "Revocation": "format.keys",
+    "RevocationList": "format.keys",
+    "Signer": "format.keys",
+    "TrustAnchors": "format.keys",
+    "HashingSink": "media.writers",
+    "MediaSource": "media.source",
+    "StreamInfo": "format.codec",
+    "SyntheticCamera": "capture.synthetic",
+    "write_packets": "media.writers",
+    "PacketRecord": "media.packets",
+    "DeactivationReason": "capture.recorder",
+    "Recorder": "capture.recorder",
+    "RecorderState": "capture.recorder",
+    "RecordingPolicy": "capture.recorder",
+    "RecoveryReport": "capture.recorder",
+    "seal_files": "capture.seal",
+    "SegmentInfo": "capture.segmenter",
+    "Segmenter": "capture.segmenter",
+    "RecordingReport": "verify.model",
+    "Report": "verify.model",
+    "SegmentReport": "verify.model",
     "verify_evidence": "verify",
 }
 
@@ -86,25 +86,27 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
-    from .buffer import BufferStats, PreEventBuffer
-    from .canonical import canonical_bytes, parse_canonical
-    from .content import (
+    from bwc_core.capture.buffer import BufferStats, PreEventBuffer
+    from bwc_core.format.canonical import canonical_bytes, parse_canonical
+    from bwc_core.format.content import (
         ContentHasher,
         ContentResult,
         FileDigester,
         RangeProof,
-        content_root,
         file_digests,
         inclusion_proof,
         read_leaves,
         verify_range_proof,
         write_leaves,
     )
-    from .envelope import Envelope, pae, record_hash
-    from .exhibit import ExhibitReport, build_exhibit, verify_exhibit
-    from .findings import Finding, Severity, Verdict
-    from .journal import Journal, Record, validate_chain, validate_journal
-    from .keys import (
+    from bwc_core.media.commit import content_root
+    from bwc_core.format.envelope import Envelope, pae, record_hash
+    from bwc_core.verify.model import ExhibitReport
+    from bwc_core.exhibit.build import build_exhibit
+    from bwc_core.verify.exhibit import verify_exhibit
+    from bwc_core.format.findings import Finding, Severity, Verdict
+    from bwc_core.format.journal import Journal, Record, validate_chain, validate_journal
+    from bwc_core.format.keys import (
         Certificate,
         Identity,
         PublicIdentity,
@@ -113,12 +115,22 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
         Signer,
         TrustAnchors,
     )
-    from .media import HashingSink, MediaSource, StreamInfo, SyntheticCamera, write_packets
-    from .packets import PacketRecord
-    from .recorder import DeactivationReason, Recorder, RecorderState, RecordingPolicy, RecoveryReport
-    from .seal import seal_files
-    from .segment import SegmentInfo, Segmenter
-    from .verify import RecordingReport, Report, SegmentReport, verify_evidence
+    from bwc_core.media.writers import HashingSink, write_packets
+    from bwc_core.media.source import MediaSource
+    from bwc_core.format.codec import StreamInfo
+    from bwc_core.capture.synthetic import SyntheticCamera
+    from bwc_core.media.packets import PacketRecord
+    from bwc_core.capture.recorder import (
+        DeactivationReason,
+        Recorder,
+        RecorderState,
+        RecordingPolicy,
+        RecoveryReport,
+    )
+    from bwc_core.capture.seal import seal_files
+    from bwc_core.capture.segmenter import SegmentInfo, Segmenter
+    from bwc_core.verify.model import RecordingReport, Report, SegmentReport
+    from bwc_core.verify import verify_evidence
 
 __all__ = [
     "__version__",

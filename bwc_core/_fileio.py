@@ -8,7 +8,7 @@ import secrets
 import stat
 from pathlib import Path
 
-from .errors import BwcError
+from bwc_core.errors import BwcError
 
 # Filesystems without hard links (FAT on camera SD cards) answer these.
 _NO_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK)

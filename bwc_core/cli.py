@@ -15,10 +15,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import __version__
-from .errors import BwcError
+from bwc_core import __version__
+from bwc_core.errors import BwcError
+from bwc_core.format.findings import EXHIBIT_TRUST_INSIDE
 
-__all__ = ["main"]
+__all__ = [
+    "main",
+]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -45,7 +48,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from bwc_core.demo import run_demo
 
     return run_demo(args.out, stream=sys.stdout)
 
@@ -54,7 +57,7 @@ def _read_passphrase(path: str | None) -> bytes | None:
     """The passphrase from a file: its first line, without the line ending."""
     if path is None:
         return None
-    from .errors import KeyFileError
+    from bwc_core.errors import KeyFileError
 
     # A pipe is a fine source of a secret (`--passphrase-file <(pass show cam)`),
     # so unlike key and certificate files this one may be a FIFO: it is read as given.
@@ -101,7 +104,7 @@ def _add_allow_open_key(p: argparse.ArgumentParser) -> None:
 
 
 def _add_keygen(p: argparse.ArgumentParser) -> None:
-    from .keys import ROLES
+    from bwc_core.format.keys import ROLES
 
     p.add_argument("role", metavar="ROLE", choices=ROLES, help="one of " + ", ".join(ROLES))
     p.add_argument("id", metavar="ID", help="subject id, e.g. CPD-ROOT or BWC-0001")
@@ -110,7 +113,7 @@ def _add_keygen(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_keygen(args: argparse.Namespace) -> int:
-    from .keys import Identity
+    from bwc_core.format.keys import Identity
 
     passphrase = _read_passphrase(args.passphrase_file)
     out = Path(args.out)
@@ -140,7 +143,7 @@ def _add_certify(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_certify(args: argparse.Namespace) -> int:
-    from .keys import Identity, PublicIdentity
+    from bwc_core.format.keys import Identity, PublicIdentity
 
     issuer = Identity.load(args.issuer, _read_passphrase(args.passphrase_file),
                            allow_open_permissions=args.allow_open_key)
@@ -178,14 +181,14 @@ def _head(text: str) -> tuple[int, str]:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from ._fmp4 import Prefetch
+    from bwc_core.verify.io import Prefetch
 
     # Workers start reading the segments before the rest of bwc-core is even
     # imported; the journal and certificates are checked meanwhile.
     prefetched = Prefetch.start(args.path)
     try:
-        from .keys import TrustAnchors
-        from .verify import verify_evidence
+        from bwc_core.format.keys import TrustAnchors
+        from bwc_core.verify import verify_evidence
 
         anchors = TrustAnchors(args.trust)
         progress = _Progress(not args.json)
@@ -198,11 +201,11 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         if prefetched is not None:
             prefetched.close()
     if getattr(report, "exhibit", None) is not None:
-        from .exhibit import trust_inside
+        from bwc_core.verify.exhibit import trust_inside
 
         report.findings.extend(trust_inside(args.path, args.trust, anchors))
     if args.html:
-        from .report import write_report_html
+        from bwc_core.report.html import write_report_html
 
         # Thumbnails come from the files verified; a zip's are gone by now.
         root = args.path if Path(args.path).is_dir() else None
@@ -267,7 +270,7 @@ def _print_report(report: Any, out: TextIO) -> None:
         say()
         for f in report.findings:
             say(f"  {f.severity.value:<7} {f.code:<26} {f.message}")
-    if any(f.code == "exhibit.trust_inside" for f in report.findings):
+    if any(f.code == EXHIBIT_TRUST_INSIDE for f in report.findings):
         say()
         say("  The trust anchor came from the exhibit itself: compare the root fingerprint above with the one")
         say("  the agency publishes (out of band) before relying on the origin verdict.")
@@ -291,9 +294,9 @@ def _cmd_seal(args: argparse.Namespace) -> int:
     if args.segment_seconds < 1:
         print("bwc: --segment-seconds must be at least 1", file=sys.stderr)
         return EXIT_USAGE
-    from ._fileio import require_regular_file
-    from .errors import MediaError
-    from .seal import seal_files
+    from bwc_core._fileio import require_regular_file
+    from bwc_core.errors import MediaError
+    from bwc_core.capture.seal import seal_files
 
     for path in args.media:  # FFmpeg would block on a FIFO and read a device forever
         require_regular_file(path, MediaError, "a media file")
@@ -350,8 +353,8 @@ def _cmd_exhibit(args: argparse.Namespace) -> int:
     if args.start is not None and args.end is not None and args.end <= args.start:
         print(f"bwc: error: --end ({args.end:g}) must be after --start ({args.start:g})", file=sys.stderr)
         return EXIT_USAGE
-    from .exhibit import build_exhibit
-    from .keys import Certificate, Identity
+    from bwc_core.exhibit.build import build_exhibit
+    from bwc_core.format.keys import Certificate, Identity
 
     identity = Identity.load(args.key, _read_passphrase(args.passphrase_file),
                              allow_open_permissions=args.allow_open_key)

@@ -19,12 +19,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from .errors import ValueError as BwcValueError
-from .keys import Identity, TrustAnchors
-from .media import SyntheticCamera
-from .recorder import Recorder, RecordingPolicy
+from bwc_core.errors import BwcValueError
+from bwc_core.format.keys import Identity, TrustAnchors
+from bwc_core.capture.synthetic import SyntheticCamera
+from bwc_core.capture.recorder import Recorder, RecordingPolicy
 
-__all__ = ["run_demo"]
+__all__ = [
+    "run_demo",
+]
 
 _MARKER = ".bwc-demo"
 
@@ -35,9 +37,9 @@ def run_demo(out: str | os.PathLike[str], *, stream: TextIO, seconds: float = 24
     *out* must be new, empty, or a previous demo's output (whose demo files
     are replaced).
     """
-    from .exhibit import build_exhibit
-    from .report import write_report_html
-    from .verify import verify_evidence
+    from bwc_core.exhibit.build import build_exhibit
+    from bwc_core.report.html import write_report_html
+    from bwc_core.verify import verify_evidence
 
     base = Path(out)
     if (base / _MARKER).is_file():

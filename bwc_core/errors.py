@@ -32,8 +32,8 @@ __all__ = [
     "UnsupportedCodecError",
     "UnsafePathError",
     "LeavesError",
-    "ValueError",
-    "TypeError",
+    "BwcValueError",
+    "BwcTypeError",
     "CanonicalJSONError",
     "EnvelopeError",
     "CertificateError",
@@ -44,18 +44,18 @@ class BwcError(Exception):
     """Base class of every error bwc-core raises on purpose."""
 
 
-class ValueError(builtins.ValueError, BwcError):
+class BwcValueError(builtins.ValueError, BwcError):
     """A bad argument value."""
 
 
-class TypeError(builtins.TypeError, BwcError):
+class BwcTypeError(builtins.TypeError, BwcError):
     """An argument of the wrong type (for example a strided buffer)."""
 
 
 # --- packets and buffer -------------------------------------------------------
 
 
-class PacketError(ValueError):
+class PacketError(BwcValueError):
     """A packet record is malformed (missing pts, unknown kind, bad payload)."""
 
 
@@ -67,7 +67,7 @@ class PreEventBufferError(BwcError):
     """Base class of pre-event buffer errors."""
 
 
-class BufferFullError(PreEventBufferError, ValueError):
+class BufferFullError(PreEventBufferError, BwcValueError):
     """A single payload cannot fit in the buffer at all."""
 
 
@@ -110,11 +110,11 @@ class KeyFileError(OSError, CryptoError):
     """A key file is unreadable, truncated, foreign, or the passphrase is wrong."""
 
 
-class SignatureError(CryptoError, ValueError):
+class SignatureError(CryptoError, BwcValueError):
     """A signature does not verify."""
 
 
-class TrustError(CryptoError, ValueError):
+class TrustError(CryptoError, BwcValueError):
     """A certificate is untrusted, expired, revoked or of the wrong role."""
 
 
@@ -122,7 +122,7 @@ class JournalError(OSError, BwcError):
     """The journal is unreadable or its chain is broken."""
 
 
-class ClockError(ValueError):
+class ClockError(BwcValueError):
     """A clock reading is unusable (not timezone-aware, goes backwards)."""
 
 
@@ -133,7 +133,7 @@ class StateError(RuntimeError, BwcError):
     """An operation is not allowed in the recorder's current state."""
 
 
-class PolicyError(ValueError):
+class PolicyError(BwcValueError):
     """An action violates recording policy (e.g. deactivation without a reason)."""
 
 
@@ -141,18 +141,18 @@ class ExhibitError(OSError, BwcError):
     """An exhibit cannot be built or read."""
 
 
-class UnsafePathError(ExhibitError, ValueError):
+class UnsafePathError(ExhibitError, BwcValueError):
     """A path escapes its directory, is absolute, is a link, or is oversized."""
 
 
 # --- trust: canonical JSON, envelopes, certificates --------------------------------
 
 
-class CanonicalJSONError(ValueError):
+class CanonicalJSONError(BwcValueError):
     """A value cannot be written as canonical JSON, or bytes are not canonical JSON."""
 
 
-class EnvelopeError(CryptoError, ValueError):
+class EnvelopeError(CryptoError, BwcValueError):
     """A DSSE envelope is malformed (not JSON, bad base64, missing or extra fields)."""
 
 

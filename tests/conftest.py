@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bwc_core.media import SyntheticCamera
+from bwc_core.capture.synthetic import SyntheticCamera
 
 
 @pytest.fixture(scope="session")
@@ -40,10 +40,10 @@ def build_evidence(out, clips, signer, cert, *, segment_seconds=2, clock=None, c
     With *progress_seconds* the prefixes written are journaled as the camera
     does (``segment.progress``), before the segment records.
     """
-    from bwc_core.journal import Journal
-    from bwc_core.media import MediaSource
-    from bwc_core.recorder import progress_body, segment_body
-    from bwc_core.segment import Segmenter
+    from bwc_core.format.journal import Journal
+    from bwc_core.media.source import MediaSource
+    from bwc_core.capture.recorder import progress_body, segment_body
+    from bwc_core.capture.segmenter import Segmenter
 
     journal = Journal.create(out, signer, cert, clock=clock, sync="none")
     try:
@@ -87,7 +87,7 @@ def trust(tmp_path_factory):
     """An agency root (key + ID.pub.json), a camera identity and its certificate."""
     from types import SimpleNamespace
 
-    from bwc_core.keys import Identity
+    from bwc_core.format.keys import Identity
 
     keys = tmp_path_factory.mktemp("keys")
     root = Identity.generate("root", "CPD-ROOT")
@@ -163,3 +163,52 @@ def encode_clip(path, seconds, *, video=None, audio=None, fps=25):
             out.mux(p)
     out.close()
     return path
+
+
+# --- identities and a clock shared by test_journal, test_keys, test_recorder and
+# test_attacks_recovery (folded here from those modules).
+
+#: A fixed wall clock (ns since the epoch) for reproducible records.
+CLOCK_T0 = 1_790_000_000 * 10**9
+
+
+class FakeClock:
+    """Injectable wall clock: 1 ms per reading, strictly increasing."""
+
+    def __init__(self, start: int = CLOCK_T0) -> None:
+        self.now = start
+
+    def __call__(self) -> int:
+        self.now += 1_000_000
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def root():
+    from bwc_core.format.keys import Identity
+
+    return Identity.generate("root", "CPD-ROOT")
+
+
+@pytest.fixture(scope="module")
+def cam():
+    from bwc_core.format.keys import Identity
+
+    return Identity.generate("camera", "BWC-0001")
+
+
+@pytest.fixture(scope="module")
+def anchors(root):
+    from bwc_core.format.keys import TrustAnchors
+
+    return TrustAnchors([root.public_info()])
+
+
+@pytest.fixture(scope="module")
+def pki():
+    """(root, camera, camera certificate valid from a minute before CLOCK_T0)."""
+    from bwc_core.format.keys import Identity
+
+    root = Identity.generate("root", "CPD-ROOT")
+    cam = Identity.generate("camera", "BWC-0001")
+    return root, cam, root.certify(cam, days=365, not_before=CLOCK_T0 // 10**9 - 60)

@@ -28,13 +28,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bwc_core import _content_ref as ref
+import _content_ref as ref
 from bwc_core import _framing
-from bwc_core.content import ContentHasher, canonical_payload, content_root
-from bwc_core.findings import Severity
-from bwc_core.keys import TrustAnchors
-from bwc_core.media import MediaSource, StreamInfo, payload_rewrites, write_packets
-from bwc_core.packets import PacketRecord
+from bwc_core.format.content import ContentHasher, canonical_payload
+from bwc_core.media.commit import content_root
+from bwc_core.format.findings import Severity
+from bwc_core.format.keys import TrustAnchors
+from bwc_core.media.source import MediaSource
+from bwc_core.format.codec import StreamInfo
+from bwc_core.media.writers import payload_rewrites, write_packets
+from bwc_core.media.packets import PacketRecord
 from bwc_core.verify import verify_evidence
 
 CONTAINERS = ["mp4", "mkv", "ts"]
@@ -297,7 +300,7 @@ def test_header_bits_ffmpeg_does_not_read_stay_outside_the_commitment(ev, trust)
 def test_exhibit_clip_with_later_adts_headers_changed(container, evidence_of, tmp_path, trust):
     """A clip of an exhibit, its later ADTS headers changed and the exhibit re-signed by the
     (complicit) exporter: only the device's signature is left, and it catches it."""
-    from bwc_core.exhibit import build_exhibit
+    from bwc_core.exhibit.build import build_exhibit
     from test_attacks_exhibit import _clip_file, resign
     from test_attacks_exhibit import verify as verify_ex
 
@@ -404,7 +407,7 @@ def test_adts_headers_of_pristine_ts_are_all_stripped(audio, evidence_of):
 
 def test_adts_vectors():
     """tests/data/content_spec_vectors.json ``adts``: the fast path and the reference."""
-    from bwc_core.content import config_digest
+    from bwc_core.format.content import config_digest
 
     for v in json.loads(SPEC.read_text())["adts"]:
         extradata = bytes.fromhex(v["extradata"])
@@ -491,7 +494,7 @@ def test_he_aac_core_headers_are_stripped():
 def test_writer_keeps_a_header_the_configuration_does_not_describe():
     """ADTS into MP4/Matroska (bwc seal of an MPEG-TS file): a frame whose header says something
     else keeps it, so the file decodes as the source did and hashes as the camera signed."""
-    from bwc_core.media import PayloadRewrite
+    from bwc_core.media.writers import PayloadRewrite
 
     asc = bytes.fromhex("1208")  # LC 44.1 kHz mono
     rewrite = PayloadRewrite(adts=True, extradata=asc)

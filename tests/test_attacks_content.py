@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from bwc_core.findings import Severity
-from bwc_core.keys import TrustAnchors
-from bwc_core.media import MediaSource, write_packets
+from bwc_core.format.findings import Severity
+from bwc_core.format.keys import TrustAnchors
+from bwc_core.media.source import MediaSource
+from bwc_core.media.writers import write_packets
 from bwc_core.verify import verify_evidence
 
 CONTAINERS = ["mp4", "mkv", "ts"]
@@ -181,8 +182,8 @@ def test_packets_of_a_stream_added_mid_file_are_an_error(ev, trust, tmp_path):
 def test_recovered_segment_completed_afterwards_is_an_error(tmp_path, trust, av_clip, make_evidence):
     """Crash recovery signs the attested prefix of a cut file (format 2.10); bytes added after
     it (here: the rest of the segment) and bytes changed in it are errors too."""
-    from bwc_core.journal import Journal
-    from bwc_core.recorder import Recorder
+    from bwc_core.format.journal import Journal
+    from bwc_core.capture.recorder import Recorder
 
     base = make_evidence(tmp_path / "base", [av_clip], trust.cam, trust.cert, close=False, progress_seconds=1)
     journal = Journal.open(base)
@@ -265,14 +266,14 @@ def test_demuxer_flush_packets_are_no_irregularity(ev, trust):
     """FFmpeg ends a demux with empty flush packets (dts None, no data): skipped, not a finding."""
     import av
 
-    from bwc_core.verify import _content_of
+    from bwc_core.verify.evidence import content_of
 
     ev_dir, container = ev
     path = seg(ev_dir, container, 1)
     with av.open(str(path)) as c:
         flush = [p for p in c.demux() if p.dts is None and p.size == 0]
     assert flush, "the premise: the demuxer yields flush packets"
-    _, problems = _content_of(path)
+    _, problems = content_of(path)
     assert problems == []
 
 
@@ -368,8 +369,8 @@ def test_open_gop_offset_is_the_first_packets_pts_in_mp4_and_matroska_only():
     from fractions import Fraction
     from types import SimpleNamespace
 
-    from bwc_core.content import PacketLeaf
-    from bwc_core.verify import _remux_offsets
+    from bwc_core.format.content import PacketLeaf
+    from bwc_core.verify.evidence import _remux_offsets
 
     tb = Fraction(1, 25)
     video = [PacketLeaf(0, 0, 1, 1, 72, b""), PacketLeaf(0, 0, 0, 1, 70, b""), PacketLeaf(0, 0, 0, 1, 69, b"")]
@@ -545,8 +546,8 @@ def test_open_gop_matroska_segment_through_ffmpeg_cli(tmp_path, trust, make_evid
 def test_only_hidden_signed_leading_pictures_skip_the_timing_comparison():
     """Format 1.11: a discard flag exempts a packet's pts only where the signed packet is a
     leading picture (after the first keyframe in decode order, pts below it)."""
-    from bwc_core.content import PacketLeaf
-    from bwc_core.verify import _hidden_leading_pictures
+    from bwc_core.format.content import PacketLeaf
+    from bwc_core.verify.evidence import _hidden_leading_pictures
 
     video = [PacketLeaf(0, 0, 1, 1, 72, b""), PacketLeaf(0, 0, 0, 1, 70, b""), PacketLeaf(0, 0, 0, 1, 75, b"")]
     hidden = _hidden_leading_pictures({0: video}, frozenset({(0, 0), (0, 1), (0, 2), (0, 7), (1, 1)}))
@@ -630,8 +631,8 @@ def test_config_digest_sorts_the_raw_nal_units():
     from blake3 import blake3
 
     from bwc_core import _framing
-    from bwc_core import _content_ref as ref
-    from bwc_core.content import CONTEXTS, config_digest
+    import _content_ref as ref
+    from bwc_core.format.content import CONTEXTS, config_digest
 
     for v in _spec()["config_digests"]:
         extradata = bytes.fromhex(v["extradata"])
@@ -651,8 +652,8 @@ def test_config_digest_sorts_the_raw_nal_units():
 
 
 def test_empty_packet_leaf_vector():
-    from bwc_core import _content_ref as ref
-    from bwc_core.content import packet_leaf
+    import _content_ref as ref
+    from bwc_core.format.content import packet_leaf
 
     v = _spec()["packets"]["empty_with_dts"]
     assert packet_leaf(v["stream"], v["flags"], b"").hex() == v["leaf"]
@@ -666,7 +667,7 @@ def test_stream_kinds_codec_names_and_missing_time_base(tmp_path, av_clip):
 
     import av
 
-    from bwc_core.content import content_root
+    from bwc_core.media.commit import content_root
     from conftest import encode_clip
 
     spec = _spec()
@@ -702,8 +703,8 @@ def test_remux_offset_vectors():
     from fractions import Fraction
     from types import SimpleNamespace
 
-    from bwc_core.content import PacketLeaf
-    from bwc_core.verify import _remux_offsets
+    from bwc_core.format.content import PacketLeaf
+    from bwc_core.verify.evidence import _remux_offsets
 
     for v in _spec()["remux_offsets"]:
         start, first_dts = Fraction(*v["S"]), Fraction(*v["D"])
@@ -724,9 +725,9 @@ def test_remux_offset_vectors():
 def test_appended_bytes_found_with_sha256_only(tmp_path, trust, video_clip):
     """A segment signed with SHA-256 alone (the digest set is configurable): the prefix is
     checked with the digests the record signs."""
-    from bwc_core.journal import Journal
-    from bwc_core.recorder import segment_body
-    from bwc_core.segment import Segmenter
+    from bwc_core.format.journal import Journal
+    from bwc_core.capture.recorder import segment_body
+    from bwc_core.capture.segmenter import Segmenter
 
     ev_dir = tmp_path / "ev"
     journal = Journal.create(ev_dir, trust.cam, trust.cert, sync="none")
@@ -763,7 +764,7 @@ def test_matroska_thousands_of_negative_blocks_read_in_linear_time(tmp_path):
 
     import av
 
-    from bwc_core.content import content_root
+    from bwc_core.media.commit import content_root
 
     src = tmp_path / "src.mp4"
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=30", "-t", "1",

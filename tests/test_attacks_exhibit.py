@@ -18,11 +18,15 @@ from pathlib import Path
 import pytest
 
 from bwc_core.cli import main
-from bwc_core.content import inclusion_proof, read_leaves
-from bwc_core.envelope import EXHIBIT_TYPE, Envelope, sign
-from bwc_core.exhibit import EXHIBIT_MANIFEST, _decode_timestamps, build_exhibit, verify_exhibit
-from bwc_core.keys import Identity, TrustAnchors
-from bwc_core.media import MediaSource, SyntheticCamera, container_options, open_output
+from bwc_core.format.content import inclusion_proof, read_leaves
+from bwc_core.format.envelope import EXHIBIT_TYPE, Envelope, sign
+from bwc_core.format.layout import EXHIBIT_MANIFEST
+from bwc_core.exhibit.build import _decode_timestamps, build_exhibit
+from bwc_core.verify.exhibit import verify_exhibit
+from bwc_core.format.keys import Identity, TrustAnchors
+from bwc_core.media.source import MediaSource
+from bwc_core.capture.synthetic import SyntheticCamera
+from bwc_core.media.writers import container_options, open_output
 
 CONTAINERS = ["mp4", "mkv", "ts"]
 
@@ -82,7 +86,7 @@ def resign(ex, identity=None, cert=None, edit=None, *, unsigned=False, keep_sign
     decl = json.loads(old.payload)
     if edit is not None:
         edit(decl)
-    from bwc_core.content import file_digests
+    from bwc_core.format.content import file_digests
 
     decl["files"] = [{"path": p.relative_to(ex).as_posix(), "size": p.stat().st_size, "digests": file_digests(p)}
                      for p in sorted(ex.rglob("*")) if p.is_file() and p.name != EXHIBIT_MANIFEST]
@@ -92,7 +96,7 @@ def resign(ex, identity=None, cert=None, edit=None, *, unsigned=False, keep_sign
     if cert is not None:
         decl["exporter"] = cert.to_json()
     if keep_signature:
-        from bwc_core.canonical import canonical_bytes
+        from bwc_core.format.canonical import canonical_bytes
 
         env = Envelope(EXHIBIT_TYPE, canonical_bytes(decl), old.signatures)
     else:
@@ -150,7 +154,7 @@ def test_clip_with_opus_verifies(tmp_path, make_evidence, opus_source, trust, ki
     pts (format 1.7, 1.13). Segments no longer carry subtitles, so this is the pristine H.264 +
     Opus clip in Matroska and MPEG-TS: it verifies and its packets read in order by both demux
     paths."""
-    from bwc_core.content import content_root
+    from bwc_core.media.commit import content_root
 
     ev_dir = make_evidence(tmp_path / "ev", [opus_source], trust.cam, trust.cert, container=kind)
     ex = build_exhibit(ev_dir, "REC-001", tmp_path / "ex", start=0.7, end=1.9, trust=[trust.root_pub],
@@ -210,7 +214,7 @@ def remux_config(path, *, extradata=None, payload=None, sample_rate=None):
                 if payload is not None:
                     data = payload(streams[r.stream], bytes(r.payload))
                     if data != bytes(r.payload):
-                        from bwc_core.packets import PacketRecord
+                        from bwc_core.media.packets import PacketRecord
 
                         r = PacketRecord(r.stream, r.kind, r.pts, r.dts, r.duration, r.time_base, r.keyframe, data)
                 out.mux(r.to_av(ostreams[r.stream]))
@@ -327,7 +331,7 @@ def test_middle_clip_dropped_from_the_declaration(clip_ex, tmp_path, trust, intr
 
 def test_clip_split_around_a_missing_chunk(clip_ex, ev, tmp_path, trust, container):
     """The middle segment's clip (chunks 0..2) replaced by two clips, of chunk 0 and chunk 2."""
-    from bwc_core.exhibit import _write_clip
+    from bwc_core.exhibit.build import _write_clip
 
     ex = copy(clip_ex, tmp_path)
     decl = declaration(ex)
@@ -531,7 +535,7 @@ def test_clip_display_matrix_changed(clip_ex, tmp_path, trust, container, how):
             packet.stream = mapping[packet.stream_index]
             out.mux(packet)
     if container == "ts":
-        from bwc_core.presentation import IDENTITY_MATRIX, measure_presentation
+        from bwc_core.media.presentation import IDENTITY_MATRIX, measure_presentation
 
         # MPEG-TS has nowhere to put a display matrix: the copy presents what was signed.
         assert measure_presentation(tmp)[0]["display_matrix"] == list(IDENTITY_MATRIX)

@@ -20,10 +20,12 @@ from pathlib import Path
 import pytest
 
 from bwc_core import cli
-from bwc_core.content import file_digests
-from bwc_core.envelope import EXHIBIT_TYPE, Envelope, sign
-from bwc_core.exhibit import EXHIBIT_MANIFEST, build_exhibit, verify_exhibit
-from bwc_core.keys import TrustAnchors
+from bwc_core.format.content import file_digests
+from bwc_core.format.envelope import EXHIBIT_TYPE, Envelope, sign
+from bwc_core.format.layout import EXHIBIT_MANIFEST
+from bwc_core.exhibit.build import build_exhibit
+from bwc_core.verify.exhibit import verify_exhibit
+from bwc_core.format.keys import TrustAnchors
 from bwc_core.verify import verify_evidence
 
 CONTAINERS = ["mp4", "mkv", "ts"]
@@ -141,7 +143,7 @@ def test_cli_exit_code_with_litter_is_zero(ev, trust, container, capsys):
 
 
 def test_probe_is_bounded_and_never_raises(tmp_path, container, pristine):
-    from bwc_core.verify import _presentable
+    from bwc_core.verify.evidence import presentable
 
     big = tmp_path / "big.bin"
     with open(big, "wb") as fh:  # sparse: 2 GB of zeros, no media
@@ -149,8 +151,8 @@ def test_probe_is_bounded_and_never_raises(tmp_path, container, pristine):
     (tmp_path / "empty.mp4").write_bytes(b"")
     (tmp_path / "junk.ts").write_bytes(os.urandom(50_000))
     for name in ("big.bin", "empty.mp4", "junk.ts", "absent.mkv"):
-        assert _presentable(tmp_path / name) is False
-    assert _presentable(segment(pristine)) is True
+        assert presentable(tmp_path / name) is False
+    assert presentable(segment(pristine)) is True
 
 
 # --- exhibits: point 3 -------------------------------------------------------------------------
@@ -298,11 +300,11 @@ def test_bytes_appended_to_a_clip_and_resigned_are_an_error(exhibits, pristine, 
 def test_a_file_named_like_a_url_is_not_read_as_one(tmp_path, pristine, container, monkeypatch):
     """A planted ``concat:SEG`` (one byte of text) probed by a relative name (``bwc verify .``) is
     the file it is, never FFmpeg's concat protocol reading the segment beside it."""
-    from bwc_core.verify import _presentable
+    from bwc_core.verify.evidence import presentable
 
     seg = segment(pristine)
     shutil.copy(seg, tmp_path / seg.name)
     (tmp_path / f"concat:{seg.name}").write_bytes(b"x")
     monkeypatch.chdir(tmp_path)
-    assert _presentable(Path(seg.name)) is True
-    assert _presentable(Path(f"concat:{seg.name}")) is False
+    assert presentable(Path(seg.name)) is True
+    assert presentable(Path(f"concat:{seg.name}")) is False

@@ -23,13 +23,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bwc_core import cli
-from bwc_core.canonical import parse_canonical
-from bwc_core.envelope import RECORD_TYPE, Envelope, Signature, record_hash, sign
+from bwc_core.format.canonical import parse_canonical
+from bwc_core.format.envelope import RECORD_TYPE, Envelope, Signature, record_hash, sign
 from bwc_core.errors import CertificateError, JournalError, TrustError
-from bwc_core.journal import GENESIS_PREV, RECORD_TYPES, Journal, read_lines, validate_chain
-from bwc_core.keys import Certificate, Identity, Revocation, RevocationList, TrustAnchors
-from bwc_core.media import MediaSource
-from bwc_core.recorder import Recorder, RecordingPolicy
+from bwc_core.format.journal import GENESIS_PREV, RECORD_TYPES, Journal, read_lines, validate_chain
+from bwc_core.format.keys import Certificate, Identity, Revocation, RevocationList, TrustAnchors
+from bwc_core.media.source import MediaSource
+from bwc_core.capture.recorder import Recorder, RecordingPolicy
 from bwc_core.verify import verify_evidence
 
 CONTAINERS = ["mp4", "mkv", "ts"]
@@ -370,7 +370,9 @@ def test_a_record_envelope_with_several_signatures_is_malformed(ev, trust, extra
 
 @pytest.mark.parametrize("extra", ["unknown_key", "same_key_again"])
 def test_an_exhibit_declaration_with_several_signatures_is_refused(pristine, trust, tmp_path, extra):
-    from bwc_core.exhibit import EXHIBIT_MANIFEST, build_exhibit, verify_exhibit
+    from bwc_core.format.layout import EXHIBIT_MANIFEST
+    from bwc_core.exhibit.build import build_exhibit
+    from bwc_core.verify.exhibit import verify_exhibit
 
     ex = build_exhibit(pristine, "REC-001", tmp_path / "ex", trust=[trust.root_pub], **trust.signed)
     assert verify_exhibit(ex, anchors_of(trust)).ok
@@ -500,8 +502,8 @@ def test_every_record_type_the_camera_writes_is_on_spec(tmp_path, trust, av_clip
 
 
 def test_every_record_type_has_a_field_table():
-    """A record type added to the journal needs its fields in bwc_core.records (and format 2.5)."""
-    from bwc_core.records import RECORD_FIELDS
+    """A record type added to the journal needs its fields in bwc_core.format.records (and format 2.5)."""
+    from bwc_core.format.records import RECORD_FIELDS
 
     assert set(RECORD_FIELDS) == set(RECORD_TYPES)
 

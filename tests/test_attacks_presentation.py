@@ -21,13 +21,14 @@ from pathlib import Path
 import av
 import pytest
 
-from bwc_core.canonical import parse_canonical
-from bwc_core.journal import Journal
-from bwc_core.keys import TrustAnchors
-from bwc_core.media import MediaSource, SyntheticCamera
-from bwc_core.presentation import IDENTITY_MATRIX, default_presentation, measure_presentation
-from bwc_core.recorder import segment_body
-from bwc_core.segment import Segmenter
+from bwc_core.format.canonical import parse_canonical
+from bwc_core.format.journal import Journal
+from bwc_core.format.keys import TrustAnchors
+from bwc_core.media.source import MediaSource
+from bwc_core.capture.synthetic import SyntheticCamera
+from bwc_core.media.presentation import IDENTITY_MATRIX, default_presentation, measure_presentation
+from bwc_core.capture.recorder import segment_body
+from bwc_core.capture.segmenter import Segmenter
 from bwc_core.verify import verify_evidence
 
 CONTAINERS = ["mp4", "mkv", "ts"]
@@ -445,7 +446,7 @@ def test_measure_presentation_reads_a_rotated_source(tmp_path, clip):
 
 def test_compare_presentation_api():
     """The two functions exhibits use: a measured file against a signed stream table."""
-    from bwc_core.presentation import compare_presentation
+    from bwc_core.media.presentation import compare_presentation
 
     video = {"index": 0, "kind": "video", "presentation": default_presentation("video")}
     audio = {"index": 1, "kind": "audio"}  # format <= 1.3: the defaults
@@ -465,7 +466,7 @@ def test_compare_presentation_api():
 
 def test_compare_presentation_when_no_frame_decodes():
     """A video stream none of whose frames decodes: said once, and what is known still compared."""
-    from bwc_core.presentation import compare_presentation
+    from bwc_core.media.presentation import compare_presentation
 
     signed = dict(default_presentation("video"), size=[160, 120])
     video = {"index": 0, "kind": "video", "presentation": signed}
@@ -477,7 +478,7 @@ def test_segment_records_with_presentation_pass_the_field_table(pristine):
     """Every written segment record passes the typed record table; a malformed presentation does not."""
     import copy
 
-    from bwc_core.records import check_fields
+    from bwc_core.format.records import check_fields
 
     body = _records(pristine["mp4"])[0]
     check_fields(body)

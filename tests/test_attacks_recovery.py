@@ -13,31 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from bwc_core.journal import Journal
-from bwc_core.keys import Identity, TrustAnchors
-from bwc_core.media import MediaSource, SyntheticCamera
-from bwc_core.recorder import Recorder, RecordingPolicy
+from bwc_core.format.journal import Journal
+from bwc_core.format.keys import Identity, TrustAnchors
+from bwc_core.media.source import MediaSource
+from bwc_core.capture.synthetic import SyntheticCamera
+from bwc_core.capture.recorder import Recorder, RecordingPolicy
 from bwc_core.verify import verify_evidence
+from conftest import FakeClock as _Clock
 
 CONTAINERS = ["mp4", "mkv", "ts"]
 T0 = 1_790_000_000 * 10**9
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> int:
-        self.now += 1_000_000
-        return self.now
-
-
-@pytest.fixture(scope="module")
-def pki():
-    root = Identity.generate("root", "CPD-ROOT")
-    cam = Identity.generate("camera", "BWC-0001")
-    cert = root.certify(cam, days=365, not_before=T0 // 10**9 - 60)
-    return root, cam, cert
 
 
 @pytest.fixture(scope="module")
@@ -213,8 +198,8 @@ def test_link_planted_as_segment_or_unattested_dir_is_not_followed(tmp_path, pki
 @pytest.mark.parametrize("container", CONTAINERS)
 def test_recovered_segment_matching_no_progress_record_is_an_error(tmp_path, pki, clip, container):
     """A recovery that signs what it found (the old behaviour, or a rogue tool): caught by the verifier."""
-    from bwc_core.recorder import segment_body
-    from bwc_core.segment import salvage
+    from bwc_core.capture.recorder import segment_body
+    from bwc_core.capture.segmenter import salvage
 
     root, cam, cert = pki
     ev, _ = _crashed(tmp_path, pki, clip, container)
@@ -238,8 +223,8 @@ def test_recovered_segment_matching_no_progress_record_is_an_error(tmp_path, pki
 @pytest.mark.parametrize("container", CONTAINERS)
 def test_writer_never_writes_a_sidecar_through_a_planted_link(tmp_path, clip, container):
     """Links planted at the sidecar names of segments about to be written: their targets stay untouched."""
-    from bwc_core.content import read_leaves
-    from bwc_core.segment import Segmenter
+    from bwc_core.format.content import read_leaves
+    from bwc_core.capture.segmenter import Segmenter
 
     out = tmp_path / "media" / "REC"
     out.mkdir(parents=True)
@@ -288,7 +273,7 @@ def test_a_set_aside_segment_accounts_for_its_index():
     account for (``segment.unattested_kept``), not a ``segment.index_gap`` (the SIGKILL suite met
     this: index 0 set aside, index 1 salvaged). Only a name of the recording's own pattern
     counts."""
-    from bwc_core.verify import _aside_index
+    from bwc_core.verify.evidence import _aside_index
 
     rid = "BWC-0001-003163"
     assert _aside_index(f"unattested/media/{rid}/{rid}-00000.mp4", rid) == 0

@@ -22,10 +22,12 @@ from pathlib import Path
 import pytest
 
 from bwc_core.cli import main
-from bwc_core.envelope import RECORD_TYPE, Envelope, record_hash, sign
+from bwc_core.format.envelope import RECORD_TYPE, Envelope, record_hash, sign
 from bwc_core.errors import CertificateError, KeyFileError, UnsafePathError
-from bwc_core.exhibit import build_exhibit, extract_budget, safe_extract, verify_exhibit
-from bwc_core.keys import Certificate, Identity, PublicIdentity, RevocationList, TrustAnchors
+from bwc_core.exhibit.build import build_exhibit
+from bwc_core.verify.archive import extract_budget, safe_extract
+from bwc_core.verify.exhibit import verify_exhibit
+from bwc_core.format.keys import Certificate, Identity, PublicIdentity, RevocationList, TrustAnchors
 from bwc_core.verify import verify_evidence
 
 CONTAINERS = ["mp4", "mkv", "ts"]
@@ -55,7 +57,7 @@ def bwc(*argv, timeout=TIMEOUT, **kwargs):
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory):
-    from bwc_core.media import SyntheticCamera
+    from bwc_core.capture.synthetic import SyntheticCamera
 
     d = tmp_path_factory.mktemp("badclips")
     return {"av": SyntheticCamera(seconds=3, gop=25).write(d / "av.mp4")}
@@ -160,7 +162,7 @@ def test_pristine_zip_exhibit_verifies_within_the_default_budget(ev, trust, tmp_
 def test_zip_path_that_is_a_fifo_is_refused_unread(tmp_path):
     fifo = tmp_path / "x.zip"
     os.mkfifo(fifo)
-    code = ("import sys\nfrom bwc_core.exhibit import safe_extract\n"
+    code = ("import sys\nfrom bwc_core.verify.archive import safe_extract\n"
             "try:\n    safe_extract(sys.argv[1]).__enter__()\nexcept Exception as e:\n"
             "    print(type(e).__name__, e)\n")
     proc = subprocess.run([sys.executable, "-c", code, str(fifo)], capture_output=True, text=True, timeout=TIMEOUT)
@@ -338,8 +340,8 @@ def test_library_loaders_refuse_fifo_and_directory(tmp_path):
     os.mkfifo(fifo)
     code = (
         "import sys\n"
-        "from bwc_core.keys import Identity, PublicIdentity, Certificate, RevocationList\n"
-        "from bwc_core.journal import read_lines\n"
+        "from bwc_core.format.keys import Identity, PublicIdentity, Certificate, RevocationList\n"
+        "from bwc_core.format.journal import read_lines\n"
         "for fn in (Identity.load, PublicIdentity.load, Certificate.load, RevocationList.load, read_lines):\n"
         "    for p in sys.argv[1:]:\n"
         "        try:\n            fn(p)\n        except Exception as e:\n"
@@ -518,7 +520,7 @@ def test_malformed_genesis_certificate_is_a_finding(evidence_by_container, trust
 def test_manifest_with_unusable_path_is_a_finding(evidence_by_container, trust, tmp_path):
     ex = build_exhibit(evidence_by_container["mp4"], "REC-001", tmp_path / "exhibit", trust=[trust.root_pub],
                        **trust.signed)
-    from bwc_core.envelope import EXHIBIT_TYPE
+    from bwc_core.format.envelope import EXHIBIT_TYPE
 
     # The declaration as its (compromised, or buggy) exporting server signs it.
     manifest = Envelope.from_json((ex / "exhibit.json").read_bytes()).body()

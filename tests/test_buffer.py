@@ -23,11 +23,12 @@ from bwc_core.errors import (
     BwcError,
     PacketError,
     PacketOrderError,
-    TypeError as BwcTypeError,
-    ValueError as BwcValueError,
+    BwcTypeError,
+    BwcValueError,
 )
-from bwc_core.media import MediaSource, write_packets
-from bwc_core.packets import PacketRecord
+from bwc_core.media.source import MediaSource
+from bwc_core.media.writers import write_packets
+from bwc_core.media.packets import PacketRecord
 
 VTB = Fraction(1, 90000)
 ATB = Fraction(1, 48000)
@@ -436,7 +437,7 @@ def test_arena_wraps_without_straddling_and_payloads_survive():
 
 def test_gop_larger_than_the_buffer_is_an_oversize_event(caplog):
     buf = PreEventBuffer(max_seconds=100, max_bytes=5_000)
-    caplog.set_level(logging.WARNING, logger="bwc_core.buffer")
+    caplog.set_level(logging.WARNING, logger="bwc_core.capture.buffer")
     buf.push(_video(0, key=True, size=1000))
     for i in range(1, 10):  # one GOP of 10 x 1000 B > 5000 B
         buf.push(_video(i * 3000, size=1000))
@@ -445,14 +446,14 @@ def test_gop_larger_than_the_buffer_is_an_oversize_event(caplog):
     assert s.oversize_events == 1 and s.keyframes == 0 and len(buf) == 0
     assert s.dropped_video == 5  # the 5th delta and the 4 after it wait for a keyframe
     assert buf.drain() == []
-    assert any("outgrew" in r.getMessage() and r.name == "bwc_core.buffer" for r in caplog.records)
+    assert any("outgrew" in r.getMessage() and r.name == "bwc_core.capture.buffer" for r in caplog.records)
     buf.push(_video(10 * 3000, key=True, size=1000))
     assert [r.pts for r in buf.drain()] == [30000]
 
 
 def test_no_keyframe_for_longer_than_max_seconds_is_an_oversize_event(caplog):
     buf = PreEventBuffer(max_seconds=1, max_bytes=10**6)
-    caplog.set_level(logging.WARNING, logger="bwc_core.buffer")
+    caplog.set_level(logging.WARNING, logger="bwc_core.capture.buffer")
     for i in range(31):  # 0 .. 1.0 s: exactly max_seconds is still fine
         buf.push(_video(i * 3000, key=(i == 0)))
     assert buf.stats.oversize_events == 0 and buf.stats.seconds == 1

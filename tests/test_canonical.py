@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bwc_core.canonical import INT_MAX, INT_MIN, canonical_bytes, parse_canonical, require_int
+from bwc_core.format.canonical import INT_MAX, INT_MIN, canonical_bytes, parse_canonical, require_int
 from bwc_core.errors import CanonicalJSONError
 
 
@@ -114,7 +114,8 @@ import enum  # noqa: E402
 
 import orjson  # noqa: E402
 
-from bwc_core import _canonical, canonical  # noqa: E402
+from bwc_core import _canonical  # noqa: E402
+from bwc_core.format import canonical  # noqa: E402
 
 ORJSON_OPTIONS = canonical._ORJSON_OPTIONS
 

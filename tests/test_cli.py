@@ -15,7 +15,7 @@ import pytest
 import bwc_core
 from bwc_core import cli
 from bwc_core.cli import main
-from bwc_core.keys import Certificate, Identity, PublicIdentity, TrustAnchors
+from bwc_core.format.keys import Certificate, Identity, PublicIdentity, TrustAnchors
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -99,7 +99,8 @@ def test_seal_failing_part_way_keeps_and_signs_what_it_wrote(keys, tmp_path, av_
     """An MPEG-TS source whose timeline starts below zero (a 33-bit wrap) sealed into Matroska,
     which cannot store such timestamps: the first segment is refused after writing; every
     segment finished is journaled, the files left are signed as lost, the import is reported."""
-    from bwc_core.media import MediaSource, write_packets
+    from bwc_core.media.source import MediaSource
+    from bwc_core.media.writers import write_packets
 
     source = tmp_path / "wrapped.ts"
     with MediaSource(av_clip) as src:
@@ -290,7 +291,7 @@ def test_demo_runs_the_whole_flow(tmp_path, capsys):
 def test_verify_against_a_known_head(tmp_path, capsys):
     """--head SEQ:HASH (a dock receipt, an earlier audit) shows what the journal alone cannot:
     its last records removed, or another record at that seq."""
-    from bwc_core.journal import Journal
+    from bwc_core.format.journal import Journal
 
     out_dir = tmp_path / "demo"
     assert main(["demo", "--out", str(out_dir)]) == 0

@@ -16,16 +16,15 @@ from blake3 import blake3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bwc_core import _content_ref as ref
-from bwc_core import content
-from bwc_core.content import (
+import _content_ref as ref
+from bwc_core.format import content
+from bwc_core.format.content import (
     CONTEXTS,
     ContentHasher,
     FileDigester,
     RangeProof,
     canonical_payload,
     config_digest,
-    content_root,
     file_digests,
     inclusion_proof,
     merkle_root,
@@ -34,17 +33,20 @@ from bwc_core.content import (
     verify_range_proof,
     write_leaves,
 )
+from bwc_core.media.commit import content_root
 from bwc_core.errors import (
     CorruptMediaError,
     LeavesError,
     MediaError,
     PacketError,
-    TypeError as BwcTypeError,
+    BwcTypeError,
     UnsupportedCodecError,
-    ValueError as BwcValueError,
+    BwcValueError,
 )
-from bwc_core.media import MediaSource, StreamInfo, write_packets
-from bwc_core.packets import PacketRecord
+from bwc_core.media.source import MediaSource
+from bwc_core.format.codec import StreamInfo
+from bwc_core.media.writers import write_packets
+from bwc_core.media.packets import PacketRecord
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -620,7 +622,7 @@ def test_content_root_fast_path_salvage_and_tolerance(av_clip, tmp_path):
 
 def test_content_root_tolerant_skips_unframeable_packets(tmp_path):
     # An H.264 stream whose second packet's NAL length runs past the packet end.
-    from bwc_core.media import SyntheticCamera
+    from bwc_core.capture.synthetic import SyntheticCamera
 
     path = tmp_path / "bad.mp4"
     src_path = SyntheticCamera(seconds=1, audio=False, gop=10).write(tmp_path / "ok.mp4")

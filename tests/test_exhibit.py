@@ -13,11 +13,16 @@ from pathlib import Path
 import pytest
 
 from bwc_core.cli import main
-from bwc_core.content import content_root, inclusion_proof, read_leaves, verify_range_proof
-from bwc_core.exhibit import EXHIBIT_MANIFEST, build_exhibit, safe_extract, verify_exhibit
+from bwc_core.media.commit import content_root
+from bwc_core.format.content import inclusion_proof, read_leaves, verify_range_proof
+from bwc_core.format.layout import EXHIBIT_MANIFEST
+from bwc_core.exhibit.build import build_exhibit
+from bwc_core.verify.archive import safe_extract
+from bwc_core.verify.exhibit import verify_exhibit
 from bwc_core.errors import ExhibitError, UnsafePathError
-from bwc_core.keys import TrustAnchors
-from bwc_core.media import MediaSource, open_output
+from bwc_core.format.keys import TrustAnchors
+from bwc_core.media.source import MediaSource
+from bwc_core.media.writers import open_output
 
 
 def run(capsys, *argv):
@@ -52,7 +57,7 @@ def tampered(clip_exhibit, tmp_path):
 
 def manifest(path):
     """The signed declaration (the payload of exhibit.json)."""
-    from bwc_core.envelope import EXHIBIT_TYPE, Envelope
+    from bwc_core.format.envelope import EXHIBIT_TYPE, Envelope
 
     env = Envelope.from_json((Path(path) / EXHIBIT_MANIFEST).read_text())
     assert env.payload_type == EXHIBIT_TYPE
@@ -87,7 +92,7 @@ def test_clip_exhibit_layout_and_proofs(clip_exhibit, evidence):
         found = content_root(clip_exhibit / c["file"])
         assert [r.hex() for r in found.chunk_roots] == c["chunk_roots"]
         signed = read_leaves(evidence / e["leaves"])
-        from bwc_core.content import RangeProof
+        from bwc_core.format.content import RangeProof
 
         assert verify_range_proof(RangeProof.from_json(c["proof"]), found.chunk_roots, signed.root)
         assert e["first_chunk"] <= e["last_chunk"]
@@ -134,7 +139,7 @@ def test_verify_txt_has_commands_and_a_worked_example(clip_exhibit, evidence):
     assert 'b3sum --derive-key "bwc-core v1 record"' in text
     assert "DSSEv1" in text and m["certificates"][0]["key_id"] in text
     # The worked example's PAE hex really is the PAE of the recording.open line.
-    from bwc_core.envelope import Envelope, record_hash
+    from bwc_core.format.envelope import Envelope, record_hash
 
     line = next(l for l in (clip_exhibit / "journal.jsonl").read_bytes().splitlines()
                 if b"recording.open" in Envelope.from_json(l).payload)
@@ -233,7 +238,7 @@ def test_clip_with_frames_removed_inside_a_chunk(tampered, trust, capsys):
 
 def test_clip_with_frames_reordered_inside_a_chunk(tampered, trust, capsys):
     def swap(recs):
-        from bwc_core.packets import PacketRecord
+        from bwc_core.media.packets import PacketRecord
 
         i, j = _video_deltas(recs)[2:4]
         (ci, a), (cj, b) = recs[i], recs[j]
@@ -266,7 +271,7 @@ def test_unlisted_file_added(tampered, trust, capsys):
 def test_record_removed_from_the_excerpt(tampered, trust, capsys):
     journal = tampered / "journal.jsonl"
     lines = journal.read_bytes().splitlines(keepends=True)
-    from bwc_core.envelope import Envelope
+    from bwc_core.format.envelope import Envelope
 
     notice = next(i for i, l in enumerate(lines) if b'"notice"' in Envelope.from_json(l).payload)
     journal.write_bytes(b"".join(lines[:notice] + lines[notice + 1:]))
@@ -275,7 +280,7 @@ def test_record_removed_from_the_excerpt(tampered, trust, capsys):
 
 
 def test_wrong_trust_anchor(clip_exhibit, tmp_path, capsys):
-    from bwc_core.keys import Identity
+    from bwc_core.format.keys import Identity
 
     other = Identity.generate("root", "OTHER-ROOT")
     other.save_public(tmp_path / "other.pub.json")
@@ -324,7 +329,7 @@ def test_zip_duplicates_and_total_limit(tmp_path, monkeypatch):
     with pytest.raises(UnsafePathError, match="twice"):
         with safe_extract(z):
             pass
-    import bwc_core.exhibit as ex
+    import bwc_core.verify.archive as ex
 
     monkeypatch.setattr(ex, "ZIP_MAX_TOTAL", 10)
     big = _zip_with(tmp_path / "big.zip", "a.bin", b"y" * 64)
@@ -349,7 +354,7 @@ def test_not_a_zip_nor_exhibit(tmp_path, trust, capsys):
 
 def _as_format_1_4(evidence, out, trust):
     """The same evidence as a format <= 1.4 writer journaled it: each segment record carries its chunk table."""
-    from bwc_core.journal import Journal
+    from bwc_core.format.journal import Journal
 
     shutil.copytree(evidence, out, ignore=shutil.ignore_patterns("journal.jsonl"))
     source = Journal.open(evidence)
@@ -384,7 +389,7 @@ def test_records_before_format_1_5_with_chunk_tables_verify_and_clip_alike(evide
 
 def test_a_clip_exhibit_carries_every_segment_sidecar_for_its_span_check(clip_exhibit, evidence, trust):
     """Format 1.5: the chunk table of every segment of the recording is in its sidecar, so all go along."""
-    from bwc_core.journal import Journal
+    from bwc_core.format.journal import Journal
 
     j = Journal.open(evidence)
     wanted = {r.body["leaves"]["file"] for r in j.records if r.type == "segment" and r.body["recording"] == "REC-001"}

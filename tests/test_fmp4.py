@@ -1,4 +1,4 @@
-"""The one-pass fragmented-MP4 reader (``bwc_core._fmp4``) against FFmpeg's demuxer.
+"""The one-pass fragmented-MP4 reader (``bwc_core.media.fmp4``) against FFmpeg's demuxer.
 
 The verifier takes this reader's content root only for a file whose digests
 and root are the signed ones, so what matters is: on the files bwc-core
@@ -17,13 +17,17 @@ from pathlib import Path
 import blake3
 import pytest
 
-from bwc_core import _fmp4, verify
-from bwc_core.content import content_root, file_digests
-from bwc_core.journal import Journal
-from bwc_core.keys import TrustAnchors
-from bwc_core.media import MediaSource, SyntheticCamera
-from bwc_core.recorder import segment_body
-from bwc_core.segment import Segmenter
+from bwc_core.media import fmp4 as _fmp4
+from bwc_core.verify import io as _fmp4_io
+from bwc_core.verify import evidence as verify
+from bwc_core.media.commit import content_root
+from bwc_core.format.content import file_digests
+from bwc_core.format.journal import Journal
+from bwc_core.format.keys import TrustAnchors
+from bwc_core.media.source import MediaSource
+from bwc_core.capture.synthetic import SyntheticCamera
+from bwc_core.capture.recorder import segment_body
+from bwc_core.capture.segmenter import Segmenter
 from bwc_core.verify import verify_evidence
 
 
@@ -130,7 +134,7 @@ def test_hostile_bytes_never_crash_and_never_disagree_silently(av_clip, tmp_path
         if m.content is None:
             gave_up += 1
             continue
-        reference, problems = verify._content_of(bad)
+        reference, problems = verify.content_of(bad)
         if problems:  # FFmpeg could not read it cleanly: nothing to agree with
             continue
         assert m.content.root == reference.root, (where, m.reason)
@@ -241,7 +245,7 @@ def test_a_dead_worker_process_is_measured_again_in_process(evidence, trust, mon
         here.append(threading.current_thread() is threading.main_thread())
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(_fmp4, "measure", dying)
+    monkeypatch.setattr(_fmp4_io, "measure", dying)  # the binding read_segment calls
     report = verify_evidence(evidence, _anchors(trust), workers=2, processes=True)
     assert report.ok
     segments = len(list((evidence / "media").rglob("*.mp4")))
@@ -267,7 +271,7 @@ def test_read_ahead_gives_the_same_report(evidence, trust, tmp_path):
     for tamper in tampers:
         tamper()
         plain = verify_evidence(ev, anchors, workers=2)
-        with _fmp4.Prefetch.start(ev) as ahead:
+        with _fmp4_io.Prefetch.start(ev) as ahead:
             assert ahead is not None
             read_ahead = verify_evidence(ev, anchors, workers=2, processes=True, prefetched=ahead)
         assert _report_json(plain) == _report_json(read_ahead)
@@ -279,19 +283,19 @@ def test_read_ahead_gives_the_same_report(evidence, trust, tmp_path):
 def test_read_ahead_names_are_the_evidence_layout():
     import inspect
 
-    from bwc_core.journal import JOURNAL_NAME
-    from bwc_core.recorder import MEDIA_DIR
-    from bwc_core.verify import EXHIBIT_MANIFEST
+    from bwc_core.format.layout import JOURNAL_NAME
+    from bwc_core.format.layout import MEDIA_DIR
+    from bwc_core.format.layout import EXHIBIT_MANIFEST
 
-    source = inspect.getsource(_fmp4.Prefetch.start)
+    source = inspect.getsource(_fmp4_io.Prefetch.start)
     for name in (JOURNAL_NAME, MEDIA_DIR, EXHIBIT_MANIFEST):
         assert f'"{name}"' in source
 
 
 def test_read_ahead_only_where_it_applies(evidence, tmp_path):
-    assert _fmp4.Prefetch.start(tmp_path) is None  # no journal
-    assert _fmp4.Prefetch.start(evidence / "journal.jsonl") is None  # a file
+    assert _fmp4_io.Prefetch.start(tmp_path) is None  # no journal
+    assert _fmp4_io.Prefetch.start(evidence / "journal.jsonl") is None  # a file
     exhibit = tmp_path / "exhibit"
     shutil.copytree(evidence, exhibit)
     (exhibit / "exhibit.json").write_text("{}")
-    assert _fmp4.Prefetch.start(exhibit) is None
+    assert _fmp4_io.Prefetch.start(exhibit) is None

@@ -30,9 +30,16 @@ from pathlib import Path
 import pytest
 
 from bwc_core import errors
-from bwc_core.canonical import _reference_bytes, canonical_bytes, load_json, parse_canonical
-from bwc_core.content import parse_leaves
-from bwc_core.envelope import CERTIFICATE_TYPE, RECORD_TYPE, REVOCATION_TYPE, Envelope, record_hash, sign
+from bwc_core.format.canonical import _reference_bytes, canonical_bytes, load_json, parse_canonical
+from bwc_core.format.content import parse_leaves
+from bwc_core.format.envelope import (
+    CERTIFICATE_TYPE,
+    RECORD_TYPE,
+    REVOCATION_TYPE,
+    Envelope,
+    record_hash,
+    sign,
+)
 from bwc_core.errors import (
     BwcError,
     CanonicalJSONError,
@@ -41,8 +48,15 @@ from bwc_core.errors import (
     KeyFileError,
     LeavesError,
 )
-from bwc_core.journal import validate_chain
-from bwc_core.keys import Certificate, Identity, PublicIdentity, Revocation, RevocationList, TrustAnchors
+from bwc_core.format.journal import validate_chain
+from bwc_core.format.keys import (
+    Certificate,
+    Identity,
+    PublicIdentity,
+    Revocation,
+    RevocationList,
+    TrustAnchors,
+)
 
 SEED = int(os.environ.get("BWC_FUZZ_SEED", "20261203"))
 SCALE = float(os.environ.get("BWC_FUZZ_SCALE", "1"))
@@ -221,7 +235,7 @@ def keys():
 @pytest.fixture(scope="module")
 def small_evidence(tmp_path_factory, keys, make_evidence):
     """Two seconds of video (two one-second segments), signed by the fuzz keys."""
-    from bwc_core.media import SyntheticCamera
+    from bwc_core.capture.synthetic import SyntheticCamera
 
     root, cam, cert, _ = keys
     d = tmp_path_factory.mktemp("fuzz")
@@ -499,7 +513,7 @@ def test_fuzz_leaves_long(small_evidence):
 
 @pytest.fixture(scope="module")
 def small_exhibit(small_evidence, keys, tmp_path_factory):
-    from bwc_core.exhibit import build_exhibit
+    from bwc_core.exhibit.build import build_exhibit
 
     evidence, _ = small_evidence
     root = keys[0]
@@ -517,9 +531,11 @@ def small_exhibit(small_evidence, keys, tmp_path_factory):
 
 
 def _fuzz_exhibit(keys, small_exhibit, tmp_path, n):
-    from bwc_core.exhibit import EXHIBIT_MANIFEST, safe_extract, verify_exhibit
+    from bwc_core.format.layout import EXHIBIT_MANIFEST
+    from bwc_core.verify.archive import safe_extract
+    from bwc_core.verify.exhibit import verify_exhibit
 
-    from bwc_core.envelope import EXHIBIT_TYPE
+    from bwc_core.format.envelope import EXHIBIT_TYPE
 
     folder, zipped, clip, server = small_exhibit
     rng = random.Random(SEED + 6)

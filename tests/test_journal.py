@@ -14,14 +14,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bwc_core.canonical import canonical_bytes
-from bwc_core.envelope import RECORD_TYPE, Envelope, pae, record_hash, sign, sign_payload
+from bwc_core.format.canonical import canonical_bytes
+from bwc_core.format.envelope import RECORD_TYPE, Envelope, pae, record_hash, sign, sign_payload
 from bwc_core.errors import CanonicalJSONError, JournalError, TrustError
-from bwc_core.findings import Severity, Verdict
-from bwc_core.journal import (
+from bwc_core.format.findings import Severity, Verdict
+from bwc_core.format.journal import (
     EVENT,
     GENESIS_PREV,
-    JOURNAL_NAME,
     KEY_ROTATE,
     RECORD_TYPES,
     SEGMENT,
@@ -30,7 +29,8 @@ from bwc_core.journal import (
     validate_chain,
     validate_journal,
 )
-from bwc_core.keys import Identity, Revocation, RevocationList, TrustAnchors
+from bwc_core.format.layout import JOURNAL_NAME
+from bwc_core.format.keys import Identity, Revocation, RevocationList, TrustAnchors
 
 DATA = Path(__file__).parent / "data"
 T0 = 1_700_000_000
@@ -49,23 +49,8 @@ class Clock:
 
 
 @pytest.fixture(scope="module")
-def root():
-    return Identity.generate("root", "CPD-ROOT")
-
-
-@pytest.fixture(scope="module")
-def cam():
-    return Identity.generate("camera", "BWC-0001")
-
-
-@pytest.fixture(scope="module")
 def cert(root, cam):
     return root.certify(cam, days=365, not_before=T0)
-
-
-@pytest.fixture(scope="module")
-def anchors(root):
-    return TrustAnchors([root.public_info()])
 
 
 def event(kind="marker", **extra):
@@ -237,7 +222,7 @@ def test_torn_last_line_is_cut_off_and_reported(tmp_path, cam, cert, anchors, ca
     assert ro.torn_tail is not None and not ro.torn_tail.truncated
     assert path.read_bytes() == good + torn
 
-    with caplog.at_level(logging.WARNING, logger="bwc_core.journal"):
+    with caplog.at_level(logging.WARNING, logger="bwc_core.format.journal"):
         j = Journal.open(tmp_path, cam, clock=Clock(T0 + 500))
     assert j.torn_tail.offset == len(good) and j.torn_tail.data == torn and j.torn_tail.truncated
     assert "torn last line" in caplog.text
@@ -612,7 +597,7 @@ def test_appends_through_any_signer_equal_the_identity_fast_path(tmp_path, cam, 
 def test_reserved_blocks_are_invisible(tmp_path, cam, cert, anchors):
     """A writable journal keeps disk blocks allocated past its end; the file
     size, the bytes read and every check see only the lines written."""
-    from bwc_core import journal as journal_module
+    from bwc_core.format import journal as journal_module
 
     j = Journal.create(tmp_path, cam, cert, sync="none", clock=Clock())
     for n in range(200):  # ~ 80 KB of lines

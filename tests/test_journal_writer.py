@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from bwc_core.errors import JournalError, StateError
-from bwc_core.journal import CLOCK_SYNC, Journal, read_lines, validate_journal
-from bwc_core.keys import Identity, TrustAnchors
-from bwc_core.media import MediaSource
-from bwc_core.recorder import DeactivationReason, Recorder, RecorderState, RecordingPolicy
+from bwc_core.format.journal import CLOCK_SYNC, Journal, read_lines, validate_journal
+from bwc_core.format.keys import Identity, TrustAnchors
+from bwc_core.media.source import MediaSource
+from bwc_core.capture.recorder import DeactivationReason, Recorder, RecorderState, RecordingPolicy
 from bwc_core.verify import verify_evidence
 
 T0 = 1_790_000_000 * 10**9
@@ -44,7 +44,7 @@ def pki():
 
 @pytest.fixture(scope="module")
 def clip(media_dir):
-    from bwc_core.media import SyntheticCamera
+    from bwc_core.capture.synthetic import SyntheticCamera
 
     return SyntheticCamera(seconds=12, bframes=2, gop=30).write(media_dir / "writer12.mp4")
 

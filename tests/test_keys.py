@@ -13,15 +13,9 @@ import stat
 import nacl.signing
 import pytest
 
-from bwc_core.envelope import CERTIFICATE_TYPE, Envelope, key_id, pae, sign, verify
-from bwc_core.errors import (
-    CertificateError,
-    EnvelopeError,
-    KeyFileError,
-    SignatureError,
-    TrustError,
-)
-from bwc_core.keys import (
+from bwc_core.format.envelope import CERTIFICATE_TYPE, Envelope, key_id, pae, sign, verify
+from bwc_core.errors import CertificateError, EnvelopeError, KeyFileError, SignatureError, TrustError
+from bwc_core.format.keys import (
     Certificate,
     Identity,
     PublicIdentity,
@@ -33,21 +27,6 @@ from bwc_core.keys import (
 
 DAY = 86400
 T0 = 1_700_000_000
-
-
-@pytest.fixture(scope="module")
-def root():
-    return Identity.generate("root", "CPD-ROOT")
-
-
-@pytest.fixture(scope="module")
-def cam():
-    return Identity.generate("camera", "BWC-0001")
-
-
-@pytest.fixture(scope="module")
-def anchors(root):
-    return TrustAnchors([root.public_info()])
 
 
 # --- identities and key files ------------------------------------------------------
@@ -346,6 +325,6 @@ def test_signing_equals_pynacl_for_every_length():
         assert signer.sign(bytearray(message)) == expected
     import sys
 
-    import bwc_core.journal  # noqa: F401  (the journal signs on its hot path)
+    import bwc_core.format.journal  # noqa: F401  (the journal signs on its hot path)
 
     assert "bwc_core._sodium" not in sys.modules  # no dlsym-bound libsodium symbol

@@ -9,9 +9,9 @@ import av
 import numpy as np
 import pytest
 
-from bwc_core.errors import BwcError, PacketError, TypeError as BwcTypeError
-from bwc_core.media import MediaSource
-from bwc_core.packets import KINDS, PacketRecord, as_payload
+from bwc_core.errors import BwcError, PacketError, BwcTypeError
+from bwc_core.media.source import MediaSource
+from bwc_core.media.packets import KINDS, PacketRecord, as_payload
 
 TB = Fraction(1, 90000)
 

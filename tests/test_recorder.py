@@ -14,40 +14,24 @@ from pathlib import Path
 
 import pytest
 
-from bwc_core.content import content_root, file_digests
+from bwc_core.media.commit import content_root
+from bwc_core.format.content import file_digests
 from bwc_core.errors import PolicyError, StateError
-from bwc_core.journal import Journal, validate_journal
-from bwc_core.keys import Identity, TrustAnchors
-from bwc_core.media import MediaSource
-from bwc_core.recorder import DeactivationReason, Recorder, RecorderState, RecordingPolicy
-from bwc_core.exhibit import build_exhibit, verify_exhibit
+from bwc_core.format.journal import Journal, validate_journal
+from bwc_core.format.keys import Identity, TrustAnchors
+from bwc_core.media.source import MediaSource
+from bwc_core.capture.recorder import DeactivationReason, Recorder, RecorderState, RecordingPolicy
+from bwc_core.exhibit.build import build_exhibit
+from bwc_core.verify.exhibit import verify_exhibit
 from bwc_core.verify import verify_evidence
+from conftest import FakeClock
 
 T0 = 1_790_000_000 * 10**9  # a fixed wall clock for reproducible records
 
 
-class FakeClock:
-    """Injectable wall clock: 1 ms per reading, strictly increasing."""
-
-    def __init__(self, start: int = T0) -> None:
-        self.now = start
-
-    def __call__(self) -> int:
-        self.now += 1_000_000
-        return self.now
-
-
-@pytest.fixture(scope="module")
-def pki():
-    root = Identity.generate("root", "CPD-ROOT")
-    cam = Identity.generate("camera", "BWC-0001")
-    cert = root.certify(cam, days=365, not_before=T0 // 10**9 - 60)
-    return root, cam, cert
-
-
 @pytest.fixture(scope="module")
 def camera_clip(media_dir):
-    from bwc_core.media import SyntheticCamera
+    from bwc_core.capture.synthetic import SyntheticCamera
 
     return SyntheticCamera(seconds=12, bframes=2, gop=30).write(media_dir / "camera12.mp4")
 
@@ -205,9 +189,9 @@ def test_illegal_transitions_raise_and_change_nothing(tmp_path, pki, camera_clip
 
 CHILD = r"""
 import sys, time
-from bwc_core.keys import Identity, Certificate
-from bwc_core.media import MediaSource
-from bwc_core.recorder import Recorder, RecordingPolicy, DeactivationReason
+from bwc_core.format.keys import Identity, Certificate
+from bwc_core.media.source import MediaSource
+from bwc_core.capture.recorder import Recorder, RecordingPolicy, DeactivationReason
 
 evidence, clip, keyfile, certfile, seed = sys.argv[1:6]
 import random; rnd = random.Random(int(seed))
@@ -269,7 +253,7 @@ def _run_and_kill(args, env, delay):
 def test_sigkill_at_random_moments_then_recover(tmp_path, pki, media_dir):
     """>= 20 kills while pushing, writing segments and appending; nothing journaled is lost."""
     root, cam, cert = pki
-    from bwc_core.media import SyntheticCamera
+    from bwc_core.capture.synthetic import SyntheticCamera
 
     clip = SyntheticCamera(seconds=4, bframes=2, gop=15).write(media_dir / "crash4.mp4")
     keyfile = cam.save(tmp_path / "cam.key")
@@ -377,8 +361,8 @@ def test_recover_cut_segment_then_verify(tmp_path, make_evidence, pki, camera_cl
     """
     import shutil
 
-    from bwc_core.recorder import Recorder
-    from bwc_core.segment import salvage
+    from bwc_core.capture.recorder import Recorder
+    from bwc_core.capture.segmenter import salvage
 
     root, cam, cert = pki
     base = make_evidence(tmp_path / "base", [camera_clip], cam, cert, segment_seconds=2, close=False,
@@ -453,7 +437,7 @@ def test_recover_cut_segment_then_verify(tmp_path, make_evidence, pki, camera_cl
 
 def test_recover_lost_segment_before_a_salvaged_one(tmp_path, make_evidence, pki, camera_clip):
     """Two segments in flight at the crash, the first cut before its first attested prefix: its index is accounted for."""
-    from bwc_core.recorder import Recorder
+    from bwc_core.capture.recorder import Recorder
 
     root, cam, cert = pki
     ev = make_evidence(tmp_path / "ev", [camera_clip], cam, cert, segment_seconds=2, close=False,
@@ -516,7 +500,7 @@ def test_segments_without_audio_verify_in_every_container(tmp_path, pki, camera_
     """Pre-event video without audio (the default policy) and audio muted for whole segments:
     a segment holding no packet of a stream commits no configuration for it (format 1.3), since
     MPEG-TS has AAC's only in the packets' ADTS headers."""
-    from bwc_core.content import read_leaves
+    from bwc_core.format.content import read_leaves
 
     root, _, _ = pki
     policy = RecordingPolicy(pre_event_seconds=2, segment_seconds=1, container=container)
@@ -539,9 +523,9 @@ def test_segments_without_audio_verify_in_every_container(tmp_path, pki, camera_
 
 MUTE_CHILD = r"""
 import sys, time
-from bwc_core.keys import Identity, Certificate
-from bwc_core.media import MediaSource
-from bwc_core.recorder import Recorder, RecordingPolicy, DeactivationReason
+from bwc_core.format.keys import Identity, Certificate
+from bwc_core.media.source import MediaSource
+from bwc_core.capture.recorder import Recorder, RecordingPolicy, DeactivationReason
 
 evidence, clip, keyfile, certfile, seed, container = sys.argv[1:7]
 import random; rnd = random.Random(int(seed))
@@ -611,7 +595,7 @@ def test_sigkill_during_mutes_and_sleeps_loses_at_most_the_fragment_in_flight(tm
     mute lost the whole segment.
     """
     root, cam, cert = pki
-    from bwc_core.media import SyntheticCamera
+    from bwc_core.capture.synthetic import SyntheticCamera
 
     clip = SyntheticCamera(seconds=6, bframes=2, gop=15).write(media_dir / "crash6.mp4")
     keyfile = cam.save(tmp_path / "cam.key")
@@ -619,7 +603,7 @@ def test_sigkill_during_mutes_and_sleeps_loses_at_most_the_fragment_in_flight(tm
     evidence = tmp_path / "evidence"
     rnd = random.Random(20261203)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    from bwc_core.recorder import PROGRESS_SECONDS
+    from bwc_core.capture.recorder import PROGRESS_SECONDS
 
     bound = PROGRESS_SECONDS + 0.25
     losses, planted_files, in_mute = [], [], []
@@ -673,7 +657,7 @@ def test_journal_stays_under_two_megabytes_per_recorded_hour(tmp_path, pki, medi
     does) and `segment.progress` records only BLAKE3. Before, ~3.4 MB/h.
     """
     root, cam, cert = pki
-    from bwc_core.media import SyntheticCamera
+    from bwc_core.capture.synthetic import SyntheticCamera
 
     clip = SyntheticCamera(seconds=60, gop=30, width=640, height=360).write(media_dir / "hour.mp4")
     src = MediaSource(clip)

@@ -9,8 +9,8 @@ from html.parser import HTMLParser
 import pytest
 
 from bwc_core.cli import main
-from bwc_core.keys import TrustAnchors
-from bwc_core.report import render_html, thumbnail_png
+from bwc_core.format.keys import TrustAnchors
+from bwc_core.report.html import render_html, thumbnail_png
 from bwc_core.verify import verify_evidence
 
 
@@ -108,7 +108,7 @@ def test_failed_report_shows_fail_and_plain_findings(evidence, trust, tmp_path, 
 
 
 def test_exhibit_report_files_match(tmp_path, evidence, trust):
-    from bwc_core.exhibit import build_exhibit
+    from bwc_core.exhibit.build import build_exhibit
 
     ex = build_exhibit(evidence, "REC-001", tmp_path / "ex", start=0, end=2, trust=[trust.root_pub], **trust.signed)
     data = json.loads((ex / "report.json").read_text())

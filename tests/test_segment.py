@@ -22,11 +22,12 @@ from bwc_core.errors import (
     PacketOrderError,
     StateError,
     UnsupportedCodecError,
-    ValueError as BwcValueError,
+    BwcValueError,
 )
-from bwc_core.media import MediaSource, StreamInfo, decode_first_frame
-from bwc_core.packets import PacketRecord
-from bwc_core.segment import Segmenter
+from bwc_core.media.source import MediaSource, decode_first_frame
+from bwc_core.format.codec import StreamInfo
+from bwc_core.media.packets import PacketRecord
+from bwc_core.capture.segmenter import Segmenter
 
 AUDIO_FRAME = Fraction(1024, 48000)  # one AAC frame at the clips' sample rate
 CLIPS = {"av": ("av_clip", 2.0), "video": ("video_clip", 1.0), "audio": ("audio_clip", 1.0)}
@@ -387,8 +388,8 @@ def test_packets_are_never_muxed_twice_or_rewritten(av_clip, tmp_path):
 
 _CHILD = r"""
 import sys, time
-from bwc_core.media import MediaSource
-from bwc_core.segment import Segmenter
+from bwc_core.media.source import MediaSource
+from bwc_core.capture.segmenter import Segmenter
 clip, out, container = sys.argv[1:4]
 with MediaSource(clip) as src:
     seg = Segmenter(out, streams=src.streams, target_seconds=100, container=container)
@@ -478,7 +479,8 @@ def test_signed_root_is_the_root_of_the_file_as_written(request, tmp_path, clip,
     inside a fragment makes MP4 stretch the previous sample's duration; MKV
     stores pts in ms and no dts, MPEG-TS 33-bit pts at 90 kHz and no durations.
     """
-    from bwc_core.content import content_root, read_leaves
+    from bwc_core.media.commit import content_root
+    from bwc_core.format.content import read_leaves
 
     fixture, target = CLIPS[clip]
     with MediaSource(request.getfixturevalue(fixture)) as src:
@@ -511,8 +513,8 @@ def test_matroska_refuses_timestamps_it_cannot_store_and_salvage_copes(av_clip, 
     """Negative timestamps beyond a codec delay do not survive Matroska: the segment is refused
     after writing (the file stays), and salvage, which must never raise on what a camera left,
     commits the packets before the first one read back without a pts."""
-    from bwc_core.content import content_root
-    from bwc_core.segment import salvage
+    from bwc_core.media.commit import content_root
+    from bwc_core.capture.segmenter import salvage
 
     out = tmp_path / shifted
     with MediaSource(av_clip) as src:

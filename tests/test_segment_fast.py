@@ -8,11 +8,13 @@ from fractions import Fraction
 import av
 import pytest
 
-from bwc_core.content import content_root, read_leaves
-from bwc_core.errors import BwcError, PacketError, StateError, TypeError as BwcTypeError
-from bwc_core.media import MediaSource, container_options, write_packets
-from bwc_core.packets import PacketRecord
-from bwc_core.segment import Segmenter
+from bwc_core.media.commit import content_root
+from bwc_core.format.content import read_leaves
+from bwc_core.errors import BwcError, PacketError, StateError, BwcTypeError
+from bwc_core.media.source import MediaSource
+from bwc_core.media.writers import container_options, write_packets
+from bwc_core.media.packets import PacketRecord
+from bwc_core.capture.segmenter import Segmenter
 
 CONTAINERS = ("mp4", "mkv", "ts")
 

@@ -17,11 +17,12 @@ import pytest
 
 from bwc_core import cli
 from bwc_core.errors import UnsupportedStreamError
-from bwc_core.keys import TrustAnchors
-from bwc_core.media import MediaSource, SyntheticCamera
-from bwc_core.presentation import measure_presentation
-from bwc_core.seal import seal_files
-from bwc_core.segment import Segmenter
+from bwc_core.format.keys import TrustAnchors
+from bwc_core.media.source import MediaSource
+from bwc_core.capture.synthetic import SyntheticCamera
+from bwc_core.media.presentation import measure_presentation
+from bwc_core.capture.seal import seal_files
+from bwc_core.capture.segmenter import Segmenter
 from bwc_core.verify import verify_evidence
 
 CONTAINERS = ["mp4", "mkv", "ts"]
@@ -190,7 +191,7 @@ def test_a_stretched_source_keeps_its_aspect_ratio_or_is_refused(sources, trust,
 def test_recorder_refuses_a_data_stream_at_power_on(sources, trust, tmp_path):
     """The camera: a recorder declared with a stream it cannot carry fails when it is built, before
     its journal exists, not at the first activation."""
-    from bwc_core.recorder import Recorder
+    from bwc_core.capture.recorder import Recorder
 
     with MediaSource(sources["timecode"]) as src:
         with pytest.raises(UnsupportedStreamError, match="stream 2"):

@@ -17,13 +17,15 @@ from pathlib import Path
 import pytest
 
 from bwc_core import cli
-from bwc_core.canonical import canonical_bytes, parse_canonical
-from bwc_core.envelope import RECORD_TYPE, sign_payload
-from bwc_core.findings import Severity, Verdict
-from bwc_core.keys import Identity, Revocation, RevocationList, TrustAnchors
-from bwc_core.media import MediaSource, decode_first_frame, write_packets
-from bwc_core.packets import PacketRecord
-from bwc_core.verify import FINDING_CODES, verify_evidence
+from bwc_core.format.canonical import canonical_bytes, parse_canonical
+from bwc_core.format.envelope import RECORD_TYPE, sign_payload
+from bwc_core.format.findings import Severity, Verdict
+from bwc_core.format.keys import Identity, Revocation, RevocationList, TrustAnchors
+from bwc_core.media.source import MediaSource, decode_first_frame
+from bwc_core.media.writers import write_packets
+from bwc_core.media.packets import PacketRecord
+from bwc_core.format.findings import VERIFY_CODES
+from bwc_core.verify import verify_evidence
 from conftest import encode_clip
 
 
@@ -396,7 +398,7 @@ def test_garbage_journal_line(ev, trust, capsys):
 
 @pytest.fixture(scope="module")
 def small_clip(tmp_path_factory):
-    from bwc_core.media import SyntheticCamera
+    from bwc_core.capture.synthetic import SyntheticCamera
 
     return SyntheticCamera(seconds=2, audio=False, gop=15).write(tmp_path_factory.mktemp("s") / "s.mp4")
 
@@ -452,10 +454,10 @@ def test_unclosed_recording(tmp_path, trust, small_clip, make_evidence, capsys):
 
 def test_every_code_is_documented():
     """Every code any module registers (journal, verify, exhibit) has its row in docs/findings.md."""
-    import bwc_core.exhibit  # noqa: F401  (registers its codes)
-    from bwc_core.findings import CODES
+    import bwc_core.exhibit.build  # noqa: F401  (registers its codes)
+    from bwc_core.format.findings import CODES
 
-    assert set(FINDING_CODES) <= set(CODES) and len(CODES) > len(FINDING_CODES)
+    assert set(VERIFY_CODES) <= set(CODES) and len(CODES) > len(VERIFY_CODES)
     doc = (Path(__file__).parent.parent / "docs" / "findings.md").read_text()
     for code, (verdict, severity, _) in CODES.items():
         assert isinstance(verdict, Verdict) and isinstance(severity, Severity)
@@ -484,7 +486,7 @@ def test_seal_in_mkv_and_ts_then_verify_is_clean(tmp_path, trust, av_clip, capsy
 @pytest.mark.parametrize("container", ["mp4", "mkv", "ts"])
 def test_recording_muted_inside_a_gop_verifies_clean(tmp_path, trust, av_clip, container):
     """Mute drops audio mid-GOP: MP4 stretches the previous sample's duration, which is not committed."""
-    from bwc_core.recorder import Recorder, RecordingPolicy
+    from bwc_core.capture.recorder import Recorder, RecordingPolicy
 
     ev = tmp_path / "ev"
     with MediaSource(av_clip) as src:
@@ -515,7 +517,7 @@ def test_audio_after_an_unmute_is_kept_in_every_container(tmp_path, trust, av_cl
     source's, and the recording verifies with no finding; Matroska and MPEG-TS alike."""
     import av
 
-    from bwc_core.recorder import Recorder, RecordingPolicy
+    from bwc_core.capture.recorder import Recorder, RecordingPolicy
 
     ev = tmp_path / "ev"
     after: list[float] = []
@@ -564,13 +566,15 @@ def _x265_clip(path: Path, seconds: int = 2) -> Path:
 def test_hevc_with_sei_in_its_configuration_verifies_in_every_container(tmp_path, trust, make_evidence, container):
     """An hvcC's SEI array is not configuration (format 1.3), and MPEG-TS output does not
     turn it into frame content (FFmpeg's TS muxer would repeat it before every IRAP)."""
-    from bwc_core.content import _hvcc_arrays, _hvcc_parameter_sets_only, config_digest, content_root
+    from bwc_core.format.codec import _hvcc_arrays, hvcc_parameter_sets_only
+    from bwc_core.format.content import config_digest
+    from bwc_core.media.commit import content_root
 
     clip = _x265_clip(tmp_path / "x265.mp4")
     with MediaSource(clip) as src:
         hvcc = src.streams[0].extradata
     assert 39 in {kind & 0x3F for kind, _ in _hvcc_arrays(hvcc)}, "the premise: x265 writes an SEI array"
-    stripped = _hvcc_parameter_sets_only(hvcc)
+    stripped = hvcc_parameter_sets_only(hvcc)
     assert {kind & 0x3F for kind, _ in _hvcc_arrays(stripped)} == {32, 33, 34}
     assert config_digest("hevc", hvcc) == config_digest("hevc", stripped)
     ev = make_evidence(tmp_path / "ev", [clip], trust.cam, trust.cert, segment_seconds=1, container=container)
@@ -587,7 +591,7 @@ def test_hevc_with_sei_in_its_configuration_verifies_in_every_container(tmp_path
 def test_hevc_stream_copy_remux_is_container_changed(tmp_path, trust, make_evidence, container):
     """x265 HEVC segments remuxed by the ffmpeg command line into each container keep their
     packets (Annex B -> length-prefixed conversions may carry a zero byte into a NAL length)."""
-    from bwc_core.content import content_root
+    from bwc_core.media.commit import content_root
 
     clip = _x265_clip(tmp_path / "x265.mp4")
     ev = make_evidence(tmp_path / "ev", [clip], trust.cam, trust.cert, segment_seconds=1, container=container)
@@ -624,7 +628,7 @@ def test_segments_starting_on_a_non_idr_keyframe_hold_their_parameter_sets(tmp_p
     """Open GOPs and intra refresh: FFmpeg inserts SPS/PPS into MPEG-TS only before IDR
     pictures, so bwc-core puts them in front of every other keyframe; each segment then
     decodes on its own and verifies with the signed configuration."""
-    from bwc_core.content import content_root
+    from bwc_core.media.commit import content_root
 
     clip = _x264_clip(tmp_path / "clip.mp4", params)
     with MediaSource(clip) as src:

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from bwc_core import verify
-from bwc_core.content import content_root
-from bwc_core.media import MediaSource, SyntheticCamera
+from bwc_core.verify import evidence as verify
+from bwc_core.media import presentation as verify_presentation
+from bwc_core.media.commit import content_root
+from bwc_core.media.source import MediaSource
+from bwc_core.capture.synthetic import SyntheticCamera
 
 
 @pytest.fixture(scope="module", params=["mp4", "mkv", "ts"])
@@ -31,7 +33,7 @@ def _rows(result):
 
 
 def test_light_probe_applies_to_mp4_and_mkv_only(clip):
-    assert verify.header_declares_streams(clip) is (clip.suffix in (".mp4", ".mkv"))
+    assert verify_presentation.header_declares_streams(clip) is (clip.suffix in (".mp4", ".mkv"))
 
 
 def test_light_probe_sees_the_same_streams_exactly_where_it_is_used(clip):
@@ -42,13 +44,13 @@ def test_light_probe_sees_the_same_streams_exactly_where_it_is_used(clip):
                   "sample_rate", "channels")
         same = [[getattr(s, f) for f in fields] for s in light.streams] == \
                [[getattr(s, f) for f in fields] for s in full.streams]
-    assert same is verify.header_declares_streams(clip)
+    assert same is verify_presentation.header_declares_streams(clip)
 
 
 def test_fast_content_equals_content_root(clip):
     reference = content_root(clip)
     for options in (None, verify._LIGHT_PROBE):
-        result, problems = verify._content_of(clip, options)
+        result, problems = verify.content_of(clip, options)
         assert problems == []
         assert result.root == reference.root
         assert _rows(result) == _rows(reference)
@@ -72,7 +74,7 @@ def test_truncated_file_same_damage_report(clip, tmp_path):
     outcomes = []
     for options in (None, verify._LIGHT_PROBE):
         try:
-            result, problems = verify._content_of(cut, options)
+            result, problems = verify.content_of(cut, options)
             outcomes.append((result.root, _rows(result), problems))
         except Exception as exc:  # noqa: BLE001 - both paths must fail alike
             outcomes.append((type(exc), str(exc)))

@@ -1,5 +1,5 @@
 # cython: language_level=3
-"""The domain check behind bwc_core.canonical.canonical_bytes (private).
+"""The domain check behind bwc_core.format.canonical.canonical_bytes (private).
 
 Canonical JSON is written by ``orjson`` (sorted keys); this module only
 decides, in one C walk without calling back into the interpreter, whether a
@@ -33,9 +33,9 @@ cdef extern from "Python.h":
     PyObject* PyTuple_GET_ITEM(PyObject* o, Py_ssize_t i)
 
 cdef enum:
-    _MAX_NESTING = 64  # bwc_core.canonical.MAX_DEPTH is the same
+    _MAX_NESTING = 64  # bwc_core.format.canonical.MAX_DEPTH is the same
 
-#: Container levels at most (equal to bwc_core.canonical.MAX_DEPTH).
+#: Container levels at most (equal to bwc_core.format.canonical.MAX_DEPTH).
 MAX_DEPTH = _MAX_NESTING
 
 

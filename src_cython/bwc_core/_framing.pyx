@@ -1,8 +1,8 @@
 # cython: language_level=3
 """Hot paths of the v1 content format: NAL scanning, packet framing, leaves, trees.
 
-Private: ``bwc_core.content`` is the public API. The pure-Python reference in
-``bwc_core._content_ref`` defines the same bytes; tests hold the two equal.
+Private: ``bwc_core.format.content`` is the public API. The pure-Python reference in
+``tests/_content_ref.py`` defines the same bytes; tests hold the two equal.
 Payloads are read through the buffer protocol and hashed in place: when a
 packet needs re-framing (Annex B, dropped NAL units, ADTS header) the kept
 slices are fed to BLAKE3 one by one instead of being copied into a new buffer.
@@ -19,7 +19,7 @@ from math import gcd as math_gcd
 
 from blake3 import blake3
 
-from .errors import CorruptMediaError, TypeError as BwcTypeError, UnsupportedCodecError, ValueError as BwcValueError
+from bwc_core.errors import CorruptMediaError, BwcTypeError, UnsupportedCodecError, BwcValueError
 
 PT = "bwc-core v1 packet tree"
 
@@ -615,18 +615,18 @@ cdef class LeafTable:
         cdef uint64_t size
         cdef int64_t pts
         if self.finished:
-            from .errors import PacketError
+            from bwc_core.errors import PacketError
             raise PacketError("ContentHasher.finish() was already called")
         stream = packet.stream
         if stream < 0 or stream >= self._nslots or self._framers[stream] is None:
-            from .errors import PacketError
+            from bwc_core.errors import PacketError
             raise PacketError(f"{self._where()}packet {i}: stream {stream} was not declared")
         framer = <Framer>self._framers[stream]
         tb = packet.time_base
         if tb is not self._tb_seen[stream]:
             num, den = self._in_tb[stream]
             if tb.numerator != num or tb.denominator != den:
-                from .errors import PacketError
+                from bwc_core.errors import PacketError
                 raise PacketError(f"{self._where()}packet {i}: time base {tb} differs from stream {stream}'s {num}/{den}")
             self._tb_seen[stream] = tb
         flags = 1 if (self._video[stream] and packet.keyframe) else 0
@@ -658,10 +658,10 @@ cdef class LeafTable:
         cdef uint64_t size
         cdef int64_t start, length
         if self.finished:
-            from .errors import PacketError
+            from bwc_core.errors import PacketError
             raise PacketError("ContentHasher.finish() was already called")
         if stream < 0 or stream >= self._nslots or self._framers[stream] is None:
-            from .errors import PacketError
+            from bwc_core.errors import PacketError
             raise PacketError(f"{self._where()}stream {stream} was not declared")
         if sizes.shape[0] != n or pts.shape[0] != n or keyframes.shape[0] != n:
             raise ValueError("update_run: arrays differ in length")
@@ -714,7 +714,7 @@ cdef class LeafTable:
         if salvage and packet.is_corrupt:
             return -1
         if self.finished:
-            from .errors import PacketError
+            from bwc_core.errors import PacketError
             raise PacketError("ContentHasher.finish() was already called")
         stream = packet.stream_index
         pts_obj = packet.pts
@@ -723,7 +723,7 @@ cdef class LeafTable:
                 return -1
             raise CorruptMediaError(f"{self._where()}packet {position}: packet on stream {stream} has no pts")
         if stream < 0 or stream >= self._nslots or self._framers[stream] is None:
-            from .errors import PacketError
+            from bwc_core.errors import PacketError
             raise PacketError(f"{self._where()}packet {i}: stream {stream} was not declared")
         if check_dts:
             dts = pts_obj if dts_obj is None else dts_obj
@@ -734,7 +734,7 @@ cdef class LeafTable:
             if self._has_dts[stream] and dts < self._last_dts[stream]:
                 if salvage:
                     return -1
-                from .errors import PacketOrderError
+                from bwc_core.errors import PacketOrderError
                 raise PacketOrderError(f"{self._where()}packet {position} (stream {stream}): "
                                        f"dts {dts} after {self._last_dts[stream]}")
             self._last_dts[stream] = dts

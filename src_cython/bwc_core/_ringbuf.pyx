@@ -1,5 +1,5 @@
 # cython: language_level=3
-"""The pre-event ring's hot path (private; use :mod:`bwc_core.buffer`).
+"""The pre-event ring's hot path (private; use :mod:`bwc_core.capture.buffer`).
 
 One payload arena allocated at construction, fixed-size slot arrays and a
 keyframe ring. Nothing is allocated per push: a payload is memcpy'd into the
@@ -35,14 +35,8 @@ import math
 import sys
 from fractions import Fraction
 
-from bwc_core.errors import (
-    BufferFullError,
-    PacketError,
-    PacketOrderError,
-    TypeError as BwcTypeError,
-    ValueError as BwcValueError,
-)
-from bwc_core.packets import PacketRecord
+from bwc_core.errors import BufferFullError, PacketError, PacketOrderError, BwcTypeError, BwcValueError
+from bwc_core.media.packets import PacketRecord
 
 cdef extern from *:
     """
@@ -75,7 +69,7 @@ cdef enum:
     MIN_SLOTS = 1024
     MAX_DEFAULT_SLOTS = 1 << 22
 
-_log = logging.getLogger("bwc_core.buffer")
+_log = logging.getLogger("bwc_core.capture.buffer")
 
 cdef str _KIND_VIDEO = "video"
 cdef str _KIND_AUDIO = "audio"
@@ -146,7 +140,7 @@ cdef inline void _lock(PyThread_type_lock lock):
 
 
 cdef class Ring:
-    """Fixed-capacity pre-event ring (see :class:`bwc_core.buffer.PreEventBuffer`)."""
+    """Fixed-capacity pre-event ring (see :class:`bwc_core.capture.buffer.PreEventBuffer`)."""
 
     def __cinit__(self, max_seconds=30.0, max_bytes=64 * 2**20, keep_audio=False, *,
                   max_packets=None):

@@ -2,7 +2,7 @@
 
 Run from the repository root with bwc-core installed:
     python tests/data/make_spec_vectors.py
-Digests come from the pure-Python reference (bwc_core._content_ref); the
+Digests come from the pure-Python reference (tests/_content_ref.py); the
 remux offsets are the rule of docs/format.md 1.11 applied to the two cases
 measured there. tests/test_attacks_content.py holds the fast path and the
 verifier to these vectors.
@@ -40,7 +40,10 @@ def prefixed(nals: list[bytes]) -> bytes:
 
 
 def config_cases() -> list[dict]:
-    from bwc_core import _content_ref as ref
+    import sys
+
+    sys.path.insert(0, os.path.dirname(HERE))  # tests/_content_ref.py
+    import _content_ref as ref
 
     cases = [
         ("h264 avcC: the SPS (6 bytes) sorts before the PPS (4 bytes)", "h264", AVCC, []),
@@ -86,7 +89,10 @@ def adts(body: bytes, profile: int = 1, sfi: int = 3, chan: int = 1, *, nrdb: in
 
 def adts_cases() -> list[dict]:
     """Format 1.2 (AAC): which ADTS headers are stripped, for the configurations 1.3 commits."""
-    from bwc_core import _content_ref as ref
+    import sys
+
+    sys.path.insert(0, os.path.dirname(HERE))  # tests/_content_ref.py
+    import _content_ref as ref
 
     raw = bytes.fromhex("21100503a0")
     cases = [
@@ -134,7 +140,10 @@ def remux_offsets() -> list[dict]:
 
 
 def main() -> None:
-    from bwc_core import _content_ref as ref
+    import sys
+
+    sys.path.insert(0, os.path.dirname(HERE))  # tests/_content_ref.py
+    import _content_ref as ref
 
     doc = {
         "format": "bwc-core content v1, format 1.4 clarifications (docs/format.md 1.2, 1.3, 1.11)",

@@ -3,7 +3,7 @@
 Run from the repository root with bwc-core installed:
     python tests/data/make_vectors.py
 The media files are committed (encoders differ between FFmpeg builds); the
-JSON is computed with the pure-Python reference (bwc_core._content_ref), so
+JSON is computed with the pure-Python reference (tests/_content_ref.py), so
 the vectors do not come from the fast path they check.
 """
 
@@ -19,7 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def make_media() -> None:
-    from bwc_core.media import SyntheticCamera
+    from bwc_core.capture.synthetic import SyntheticCamera
 
     mp4 = os.path.join(HERE, "tiny.mp4")
     # 1.2 s, 64x48, 10 fps, GOP 5 with B-frames, mono AAC: three chunks, a few KB.
@@ -31,8 +31,11 @@ def make_media() -> None:
 
 
 def describe(path: str) -> dict:
-    from bwc_core import _content_ref as ref
-    from bwc_core.media import MediaSource
+    import sys
+
+    sys.path.insert(0, os.path.dirname(HERE))  # tests/_content_ref.py
+    import _content_ref as ref
+    from bwc_core.media.source import MediaSource
 
     with MediaSource(path) as src:
         streams = [(s.index, s.kind, s.codec, s.time_base, s.extradata) for s in src.streams]
@@ -76,7 +79,10 @@ def describe(path: str) -> dict:
 
 
 def primitives() -> list[dict]:
-    from bwc_core import _content_ref as ref
+    import sys
+
+    sys.path.insert(0, os.path.dirname(HERE))  # tests/_content_ref.py
+    import _content_ref as ref
 
     sps = bytes.fromhex("6764000aacd9")
     pps = bytes.fromhex("68ebe3cb")
@@ -117,7 +123,10 @@ def primitives() -> list[dict]:
 
 
 def trees() -> list[dict]:
-    from bwc_core import _content_ref as ref
+    import sys
+
+    sys.path.insert(0, os.path.dirname(HERE))  # tests/_content_ref.py
+    import _content_ref as ref
 
     out = []
     for n in (1, 2, 3, 5, 8, 13):
@@ -131,7 +140,10 @@ def trees() -> list[dict]:
 
 
 def main() -> None:
-    from bwc_core import _content_ref as ref
+    import sys
+
+    sys.path.insert(0, os.path.dirname(HERE))  # tests/_content_ref.py
+    import _content_ref as ref
 
     if "--keep-media" not in sys.argv:
         make_media()

@@ -33,17 +33,10 @@ import nacl.exceptions
 import nacl.pwhash.argon2id as argon2id
 import nacl.secret
 
-from ._fileio import read_regular_file, read_regular_file_stat, write_new_file
-from .canonical import canonical_bytes, load_json, require_int
-from .envelope import (
-    CERTIFICATE_TYPE,
-    REVOCATION_TYPE,
-    Envelope,
-    key_id,
-    sign,
-    verify,
-)
-from .errors import (
+from bwc_core._fileio import read_regular_file, read_regular_file_stat, write_new_file
+from bwc_core.format.canonical import canonical_bytes, load_json, require_int
+from bwc_core.format.envelope import CERTIFICATE_TYPE, REVOCATION_TYPE, Envelope, key_id, sign, verify
+from bwc_core.errors import (
     CanonicalJSONError,
     CertificateError,
     EnvelopeError,
@@ -51,7 +44,15 @@ from .errors import (
     SignatureError,
     TrustError,
 )
-from . import errors
+from bwc_core import errors
+from bwc_core.format.findings import (
+    CERT_EXPIRED,
+    CERT_MALFORMED,
+    CERT_NOT_YET_VALID,
+    CERT_REVOKED,
+    CERT_UNTRUSTED,
+    CERT_WRONG_ROLE,
+)
 
 __all__ = [
     "ROLES",
@@ -98,13 +99,13 @@ def _read_key_file(path: str | os.PathLike[str]) -> tuple[bytes, int]:
 
 def _check_role(role: str) -> str:
     if role not in ROLES:
-        raise errors.ValueError(f"role must be one of {', '.join(ROLES)}; got {role!r}")
+        raise errors.BwcValueError(f"role must be one of {', '.join(ROLES)}; got {role!r}")
     return role
 
 
 def _check_subject(subject_id: str) -> str:
     if not isinstance(subject_id, str) or not _ID_RE.match(subject_id):
-        raise errors.ValueError(
+        raise errors.BwcValueError(
             "id must be 1-128 characters of A-Z a-z 0-9 . _ - starting with a letter or digit"
         )
     return subject_id
@@ -116,13 +117,13 @@ def _b64(data: bytes) -> str:
 
 def _unb64(text: Any, what: str, size: int | None = None) -> bytes:
     if not isinstance(text, str):
-        raise errors.ValueError(f"{what} must be a base64 string")
+        raise errors.BwcValueError(f"{what} must be a base64 string")
     try:
         data = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise errors.ValueError(f"{what} is not base64") from None
+        raise errors.BwcValueError(f"{what} is not base64") from None
     if size is not None and len(data) != size:
-        raise errors.ValueError(f"{what} must be {size} bytes, got {len(data)}")
+        raise errors.BwcValueError(f"{what} must be {size} bytes, got {len(data)}")
     return data
 
 
@@ -157,7 +158,7 @@ class PublicIdentity:
         _check_role(self.role)
         _check_subject(self.id)
         if len(self.public_key) != 32:
-            raise errors.ValueError("an Ed25519 public key is 32 bytes")
+            raise errors.BwcValueError("an Ed25519 public key is 32 bytes")
 
     @property
     def key_id(self) -> str:
@@ -180,9 +181,9 @@ class PublicIdentity:
         try:
             pub = cls(data["role"], data["id"], _unb64(data["public_key"], "public_key", 32))
         except (KeyError, TypeError) as exc:
-            raise errors.ValueError(f"not a bwc-core public key: missing {exc}") from None
+            raise errors.BwcValueError(f"not a bwc-core public key: missing {exc}") from None
         if data.get("key_id") != pub.key_id:
-            raise errors.ValueError("key_id does not match public_key")
+            raise errors.BwcValueError("key_id does not match public_key")
         return pub
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -201,7 +202,7 @@ class PublicIdentity:
             raise KeyFileError(f"{path}: not a bwc-core public key file ({exc})") from None
         try:
             if not isinstance(data, dict) or data.get("format") != PUBLIC_FILE_FORMAT:
-                raise errors.ValueError("not a bwc-core public key file")
+                raise errors.BwcValueError("not a bwc-core public key file")
             return cls.from_json(data)
         except (ValueError, TypeError) as exc:  # bwc ValueError from the checks above
             raise KeyFileError(f"{path}: {exc}") from None
@@ -211,7 +212,7 @@ def _passphrase_bytes(passphrase: str | bytes) -> bytes:
     if isinstance(passphrase, str):
         passphrase = unicodedata.normalize("NFC", passphrase).encode("utf-8")
     if not isinstance(passphrase, (bytes, bytearray)) or not passphrase:
-        raise errors.ValueError("passphrase must be a non-empty str or bytes")
+        raise errors.BwcValueError("passphrase must be a non-empty str or bytes")
     return bytes(passphrase)
 
 
@@ -238,7 +239,7 @@ class Identity:
 
     def __init__(self, role: str, subject_id: str, seed: bytes) -> None:
         if not isinstance(seed, (bytes, bytearray)) or len(seed) != _SEED_BYTES:
-            raise errors.ValueError("an Ed25519 seed is 32 bytes")
+            raise errors.BwcValueError("an Ed25519 seed is 32 bytes")
         self._role = _check_role(role)
         self._id = _check_subject(subject_id)
         self._seed = bytes(seed)
@@ -339,7 +340,7 @@ class Identity:
             doc = {**header, "kdf": None, "seed": _b64(self._seed)}
         else:
             if kdf not in KDF_STRENGTHS:
-                raise errors.ValueError(f"kdf must be one of {', '.join(KDF_STRENGTHS)}")
+                raise errors.BwcValueError(f"kdf must be one of {', '.join(KDF_STRENGTHS)}")
             ops, mem = KDF_STRENGTHS[kdf]
             salt = secrets.token_bytes(argon2id.SALTBYTES)
             nonce = secrets.token_bytes(nacl.secret.SecretBox.NONCE_SIZE)
@@ -388,19 +389,19 @@ class Identity:
         try:
             doc = load_json(raw)
         except CanonicalJSONError as exc:
-            raise errors.ValueError(f"not a bwc-core key file ({exc}; truncated?)") from None
+            raise errors.BwcValueError(f"not a bwc-core key file ({exc}; truncated?)") from None
         if not isinstance(doc, dict) or doc.get("format") != KEY_FILE_FORMAT:
-            raise errors.ValueError("not a bwc-core key file")
+            raise errors.BwcValueError("not a bwc-core key file")
         if doc.get("version") != KEY_FILE_VERSION:
-            raise errors.ValueError(f"unsupported key file version {doc.get('version')!r}")
+            raise errors.BwcValueError(f"unsupported key file version {doc.get('version')!r}")
         role, subject = doc["role"], doc["id"]
         if doc["kdf"] is None:
             if passphrase is not None:
-                raise errors.ValueError("key file is not encrypted but a passphrase was given")
+                raise errors.BwcValueError("key file is not encrypted but a passphrase was given")
             seed = _unb64(doc["seed"], "seed", _SEED_BYTES)
         elif doc["kdf"] == "argon2id":
             if passphrase is None:
-                raise errors.ValueError("key file is encrypted: a passphrase is required")
+                raise errors.BwcValueError("key file is encrypted: a passphrase is required")
             ops = require_int(doc["opslimit"], "opslimit", minimum=argon2id.OPSLIMIT_INTERACTIVE,
                               maximum=argon2id.OPSLIMIT_SENSITIVE)
             mem = require_int(doc["memlimit"], "memlimit", minimum=argon2id.MEMLIMIT_INTERACTIVE,
@@ -412,15 +413,15 @@ class Identity:
             try:
                 seed = nacl.secret.SecretBox(box_key).decrypt(ct, nonce)
             except nacl.exceptions.CryptoError:
-                raise errors.ValueError("wrong passphrase, or the encrypted key was altered") from None
+                raise errors.BwcValueError("wrong passphrase, or the encrypted key was altered") from None
             header = {k: v for k, v in doc.items() if k != "mac"}
             if not secrets.compare_digest(str(doc.get("mac", "")), _header_mac(mac_key, header)):
-                raise errors.ValueError("key file header was altered (MAC mismatch)")
+                raise errors.BwcValueError("key file header was altered (MAC mismatch)")
         else:
-            raise errors.ValueError(f"unknown kdf {doc['kdf']!r}")
+            raise errors.BwcValueError(f"unknown kdf {doc['kdf']!r}")
         ident = cls(role, subject, seed)
         if doc["key_id"] != ident.key_id:
-            raise errors.ValueError("key_id does not match the stored key (file altered)")
+            raise errors.BwcValueError("key_id does not match the stored key (file altered)")
         return ident
 
 
@@ -459,27 +460,27 @@ class Certificate:
         """Check the payload shape; :class:`CertificateError` (``cert.malformed``) if wrong."""
         try:
             if envelope.payload_type != CERTIFICATE_TYPE:
-                raise errors.ValueError(f"payload type is {envelope.payload_type!r}")
+                raise errors.BwcValueError(f"payload type is {envelope.payload_type!r}")
             if len(envelope.signatures) != 1:  # format 2.2: one signature, by the issuer
-                raise errors.ValueError(f"a certificate carries exactly one signature, not "
+                raise errors.BwcValueError(f"a certificate carries exactly one signature, not "
                                         f"{len(envelope.signatures)}")
             body = envelope.body()
             if not isinstance(body, dict) or set(body) != _CERT_FIELDS:
-                raise errors.ValueError("fields must be exactly " + ", ".join(sorted(_CERT_FIELDS)))
+                raise errors.BwcValueError("fields must be exactly " + ", ".join(sorted(_CERT_FIELDS)))
             _check_role(body["role"])
             _check_subject(body["subject"])
             for name in ("not_before", "not_after"):
                 require_int(body[name], name, minimum=0)
             if body["not_after"] < body["not_before"]:
-                raise errors.ValueError("not_after is before not_before")
+                raise errors.BwcValueError("not_after is before not_before")
             for name in ("serial", "key_id", "issuer_key_id"):
                 if not isinstance(body[name], str) or not body[name]:
-                    raise errors.ValueError(f"{name} must be a non-empty string")
+                    raise errors.BwcValueError(f"{name} must be a non-empty string")
             cert = cls(envelope, body)
             if key_id(cert.public_key) != cert.key_id:
-                raise errors.ValueError("key_id does not match public_key")
+                raise errors.BwcValueError("key_id does not match public_key")
         except (ValueError, KeyError, TypeError, CanonicalJSONError, EnvelopeError) as exc:
-            raise CertificateError("cert.malformed", str(exc)) from None
+            raise CertificateError(CERT_MALFORMED, str(exc)) from None
         return cert
 
     @classmethod
@@ -488,7 +489,7 @@ class Certificate:
         try:
             env = Envelope.from_json(data)
         except EnvelopeError as exc:
-            raise CertificateError("cert.malformed", str(exc)) from None
+            raise CertificateError(CERT_MALFORMED, str(exc)) from None
         return cls.from_envelope(env)
 
     def to_json(self) -> dict[str, Any]:
@@ -539,10 +540,10 @@ class Revocation:
 
     def __post_init__(self) -> None:
         if (self.key_id is None) == (self.serial is None):
-            raise errors.ValueError("a revocation names exactly one of key_id or serial")
+            raise errors.BwcValueError("a revocation names exactly one of key_id or serial")
         require_int(self.revoked_at, "revoked_at", minimum=0)
         if not isinstance(self.reason, str) or not self.reason:
-            raise errors.ValueError("a revocation needs a reason")
+            raise errors.BwcValueError("a revocation needs a reason")
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"revoked_at": self.revoked_at, "reason": self.reason}
@@ -570,13 +571,13 @@ class RevocationList:
     def __init__(self, envelope: Envelope) -> None:
         try:
             if envelope.payload_type != REVOCATION_TYPE:
-                raise errors.ValueError(f"payload type is {envelope.payload_type!r}")
+                raise errors.BwcValueError(f"payload type is {envelope.payload_type!r}")
             if len(envelope.signatures) != 1:  # format 2.2: one signature, by the issuing root
-                raise errors.ValueError(f"a revocation list carries exactly one signature, not "
+                raise errors.BwcValueError(f"a revocation list carries exactly one signature, not "
                                         f"{len(envelope.signatures)}")
             body = envelope.body()
             if set(body) != {"issuer_key_id", "issued_at", "number", "entries"}:
-                raise errors.ValueError("fields must be entries, issued_at, issuer_key_id, number")
+                raise errors.BwcValueError("fields must be entries, issued_at, issuer_key_id, number")
             self.issuer_key_id: str = body["issuer_key_id"]
             self.issued_at: int = require_int(body["issued_at"], "issued_at", minimum=0)
             self.number: int = require_int(body["number"], "number", minimum=0)
@@ -584,7 +585,7 @@ class RevocationList:
                 Revocation(**e) for e in body["entries"]
             )
         except (ValueError, KeyError, TypeError, CanonicalJSONError, EnvelopeError) as exc:
-            raise CertificateError("cert.malformed", f"revocation list: {exc}") from None
+            raise CertificateError(CERT_MALFORMED, f"revocation list: {exc}") from None
         self.envelope = envelope
 
     @classmethod
@@ -613,7 +614,7 @@ class RevocationList:
         try:
             return cls(Envelope.from_json(data))
         except EnvelopeError as exc:
-            raise CertificateError("cert.malformed", f"revocation list: {exc}") from None
+            raise CertificateError(CERT_MALFORMED, f"revocation list: {exc}") from None
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> RevocationList:
@@ -685,9 +686,9 @@ class TrustAnchors:
         try:
             signer = verify(rl.envelope, self._roots)
         except SignatureError as exc:
-            raise CertificateError("cert.untrusted", f"revocation list: {exc}") from None
+            raise CertificateError(CERT_UNTRUSTED, f"revocation list: {exc}") from None
         if signer != rl.issuer_key_id:
-            raise CertificateError("cert.untrusted", "revocation list issuer_key_id mismatch")
+            raise CertificateError(CERT_UNTRUSTED, "revocation list issuer_key_id mismatch")
         self._revocations.append(rl)
 
     def revocation_for(self, cert: Certificate) -> Revocation | None:
@@ -702,13 +703,13 @@ class TrustAnchors:
         pk = self._roots.get(cert.issuer_key_id)
         if pk is None:
             raise CertificateError(
-                "cert.untrusted",
+                CERT_UNTRUSTED,
                 f"{cert.subject}: issuer {cert.issuer_key_id[:16]}… is not a trusted root",
             )
         try:
             signer = verify(cert.envelope, {cert.issuer_key_id: pk})
         except SignatureError as exc:
-            raise CertificateError("cert.untrusted", f"{cert.subject}: {exc}") from None
+            raise CertificateError(CERT_UNTRUSTED, f"{cert.subject}: {exc}") from None
         assert signer == cert.issuer_key_id
         self._verified.add(cert.envelope.payload)
 
@@ -723,15 +724,15 @@ class TrustAnchors:
         """
         self.check_signature(cert)
         if role is not None and cert.role != role:
-            raise CertificateError("cert.wrong_role", f"{cert.subject} is a {cert.role}, not a {role}")
+            raise CertificateError(CERT_WRONG_ROLE, f"{cert.subject} is a {cert.role}, not a {role}")
         when = int(time.time()) if at is None else at
         rev = self.revocation_for(cert)
         if rev is not None and when >= rev.revoked_at:
             raise CertificateError(
-                "cert.revoked", f"{cert.subject} revoked from {rev.revoked_at} ({rev.reason})"
+                CERT_REVOKED, f"{cert.subject} revoked from {rev.revoked_at} ({rev.reason})"
             )
         if when < cert.not_before:
-            raise CertificateError("cert.not_yet_valid", f"{cert.subject} valid from {cert.not_before}")
+            raise CertificateError(CERT_NOT_YET_VALID, f"{cert.subject} valid from {cert.not_before}")
         if when > cert.not_after:
-            raise CertificateError("cert.expired", f"{cert.subject} expired at {cert.not_after}")
+            raise CertificateError(CERT_EXPIRED, f"{cert.subject} expired at {cert.not_after}")
         return cert

@@ -32,11 +32,19 @@ from typing import Any
 
 import orjson
 
-from ._canonical import in_domain as _in_domain
-from .errors import CanonicalJSONError
+from bwc_core._canonical import in_domain as _in_domain
+from bwc_core.errors import CanonicalJSONError
 
-__all__ = ["INT_MAX", "INT_MIN", "MAX_DEPTH", "canonical_bytes", "json_depth", "load_json",
-           "parse_canonical", "require_int"]
+__all__ = [
+    "INT_MAX",
+    "INT_MIN",
+    "MAX_DEPTH",
+    "canonical_bytes",
+    "json_depth",
+    "load_json",
+    "parse_canonical",
+    "require_int",
+]
 
 INT_MIN = -(2**63)
 INT_MAX = 2**63 - 1

@@ -15,7 +15,7 @@ from fractions import Fraction
 
 from blake3 import blake3
 
-from .errors import CorruptMediaError, UnsupportedCodecError
+from bwc_core.errors import CorruptMediaError, UnsupportedCodecError
 
 PT = "bwc-core v1 packet tree"
 TM = "bwc-core v1 timing"

@@ -24,11 +24,11 @@ import blake3
 import nacl.exceptions
 import nacl.signing
 
-from .canonical import canonical_bytes, parse_canonical
-from .errors import EnvelopeError, SignatureError
+from bwc_core.format.canonical import canonical_bytes, parse_canonical
+from bwc_core.errors import EnvelopeError, SignatureError
 
 if TYPE_CHECKING:
-    from .keys import Signer
+    from bwc_core.format.keys import Signer
 
 __all__ = [
     "CERTIFICATE_TYPE",
@@ -53,7 +53,7 @@ REVOCATION_TYPE = "application/vnd.bwc-core.revocation.v1+json"
 EXHIBIT_TYPE = "application/vnd.bwc-core.exhibit.v1+json"
 RECORD_CONTEXT = "bwc-core v1 record"
 
-_RECORD_HASHER = blake3.blake3(derive_key_context=RECORD_CONTEXT)
+RECORD_HASHER = blake3.blake3(derive_key_context=RECORD_CONTEXT)
 _SIG_BYTES = 64
 
 
@@ -229,6 +229,6 @@ def verify(envelope: Envelope, public_keys: Mapping[str, bytes] | Iterable[bytes
 
 def record_hash(envelope: Envelope, /) -> bytes:
     """BLAKE3 derive_key("bwc-core v1 record") over the envelope's PAE bytes (32 bytes)."""
-    h = _RECORD_HASHER.copy()
+    h = RECORD_HASHER.copy()
     h.update(envelope.pae())
     return h.digest()

@@ -12,12 +12,16 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Final
 
-from .errors import PacketError, TypeError as BwcTypeError
+from bwc_core.errors import PacketError, BwcTypeError
 
 if TYPE_CHECKING:  # pragma: no cover
     import av
 
-__all__ = ["KINDS", "PacketRecord", "as_payload"]
+__all__ = [
+    "KINDS",
+    "PacketRecord",
+    "as_payload",
+]
 
 #: Stream kinds a record may carry. ``"data"`` covers subtitles, telemetry and
 #: anything else a camera muxes beside audio and video.

@@ -26,7 +26,7 @@ damaged lines at the end, which :meth:`Journal.open` for writing cuts off
 when no parseable record follows them (:func:`_damaged_tail`). A write or
 fsync error stops the writer; every later append raises it.
 
-Every body has exactly the fields of its type (:mod:`bwc_core.records`),
+Every body has exactly the fields of its type (:mod:`bwc_core.format.records`),
 record times never go backwards, and only ``camera`` keys keep a journal
 (``docs/format.md`` 2.5).
 """
@@ -46,36 +46,61 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ._fileio import read_regular_file, reserve, write_new_file
-from .canonical import canonical_bytes, parse_canonical
-from .envelope import _RECORD_HASHER, RECORD_TYPE, Envelope, Signature, pae, record_hash
-from .errors import (
-    CanonicalJSONError,
-    CertificateError,
-    EnvelopeError,
-    JournalError,
-    TrustError,
-)
-from . import errors
-from .findings import Finding, Severity, Verdict, register
-from .findings import finding as _finding
-from .keys import Certificate, Identity, Signer, TrustAnchors
-from .records import check_fields
+from bwc_core._fileio import read_regular_file, reserve, write_new_file
+from bwc_core.format.canonical import canonical_bytes, parse_canonical
+from bwc_core.format.envelope import RECORD_HASHER, RECORD_TYPE, Envelope, Signature, pae, record_hash
+from bwc_core.errors import CanonicalJSONError, CertificateError, EnvelopeError, JournalError, TrustError
+from bwc_core import errors
+from bwc_core.format.findings import Finding, Severity, Verdict, register
+from bwc_core.format.findings import finding as _finding
+from bwc_core.format.keys import Certificate, Identity, Signer, TrustAnchors
+from bwc_core.format.records import check_fields
 
 import nacl.bindings
 import nacl.exceptions
 import nacl.signing
+from bwc_core.format.layout import JOURNAL_NAME
+from bwc_core.format.findings import (
+    CERT_MALFORMED,
+    CERT_UNCHECKED,
+    CERT_WRONG_ROLE,
+    JOURNAL_DUPLICATE,
+    JOURNAL_EDITED,
+    JOURNAL_FORK,
+    JOURNAL_GAP,
+    JOURNAL_MALFORMED_LINE,
+    JOURNAL_MALFORMED_RECORD,
+    JOURNAL_REORDER,
+    JOURNAL_TIME_BACKWARDS,
+    JOURNAL_TORN_TAIL,
+    JOURNAL_WRONG_DEVICE,
+    SIGNATURE_INVALID,
+)
 
 __all__ = [
-    "DEVICE_GENESIS", "POWER_ON", "POWER_OFF", "RECORDING_OPEN", "SEGMENT", "EVENT",
-    "RECORDING_CLOSE", "RECOVERY", "SEGMENT_PROGRESS", "KEY_ROTATE", "CLOCK_SYNC", "RECORD_TYPES",
-    "FINDING_CODES", "GENESIS_PREV", "JOURNAL_NAME",
-    "Journal", "Record", "TornTail", "read_lines", "validate_chain", "validate_journal",
+    "DEVICE_GENESIS",
+    "POWER_ON",
+    "POWER_OFF",
+    "RECORDING_OPEN",
+    "SEGMENT",
+    "EVENT",
+    "RECORDING_CLOSE",
+    "RECOVERY",
+    "SEGMENT_PROGRESS",
+    "KEY_ROTATE",
+    "CLOCK_SYNC",
+    "RECORD_TYPES",
+    "GENESIS_PREV",
+    "Journal",
+    "Record",
+    "TornTail",
+    "read_lines",
+    "validate_chain",
+    "validate_journal",
 ]
 
 log = logging.getLogger(__name__)
 
-JOURNAL_NAME = "journal.jsonl"
 #: Largest journal file read into memory (a device writes far less in its life).
 JOURNAL_FILE_LIMIT = 1 << 36
 GENESIS_PREV = "0" * 64
@@ -117,47 +142,6 @@ def _line_keyid(key_id: str) -> bytes:
     return b'","signatures":[{"keyid":"%s","sig":"' % key_id.encode()
 
 # code -> (verdict, severity, meaning); docs/findings.md mirrors this table.
-FINDING_CODES: dict[str, tuple[Verdict, Severity, str]] = register({
-    "journal.malformed_line": (Verdict.INTEGRITY, Severity.ERROR,
-                               "a line is not a well-formed signed record"),
-    "journal.malformed_record": (Verdict.INTEGRITY, Severity.ERROR,
-                                 "a signed record lacks a required field of its type, has one of the "
-                                 "wrong type, or has a field its type does not define"),
-    "journal.edited": (Verdict.INTEGRITY, Severity.ERROR,
-                       "a record's bytes do not match the device signature over them"),
-    "journal.duplicate": (Verdict.INTEGRITY, Severity.ERROR,
-                          "an identical record appears again (replayed line)"),
-    "journal.fork": (Verdict.INTEGRITY, Severity.ERROR,
-                     "two different validly signed records claim one place in the chain"),
-    "journal.reorder": (Verdict.COMPLETENESS, Severity.ERROR,
-                        "a record appears after records with higher seq"),
-    "journal.gap": (Verdict.COMPLETENESS, Severity.ERROR,
-                    "records with these seq numbers are missing"),
-    "journal.torn_tail": (Verdict.COMPLETENESS, Severity.WARNING,
-                          "an unterminated last line from a crash (never acknowledged)"),
-    "journal.wrong_device": (Verdict.ORIGIN, Severity.ERROR,
-                             "a record names a device other than the certificate subject"),
-    "signature.invalid": (Verdict.ORIGIN, Severity.ERROR,
-                          "a record is not signed by the device key in force"),
-    "cert.untrusted": (Verdict.ORIGIN, Severity.ERROR,
-                       "the device certificate is not issued by a trusted root"),
-    "cert.malformed": (Verdict.ORIGIN, Severity.ERROR,
-                       "the device certificate cannot be parsed"),
-    "cert.expired": (Verdict.ORIGIN, Severity.ERROR,
-                     "records signed after the certificate expired"),
-    "cert.not_yet_valid": (Verdict.ORIGIN, Severity.ERROR,
-                           "records signed before the certificate was valid"),
-    "cert.revoked": (Verdict.ORIGIN, Severity.ERROR,
-                     "records signed at or after the key's revocation time"),
-    "cert.wrong_role": (Verdict.ORIGIN, Severity.ERROR,
-                        "a key signs records its certified role may not sign (a device journal: camera keys only)"),
-    "journal.time_backwards": (Verdict.ORIGIN, Severity.ERROR,
-                               "a record is dated before the record it follows (backdated)"),
-    "cert.unchecked": (Verdict.ORIGIN, Severity.INFO,
-                       "no trust anchors given: origin not checked"),
-})
-
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,31 +227,31 @@ def _short(value: Any, limit: int = 60) -> str:
 def _check_body(body: Any) -> dict[str, Any]:
     """The structural rules every record body obeys (raises ValueError)."""
     if not isinstance(body, dict):
-        raise errors.ValueError("payload is not a JSON object")
+        raise errors.BwcValueError("payload is not a JSON object")
     missing = RESERVED_FIELDS - set(body)
     if missing:
-        raise errors.ValueError(f"missing fields {sorted(missing)}")
+        raise errors.BwcValueError(f"missing fields {sorted(missing)}")
     rtype, seq, prev = body["type"], body["seq"], body["prev"]
     # Types first: a value of any JSON type must become this error, never a
     # TypeError (an array is unhashable for the set lookup below).
     if type(rtype) is not str:
-        raise errors.ValueError(f"type must be a string, not {_json_type(rtype)}")
+        raise errors.BwcValueError(f"type must be a string, not {_json_type(rtype)}")
     if rtype not in RECORD_TYPES:
-        raise errors.ValueError(f"unknown record type {_short(rtype)}")
+        raise errors.BwcValueError(f"unknown record type {_short(rtype)}")
     if type(seq) is not int or seq < 0:
-        raise errors.ValueError(f"seq must be a non-negative integer, not {_short(seq)}")
+        raise errors.BwcValueError(f"seq must be a non-negative integer, not {_short(seq)}")
     if type(body["time"]) is not int:
-        raise errors.ValueError("time must be an integer (unix ns)")
+        raise errors.BwcValueError("time must be an integer (unix ns)")
     if not isinstance(prev, str) or not _HEX64.match(prev):
-        raise errors.ValueError("prev must be 64 lowercase hex digits")
+        raise errors.BwcValueError("prev must be 64 lowercase hex digits")
     if not isinstance(body["device"], str):
-        raise errors.ValueError("device must be a string")
+        raise errors.BwcValueError("device must be a string")
     if (rtype == DEVICE_GENESIS) != (seq == 0):
-        raise errors.ValueError("seq 0 is the device.genesis record and only it")
+        raise errors.BwcValueError("seq 0 is the device.genesis record and only it")
     if seq == 0 and prev != GENESIS_PREV:
-        raise errors.ValueError("genesis prev must be 64 zeros")
+        raise errors.BwcValueError("genesis prev must be 64 zeros")
     if rtype in (DEVICE_GENESIS, KEY_ROTATE) and not isinstance(body.get("certificate"), dict):
-        raise errors.ValueError(f"{rtype} must carry a certificate envelope")
+        raise errors.BwcValueError(f"{rtype} must carry a certificate envelope")
     return body
 
 
@@ -349,12 +333,12 @@ def _analyze(
         others_terminated = all(x.terminated for x in lines[:-1])
         if i == len(lines) - 1 and not item.terminated and others_terminated and len(lines) > 0:
             res.torn = item
-            found.append(_finding("journal.torn_tail",
+            found.append(_finding(JOURNAL_TORN_TAIL,
                                   f"line {item.line}: unterminated last line ({len(item.raw)} bytes) "
                                   "from an interrupted write", line=item.line, size=len(item.raw)))
         else:
             bad_lines.append(item.line)
-            found.append(_finding("journal.malformed_line", f"line {item.line}: {err}",
+            found.append(_finding(JOURNAL_MALFORMED_LINE, f"line {item.line}: {err}",
                                   line=item.line))
 
     # Pass 1: the device keys. Genesis certifies the first key; each key.rotate,
@@ -365,7 +349,7 @@ def _analyze(
         try:
             cert = Certificate.from_json(g.body["certificate"])  # type: ignore[index]
         except CertificateError as exc:
-            found.append(_finding("cert.malformed", f"line {g.line}: genesis certificate: {exc}",
+            found.append(_finding(CERT_MALFORMED, f"line {g.line}: genesis certificate: {exc}",
                                   line=g.line, seq=0))
             continue
         if _verify_sig(g.env, cert.key_id, cert.public_key):  # type: ignore[arg-type]
@@ -397,7 +381,7 @@ def _analyze(
         try:
             new = Certificate.from_json(r.body["certificate"])  # type: ignore[index]
         except CertificateError as exc:
-            found.append(_finding("cert.malformed", f"line {r.line}: rotated certificate: {exc}",
+            found.append(_finding(CERT_MALFORMED, f"line {r.line}: rotated certificate: {exc}",
                                   line=r.line, seq=r.body["seq"]))  # type: ignore[index]
             continue
         if new.key_id != current.key_id:
@@ -415,7 +399,7 @@ def _analyze(
     # Pass 2: every line's signature, then its body.
     verified: list[Record] = []
     if not res.keys and lines:
-        found.append(_finding("signature.invalid",
+        found.append(_finding(SIGNATURE_INVALID,
                               "no usable device.genesis: no record can be checked against a device key",
                               lines=len(parsed)))
     for p in parsed:
@@ -426,7 +410,7 @@ def _analyze(
             if kid is None:
                 bad_lines.append(p.line)
                 found.append(_finding(
-                    "signature.invalid",
+                    SIGNATURE_INVALID,
                     f"line {p.line}: signed by key {env.signatures[0].keyid[:16]}…, "
                     "which is not a device key of this journal",
                     line=p.line, keyid=env.signatures[0].keyid))
@@ -434,13 +418,13 @@ def _analyze(
             _, cert = by_kid[kid]
             if not _verify_sig(env, kid, cert.public_key):
                 bad_lines.append(p.line)
-                found.append(_finding("journal.edited",
+                found.append(_finding(JOURNAL_EDITED,
                                       f"line {p.line}: record bytes do not match the device signature",
                                       line=p.line))
                 continue
         if p.body is None:
             bad_lines.append(p.line)
-            found.append(_finding("journal.malformed_line",
+            found.append(_finding(JOURNAL_MALFORMED_LINE,
                                   f"line {p.line}: signed payload is not a valid record: {p.body_error}",
                                   line=p.line))
             continue
@@ -449,7 +433,7 @@ def _analyze(
             if expected is None or expected.key_id != kid:
                 bad_lines.append(p.line)
                 found.append(_finding(
-                    "signature.invalid",
+                    SIGNATURE_INVALID,
                     f"line {p.line}: seq {p.body['seq']} signed by a device key not in force then",
                     line=p.line, seq=p.body["seq"], keyid=kid))
                 continue
@@ -458,7 +442,7 @@ def _analyze(
         except ValueError as exc:
             # Signed, but not a record of format 2.5: nothing downstream reads it.
             bad_lines.append(p.line)
-            found.append(_finding("journal.malformed_record",
+            found.append(_finding(JOURNAL_MALFORMED_RECORD,
                                   f"line {p.line}: seq {p.body['seq']} ({p.body['type']}): {exc}",
                                   line=p.line, seq=p.body["seq"]))
             continue
@@ -473,7 +457,7 @@ def _analyze(
     for rec in verified:
         first = seen.get(rec.hash)
         if first is not None:
-            found.append(_finding("journal.duplicate",
+            found.append(_finding(JOURNAL_DUPLICATE,
                                   f"line {rec.line}: repeats line {first.line} (seq {rec.seq})",
                                   line=rec.line, seq=rec.seq, first_line=first.line))
             continue
@@ -484,7 +468,7 @@ def _analyze(
         by_seq[rec.seq].append(rec)
     for seq, recs in sorted(by_seq.items()):
         if len(recs) > 1:
-            found.append(_finding("journal.fork",
+            found.append(_finding(JOURNAL_FORK,
                                   f"seq {seq}: {len(recs)} different signed records "
                                   f"(lines {', '.join(str(r.line) for r in recs)})",
                                   seq=seq, lines=[r.line for r in recs]))
@@ -493,14 +477,14 @@ def _analyze(
             continue
         before = by_seq.get(rec.seq - 1)
         if before and all(b.hash_hex != rec.prev for b in before):
-            found.append(_finding("journal.fork",
+            found.append(_finding(JOURNAL_FORK,
                                   f"line {rec.line}: seq {rec.seq} does not chain to seq {rec.seq - 1} "
                                   "(prev mismatch: the device signed diverging histories)",
                                   line=rec.line, seq=rec.seq))
     top = -1
     for rec in unique:
         if rec.seq < top:
-            found.append(_finding("journal.reorder",
+            found.append(_finding(JOURNAL_REORDER,
                                   f"line {rec.line}: seq {rec.seq} appears after seq {top}",
                                   line=rec.line, seq=rec.seq, after_seq=top))
         top = max(top, rec.seq)
@@ -510,7 +494,7 @@ def _analyze(
     last_time: Record | None = None
     for rec in sorted(unique, key=lambda r: (r.seq, r.line)):
         if last_time is not None and rec.seq != last_time.seq and rec.time < last_time.time:
-            found.append(_finding("journal.time_backwards",
+            found.append(_finding(JOURNAL_TIME_BACKWARDS,
                                   f"line {rec.line}: seq {rec.seq} is dated {rec.time} ns, before seq "
                                   f"{last_time.seq} ({last_time.time} ns)",
                                   line=rec.line, seq=rec.seq, time=rec.time,
@@ -538,32 +522,32 @@ def _analyze(
             if explained >= b - a + 1:
                 continue
             what = f"seq {a}" if a == b else f"seq {a}..{b}"
-            found.append(_finding("journal.gap", f"{what} missing ({b - a + 1} record(s))",
+            found.append(_finding(JOURNAL_GAP, f"{what} missing ({b - a + 1} record(s))",
                                   first_seq=a, last_seq=b, after_line=lo or None))
-        if not present and bad_lines and not any(f.code == "journal.gap" for f in found):
+        if not present and bad_lines and not any(f.code == JOURNAL_GAP for f in found):
             pass
     elif not lines:
-        found.append(_finding("journal.gap", "journal is empty: no device.genesis",
+        found.append(_finding(JOURNAL_GAP, "journal is empty: no device.genesis",
                               first_seq=0, last_seq=0))
 
     # Device and certificate (origin).
     if res.device is not None:
         for rec in unique:
             if rec.device != res.device:
-                found.append(_finding("journal.wrong_device",
+                found.append(_finding(JOURNAL_WRONG_DEVICE,
                                       f"line {rec.line}: names device {rec.device!r}, "
                                       f"certificate is for {res.device!r}",
                                       line=rec.line, seq=rec.seq, device=rec.device))
         for _, cert in res.keys[1:]:
             if cert.subject != res.device:
-                found.append(_finding("journal.wrong_device",
+                found.append(_finding(JOURNAL_WRONG_DEVICE,
                                       f"rotated certificate is for {cert.subject!r}, "
                                       f"not {res.device!r}", device=cert.subject))
         for start, cert in res.keys:
             if cert.role != CAMERA_ROLE:
                 # Only a camera key signs a device's capture records: a root-certified
                 # dock or server key keeping a "camera" journal is not the camera.
-                found.append(_finding("cert.wrong_role",
+                found.append(_finding(CERT_WRONG_ROLE,
                                       f"device key {cert.key_id[:16]}… ({cert.subject}) is certified as a "
                                       f"{cert.role} key, not a camera: it may not sign a device journal "
                                       f"(records from seq {start})",
@@ -571,7 +555,7 @@ def _analyze(
                                       first_seq=start))
     if res.keys:
         if anchors is None:
-            found.append(_finding("cert.unchecked",
+            found.append(_finding(CERT_UNCHECKED,
                                   "no trust anchors given: signatures are checked against the "
                                   "journal's own certificate, whose issuer is not checked"))
         else:
@@ -664,7 +648,7 @@ def _damaged_tail(lines: list[bytes], analysis: _Analysis,
         return analysis, lines, None
     data = b"".join(lines[first:])
     prefix.findings.append(_finding(
-        "journal.torn_tail", f"lines {first + 1}-{len(lines)}: {len(lines) - first} damaged last lines "
+        JOURNAL_TORN_TAIL, f"lines {first + 1}-{len(lines)}: {len(lines) - first} damaged last lines "
         f"({len(data)} bytes) from an interrupted write", line=first + 1, size=len(data)))
     return prefix, kept, TornTail(sum(len(x) for x in kept), data, True)
 
@@ -736,10 +720,10 @@ class Journal:
                  batch_seconds: float, torn_tail: TornTail | None, keep: int | None = None,
                  fd: int | None = None) -> None:
         if keep is not None and (type(keep) is not int or keep < 1):
-            raise errors.ValueError("keep must be a positive integer or None")
+            raise errors.BwcValueError("keep must be a positive integer or None")
         self._keep = keep
         if sync not in ("always", "batch", "none"):
-            raise errors.ValueError("sync must be 'always', 'batch' or 'none'")
+            raise errors.BwcValueError("sync must be 'always', 'batch' or 'none'")
         self.path = path
         self.records: list[Record] = analysis.records
         self._lines = len(self.records)
@@ -945,7 +929,7 @@ class Journal:
         is cut back; the journal is unchanged).
         """
         if type not in _APPENDABLE:
-            raise errors.ValueError(
+            raise errors.BwcValueError(
                 f"cannot append record type {type!r}"
                 + (" (use rotate())" if type == KEY_ROTATE else ""))
         rec = self._append(type, body or {}, wall_time)
@@ -980,7 +964,7 @@ class Journal:
             raise self._failed()
         if not RESERVED_FIELDS.isdisjoint(body):
             clash = sorted(RESERVED_FIELDS.intersection(body))
-            raise errors.ValueError(f"body may not set reserved fields {clash}")
+            raise errors.BwcValueError(f"body may not set reserved fields {clash}")
         if wall_time is None:
             when = self._clock()
             if when < self._time:  # the wall clock was stepped back (NTP, dock sync)
@@ -988,9 +972,9 @@ class Journal:
         else:
             when = wall_time
             if type(when) is int and when < self._time:
-                raise errors.ValueError(f"wall_time {when} is before the previous record's time {self._time}")
+                raise errors.BwcValueError(f"wall_time {when} is before the previous record's time {self._time}")
         if type(when) is not int:
-            raise errors.ValueError("wall_time must be an integer (unix ns)")
+            raise errors.BwcValueError("wall_time must be an integer (unix ns)")
         full = dict(body)
         full["type"] = rtype
         full["seq"] = seq = self._seq + 1
@@ -1005,11 +989,11 @@ class Journal:
         else:
             sig = bytes(signer.sign(message))
             if len(sig) != 64:
-                raise errors.ValueError(f"signer returned {len(sig)} bytes, not a 64-byte signature")
+                raise errors.BwcValueError(f"signer returned {len(sig)} bytes, not a 64-byte signature")
         # Envelope.dumps(), spelled out: one JSON line, base64 fields, newline.
         line = b"".join((_LINE_HEAD, _b64(payload, newline=False), self._line_keyid,
                          _b64(sig, newline=False), _LINE_TAIL))
-        hasher = _RECORD_HASHER.copy()  # record_hash(env)
+        hasher = RECORD_HASHER.copy()  # record_hash(env)
         hasher.update(message)
         h = hasher.digest()
         if self._writer is None:

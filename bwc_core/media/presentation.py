@@ -38,13 +38,13 @@ from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from typing import Any, NamedTuple
 
-from .errors import ContainerError, CorruptMediaError, MediaError
-from .findings import Finding, Severity, Verdict, register
-from .findings import finding as _finding
+from bwc_core.errors import ContainerError, CorruptMediaError, MediaError
+from bwc_core.format.findings import Finding, Severity, Verdict, register
+from bwc_core.format.findings import finding as _finding
+from bwc_core.format.findings import CONTENT_METADATA_UNSIGNED, CONTENT_PRESENTATION_ALTERED
 
 __all__ = [
     "DEFAULT_COLOR",
-    "FINDING_CODES",
     "IDENTITY_MATRIX",
     "check_carried",
     "compare_presentation",
@@ -59,15 +59,6 @@ __all__ = [
     "writer_presentation",
 ]
 
-FINDING_CODES: dict[str, tuple[Verdict, Severity, str]] = register({
-    "content.presentation_altered": (
-        Verdict.INTEGRITY, Severity.ERROR,
-        "a stream's presentation metadata (display matrix, aspect ratio, colour, edit list) differs from the signed one"),
-    "content.metadata_unsigned": (
-        Verdict.INTEGRITY, Severity.ERROR,
-        "a changed file carries container metadata a player lists (a tag, chapter, attachment, track language, "
-        "name or disposition, a service name) that no signature covers"),
-})
 
 #: FFmpeg's display matrix of an unrotated, unmirrored picture (16.16 / 2.30 fixed point).
 IDENTITY_MATRIX = (65536, 0, 0, 0, 65536, 0, 0, 0, 1 << 30)
@@ -478,7 +469,7 @@ def compare_extents(spans: Sequence[Any], extents: Mapping[int, Sequence[Fractio
         latest = stop if latest is None else max(latest, stop)
         if abs(hold - signed_hold) > tolerance:
             findings.append(_finding(
-                "content.presentation_altered",
+                CONTENT_PRESENTATION_ALTERED,
                 f"{where.get('segment')}: stream {sp['stream']}'s last frame is shown for {_ms(hold)} ms, "
                 f"signed {_ms(signed_hold)} ms (a packet duration was changed)",
                 stream=sp["stream"], field="hold", expected=_ms(signed_hold), found=_ms(hold), **dict(where)))
@@ -488,7 +479,7 @@ def compare_extents(spans: Sequence[Any], extents: Mapping[int, Sequence[Fractio
     for source, value in claims:
         if latest is not None and value > latest + slack:
             findings.append(_finding(
-                "content.presentation_altered",
+                CONTENT_PRESENTATION_ALTERED,
                 f"{where.get('segment')}: the file states a duration of {_ms(value)} ms ({source}), its last "
                 f"packet ends at {_ms(latest)} ms", field="duration", source=source, expected=_ms(latest),
                 found=_ms(value), **dict(where)))
@@ -507,7 +498,7 @@ def compare_metadata(items: Sequence[Mapping[str, Any]], where: Mapping[str, Any
         at = "the container" if item["scope"] in ("container", "chapter", "service") else \
             f"stream {item['stream']}"
         findings.append(_finding(
-            "content.metadata_unsigned",
+            CONTENT_METADATA_UNSIGNED,
             f"{where.get('segment')}: {at} carries {item['key']} = {item['found']!r}, which no signature "
             "covers (a player may list it; it is not evidence)",
             scope=item["scope"], stream=item["stream"], key=item["key"], found=item["found"], **dict(where)))
@@ -729,7 +720,7 @@ def compare_presentation(signed_streams: Sequence[Any], measured: Mapping[int, M
             continue
         signed = signed_presentation(entry)
         if signed is None:
-            findings.append(_finding("content.presentation_altered",
+            findings.append(_finding(CONTENT_PRESENTATION_ALTERED,
                                      f"{where.get('segment')}: stream {index}: the signed presentation is malformed",
                                      stream=index, **dict(where)))
             continue
@@ -737,7 +728,7 @@ def compare_presentation(signed_streams: Sequence[Any], measured: Mapping[int, M
         if entry.get("kind") == "video" and "size" in signed and "size" not in found:
             # No frame of it decodes: a player shows none, and nothing frame-borne can be compared.
             findings.append(_finding(
-                "content.presentation_altered", f"{where.get('segment')}: stream {index} (video): no frame "
+                CONTENT_PRESENTATION_ALTERED, f"{where.get('segment')}: stream {index} (video): no frame "
                 "decodes, so what it presents cannot be compared with the signed presentation",
                 stream=index, field="decoded", **dict(where)))
             keys = [k for k in keys if k in found]
@@ -750,7 +741,7 @@ def compare_presentation(signed_streams: Sequence[Any], measured: Mapping[int, M
             else:
                 text = f"{want} signed, {got} in the file"
             findings.append(_finding(
-                "content.presentation_altered",
+                CONTENT_PRESENTATION_ALTERED,
                 f"{where.get('segment')}: stream {index} ({entry.get('kind')}): {_LABELS.get(key, key)} "
                 f"differs: {text}", stream=index, field=key, expected=want, found=got, **dict(where)))
     return findings

@@ -22,22 +22,29 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .buffer import PreEventBuffer
-from .content import file_digests
-from .errors import JournalError, PolicyError, StateError, ValueError as BwcValueError
-from .journal import Journal
-from .media import CONTAINER_FORMATS, StreamInfo, check_streams
-from .packets import PacketRecord
-from .segment import SegmentInfo, Segmenter, SegmentProgress, salvage
+from bwc_core.capture.buffer import PreEventBuffer
+from bwc_core.format.content import file_digests
+from bwc_core.errors import JournalError, PolicyError, StateError, BwcValueError
+from bwc_core.format.journal import Journal
+from bwc_core.media.source import CONTAINER_FORMATS
+from bwc_core.format.codec import StreamInfo
+from bwc_core.media.writers import check_streams
+from bwc_core.media.packets import PacketRecord
+from bwc_core.capture.segmenter import SegmentInfo, Segmenter, SegmentProgress, salvage
+from bwc_core.format.layout import MEDIA_DIR, UNATTESTED_DIR
 
-__all__ = ["DeactivationReason", "Recorder", "RecorderState", "RecordingPolicy", "RecoveryReport", "progress_body",
-           "segment_body"]
+__all__ = [
+    "DeactivationReason",
+    "Recorder",
+    "RecorderState",
+    "RecordingPolicy",
+    "RecoveryReport",
+    "progress_body",
+    "segment_body",
+]
 
-log = logging.getLogger("bwc_core.recorder")
+log = logging.getLogger("bwc_core.capture.recorder")
 
-MEDIA_DIR = "media"
-#: Where crash recovery moves what no attestation covers (never evidence).
-UNATTESTED_DIR = "unattested"
 #: Seconds of video between two fragment boundaries (keyframes) of a segment
 #: being written, each attested by a ``segment.progress`` record once the
 #: fragment before it is written: a power cut loses at most the fragment in
@@ -808,7 +815,7 @@ def _attested_prefix(path: Path, attested: list[tuple[int, dict[str, str], int]]
     The file is opened without following a link and must be a regular file;
     it is read once, front to back, comparing the digests at each attested size.
     """
-    from .content import FileDigester
+    from bwc_core.format.content import FileDigester
 
     if not attested:
         return None

@@ -16,9 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from ._ringbuf import Ring as _Ring
+from bwc_core._ringbuf import Ring as _Ring
 
-__all__ = ["BufferStats", "PreEventBuffer"]
+__all__ = [
+    "BufferStats",
+    "PreEventBuffer",
+]
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,7 @@ class PreEventBuffer(_Ring):
     ``max_bytes``), :class:`~bwc_core.errors.PacketOrderError` (dts went
     backwards within a stream), :class:`~bwc_core.errors.PacketError`
     (missing pts, unknown kind, changed time base) and
-    :class:`bwc_core.errors.TypeError` (not a packet, strided payload).
+    :class:`bwc_core.errors.BwcTypeError` (not a packet, strided payload).
     """
 
     def __init__(

@@ -15,9 +15,15 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import errors
+from bwc_core import errors
 
-__all__ = ["COMMON_FIELDS", "DEACTIVATION_REASONS", "EVENT_KINDS", "RECORD_FIELDS", "check_fields"]
+__all__ = [
+    "COMMON_FIELDS",
+    "DEACTIVATION_REASONS",
+    "EVENT_KINDS",
+    "RECORD_FIELDS",
+    "check_fields",
+]
 
 Check = Callable[[Any], None]
 
@@ -283,9 +289,9 @@ def check_fields(body: Mapping[str, Any]) -> None:
     rtype = body["type"]
     check = RECORD_FIELDS.get(rtype)
     if check is None:
-        raise errors.ValueError(f"record type {rtype!r} has no field table")
+        raise errors.BwcValueError(f"record type {rtype!r} has no field table")
     try:
         check(body)
     except _Invalid as exc:
         where = rtype + "".join(reversed(exc.path))
-        raise errors.ValueError(f"{where}: {exc.what}") from None
+        raise errors.BwcValueError(f"{where}: {exc.what}") from None

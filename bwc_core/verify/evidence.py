@@ -10,7 +10,7 @@ returns a :class:`Report`: findings as data, and three verdicts kept apart:
 * **origin**: was it signed by a trusted, valid, unrevoked device key.
 
 Every finding code is stable, registered in
-:data:`bwc_core.findings.CODES` (this module's, the journal's and the
+:data:`bwc_core.format.findings.CODES` (this module's, the journal's and the
 exhibit's) and documented in ``docs/findings.md``.
 
 What is read, in order: the journal (chain, signatures, certificates,
@@ -41,276 +41,76 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from .errors import BwcError, JournalError, ValueError as BwcValueError
-from .findings import Finding, Severity, Verdict, register
-from .findings import finding as _finding
-from .envelope import Envelope
-from .journal import JOURNAL_NAME, Journal, Record, read_lines
-from .keys import Certificate, RevocationList, TrustAnchors
-from . import presentation as _presentation  # noqa: F401 - registers content.presentation_altered
-from .presentation import header_declares_streams
+from bwc_core.errors import BwcError, JournalError, BwcValueError
+from bwc_core.format.findings import Finding, Severity, Verdict, register
+from bwc_core.format.findings import finding as _finding
+from bwc_core.format.envelope import Envelope
+from bwc_core.format.layout import JOURNAL_NAME
+from bwc_core.format.journal import Journal, Record, read_lines
+from bwc_core.format.keys import Certificate, RevocationList, TrustAnchors
+from bwc_core.media import presentation as _presentation  # noqa: F401 - registers content.presentation_altered
+from bwc_core.media.presentation import header_declares_streams
+from bwc_core.format.layout import EXHIBIT_MANIFEST, MEDIA_DIR, safe_rel
+from bwc_core.verify.model import RecordingReport, Report, SegmentReport, frac, iso
+from bwc_core.format.findings import (
+    CONTENT_ALTERED,
+    CONTENT_CONFIG_ALTERED,
+    CONTENT_CONTAINER_CHANGED,
+    CONTENT_DEMUX_IRREGULAR,
+    CONTENT_PACKET_ALTERED,
+    CONTENT_PACKET_INSERTED,
+    CONTENT_PACKET_MISSING,
+    CONTENT_PACKET_REORDERED,
+    CONTENT_PRESENTATION_ALTERED,
+    CONTENT_TIME_SHIFTED,
+    CONTENT_TIMING_ALTERED,
+    CONTENT_TIMING_GAP,
+    CONTENT_TIMING_GAP_RECOVERED,
+    CONTENT_TIMING_SHIFTED,
+    EVIDENCE_STRAY_FILE,
+    JOURNAL_HEAD_MISMATCH,
+    JOURNAL_HEAD_MISSING,
+    JOURNAL_MALFORMED_LINE,
+    RECORDING_IMPORT_FAILED,
+    RECORDING_RECOVERED,
+    RECORDING_REOPENED,
+    RECORDING_SEGMENT_COUNT,
+    RECORDING_UNCLOSED,
+    RECORDING_UNOPENED,
+    SEGMENT_APPENDED,
+    SEGMENT_BAD_PATH,
+    SEGMENT_DIGEST_MISMATCH,
+    SEGMENT_DIGEST_UNKNOWN,
+    SEGMENT_DUPLICATE,
+    SEGMENT_INDEX_GAP,
+    SEGMENT_LEAVES_MISMATCH,
+    SEGMENT_LEAVES_MISSING,
+    SEGMENT_LOST,
+    SEGMENT_LOST_ALTERED,
+    SEGMENT_MISPLACED,
+    SEGMENT_MISSING,
+    SEGMENT_PRE_EVENT,
+    SEGMENT_RECOVERED_UNATTESTED,
+    SEGMENT_SIZE_MISMATCH,
+    SEGMENT_SWAPPED,
+    SEGMENT_UNATTESTED,
+    SEGMENT_UNATTESTED_KEPT,
+    SEGMENT_UNEXPECTED,
+    SEGMENT_UNREADABLE,
+)
 
 __all__ = [
-    "FINDING_CODES",
-    "Report",
-    "RecordingReport",
-    "SegmentReport",
     "verify_evidence",
 ]
 
-MEDIA_DIR = "media"
-REPORT_FORMAT = "bwc-core verify report"
 #: Findings of one code reported individually per segment; the rest are summarised.
 MAX_PACKET_FINDINGS = 10
 
-I, C, O = Verdict.INTEGRITY, Verdict.COMPLETENESS, Verdict.ORIGIN
-E, W, N = Severity.ERROR, Severity.WARNING, Severity.INFO
 
 # code -> (verdict, severity, meaning); docs/findings.md mirrors this table.
-FINDING_CODES: dict[str, tuple[Verdict, Severity, str]] = register({
-    "journal.head_missing": (C, E, "a head known from elsewhere (--head) is past the journal's end: records were removed"),
-    "journal.head_mismatch": (I, E, "the record at a known head's seq is not the record that head names"),
-    "recording.unclosed": (C, E, "a recording was opened and never closed"),
-    "recording.recovered": (C, N, "a recording was closed by crash recovery (power loss)"),
-    "recording.import_failed": (C, W, "bwc seal failed part-way: the recording holds only part of its source"),
-    "recording.unopened": (C, E, "a segment or close names a recording that was never opened"),
-    "recording.reopened": (I, E, "one recording id is opened twice"),
-    "recording.segment_count": (C, E, "recording.close counts a different number of segments than journaled"),
-    "segment.missing": (C, E, "a journaled segment file is absent"),
-    "segment.bad_path": (I, E, "a record names a path outside media/, or the file is a link"),
-    "segment.size_mismatch": (I, E, "a segment file's size differs from the signed size"),
-    "segment.digest_mismatch": (I, E, "a segment file's digest differs from the signed digest"),
-    "segment.digest_unknown": (I, W, "a signed digest uses an algorithm this verifier lacks"),
-    "segment.unreadable": (I, E, "a segment file cannot be demuxed as media"),
-    "segment.leaves_missing": (C, E, "a segment's .leaves sidecar is absent or unreadable"),
-    "segment.leaves_mismatch": (I, E, "a .leaves sidecar differs from the signed one"),
-    "segment.index_gap": (C, E, "segment indices of a recording skip a number"),
-    "segment.duplicate": (I, E, "two segment records name one file, or one index twice"),
-    "segment.misplaced": (I, E, "a file holds another record's segment (same or other recording)"),
-    "segment.swapped": (I, E, "two segment files were exchanged with each other"),
-    "segment.unexpected": (I, E, "a file in the evidence directory that no signed record names, and that FFmpeg "
-                           "can open as media or that is not a regular file (inserted)"),
-    "evidence.stray_file": (I, W, "a regular file no signed record names that FFmpeg cannot open as media "
-                            "(OS litter such as .DS_Store): a player presents nothing from it; not evidence"),
-    "segment.lost": (C, W, "crash recovery or a failed import left a segment file unjournaled (its footage is not committed)"),
-    "segment.lost_altered": (I, E, "a file a recovery or import_failed record lists as lost differs from the bytes it signed"),
-    "segment.recovered_unattested": (I, E, "a segment journaled by crash recovery is not a prefix a segment.progress record of its file attests"),
-    "segment.unattested": (I, E, "a file under media/ holds bytes crash recovery set aside as unattested (presented as evidence)"),
-    "segment.unattested_kept": (C, W, "a file kept beside the evidence under unattested/ that a signed recovery "
-                                "record names: no signature covers it; not evidence"),
-    "segment.pre_event": (I, W, "pre-event flags disagree with the recording.open record"),
-    "segment.appended": (I, E, "bytes were added after the signed file (its first bytes are the signed file)"),
-    "content.container_changed": (I, W, "file bytes differ but the packets are the signed ones (stream-copy remux)"),
-    "content.timing_shifted": (I, N, "timing equal to the signed timing within the container's rounding after one constant offset a stream copy produces"),
-    "content.timing_altered": (I, E, "packets moved in time beyond the container's rounding"),
-    "content.time_shifted": (I, E, "the whole segment moved in time by an offset no documented stream-copy remux produces"),
-    "content.demux_irregular": (I, E, "re-demuxing the file met an irregularity (dts going backwards, a packet without pts "
-                                "or of an undeclared stream, a demux error): a player may show what follows, unsigned"),
-    "content.config_altered": (I, E, "a stream's codec configuration differs from the signed one"),
-    "content.packet_altered": (I, E, "a packet's bytes differ from the signed packet"),
-    "content.packet_missing": (C, E, "a signed packet is absent from the file"),
-    "content.packet_inserted": (I, E, "the file holds a packet that was never signed"),
-    "content.packet_reordered": (I, E, "a signed packet appears at another position in its stream"),
-    "content.altered": (I, E, "the re-demuxed content root differs from the signed root"),
-    "content.timing_gap": (C, E, "video timing jumps or overlaps between consecutive segments by more than a frame"),
-    "content.timing_gap_recovered": (C, W, "video timing jumps after a segment crash recovery salvaged up to its last attested prefix"),
-})
-
-
-
-
-def _iso(ns: int | None) -> str | None:
-    if not isinstance(ns, int):
-        return None
-    when = _dt.datetime.fromtimestamp(ns / 1e9, tz=_dt.timezone.utc)
-    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _frac(value: Any) -> Fraction | None:
-    """``[num, den]`` from a record as a Fraction (None if malformed)."""
-    if (isinstance(value, list) and len(value) == 2 and all(type(v) is int for v in value)
-            and value[1] > 0):
-        return Fraction(value[0], value[1])
-    return None
 
 
 # --- the report ---------------------------------------------------------------------------
-
-
-@dataclass
-class SegmentReport:
-    """One journaled segment: the signed facts and what the file turned out to be.
-
-    ``status`` is ``ok``, ``container_changed``, ``altered``, ``missing``,
-    ``misplaced``, ``swapped``, ``unreadable``, ``bad_path`` or
-    ``unattested`` (journaled by crash recovery, but no ``segment.progress``
-    record attests those bytes).
-    """
-
-    index: int | None
-    path: str
-    size: int | None
-    digests: dict[str, str]
-    content_root: str | None
-    pre_event: bool
-    recovered: bool
-    seq: int
-    status: str = "ok"
-    measured: dict[str, Any] = field(default_factory=dict)
-    start: Fraction | None = None
-    end: Fraction | None = None
-    #: The signed ``segment`` record body (chunk table, spans, streams).
-    body: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "index": self.index,
-            "path": self.path,
-            "size": self.size,
-            "digests": dict(self.digests),
-            "content_root": self.content_root,
-            "pre_event": self.pre_event,
-            "recovered": self.recovered,
-            "status": self.status,
-            "seq": self.seq,
-            "start": None if self.start is None else [self.start.numerator, self.start.denominator],
-            "end": None if self.end is None else [self.end.numerator, self.end.denominator],
-        }
-        if self.measured:
-            out["measured"] = dict(self.measured)
-        return out
-
-
-@dataclass
-class RecordingReport:
-    """One recording: how it opened and closed, its segments and its events."""
-
-    id: str
-    trigger: str | None = None
-    officer: str | None = None
-    policy: dict[str, Any] | None = None
-    opened: int | None = None  # unix ns
-    closed: int | None = None
-    close_reason: str | None = None
-    open_seq: int | None = None
-    close_seq: int | None = None
-    pre_event: dict[str, Any] | None = None
-    segments: list[SegmentReport] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
-
-    def event_summary(self) -> dict[str, Any]:
-        """Counts of each event kind, and every deactivation with its reason."""
-        counts: dict[str, int] = defaultdict(int)
-        for e in self.events:
-            counts[e["kind"]] += 1
-        return {
-            "deactivations": [
-                {k: e.get(k) for k in ("time", "reason", "note", "seq", "last_frame")}
-                for e in self.events if e["kind"] == "deactivate"
-            ],
-            "mutes": counts["mute"],
-            "unmutes": counts["unmute"],
-            "markers": [{"time": e.get("time"), "label": e.get("label"), "seq": e["seq"]}
-                        for e in self.events if e["kind"] == "marker"],
-            "notices": counts["notice"],
-            "counts": dict(sorted(counts.items())),
-        }
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "trigger": self.trigger,
-            "officer": self.officer,
-            "policy": self.policy,
-            "opened": self.opened,
-            "opened_utc": _iso(self.opened),
-            "closed": self.closed,
-            "closed_utc": _iso(self.closed),
-            "close_reason": self.close_reason,
-            "pre_event": self.pre_event,
-            "segments": [s.to_json() for s in self.segments],
-            "events": list(self.events),
-            "event_summary": self.event_summary(),
-        }
-
-
-@dataclass
-class Report:
-    """The outcome of verifying one evidence directory.
-
-    ``ok`` is True when no finding has severity ``error``; ``verdicts`` maps
-    integrity, completeness and origin to ``"pass"`` or ``"fail"`` each.
-    """
-
-    path: str
-    findings: list[Finding] = field(default_factory=list)
-    recordings: list[RecordingReport] = field(default_factory=list)
-    device: dict[str, Any] = field(default_factory=dict)
-    trust: dict[str, Any] = field(default_factory=dict)
-    journal: dict[str, Any] = field(default_factory=dict)
-    events: list[dict[str, Any]] = field(default_factory=list)  # not inside a recording
-    bytes_checked: int = 0
-
-    @property
-    def verdicts(self) -> dict[str, str]:
-        failed = {f.verdict for f in self.findings if f.failed}
-        return {v.value: ("fail" if v in failed else "pass") for v in Verdict}
-
-    @property
-    def ok(self) -> bool:
-        return not any(f.failed for f in self.findings)
-
-    def codes(self) -> set[str]:
-        """The distinct finding codes (handy in tests and scripts)."""
-        return {f.code for f in self.findings}
-
-    def summary(self) -> dict[str, Any]:
-        """What an auditor counts: activations, deactivations and reasons, gaps, failures."""
-        reasons: dict[str, int] = defaultdict(int)
-        counts: dict[str, int] = defaultdict(int)
-        for rec in self.recordings:
-            for e in rec.events:
-                counts[e["kind"]] += 1
-                if e["kind"] == "deactivate":
-                    reasons[str(e.get("reason"))] += 1
-        for e in self.events:
-            counts[e["kind"]] += 1
-        return {
-            "activations": sum(1 for r in self.recordings if r.open_seq is not None),
-            "deactivations": counts["deactivate"],
-            "deactivation_reasons": dict(sorted(reasons.items())),
-            "mutes": counts["mute"],
-            "sleeps": counts["sleep"],
-            "markers": counts["marker"],
-            "notices": counts["notice"],
-            "segments": sum(len(r.segments) for r in self.recordings),
-            "gaps": sum(1 for f in self.findings
-                        if f.code in ("journal.gap", "segment.index_gap", "content.timing_gap",
-                                      "segment.missing")),
-            "errors": sum(1 for f in self.findings if f.failed),
-            "warnings": sum(1 for f in self.findings if f.severity is Severity.WARNING),
-        }
-
-    def to_json(self) -> dict[str, Any]:
-        """The ``bwc verify --json`` object (see docs/cli.md)."""
-        from . import __version__
-
-        return {
-            "format": REPORT_FORMAT,
-            "version": 1,
-            "bwc_core": __version__,
-            "path": self.path,
-            "ok": self.ok,
-            "verdicts": self.verdicts,
-            "device": self.device,
-            "trust": self.trust,
-            "journal": self.journal,
-            "recordings": [r.to_json() for r in self.recordings],
-            "events": list(self.events),
-            "summary": self.summary(),
-            "bytes_checked": self.bytes_checked,
-            "findings": [f.to_json() for f in self.findings],
-        }
 
 
 # --- measuring files (thread-safe, no findings yet) ---------------------------------------
@@ -336,20 +136,20 @@ class _Measured:
     leaves_error: str | None = None
     #: What a file whose bytes are not the signed ones presents beyond its packets (presentation,
     #: unsigned container metadata, last-frame holds, stated durations:
-    #: :class:`bwc_core.presentation.FileMeasurement`), else None.
+    #: :class:`bwc_core.media.presentation.FileMeasurement`), else None.
     presentation: Any = None
     presentation_error: str | None = None
 
 
 def _new_hasher(name: str) -> Any:
-    from ._fmp4 import new_hasher
+    from bwc_core.verify.io import new_hasher
 
     return new_hasher(name)
 
 
 def _lstat_regular(path: Path) -> tuple[bool, bool]:
     """(exists, is_link_or_special)."""
-    from ._fmp4 import lstat_regular
+    from bwc_core.verify.io import lstat_regular
 
     return lstat_regular(path)
 
@@ -363,12 +163,8 @@ def _lstat_regular(path: Path) -> tuple[bool, bool]:
 # configuration are found in the packets). A root that differs from the
 # signed one is always recomputed with the default probe, so the options can
 # only make a match faster, never turn one into a finding.
-#: The manifest that makes a folder a court exhibit (see :mod:`bwc_core.exhibit`).
-EXHIBIT_MANIFEST = "exhibit.json"
 
 _LIGHT_PROBE = {"analyzeduration": "0", "probesize": "32", "skip_frame": "all"}
-
-
 
 
 #: Bounds of the probe of an unexpected file (format 1.4, section 2.11): a
@@ -381,7 +177,7 @@ _PRESENT_MAX_PACKETS = 256
 _TEXT_FORMATS = frozenset({"tty"})
 
 
-def _presentable(path: Path) -> bool:
+def presentable(path: Path) -> bool:
     """True when FFmpeg opens the regular file *path* as media and demuxes a non-empty packet of it.
 
     What a player given this file can present (a video, a picture, a subtitle
@@ -416,20 +212,20 @@ def _unexpected_finding(full: Path, rel: str, note: str = "") -> Finding:
     except OSError:
         regular = False
     if not regular:
-        return _finding("segment.unexpected", f"{rel} is named by no signed record and is not a regular "
+        return _finding(SEGMENT_UNEXPECTED, f"{rel} is named by no signed record and is not a regular "
                         "file", file=rel)
-    if _presentable(full):
-        return _finding("segment.unexpected", f"{rel} is named by no signed record and FFmpeg can open it "
+    if presentable(full):
+        return _finding(SEGMENT_UNEXPECTED, f"{rel} is named by no signed record and FFmpeg can open it "
                         f"as media{note}", file=rel)
-    return _finding("evidence.stray_file", f"{rel} is named by no signed record; FFmpeg cannot open it as "
+    return _finding(EVIDENCE_STRAY_FILE, f"{rel} is named by no signed record; FFmpeg cannot open it as "
                     f"media, so a player presents nothing from it (not evidence){note}", file=rel)
 
 
-def _content_of(path: Path, options: dict[str, str] | None = None, salvage: bool = False,
+def content_of(path: Path, options: dict[str, str] | None = None, salvage: bool = False,
                 origin: Fraction | None = None, info: dict[str, Any] | None = None) -> tuple[Any, list[str]]:
     """The re-demuxed content commitment, tolerant of damage, and its irregularities.
 
-    Unlike :func:`bwc_core.content.content_root`, a packet that cannot be
+    Unlike :func:`bwc_core.media.commit.content_root`, a packet that cannot be
     framed (cut NAL unit) is skipped and demuxing stops at the first
     unreadable spot, so a truncated or damaged file still yields the packets
     it holds and the verifier can name the ones missing or altered. The
@@ -440,22 +236,22 @@ def _content_of(path: Path, options: dict[str, str] | None = None, salvage: bool
     returned problems (format section 1.13): never a silent stop. With
     *salvage* (a segment journaled as ``recovered``) the packets are those
     crash recovery committed: the ones before the first sample cut short (see
-    :func:`bwc_core.segment.salvage`); where salvage stopped is a problem too.
+    :func:`bwc_core.capture.segmenter.salvage`); where salvage stopped is a problem too.
     *info*, when given, receives the demuxer's ``format`` name.
     """
-    from .content import _demux_content
-    from .media import MediaSource
+    from bwc_core.media.commit import demux_content
+    from bwc_core.media.source import MediaSource
 
     problems: list[str] = []
     # Named by file name: problems become findings that name the segment already.
     with MediaSource(path, options=options, salvage=salvage, name=os.path.basename(path)) as src:
         if info is not None:
             info["format"] = src.format
-        return _demux_content(src, salvage=salvage, problems=problems, origin=origin), problems
+        return demux_content(src, salvage=salvage, problems=problems, origin=origin), problems
 
 
 def _from_read(r: Any, algorithms: Sequence[str]) -> _Measured:
-    """A :class:`_Measured` from a worker's :func:`bwc_core._fmp4.read_segment` result."""
+    """A :class:`_Measured` from a worker's :func:`bwc_core.verify.io.read_segment` result."""
     m = _Measured()
     m.exists, m.link, m.error = r.exists, r.link, r.error
     if m.exists and not m.link and m.error is None:
@@ -487,7 +283,7 @@ def _bytes_differ(m: _Measured, signed: SegmentReport | None) -> bool:
 
 def _measure_presentation(path: Path) -> tuple[Any, str | None]:
     """(FileMeasurement, error) of a file whose bytes differ from the signed ones; never raises."""
-    from .presentation import measure_file
+    from bwc_core.media.presentation import measure_file
 
     try:
         return measure_file(path), None
@@ -500,7 +296,7 @@ def _measure_presentation(path: Path) -> tuple[Any, str | None]:
 def _settle(m: _Measured, signed: SegmentReport | None, leaves_path: Path | None,
             leaves_algorithms: Sequence[str], demuxed: tuple[Any, list[str], str | None, str | None] | None) -> None:
     """Content (the accepted one-pass root, or FFmpeg's *demuxed* reading) and the sidecar."""
-    from .content import leaves_bytes, parse_leaves
+    from bwc_core.format.content import leaves_bytes, parse_leaves
 
     if m.exists and not m.link and m.error is None:
         if _accepted(m, signed):
@@ -552,12 +348,12 @@ def _demux_file(path: Path, expected_root: str | None = None,
     try:
         if expected_root is not None and header_declares_streams(path):
             try:
-                content, problems = _content_of(path, _LIGHT_PROBE, salvage, info=info)
+                content, problems = content_of(path, _LIGHT_PROBE, salvage, info=info)
                 if not problems and content.root.hex() == expected_root:
                     return content, problems, None, info.get("format")
             except (BwcError, OSError, ValueError):
                 pass
-        content, problems = _content_of(path, None, salvage, info=info)
+        content, problems = content_of(path, None, salvage, info=info)
         return content, problems, None, info.get("format")
     except (BwcError, OSError, ValueError) as exc:
         return None, [], str(exc), info.get("format")
@@ -585,19 +381,19 @@ class _Lost:
     absent: bool = False  # format 1.4: moved aside by recovery; a file at this path is unattested
 
 
-def _lost_files(body: dict[str, Any], rid: str, seq: int, lost: dict[str, _Lost], why: str | None = None) -> None:
+def lost_files(body: dict[str, Any], rid: str, seq: int, lost: dict[str, _Lost], why: str | None = None) -> None:
     """The lost files of one record: ``lost`` paths, their signed bytes from ``lost_files``."""
     why = why or _Lost.why
     paths = body.get("lost") if isinstance(body.get("lost"), list) else []
     for value in paths:
-        rel = _safe_rel(value)
+        rel = safe_rel(value)
         if rel is not None:
             lost[rel] = _Lost(rid, seq, why)
     files = body.get("lost_files") if isinstance(body.get("lost_files"), list) else []
     for entry in files:
         if not isinstance(entry, dict):
             continue
-        rel = _safe_rel(entry.get("file"))
+        rel = safe_rel(entry.get("file"))
         digests = entry.get("digests")
         if rel is None or not isinstance(digests, dict):
             continue
@@ -607,7 +403,7 @@ def _lost_files(body: dict[str, Any], rid: str, seq: int, lost: dict[str, _Lost]
         item.digests = {str(k): str(v) for k, v in digests.items()}
         leaves = entry.get("leaves")
         if isinstance(leaves, dict) and isinstance(leaves.get("digests"), dict):
-            leaves_rel = _safe_rel(leaves.get("file"))
+            leaves_rel = safe_rel(leaves.get("file"))
             if leaves_rel is not None:
                 size = leaves.get("size") if type(leaves.get("size")) is int else None
                 lost[leaves_rel] = _Lost(rid, seq, why, item.index, size,
@@ -633,7 +429,7 @@ def _safe_aside(value: Any) -> str | None:
     if not isinstance(value, str) or "/" not in value:
         return None
     top, rest = value.split("/", 1)
-    if not re.fullmatch(r"unattested(-[0-9]+)?", top) or _safe_rel(rest) is None:
+    if not re.fullmatch(r"unattested(-[0-9]+)?", top) or safe_rel(rest) is None:
         return None
     return value
 
@@ -652,19 +448,6 @@ def _aside_index(rel: str, rid: str) -> int | None:
 def _aside_origin(rel: str) -> str:
     """The media/ path a set-aside file was found at."""
     return rel.split("/", 1)[1]
-
-
-def _safe_rel(value: Any) -> str | None:
-    """A journaled path if it is a plain relative path under media/, else None."""
-    if not isinstance(value, str) or not value or "\\" in value or "\x00" in value:
-        return None
-    norm = posixpath.normpath(value)
-    if norm != value or norm.startswith("/") or norm.startswith("../") or norm == "..":
-        return None
-    parts = norm.split("/")
-    if len(parts) < 2 or parts[0] != MEDIA_DIR or any(p in ("", ".", "..") for p in parts):
-        return None
-    return norm
 
 
 def _load_anchors(anchors: TrustAnchors, revocations: Iterable[RevocationList | str | os.PathLike[str]] | None) -> None:
@@ -708,12 +491,12 @@ def verify_evidence(
     Linux), which avoids the interpreter lock between workers
     (what the ``bwc`` command does; a library caller with threads of its own
     should keep the default, as forking a multi-threaded process is unsafe).
-    ``prefetched`` (a :class:`bwc_core._fmp4.Prefetch` of this directory,
+    ``prefetched`` (a :class:`bwc_core.verify.io.Prefetch` of this directory,
     started before the journal is read) supplies files already read and the
     worker pool. ``anchors=None`` checks everything but origin (an info
     finding ``cert.unchecked`` says so). A court exhibit (folder with
     ``exhibit.json`` or a zip) is checked by
-    :func:`bwc_core.exhibit.verify_exhibit` unless ``follow_exhibit`` is
+    :func:`bwc_core.verify.exhibit.verify_exhibit` unless ``follow_exhibit`` is
     false. ``heads`` are ``(seq, record hash hex)`` pairs known from outside
     the journal (a dock's receipt, an earlier audit): the only way to see
     records removed from its end (``journal.head_missing``; a different
@@ -727,16 +510,6 @@ def verify_evidence(
     heads = list(heads)
     if not root.exists():
         raise JournalError(f"{root}: no such file or directory")
-    # A court exhibit: a folder with exhibit.json, or a zip (the exhibit module,
-    # with zipfile and the report renderer, loads only then).
-    if follow_exhibit and (root.is_file() or (root / EXHIBIT_MANIFEST).is_file()):
-        from .exhibit import is_exhibit, verify_exhibit
-
-        if is_exhibit(root):  # a court exhibit (folder with exhibit.json, or .zip)
-            if heads:
-                raise BwcValueError(f"{root}: an exhibit holds a journal excerpt; known heads apply to the "
-                                    "device's evidence directory")
-            return verify_exhibit(root, anchors, revocations=revocations, progress=progress)
     if root.is_file() and root.name == JOURNAL_NAME:
         root = root.parent
     if not root.is_dir():
@@ -776,8 +549,8 @@ def verify_evidence(
     records.sort(key=lambda r: (r.seq, r.line))
     if records:
         report.journal = {"records": len(records), "head_seq": records[-1].seq,
-                          "head": records[-1].hash_hex, "first_time": _iso(records[0].time),
-                          "last_time": _iso(records[-1].time)}
+                          "head": records[-1].hash_hex, "first_time": iso(records[0].time),
+                          "last_time": iso(records[-1].time)}
 
     _check_heads(journal.records, heads, report)
     lost: dict[str, _Lost] = {}
@@ -787,7 +560,7 @@ def verify_evidence(
     for s in segs:
         if s.unattested:
             s.report.status = "unattested"
-    # An exhibit folder (verified through bwc_core.exhibit) accounts for its other files itself.
+    # An exhibit folder (verified through bwc_core.exhibit.build) accounts for its other files itself.
     _check_unexpected(root, segs, report, prefetched, lost, aside,
                       whole=follow_exhibit or not (root / EXHIBIT_MANIFEST).is_file())
     _check_continuity(report, [*lost.values(), *aside.values()])
@@ -806,12 +579,12 @@ def _check_heads(records: list[Record], heads: Iterable[tuple[int, str]], report
         if seq not in by_seq:
             if seq > last:
                 report.findings.append(_finding(
-                    "journal.head_missing", f"the known head seq {seq} ({digest[:16]}…) is past the journal's "
+                    JOURNAL_HEAD_MISSING, f"the known head seq {seq} ({digest[:16]}…) is past the journal's "
                     f"last record (seq {last}): records were removed from its end", **where, last_seq=last))
             # a seq inside the journal but absent is a journal.gap already
         elif digest not in by_seq[seq]:
             report.findings.append(_finding(
-                "journal.head_mismatch", f"the record at seq {seq} is not the known head {digest[:16]}… "
+                JOURNAL_HEAD_MISMATCH, f"the record at seq {seq} is not the known head {digest[:16]}… "
                 f"(found {sorted(by_seq[seq])[0][:16]}…)", **where))
 
 
@@ -852,7 +625,7 @@ def _walk_records(records: list[Record], report: Report, lost: dict[str, _Lost],
         if rec.type == "recording.open" and rid is not None:
             r = recs.get(rid)
             if r is not None and r.open_seq is not None:
-                add(_finding("recording.reopened", f"recording {rid} opened again at seq {rec.seq} "
+                add(_finding(RECORDING_REOPENED, f"recording {rid} opened again at seq {rec.seq} "
                              f"(first at seq {r.open_seq})", recording=rid, seq=rec.seq))
                 continue
             r = recording(rid)
@@ -861,14 +634,14 @@ def _walk_records(records: list[Record], report: Report, lost: dict[str, _Lost],
             r.policy = body.get("policy") if isinstance(body.get("policy"), dict) else None
             r.pre_event = body.get("pre_event") if isinstance(body.get("pre_event"), dict) else None
             if open_now is not None and recs[open_now].close_seq is None:
-                add(_finding("recording.unclosed", f"recording {open_now} was never closed "
+                add(_finding(RECORDING_UNCLOSED, f"recording {open_now} was never closed "
                              f"(recording {rid} opened at seq {rec.seq})", recording=open_now))
                 recs[open_now].close_reason = "never closed"
             open_now = rid
         elif rec.type == "recording.close" and rid is not None:
             r = recs.get(rid)
             if r is None or r.open_seq is None:
-                add(_finding("recording.unopened", f"seq {rec.seq}: closes recording {rid}, "
+                add(_finding(RECORDING_UNOPENED, f"seq {rec.seq}: closes recording {rid}, "
                              "which was never opened", recording=rid, seq=rec.seq))
                 r = recording(rid)
             r.close_seq, r.closed = rec.seq, rec.time
@@ -876,16 +649,16 @@ def _walk_records(records: list[Record], report: Report, lost: dict[str, _Lost],
             journaled = sum(1 for s in segs if s.recording == rid)
             count = body.get("segments")
             if type(count) is int and count != journaled:
-                add(_finding("recording.segment_count",
+                add(_finding(RECORDING_SEGMENT_COUNT,
                              f"recording {rid}: close counts {count} segment(s), {journaled} journaled",
                              recording=rid, seq=rec.seq, expected=count, found=journaled))
             if r.close_reason == "import_failed":
-                _lost_files(body, rid, rec.seq, lost, "a failed import left this file, never journaled")
-                add(_finding("recording.import_failed", f"recording {rid}: the import failed part-way "
+                lost_files(body, rid, rec.seq, lost, "a failed import left this file, never journaled")
+                add(_finding(RECORDING_IMPORT_FAILED, f"recording {rid}: the import failed part-way "
                              f"(recording.close at seq {rec.seq}); it holds {journaled} segment(s) of its "
                              "source", recording=rid, seq=rec.seq))
             if rid in recovered or r.close_reason == "power_loss":
-                add(_finding("recording.recovered",
+                add(_finding(RECORDING_RECOVERED,
                              f"recording {rid} was closed by crash recovery ({r.close_reason})",
                              recording=rid, seq=rec.seq))
             if open_now == rid:
@@ -896,10 +669,10 @@ def _walk_records(records: list[Record], report: Report, lost: dict[str, _Lost],
                 progress[(rid, body["file"])].append((body.get("size"), digests, body.get("index")))
         elif rec.type == "recovery" and rid is not None:
             recovered.add(rid)
-            _lost_files(body, rid, rec.seq, lost)
+            lost_files(body, rid, rec.seq, lost)
             if isinstance(body.get("unattested"), list):  # format 1.4: nothing found is signed
                 for value in body.get("lost") if isinstance(body.get("lost"), list) else []:
-                    rel = _safe_rel(value)
+                    rel = safe_rel(value)
                     if rel is not None and rel in lost:
                         lost[rel].absent = True
                         indices = {i for _, _, i in progress.get((rid, rel), []) if type(i) is int}
@@ -912,16 +685,16 @@ def _walk_records(records: list[Record], report: Report, lost: dict[str, _Lost],
                         aside[rel] = _Lost(rid, rec.seq, "crash recovery set this aside: no attestation covers it",
                                            _aside_index(rel, rid))
             recording(rid).events.append({"kind": "recovery", "seq": rec.seq, "time": rec.time,
-                                          "time_utc": _iso(rec.time), "salvaged": body.get("salvaged"),
+                                          "time_utc": iso(rec.time), "salvaged": body.get("salvaged"),
                                           "lost": body.get("lost")})
         elif rec.type == "segment":
             if rid is None or rid not in recs or recs[rid].open_seq is None:
-                add(_finding("recording.unopened", f"seq {rec.seq}: segment of recording {rid!r}, "
+                add(_finding(RECORDING_UNOPENED, f"seq {rec.seq}: segment of recording {rid!r}, "
                              "which was never opened", recording=rid, seq=rec.seq))
             r = recording(rid) if rid is not None else recording("(none)")
-            rel = _safe_rel(body.get("file"))
+            rel = safe_rel(body.get("file"))
             leaves = body.get("leaves") if isinstance(body.get("leaves"), dict) else {}
-            leaves_rel = _safe_rel(leaves.get("file"))
+            leaves_rel = safe_rel(leaves.get("file"))
             digests = body.get("digests") if isinstance(body.get("digests"), dict) else {}
             index = body.get("index") if type(body.get("index")) is int else None
             sr = SegmentReport(
@@ -929,7 +702,7 @@ def _walk_records(records: list[Record], report: Report, lost: dict[str, _Lost],
                 digests={str(k): str(v) for k, v in digests.items()},
                 content_root=body.get("content_root") if isinstance(body.get("content_root"), str) else None,
                 pre_event=body.get("pre_event") is True, recovered=body.get("recovered") is True,
-                seq=rec.seq, start=_frac(body.get("start")), end=_frac(body.get("end")), body=body,
+                seq=rec.seq, start=frac(body.get("start")), end=frac(body.get("end")), body=body,
             )
             r.segments.append(sr)
             segs.append(_Seg(rec, body, rid, rel, leaves_rel, sr))
@@ -938,17 +711,17 @@ def _walk_records(records: list[Record], report: Report, lost: dict[str, _Lost],
                     and all(sr.digests.get(k) == v for k, v in digests.items())
                     for size, digests, _ in progress.get((rid, body.get("file")), [])):
                 segs[-1].unattested = True
-                add(_finding("segment.recovered_unattested",
+                add(_finding(SEGMENT_RECOVERED_UNATTESTED,
                              f"{body.get('file')}: journaled by crash recovery (seq {rec.seq}) as {sr.size} bytes "
                              "that no segment.progress record of the file attests: recovery signed what it "
                              "found, not what the camera recorded", segment=rel, recording=rid, seq=rec.seq))
         elif rec.type == "event":
             kind = body.get("kind")
             if not isinstance(kind, str):  # signed, but unusable: counted nowhere, reported
-                add(_finding("journal.malformed_line", f"line {rec.line}: seq {rec.seq}: event kind is not a "
+                add(_finding(JOURNAL_MALFORMED_LINE, f"line {rec.line}: seq {rec.seq}: event kind is not a "
                              "string", line=rec.line, seq=rec.seq))
                 continue
-            entry = {"kind": kind, "seq": rec.seq, "time": rec.time, "time_utc": _iso(rec.time)}
+            entry = {"kind": kind, "seq": rec.seq, "time": rec.time, "time_utc": iso(rec.time)}
             for k in ("reason", "note", "label", "last_frame", "media", "discarded"):
                 if k in body and body[k] is not None:
                     entry[k] = body[k]
@@ -958,7 +731,7 @@ def _walk_records(records: list[Record], report: Report, lost: dict[str, _Lost],
                 report.events.append(entry)
     for r in report.recordings:
         if r.open_seq is not None and r.close_seq is None and r.close_reason != "never closed":
-            add(_finding("recording.unclosed", f"recording {r.id} (opened at seq {r.open_seq}) "
+            add(_finding(RECORDING_UNCLOSED, f"recording {r.id} (opened at seq {r.open_seq}) "
                          "has no recording.close", recording=r.id, seq=r.open_seq))
     return segs
 
@@ -966,10 +739,10 @@ def _walk_records(records: list[Record], report: Report, lost: dict[str, _Lost],
 def _pool(workers: int, processes: bool) -> Executor:
     """Threads, or forked processes when asked for, on Linux, with no other
     thread running (forking beside threads can deadlock the child)."""
-    from . import _fmp4
+    from bwc_core.verify import io as _fmp4
 
     if processes and _fmp4._fork_is_safe(multiprocessing) and threading.active_count() == 1:
-        from . import content  # noqa: F401 - imported once, before the fork
+        from bwc_core.format import content  # noqa: F401 - imported once, before the fork
         return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
     return ThreadPoolExecutor(max_workers=workers)
 
@@ -995,7 +768,7 @@ def _result(future: Any, fn: Callable[..., Any], *args: Any) -> Any:
 def _measure_all(pool: Executor, prefetched: Any, todo: list[_Seg], plans: list[tuple],
                  progress: ProgressFn | None) -> None:
     """Every segment measured: one read each on the workers, then FFmpeg where needed."""
-    from . import _fmp4
+    from bwc_core.verify import io as _fmp4
 
     total = len(todo)
     reads = []
@@ -1036,13 +809,13 @@ def _check_segments(root: Path, segs: list[_Seg], report: Report, progress: Prog
     for s in segs:
         if s.rel is None:
             s.report.status = "bad_path"
-            add(_finding("segment.bad_path", f"seq {s.record.seq}: file {s.body.get('file')!r} is not "
+            add(_finding(SEGMENT_BAD_PATH, f"seq {s.record.seq}: file {s.body.get('file')!r} is not "
                          "a plain relative path under media/", seq=s.record.seq, recording=s.recording))
             continue
         by_file[s.rel].append(s)
     for rel, group in by_file.items():
         if len(group) > 1:
-            add(_finding("segment.duplicate", f"{rel} is named by {len(group)} segment records "
+            add(_finding(SEGMENT_DUPLICATE, f"{rel} is named by {len(group)} segment records "
                          f"(seq {', '.join(str(g.record.seq) for g in group)})",
                          segment=rel, seqs=[g.record.seq for g in group]))
     by_index: dict[tuple[str | None, int], list[_Seg]] = defaultdict(list)
@@ -1051,7 +824,7 @@ def _check_segments(root: Path, segs: list[_Seg], report: Report, progress: Prog
             by_index[(s.recording, s.report.index)].append(s)
     for (rid, index), group in by_index.items():
         if len(group) > 1:
-            add(_finding("segment.duplicate", f"recording {rid}: segment index {index} journaled "
+            add(_finding(SEGMENT_DUPLICATE, f"recording {rid}: segment index {index} journaled "
                          f"{len(group)} times", recording=rid, index=index,
                          seqs=[g.record.seq for g in group]))
 
@@ -1108,23 +881,23 @@ def _check_segments(root: Path, segs: list[_Seg], report: Report, progress: Prog
         where = {"segment": s.rel, "recording": s.recording, "index": s.report.index, "seq": s.record.seq}
         if m.link:
             s.report.status = "bad_path"
-            add(_finding("segment.bad_path", f"{s.rel} is a link or special file; not followed", **where))
+            add(_finding(SEGMENT_BAD_PATH, f"{s.rel} is a link or special file; not followed", **where))
             continue
         if not m.exists:
             s.report.status = "missing"
-            add(_finding("segment.missing", f"{s.rel} is missing", **where))
+            add(_finding(SEGMENT_MISSING, f"{s.rel} is missing", **where))
             continue
         report.bytes_checked += m.size or 0
         if m.error is not None:
             s.report.status = "unreadable"
-            add(_finding("segment.unreadable", f"{s.rel}: cannot read: {m.error}", **where))
+            add(_finding(SEGMENT_UNREADABLE, f"{s.rel}: cannot read: {m.error}", **where))
             continue
         s.report.measured = {"size": m.size, "digests": dict(m.digests),
                              "content_root": m.content.root.hex() if m.content is not None else None}
         if m.demux_errors:
             s.report.measured["demux_errors"] = m.demux_errors[:MAX_PACKET_FINDINGS]
         for name in m.unknown:
-            add(_finding("segment.digest_unknown", f"{s.rel}: digest {name!r} not supported here; "
+            add(_finding(SEGMENT_DIGEST_UNKNOWN, f"{s.rel}: digest {name!r} not supported here; "
                          "not checked", algorithm=name, **where))
         bytes_ok = (m.size == s.report.size and bool(m.digests)
                     and all(m.digests[k] == s.report.digests.get(k) for k in m.digests))
@@ -1138,13 +911,13 @@ def _check_segments(root: Path, segs: list[_Seg], report: Report, progress: Prog
                     s.report.status = "swapped"
                     if pair not in swapped_pairs:
                         swapped_pairs.add(pair)
-                        add(_finding("segment.swapped",
+                        add(_finding(SEGMENT_SWAPPED,
                                      f"{s.rel} and {other.rel} were exchanged (each holds the other's "
                                      "signed segment)", other=other.rel, **where))
                 else:
                     s.report.status = "misplaced"
                     same = other.recording == s.recording
-                    add(_finding("segment.misplaced",
+                    add(_finding(SEGMENT_MISPLACED,
                                  f"{s.rel} holds segment {other.report.index} of "
                                  f"{'the same recording' if same else 'recording ' + str(other.recording)}"
                                  f" ({other.rel}), not the signed one", other=other.rel,
@@ -1155,7 +928,7 @@ def _check_segments(root: Path, segs: list[_Seg], report: Report, progress: Prog
         # (a player may decode them: an fMP4 fragment, MPEG-TS packets).
         appended = None if bytes_ok else _appended_bytes(root / s.rel, m.size, s.report)
         if appended is not None:
-            add(_finding("segment.appended",
+            add(_finding(SEGMENT_APPENDED,
                          f"{s.rel}: the signed file followed by {appended} added byte(s); they are "
                          "covered by no signature (a player may decode them)",
                          size=m.size, expected_size=s.report.size, appended_bytes=appended, **where))
@@ -1164,9 +937,9 @@ def _check_segments(root: Path, segs: list[_Seg], report: Report, progress: Prog
             s.report.status = "unreadable"
             report.findings.extend(irregular)
             if m.size != s.report.size and appended is None:
-                add(_finding("segment.size_mismatch", f"{s.rel}: {m.size} bytes, signed {s.report.size}",
+                add(_finding(SEGMENT_SIZE_MISMATCH, f"{s.rel}: {m.size} bytes, signed {s.report.size}",
                              size=m.size, expected=s.report.size, **where))
-            add(_finding("segment.unreadable", f"{s.rel}: not readable as media: {m.content_error}", **where))
+            add(_finding(SEGMENT_UNREADABLE, f"{s.rel}: not readable as media: {m.content_error}", **where))
             continue
         content_same = s.report.content_root is not None and m.content.root.hex() == s.report.content_root
         if bytes_ok:
@@ -1174,7 +947,7 @@ def _check_segments(root: Path, segs: list[_Seg], report: Report, progress: Prog
                 # The signed bytes, but a root that does not match them: the device
                 # signed a wrong root or the content format changed.
                 s.report.status = "altered"
-                add(_finding("content.altered", f"{s.rel}: the file is the signed one but its content "
+                add(_finding(CONTENT_ALTERED, f"{s.rel}: the file is the signed one but its content "
                              "root does not match the signed root", **where))
             continue
         # The bytes are not the signed ones: a remux or tampering?
@@ -1187,7 +960,7 @@ def _check_segments(root: Path, segs: list[_Seg], report: Report, progress: Prog
             presented = [f for f in presented if f.where.get("field") != "decoded"]
         if payload_same and not irregular and appended is None:
             s.report.status = "container_changed"
-            add(_finding("content.container_changed",
+            add(_finding(CONTENT_CONTAINER_CHANGED,
                          f"{s.rel}: file bytes differ from the signed file, but every packet is the "
                          "signed one, demuxed without irregularity (a stream-copy remux); content "
                          "integrity holds", size=m.size, expected_size=s.report.size, **where))
@@ -1202,11 +975,11 @@ def _check_segments(root: Path, segs: list[_Seg], report: Report, progress: Prog
             report.findings.extend(findings + presented)
             continue
         if m.size != s.report.size:
-            add(_finding("segment.size_mismatch", f"{s.rel}: {m.size} bytes, signed {s.report.size}",
+            add(_finding(SEGMENT_SIZE_MISMATCH, f"{s.rel}: {m.size} bytes, signed {s.report.size}",
                          size=m.size, expected=s.report.size, **where))
         for name, value in m.digests.items():
             if value != s.report.digests.get(name):
-                add(_finding("segment.digest_mismatch", f"{s.rel}: {name} differs from the signed digest",
+                add(_finding(SEGMENT_DIGEST_MISMATCH, f"{s.rel}: {name} differs from the signed digest",
                              algorithm=name, expected=s.report.digests.get(name), found=value, **where))
         report.findings.extend(findings + presented)
 
@@ -1216,7 +989,7 @@ def _compare_presented(s: _Seg, m: _Measured, where: dict[str, Any]) -> list[Fin
     signed ``streams[i].presentation`` (absent in format <= 1.3: the defaults; format.md 1.15); its
     container metadata against the muxer allowlist and its last-frame holds and stated durations
     against the signed ``spans`` (1.16)."""
-    from .presentation import compare_extents, compare_metadata, compare_presentation
+    from bwc_core.media.presentation import compare_extents, compare_metadata, compare_presentation
 
     streams = s.body.get("streams")
     if not isinstance(streams, list):
@@ -1225,7 +998,7 @@ def _compare_presented(s: _Seg, m: _Measured, where: dict[str, Any]) -> list[Fin
         if m.presentation_error is None:
             return []
         # Its packets could be read, what it presents could not: nothing may be left unchecked.
-        return [_finding("content.presentation_altered", f"{s.rel}: its presentation metadata cannot be "
+        return [_finding(CONTENT_PRESENTATION_ALTERED, f"{s.rel}: its presentation metadata cannot be "
                          f"measured ({m.presentation_error})", **where)]
     found = m.presentation
     # Container metadata (format 1.16): the camera writes none beyond its muxer's name, so any is unsigned.
@@ -1238,11 +1011,11 @@ def _irregularities(s: _Seg, m: _Measured, where: dict[str, Any]) -> list[Findin
     """``content.demux_irregular`` for what the tolerant re-demux met (format section 1.13)."""
     if not m.demux_errors:
         return []
-    out = [_finding("content.demux_irregular", f"{s.rel}: {problem}; from there on the file holds what "
+    out = [_finding(CONTENT_DEMUX_IRREGULAR, f"{s.rel}: {problem}; from there on the file holds what "
                     "no signature covers", problem=problem, **where)
            for problem in m.demux_errors[:MAX_PACKET_FINDINGS]]
     if len(m.demux_errors) > MAX_PACKET_FINDINGS:
-        out.append(_finding("content.demux_irregular", f"{s.rel}: {len(m.demux_errors)} irregularities in all",
+        out.append(_finding(CONTENT_DEMUX_IRREGULAR, f"{s.rel}: {len(m.demux_errors)} irregularities in all",
                             count=len(m.demux_errors), **where))
     return out
 
@@ -1281,23 +1054,23 @@ def _appended_bytes(path: Path, size: int | None, signed: SegmentReport) -> int 
 def _check_leaves(s: _Seg, m: _Measured, where: dict[str, Any], add: Callable[[Finding], None]) -> None:
     leaves = s.body.get("leaves") if isinstance(s.body.get("leaves"), dict) else None
     if leaves is None or s.leaves_rel is None:
-        add(_finding("segment.leaves_missing", f"{s.rel}: the record names no usable .leaves sidecar",
+        add(_finding(SEGMENT_LEAVES_MISSING, f"{s.rel}: the record names no usable .leaves sidecar",
                      **where))
         return
     if not m.leaves_exists:
-        add(_finding("segment.leaves_missing", f"{s.leaves_rel} is missing", leaves=s.leaves_rel, **where))
+        add(_finding(SEGMENT_LEAVES_MISSING, f"{s.leaves_rel} is missing", leaves=s.leaves_rel, **where))
         return
     signed = leaves.get("digests") if isinstance(leaves.get("digests"), dict) else {}
     bad = [k for k, v in m.leaves_digests.items() if signed.get(k) != v]
     if m.leaves_size != leaves.get("size") or bad:
-        add(_finding("segment.leaves_mismatch", f"{s.leaves_rel}: bytes differ from the signed sidecar",
+        add(_finding(SEGMENT_LEAVES_MISMATCH, f"{s.leaves_rel}: bytes differ from the signed sidecar",
                      leaves=s.leaves_rel, **where))
     elif m.leaves_error is not None:
-        add(_finding("segment.leaves_mismatch", f"{s.leaves_rel}: {m.leaves_error}", leaves=s.leaves_rel,
+        add(_finding(SEGMENT_LEAVES_MISMATCH, f"{s.leaves_rel}: {m.leaves_error}", leaves=s.leaves_rel,
                      **where))
     if m.leaves is not None and s.report.content_root and m.leaves.root.hex() != s.report.content_root:
         if not bad and m.leaves_size == leaves.get("size"):
-            add(_finding("segment.leaves_mismatch", f"{s.leaves_rel}: recomputed root differs from the "
+            add(_finding(SEGMENT_LEAVES_MISMATCH, f"{s.leaves_rel}: recomputed root differs from the "
                          "signed content root", leaves=s.leaves_rel, **where))
         m.leaves = None  # not usable to name packets
     elif m.leaves_error is not None:
@@ -1306,13 +1079,13 @@ def _check_leaves(s: _Seg, m: _Measured, where: dict[str, Any], add: Callable[[F
 
 def _compare_content(s: _Seg, m: _Measured, where: dict[str, Any]) -> list[Finding]:
     """Findings from aligning the re-demuxed packets with the signed sidecar's."""
-    from .content import config_digest
+    from bwc_core.format.content import config_digest
 
     signed, found = m.leaves, m.content
     out: list[Finding] = []
     if signed is None:
         if found.root.hex() != s.report.content_root:
-            out.append(_finding("content.altered", f"{s.rel}: content root differs from the signed root "
+            out.append(_finding(CONTENT_ALTERED, f"{s.rel}: content root differs from the signed root "
                                 "(no usable sidecar to name the packets)", **where))
         return out
     if found.root == signed.root:
@@ -1323,7 +1096,7 @@ def _compare_content(s: _Seg, m: _Measured, where: dict[str, Any]) -> list[Findi
         f = found_cfg.get(index)
         if f is not None and f.config_digest != c.config_digest:
             none = f.config_digest == config_digest(f.codec)  # the digest of no configuration at all
-            out.append(_finding("content.config_altered", f"{s.rel}: stream {index} " + (
+            out.append(_finding(CONTENT_CONFIG_ALTERED, f"{s.rel}: stream {index} " + (
                 "carries no codec configuration (no parameter sets: a stream copy into MPEG-TS that "
                 "starts on a non-IDR keyframe drops them)" if none else
                 "codec configuration differs from the signed one"), stream=index, missing=none, **where))
@@ -1380,36 +1153,36 @@ def _compare_content(s: _Seg, m: _Measured, where: dict[str, Any]) -> list[Findi
             if ia and a_leaves[i] not in reported_moved:
                 reported_moved.add(a_leaves[i])
                 w = at_a(i)
-                emit("content.packet_reordered", f"stream {stream} packet {i} (chunk {w['chunk']}) "
+                emit(CONTENT_PACKET_REORDERED, f"stream {stream} packet {i} (chunk {w['chunk']}) "
                      "appears at another position", **w)
             if not ia and not jb:
                 w = at_a(i)
-                emit("content.packet_altered", f"stream {stream} packet {i} (chunk {w['chunk']}, "
+                emit(CONTENT_PACKET_ALTERED, f"stream {stream} packet {i} (chunk {w['chunk']}, "
                      f"pts {w['pts']}) differs from the signed packet", **w)
             elif not ia:
                 w = at_a(i)
-                emit("content.packet_missing", f"stream {stream} packet {i} (chunk {w['chunk']}, "
+                emit(CONTENT_PACKET_MISSING, f"stream {stream} packet {i} (chunk {w['chunk']}, "
                      f"pts {w['pts']}) is missing", **w)
             elif not jb:
                 w = at_b(j)
-                emit("content.packet_inserted", f"stream {stream}: unsigned packet at position {j} "
+                emit(CONTENT_PACKET_INSERTED, f"stream {stream}: unsigned packet at position {j} "
                      f"(pts {w['pts']})", **w)
         for i in lost:
             if a_leaves[i] in moved:
                 if a_leaves[i] not in reported_moved:
                     reported_moved.add(a_leaves[i])
                     w = at_a(i)
-                    emit("content.packet_reordered", f"stream {stream} packet {i} (chunk {w['chunk']}) "
+                    emit(CONTENT_PACKET_REORDERED, f"stream {stream} packet {i} (chunk {w['chunk']}) "
                          "appears at another position", **w)
                 continue
             w = at_a(i)
-            emit("content.packet_missing", f"stream {stream} packet {i} (chunk {w['chunk']}, "
+            emit(CONTENT_PACKET_MISSING, f"stream {stream} packet {i} (chunk {w['chunk']}, "
                  f"pts {w['pts']}) is missing", **w)
         for j in extra:
             if b_leaves[j] in moved:
                 continue
             w = at_b(j)
-            emit("content.packet_inserted", f"stream {stream}: unsigned packet at position {j} "
+            emit(CONTENT_PACKET_INSERTED, f"stream {stream}: unsigned packet at position {j} "
                  f"(pts {w['pts']})", **w)
 
     for code, n in counts.items():
@@ -1419,7 +1192,7 @@ def _compare_content(s: _Seg, m: _Measured, where: dict[str, Any]) -> list[Findi
     if payload_equal:
         out.extend(_compare_timing(s, signed, found, where, m.format))
     elif not counts and not out:
-        out.append(_finding("content.altered", f"{s.rel}: content root differs from the signed root",
+        out.append(_finding(CONTENT_ALTERED, f"{s.rel}: content root differs from the signed root",
                             **where))
     return out
 
@@ -1461,7 +1234,7 @@ def _remux_offsets(s: _Seg, packets: dict[int, Sequence[Any]], tb_a: dict[int, F
     spans = s.body.get("spans")
     if isinstance(spans, list):
         for sp in spans:
-            tb = _frac(sp.get("time_base")) if isinstance(sp, dict) else None
+            tb = frac(sp.get("time_base")) if isinstance(sp, dict) else None
             if tb is not None and type(sp.get("first_dts")) is int:
                 first_dts = min(first_dts, sp["first_dts"] * tb)
     if fmt is not None and "mpegts" in fmt.split(","):
@@ -1540,7 +1313,7 @@ def _compare_timing(s: _Seg, signed: Any, found: Any, where: dict[str, Any], fmt
         off = offsets[stream]
         frame = max(_frame_step(pa) * tb_a[stream], tb_b[stream])
         if abs(off - ref) > frame:
-            out.append(_finding("content.timing_altered",
+            out.append(_finding(CONTENT_TIMING_ALTERED,
                                 f"{s.rel}: stream {stream} moved {float(off - ref) * 1000:.3f} ms against "
                                 f"stream {first} (more than one frame)", stream=stream,
                                 shift_ms=round(float(off - ref) * 1000, 3), **where))
@@ -1553,13 +1326,13 @@ def _compare_timing(s: _Seg, signed: Any, found: Any, where: dict[str, Any], fmt
             if dev > tol:
                 bad.append((stream, i, x, dev))
     for stream, i, x, dev in bad[:MAX_PACKET_FINDINGS]:
-        out.append(_finding("content.timing_altered",
+        out.append(_finding(CONTENT_TIMING_ALTERED,
                             f"{s.rel}: stream {stream} packet {i} (chunk {x.chunk}) moved "
                             f"{float(dev) * 1000:.3f} ms beyond the container's rounding",
                             stream=stream, stream_packet=i, chunk=x.chunk, pts=x.pts,
                             deviation_ms=round(float(dev) * 1000, 3), **where))
     if len(bad) > MAX_PACKET_FINDINGS:
-        out.append(_finding("content.timing_altered", f"{s.rel}: {len(bad)} packets in all moved in time",
+        out.append(_finding(CONTENT_TIMING_ALTERED, f"{s.rel}: {len(bad)} packets in all moved in time",
                             count=len(bad), **where))
     if out:
         return out
@@ -1569,13 +1342,13 @@ def _compare_timing(s: _Seg, signed: Any, found: Any, where: dict[str, Any], fmt
     candidates = _remux_offsets(s, a_by, tb_a, fmt)
     how, expected = min(candidates, key=lambda c: abs(ref - c[1]))
     if abs(ref - expected) > frame:
-        return [_finding("content.time_shifted",
+        return [_finding(CONTENT_TIME_SHIFTED,
                          f"{s.rel}: every stream moved {float(ref):+.3f} s; a stream copy into this "
                          f"container ({fmt or 'unknown'}) moves it by one of "
                          f"{', '.join(f'{float(c):+.3f} s' for _, c in candidates)} (within "
                          f"{float(frame) * 1000:.3f} ms)", offset_ms=round(float(ref) * 1000, 3),
                          expected_ms=[round(float(c) * 1000, 3) for _, c in candidates], **where)]
-    return [_finding("content.timing_shifted",
+    return [_finding(CONTENT_TIMING_SHIFTED,
                      f"{s.rel}: timing equals the signed timing after a constant offset of "
                      f"{float(ref) * 1000:.3f} ms ({how}), within {float(worst) * 1000:.3f} ms of rounding",
                      offset_ms=round(float(ref) * 1000, 3), max_deviation_ms=round(float(worst) * 1000, 3),
@@ -1596,9 +1369,9 @@ def _check_unexpected(root: Path, segs: list[_Seg], report: Report, prefetched: 
     are not followed): ``segment.unexpected`` (error) when FFmpeg can open it
     as media or it is not a regular file, else ``evidence.stray_file``
     (warning). With ``whole=False`` (an exhibit, whose other files
-    :mod:`bwc_core.exhibit` accounts for) only ``media/`` is walked.
+    :mod:`bwc_core.exhibit.build` accounts for) only ``media/`` is walked.
     """
-    from . import _fmp4
+    from bwc_core.verify import io as _fmp4
 
     lost = lost or {}
     aside = aside or {}
@@ -1620,7 +1393,7 @@ def _check_unexpected(root: Path, segs: list[_Seg], report: Report, prefetched: 
             continue
         if rel in set_aside or rel in lost:
             report.findings.append(_finding(
-                "segment.unattested", f"{rel}: crash recovery set this file aside as unattested (no "
+                SEGMENT_UNATTESTED, f"{rel}: crash recovery set this file aside as unattested (no "
                 "signature covers it), yet it is under media/, presented as evidence", file=rel))
             continue
         note = ""
@@ -1661,18 +1434,18 @@ def _check_aside(root: Path, aside: dict[str, _Lost], report: Report) -> None:
     for rel, kept in sorted(aside.items()):
         if os.path.lexists(root / rel):
             report.findings.append(_finding(
-                "segment.unattested_kept", f"{rel}: kept beside the evidence by crash recovery (record seq "
+                SEGMENT_UNATTESTED_KEPT, f"{rel}: kept beside the evidence by crash recovery (record seq "
                 f"{kept.seq}); no signature covers it and it is not evidence", file=rel,
                 recording=kept.recording, seq=kept.seq))
 
 
 def _check_lost(full: Path, rel: str, kept: _Lost, report: Report) -> None:
     """A file kept as lost (or its sidecar): reported, and the bytes its record signed checked."""
-    from . import _fmp4
+    from bwc_core.verify import io as _fmp4
 
     where = {"file": rel, "recording": kept.recording, "seq": kept.seq}
     if kept.sidecar_of is None:
-        report.findings.append(_finding("segment.lost", f"{rel}: {kept.why} (recording {kept.recording}, "
+        report.findings.append(_finding(SEGMENT_LOST, f"{rel}: {kept.why} (recording {kept.recording}, "
                                         f"record seq {kept.seq}); its footage is not committed", **where))
     if not kept.digests:
         return  # the record names the path only
@@ -1685,7 +1458,7 @@ def _check_lost(full: Path, rel: str, kept: _Lost, report: Report) -> None:
             found = r.error or "not a regular file"
         else:
             found = f"{r.size} bytes, signed {kept.size}" + (f"; {', '.join(differs)} differ" if differs else "")
-        report.findings.append(_finding("segment.lost_altered", f"{rel}: not the bytes the record at seq "
+        report.findings.append(_finding(SEGMENT_LOST_ALTERED, f"{rel}: not the bytes the record at seq "
                                         f"{kept.seq} signed ({found})", **where))
 
 
@@ -1718,7 +1491,7 @@ def _check_continuity(report: Report, kept_files: Iterable[_Lost] = ()) -> None:
                 expect = i + 1
             if missing:
                 more = f" and {count - len(missing)} more" if count > len(missing) else ""
-                add(_finding("segment.index_gap", f"recording {r.id}: segment index(es) "
+                add(_finding(SEGMENT_INDEX_GAP, f"recording {r.id}: segment index(es) "
                              f"{', '.join(map(str, missing))}{more} never journaled", recording=r.id,
                              missing=missing, count=count))
         pre = r.pre_event or {}
@@ -1728,7 +1501,7 @@ def _check_continuity(report: Report, kept_files: Iterable[_Lost] = ()) -> None:
         if flags:
             prefix_ok = all(not later or earlier for earlier, later in zip(flags, flags[1:]))
             if not prefix_ok or (r.pre_event is not None and flags[0] != had_pre):
-                add(_finding("segment.pre_event", f"recording {r.id}: pre-event flags "
+                add(_finding(SEGMENT_PRE_EVENT, f"recording {r.id}: pre-event flags "
                              f"{['pre' if f else 'live' for f in flags]} disagree with recording.open "
                              f"({pre.get('packets', 0)} buffered packets)", recording=r.id))
     # Timing: the journaled per-stream spans of consecutive segments.
@@ -1748,8 +1521,8 @@ def _check_continuity(report: Report, kept_files: Iterable[_Lost] = ()) -> None:
                 a, b = spans_a.get(stream), spans_b.get(stream)
                 if not a or not b:
                     continue
-                tb = _frac(a.get("time_base"))
-                tb_b = _frac(b.get("time_base"))
+                tb = frac(a.get("time_base"))
+                tb_b = frac(b.get("time_base"))
                 try:
                     end = a["end_pts"] * tb
                     frame = (a["end_pts"] - a["last_pts"]) * tb
@@ -1761,14 +1534,14 @@ def _check_continuity(report: Report, kept_files: Iterable[_Lost] = ()) -> None:
                     # Crash recovery keeps only the attested prefix of a segment
                     # that was still being written: its unattested tail is set
                     # aside, so the next segment starts later than it ends.
-                    add(_finding("content.timing_gap_recovered",
+                    add(_finding(CONTENT_TIMING_GAP_RECOVERED,
                                  f"recording {rec_report.id}: stream {stream} jumps "
                                  f"{float(gap) * 1000:.1f} ms after segment {prev[0].index}, salvaged by crash "
                                  "recovery up to its last attested prefix (the rest was never attested)",
                                  recording=rec_report.id, stream=stream, after=prev[0].index,
                                  gap_ms=round(float(gap) * 1000, 1)))
                 elif abs(gap) > max(frame, Fraction(0)):
-                    add(_finding("content.timing_gap",
+                    add(_finding(CONTENT_TIMING_GAP,
                                  f"recording {rec_report.id}: stream {stream} "
                                  f"{'jumps' if gap > 0 else 'overlaps'} {abs(float(gap)) * 1000:.1f} ms "
                                  f"between segments {prev[0].index} and {nxt[0].index}",

@@ -12,7 +12,7 @@ however the muxer interleaved them; timing is committed separately so a
 verifier can tell "re-timed by a lossless remux" from "altered".
 
 The hot paths (NAL scanning, leaf hashing, tree building) are compiled in
-``bwc_core._framing``; ``bwc_core._content_ref`` is the short pure-Python
+``bwc_core._framing``; ``tests/_content_ref.py`` is the short pure-Python
 reference the tests hold them equal to.
 """
 
@@ -31,18 +31,20 @@ from typing import Any, NamedTuple
 
 from blake3 import blake3
 
-from . import _framing
-from ._fileio import read_regular_file
-from .errors import (
+from bwc_core import _framing
+from bwc_core._fileio import read_regular_file
+from bwc_core.errors import (
     BwcError,
     CorruptMediaError,
     LeavesError,
     MediaError,
     PacketError,
     UnsupportedCodecError,
-    ValueError as BwcValueError,
+    BwcValueError,
 )
-from .media import MediaSource, StreamInfo
+from bwc_core.media.source import MediaSource
+from bwc_core.format.codec import StreamInfo
+from bwc_core.format.codec import canonical_asc, h264_extradata_sets, hevc_extradata_sets
 
 __all__ = [
     "CONTEXTS",
@@ -56,7 +58,6 @@ __all__ = [
     "StreamCommit",
     "canonical_payload",
     "config_digest",
-    "content_root",
     "file_digests",
     "inclusion_proof",
     "merkle_root",
@@ -136,101 +137,6 @@ def merkle_root(leaves: Sequence[bytes], context: str) -> bytes:
     return _framing.merkle_root(leaves, _context(context))
 
 
-def _h264_extradata_sets(extradata: bytes) -> list[bytes]:
-    out = []
-    pos = 5
-    for mask in (0x1F, 0xFF):
-        if pos >= len(extradata):
-            break  # some avcC records stop after the SPS list
-        count = extradata[pos] & mask
-        pos += 1
-        for _ in range(count):
-            n = int.from_bytes(extradata[pos : pos + 2], "big")
-            if pos + 2 + n > len(extradata):
-                raise CorruptMediaError("avcC parameter set runs past the record end")
-            out.append(extradata[pos + 2 : pos + 2 + n].rstrip(b"\x00"))
-            pos += 2 + n
-    return [nal for nal in out if nal]
-
-
-#: HEVC parameter-set NAL unit types (VPS, SPS, PPS): the configuration (format 1.3).
-_HEVC_PARAMETER_SETS = (32, 33, 34)
-
-
-def _hvcc_arrays(extradata: bytes) -> list[tuple[int, list[bytes]]]:
-    """The NAL unit arrays of an hvcC record: (array header byte, NAL units) each."""
-    out = []
-    arrays = extradata[22]
-    pos = 23
-    for _ in range(arrays):
-        if pos + 3 > len(extradata):
-            raise CorruptMediaError("hvcC array header runs past the record end")
-        kind = extradata[pos]
-        count = int.from_bytes(extradata[pos + 1 : pos + 3], "big")
-        pos += 3
-        nals = []
-        for _ in range(count):
-            n = int.from_bytes(extradata[pos : pos + 2], "big")
-            if pos + 2 + n > len(extradata):
-                raise CorruptMediaError("hvcC parameter set runs past the record end")
-            nals.append(extradata[pos + 2 : pos + 2 + n])
-            pos += 2 + n
-        out.append((kind, nals))
-    return out
-
-
-def _hevc_extradata_sets(extradata: bytes) -> list[bytes]:
-    """The VPS/SPS/PPS of an hvcC record; its other arrays (declarative SEI) are not configuration."""
-    trimmed = (nal.rstrip(b"\x00") for _, nals in _hvcc_arrays(extradata) for nal in nals)
-    return [nal for nal in trimmed if nal and (nal[0] >> 1) & 0x3F in _HEVC_PARAMETER_SETS]
-
-
-def _hvcc_parameter_sets_only(extradata: bytes) -> bytes:
-    """*extradata* (an hvcC record) without the arrays that hold no parameter set.
-
-    What bwc-core gives FFmpeg's MPEG-TS muxer: its ``hevc_mp4toannexb``
-    filter writes every NAL unit of the record in-band before each IRAP
-    picture, which would turn a declarative SEI into frame content.
-    """
-    kept = [(kind, nals) for kind, nals in _hvcc_arrays(extradata) if kind & 0x3F in _HEVC_PARAMETER_SETS]
-    parts = [extradata[:22], bytes([len(kept)])]
-    for kind, nals in kept:
-        parts.append(bytes([kind]) + len(nals).to_bytes(2, "big"))
-        parts.extend(len(nal).to_bytes(2, "big") + nal for nal in nals)
-    return b"".join(parts)
-
-
-def _canonical_asc(asc: bytes) -> bytes:
-    """An AudioSpecificConfig as ADTS would rebuild it, when nothing is lost.
-
-    Encoders (FFmpeg's among them) append an explicit "SBR absent" sync
-    extension to AAC-LC configs; ADTS cannot carry it and it does not change
-    decoding, so it is dropped. Anything else ADTS cannot express is kept.
-    """
-    if len(asc) < 2:
-        return asc
-    nbits = len(asc) * 8
-    bits = int.from_bytes(asc, "big")
-
-    def take(pos: int, n: int) -> int:
-        return (bits >> (nbits - pos - n)) & ((1 << n) - 1)
-
-    aot, sfi, chan, flags = take(0, 5), take(5, 4), take(9, 4), take(13, 3)
-    if not (1 <= aot <= 4 and sfi < 15 and chan and not flags):
-        return asc
-    if len(asc) == 2:
-        return asc
-    if (
-        len(asc) == 5
-        and take(16, 11) == 0x2B7
-        and take(27, 5) == 5
-        and take(32, 1) == 0
-        and take(33, 7) == 0
-    ):
-        return asc[:2]
-    return asc
-
-
 def config_digest(codec: str, extradata: bytes = b"", parameter_sets: Iterable[bytes] = (), adts_config: bytes | None = None) -> bytes:
     """H_CC of a stream's codec configuration (format section 1.3).
 
@@ -244,7 +150,7 @@ def config_digest(codec: str, extradata: bytes = b"", parameter_sets: Iterable[b
         sets = set(parameter_sets)
         if extradata:
             if extradata[0] == 1:
-                sets.update(_h264_extradata_sets(extradata) if codec == "h264" else _hevc_extradata_sets(extradata))
+                sets.update(h264_extradata_sets(extradata) if codec == "h264" else hevc_extradata_sets(extradata))
             else:
                 framer = _framing.Framer(codec, b"")
                 framer.canonical(extradata)
@@ -252,7 +158,7 @@ def config_digest(codec: str, extradata: bytes = b"", parameter_sets: Iterable[b
         return _h(CC, b"".join(len(n).to_bytes(4, "big") + n for n in sorted(sets)))
     if codec == "aac":
         if extradata:
-            return _h(CC, _canonical_asc(extradata))
+            return _h(CC, canonical_asc(extradata))
         return _h(CC, adts_config or b"")
     return _h(CC, b"")
 
@@ -681,124 +587,6 @@ def pts_bits_of(format_name: str) -> int | None:
     """
     names = set(format_name.split(","))
     return 33 if names & {"ts", "mpegts"} else None
-
-
-def content_root(
-    path: str | os.PathLike[str], *, salvage: bool = False, problems: list[str] | None = None
-) -> ContentResult:
-    """Re-demux any media file and return its content commitment.
-
-    Timing is committed as the file stores it: each stream's time base and
-    demuxed pts (MPEG-TS: wrapped to 33 bits, see :func:`pts_bits_of`).
-    With ``salvage`` (a segment cut short by a crash, journaled as
-    ``recovered``) the file is opened as :class:`MediaSource` does with
-    ``salvage`` and the commitment covers the packets before the first one
-    the demuxer flags corrupt, that cannot be framed (a sample cut off by
-    the end of the file), has no pts or a dts going backwards, or before a
-    demux error; see
-    :func:`bwc_core.segment.salvage`.
-
-    Packets are hashed straight from the demuxer's buffers (no
-    :class:`PacketRecord`, no payload copy); the result is byte-identical to
-    feeding ``MediaSource.packets()`` to a :class:`ContentHasher`. The
-    per-packet leaves and committed pts are ``result.packets`` (tree order:
-    :class:`PacketLeaf` rows with chunk, stream, flags, size, pts, leaf).
-
-    For a verifier that must name damage rather than stop at it, pass a list
-    as *problems*: a packet that cannot be framed (cut NAL unit) is then
-    skipped, and a demux error, a missing pts or a dts going backwards ends
-    the demux; each appends its message to *problems* instead of raising.
-    """
-    with MediaSource(path, salvage=salvage) as src:
-        return _demux_content(src, salvage=salvage, problems=problems)
-
-
-def _demux_content(src: MediaSource, *, salvage: bool = False, problems: list[str] | None = None,
-                   origin: Fraction | None = None) -> ContentResult:
-    """The content commitment of an open :class:`MediaSource` (see :func:`content_root`).
-
-    The one demux loop behind :func:`content_root` and the verifier, which
-    opens its sources with its own probe options.
-    """
-    import av
-
-    from .media import _STORES_DTS
-
-    tolerant = problems is not None
-    hasher = ContentHasher(src.streams, pts_bits=pts_bits_of(src.format), name=src.name)
-    check = any(f in _STORES_DTS for f in src.format.split(","))
-    update = hasher.update_av
-    position = 0
-    # Matroska blocks FFmpeg reports without pts because their stored time is negative (format
-    # 1.13): an open GOP's leading pictures after a stream copy. Salvage keeps its rule (1.14).
-    matroska = not salvage and src.path is not None and "matroska" in src.format.split(",")
-    # A verifier hears which packets an MP4 edit list hides (never presented, format 1.11).
-    hidden: list[int] | None = [] if tolerant and {"mov", "mp4"} & set(src.format.split(",")) else None
-    try:
-        for packet in src._container.demux():
-            if hidden is not None and packet.is_discard:
-                stored = len(hasher)
-                state = update(packet, position + 1, check, salvage, problems)
-                if len(hasher) > stored:
-                    hidden.append(stored)
-            else:
-                try:
-                    state = update(packet, position + 1, check, salvage, problems)
-                except CorruptMediaError:
-                    if not (matroska and _stored_leading_pts(src, hasher, packet)):
-                        raise
-                    state = update(packet, position + 1, check, salvage, problems)
-            if state < 0:
-                if tolerant:
-                    # Salvage commits the packets before this one; a verifier must
-                    # still hear that the file goes on (section 1.13).
-                    problems.append(f"{src.name}: salvage stopped at packet {position + 1} "  # type: ignore[union-attr]
-                                    f"(stream {packet.stream_index}): flagged corrupt, cut short, without "
-                                    "pts or with a dts going backwards")
-                break
-            position += state
-    except (av.FFmpegError, IndexError) as exc:
-        # PyAV raises IndexError for a packet of a stream that appeared after the
-        # file was opened (an MPEG-TS program added past the probe): undeclared.
-        what = (f"packet {position + 1} belongs to a stream not declared when the file was opened"
-                if isinstance(exc, IndexError) else f"demux failed after packet {position} ({exc})")
-        error = CorruptMediaError(f"{src.name}: {what}")
-        if tolerant:
-            problems.append(str(error))  # type: ignore[union-attr]
-        elif not salvage:
-            raise error from None
-    except (BwcError, OSError, ValueError) as exc:
-        if not tolerant:
-            raise
-        problems.append(str(exc))  # type: ignore[union-attr]
-    discarded: frozenset[tuple[int, int]] = frozenset()
-    if hidden:
-        wanted, seen, marks = set(hidden), {}, set()
-        for i, row in enumerate(hasher.rows()):
-            k = seen.get(row[0], 0)
-            seen[row[0]] = k + 1
-            if i in wanted:
-                marks.add((row[0], k))
-        discarded = frozenset(marks)
-    result = hasher.finish(origin=origin)
-    result.discarded = discarded
-    return result
-
-
-def _stored_leading_pts(src: MediaSource, hasher: ContentHasher, packet: Any) -> bool:
-    """Give *packet* (no pts from FFmpeg's Matroska demuxer) the time the file stores when it is
-    a leading picture of its video stream's first GOP (format section 1.13); False otherwise."""
-    from .media import stored_leading_pts
-
-    if src.path is None:
-        return False
-    stream = packet.stream_index
-    pts = stored_leading_pts(src.path, packet, hasher.keyframe_pts(stream),
-                             video=any(s.index == stream and s.kind == "video" for s in src.streams))
-    if pts is None:
-        return False
-    packet.pts = pts
-    return True
 
 
 # --- the leaves sidecar ----------------------------------------------------------------------------

@@ -15,7 +15,7 @@ standalone container files of about ``target_seconds`` each:
   ``max_lag`` seconds (default 1) past the cut; a straggler arriving later
   still is written into the newer segment rather than lost;
 - file digests are computed from the bytes as the muxer writes them (a
-  forward-only :class:`~bwc_core.media.HashingSink`), never read back;
+  forward-only :class:`~bwc_core.media.writers.HashingSink`), never read back;
 - the content root (container-independent, see ``docs/format.md``) is
   computed from the same packets, and the per-packet leaves are written to a
   ``<segment file>.leaves`` sidecar.
@@ -51,30 +51,22 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from .errors import (
+from bwc_core.errors import (
     ContainerError,
     CorruptMediaError,
     MediaError,
     PacketError,
     PacketOrderError,
     StateError,
-    TypeError as BwcTypeError,
+    BwcTypeError,
     UnsupportedCodecError,
-    ValueError as BwcValueError,
+    BwcValueError,
 )
-from .media import (
-    CONTAINER_EXTENSIONS,
-    CONTAINER_FORMATS,
-    SUPPORTED_CODECS,
-    HashingSink,
-    MediaSource,
-    StreamInfo,
-    open_output,
-    payload_rewrites,
-    preflight,
-)
-from .packets import PacketRecord
-from .presentation import default_presentation, measure_presentation, writer_presentation
+from bwc_core.media.source import CONTAINER_EXTENSIONS, CONTAINER_FORMATS, SUPPORTED_CODECS, MediaSource
+from bwc_core.media.writers import HashingSink, open_output, payload_rewrites, preflight
+from bwc_core.format.codec import StreamInfo
+from bwc_core.media.packets import PacketRecord
+from bwc_core.media.presentation import default_presentation, measure_presentation, writer_presentation
 
 _AV_KIND = {"video": "video", "audio": "audio", "subtitle": "data", "data": "data"}
 
@@ -84,9 +76,15 @@ def _ffmpeg_error() -> type[Exception]:
 
     return av.FFmpegError
 
-from .content import ContentHasher, FileDigester, file_digests, leaves_bytes, pts_bits_of
+from bwc_core.format.content import ContentHasher, FileDigester, file_digests, leaves_bytes, pts_bits_of
 
-__all__ = ["Segmenter", "SegmentInfo", "SegmentProgress", "StreamSpan", "salvage"]
+__all__ = [
+    "Segmenter",
+    "SegmentInfo",
+    "SegmentProgress",
+    "StreamSpan",
+    "salvage",
+]
 
 
 def _fraction_json(value: Fraction) -> list[int]:
@@ -426,7 +424,7 @@ class _Writer:
 
 def _with_presentation(streams: Sequence[StreamInfo], measured: dict[int, dict[str, Any]]) -> tuple[dict[str, Any], ...]:
     """The stream descriptions of a closed segment, each with the presentation the file shows
-    (format 1.4; measured by :func:`bwc_core.presentation.writer_presentation`)."""
+    (format 1.4; measured by :func:`bwc_core.media.presentation.writer_presentation`)."""
     out = []
     for s in streams:
         d = s.describe()
@@ -454,11 +452,11 @@ def _check_stored_timing(path: str, result: Any) -> None:
     not be the file's. The file stays as written (it is not journaled).
     Since format 1.5 a video stream's first-GOP leading pictures (an open GOP
     whose keyframe is at 0) are read back with the times the blocks store,
-    as the verifier reads them (:func:`bwc_core.media.stored_leading_pts`).
+    as the verifier reads them (:func:`bwc_core.media.source.stored_leading_pts`).
     """
     import av
 
-    from .media import stored_leading_pts
+    from bwc_core.media.source import stored_leading_pts
 
     committed: dict[int, list[int]] = {}
     for p in result.packets:
@@ -605,7 +603,7 @@ class Segmenter:
 
     def _check_container(self) -> None:
         """Fail at construction, not at the first packet, if the container cannot carry a stream
-        (its kind, codec or header): see :func:`bwc_core.media.preflight`."""
+        (its kind, codec or header): see :func:`bwc_core.media.writers.preflight`."""
         preflight(self.streams, self.container, options=self.options)
 
     def _to_ticks_factor(self, seconds: Fraction) -> Any:
@@ -885,7 +883,7 @@ class Segmenter:
 
     def _presentation_of(self, path: str, streams: Sequence[StreamInfo]) -> dict[int, dict[str, Any]]:
         """What the segment at *path*, just closed with *streams*, presents (finisher thread):
-        measured once per writer, then reused (:func:`bwc_core.presentation.writer_presentation`);
+        measured once per writer, then reused (:func:`bwc_core.media.presentation.writer_presentation`);
         measured again when a segment holds a video stream the measured one did not."""
         kinds = {s.index: s.kind for s in streams}
         known = self._presentation

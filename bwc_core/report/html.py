@@ -5,7 +5,7 @@ thumbnails are PNG data URIs decoded with PyAV. It reads on screen and in
 print (``@media print``). Every piece of text from the evidence (officer
 notes, markers, ids) is escaped: it is untrusted input.
 
-``report.json`` is :meth:`bwc_core.verify.Report.to_json` as it is.
+``report.json`` is :meth:`bwc_core.verify.model.Report.to_json` as it is.
 """
 
 from __future__ import annotations
@@ -17,9 +17,14 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from .verify import _iso
+from bwc_core.verify.model import iso
+from bwc_core.format.findings import CONTENT_TIMING_GAP
 
-__all__ = ["render_html", "thumbnail_png", "write_report_html"]
+__all__ = [
+    "render_html",
+    "thumbnail_png",
+    "write_report_html",
+]
 
 THUMB_WIDTH = 160
 
@@ -211,14 +216,14 @@ def render_html(report: Any, *, media_root: str | os.PathLike[str] | None = None
         w(f"<p>Journal: {_e(j.get('records'))} record(s), head seq {_e(j.get('head_seq'))}, "
           f"{_e(j.get('first_time'))} to {_e(j.get('last_time'))} (device clock, UTC).</p>")
 
-    gaps = [f for f in report.findings if f.code == "content.timing_gap"]
+    gaps = [f for f in report.findings if f.code == CONTENT_TIMING_GAP]
     for rec in report.recordings:
         w(f"<h2>Recording {_e(rec.id)}</h2>")
         summary = rec.event_summary()
         w("<table>")
         w(f"<tr><th>Trigger</th><td>{_e(rec.trigger)}</td><th>Officer</th><td>{_e(rec.officer)}</td></tr>")
-        w(f"<tr><th>Opened</th><td>{_e(_iso(rec.opened))}</td><th>Closed</th><td>"
-          f"{_e(_iso(rec.closed)) if rec.close_seq is not None else '<b class=error>never closed</b>'} "
+        w(f"<tr><th>Opened</th><td>{_e(iso(rec.opened))}</td><th>Closed</th><td>"
+          f"{_e(iso(rec.closed)) if rec.close_seq is not None else '<b class=error>never closed</b>'} "
           f"({_e(rec.close_reason)})</td></tr>")
         pol = rec.policy or {}
         w(f"<tr><th>Pre-event buffer</th><td>{_e(pol.get('pre_event_seconds'))} s, audio "
@@ -227,7 +232,7 @@ def render_html(report: Any, *, media_root: str | os.PathLike[str] | None = None
           f"<th>Markers</th><td>{', '.join(_e(m.get('label')) for m in summary['markers']) or '&ndash;'}</td></tr>")
         for d in summary["deactivations"]:
             w(f"<tr><th>Deactivation</th><td colspan=\"3\">reason <b>{_e(d.get('reason'))}</b>"
-              f"{' &mdash; note: ' + _e(d.get('note')) if d.get('note') else ''} at {_e(_iso(d.get('time')))}</td></tr>")
+              f"{' &mdash; note: ' + _e(d.get('note')) if d.get('note') else ''} at {_e(iso(d.get('time')))}</td></tr>")
         w("</table>")
         w(_timeline(rec, [g for g in gaps if g.where.get("recording") == rec.id]))
         thumbs = []
@@ -272,7 +277,7 @@ def render_html(report: Any, *, media_root: str | os.PathLike[str] | None = None
             w(f"<tr><td class=\"{_e(f.severity.value)}\">{_e(f.severity.value)}</td><td>{_e(f.verdict.value)}</td>"
               f"<td class=\"mono\">{_e(f.code)}</td><td>{_e(f.message)}</td></tr>")
         w("</table>")
-    from . import __version__
+    from bwc_core import __version__
 
     w(f"<p class=\"muted\">Produced by bwc-core {_e(__version__)}. This page has no scripts and loads nothing "
       "from the network.</p></body></html>")

@@ -1,8 +1,4 @@
-"""PyAV adapters: media files in as :class:`PacketRecord` s, packets out to files.
-
-Also the synthetic camera (test pattern + tone, H.264 + AAC) that tests, the
-demo and the benchmarks use in place of a real sensor.
-"""
+"""Writing packets into containers: muxer options, hashing sinks, payload rewrites."""
 
 from __future__ import annotations
 
@@ -16,8 +12,7 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any, BinaryIO, Protocol
-
-from .errors import (
+from bwc_core.errors import (
     ContainerError,
     CorruptMediaError,
     MediaError,
@@ -25,378 +20,26 @@ from .errors import (
     PacketOrderError,
     UnsupportedCodecError,
     UnsupportedStreamError,
-    ValueError as BwcValueError,
+    BwcValueError,
 )
-from .packets import PacketRecord
+from bwc_core.media.packets import PacketRecord
+from bwc_core.format.codec import StreamInfo
+from bwc_core.media.source import CONTAINER_FORMATS
 
 __all__ = [
-    "CONTAINER_EXTENSIONS",
-    "CONTAINER_FORMATS",
     "HashingSink",
-    "MediaSource",
-    "SUPPORTED_CODECS",
-    "StreamInfo",
-    "SyntheticCamera",
     "add_streams",
     "check_streams",
     "container_options",
-    "decode_first_frame",
     "open_output",
     "write_packets",
+    "CARRIED_TYPES",
+    "Digester",
+    "PayloadRewrite",
+    "adts_streams",
+    "payload_rewrites",
+    "preflight",
 ]
-
-#: Container names bwc-core writes, mapped to FFmpeg muxer names.
-CONTAINER_FORMATS = {"mp4": "mp4", "mkv": "matroska", "ts": "mpegts"}
-
-#: Audio and video codecs bwc-core segments and frames (data streams pass
-#: through if the container accepts them).
-SUPPORTED_CODECS = frozenset({"h264", "hevc", "aac", "mp3", "opus"})
-
-#: File name extension of each container.
-CONTAINER_EXTENSIONS = {"mp4": ".mp4", "mkv": ".mkv", "ts": ".ts"}
-
-# Formats whose demuxers report stored decode timestamps (Matroska has none:
-# its demuxer guesses dts, which is not monotonic with B-frames).
-_STORES_DTS = ("mov", "mp4", "mpegts")
-
-_KIND = {"video": "video", "audio": "audio", "subtitle": "data", "data": "data"}
-
-
-@dataclass(frozen=True)
-class StreamInfo:
-    """What a writer needs to know about one stream besides its packets.
-
-    ``template`` is the demuxer's ``av`` stream, used with
-    ``add_stream_from_template`` so codec configuration (SPS/PPS, AAC
-    AudioSpecificConfig) is copied exactly; it is ``None`` once the source
-    is closed. ``extradata`` is the demuxer's codec configuration; for AAC in
-    ADTS (MPEG-TS), which comes without one, :class:`MediaSource` puts the
-    AudioSpecificConfig of the stream's first ADTS header here.
-    """
-
-    index: int
-    kind: str
-    codec: str
-    time_base: Fraction
-    width: int = 0
-    height: int = 0
-    sample_rate: int = 0
-    channels: int = 0
-    extradata: bytes = b""
-    template: Any = field(default=None, compare=False, repr=False)
-
-    def describe(self) -> dict[str, Any]:
-        """A JSON-ready description (integers and strings only)."""
-        d: dict[str, Any] = {
-            "index": self.index,
-            "kind": self.kind,
-            "codec": self.codec,
-            "time_base": [self.time_base.numerator, self.time_base.denominator],
-        }
-        if self.kind == "video":
-            d.update(width=self.width, height=self.height)
-        elif self.kind == "audio":
-            d.update(sample_rate=self.sample_rate, channels=self.channels)
-        return d
-
-
-def _codec_name(ctx: Any) -> str:
-    if ctx is None:
-        return "unknown"
-    codec = ctx.codec
-    return getattr(codec, "canonical_name", None) or ctx.name
-
-
-def _stream_info(stream: Any) -> StreamInfo:
-    kind = _KIND.get(stream.type, "data")
-    ctx = stream.codec_context
-    tb = stream.time_base or Fraction(1, 90000)
-    info = dict(
-        index=stream.index,
-        kind=kind,
-        # The codec's name, not its decoder's (FFmpeg decodes MP3 with "mp3float").
-        codec=_codec_name(ctx),
-        time_base=Fraction(tb),
-        extradata=bytes(ctx.extradata or b"") if ctx is not None else b"",
-        template=stream,
-    )
-    if kind == "video":
-        info.update(width=ctx.width or 0, height=ctx.height or 0)
-    elif kind == "audio":
-        info.update(sample_rate=ctx.sample_rate or 0, channels=ctx.channels or 0)
-    return StreamInfo(**info)
-
-
-class MediaSource:
-    """An opened media file (or bytes) read as :class:`PacketRecord` s in file order.
-
-    The demuxer's final flush packets (``dts=None``, no data) are skipped.
-    Errors name the file and the packet position. *options* go to FFmpeg's
-    demuxer (``av.open(..., options=...)``), e.g. a shorter stream probe.
-
-    With ``salvage`` (a file cut short by a crash) the file is read front to
-    back without first indexing every fragment (FFmpeg's ``fflags=+ignidx``;
-    FFmpeg otherwise reads all of a fragmented MP4's ``moof`` boxes when it
-    opens the file and refuses it if the last one was cut off), so the
-    fragments before the damage stay readable.
-    """
-
-    def __init__(
-        self,
-        source: str | os.PathLike[str] | bytes | BinaryIO,
-        *,
-        name: str | None = None,
-        codecs: Collection[str] | None = None,
-        options: dict[str, str] | None = None,
-        salvage: bool = False,
-    ) -> None:
-        import av
-
-        options = dict(options or {})
-        if salvage:
-            options["fflags"] = options.get("fflags", "") + "+ignidx"
-        #: The file read, when a path was given (a packet's stored time may have to be read from it).
-        self.path: str | None = None
-
-        if isinstance(source, bytes):
-            source = io.BytesIO(source)
-            self.name = name or "<bytes>"
-        elif isinstance(source, (str, os.PathLike)):
-            self.name = name or os.fspath(source)
-            self.path = os.fspath(source)
-        else:
-            self.name = name or getattr(source, "name", "<stream>")
-        try:
-            self._container = av.open(source, "r", options=options)
-        except FileNotFoundError:
-            raise MediaError(f"{self.name}: no such file") from None
-        except (av.FFmpegError, OSError, ValueError) as exc:
-            raise CorruptMediaError(f"{self.name}: not readable media ({exc})") from None
-        self.format = self._container.format.name
-        self.streams = [_stream_info(s) for s in self._container.streams]
-        if isinstance(source, (str, os.PathLike)):
-            configs = _adts_configs(source, self.streams)
-            self.streams = [replace(s, extradata=configs[s.index]) if s.index in configs else s
-                            for s in self.streams]
-        if not self.streams:
-            self.close()
-            raise CorruptMediaError(f"{self.name}: no audio or video streams")
-        if codecs is not None:
-            for info in self.streams:
-                if info.codec not in codecs:
-                    self.close()
-                    raise UnsupportedCodecError(
-                        f"{self.name}: stream {info.index} uses codec {info.codec!r}; supported: {sorted(codecs)}"
-                    )
-
-    def __enter__(self) -> MediaSource:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the demuxer (stream templates become unusable)."""
-        container = getattr(self, "_container", None)
-        if container is not None:
-            # A template outliving its demuxer points at freed FFmpeg memory:
-            # drop it, so a later writer gets a typed error, not a crash.
-            for info in self.streams:
-                object.__setattr__(info, "template", None)
-            container.close()
-            self._container = None
-
-    def __iter__(self) -> Iterator[PacketRecord]:
-        return self.packets()
-
-    def packets(self, *, salvage: bool = False) -> Iterator[PacketRecord]:
-        """Yield every packet as a record, in the order the file stores them.
-
-        In formats that store decode timestamps (MP4, MPEG-TS) a dts that goes
-        backwards within a stream raises :class:`PacketOrderError`. With
-        ``salvage`` (a file cut short by a crash) iteration stops quietly at
-        the first packet the demuxer flags corrupt (a sample cut off by the
-        end of the file), that has no pts or a dts going backwards, or at the
-        first demux error, instead of raising.
-        """
-        import av
-
-        if self._container is None:
-            raise MediaError(f"{self.name}: source is closed")
-        position = 0
-        # One shared kind and time base per stream: every demuxed packet
-        # carries its stream's time base, and records then share the object.
-        meta = {s.index: (s.kind, s.time_base) for s in self.streams}
-        check = any(f in _STORES_DTS for f in self.format.split(","))
-        # MPEG-TS stores 33 bits: the order check compares dts by the pts rule of
-        # format 1.7 (FFmpeg may demux a first dts as 2**33 - n, the next as small).
-        wrapped = "mpegts" in self.format.split(",")
-        last_dts: dict[int, int] = {}
-        try:
-            for packet in self._demux(check):
-                dts = packet.dts
-                if dts is None and packet.size == 0:
-                    continue  # demuxer flush packet
-                if salvage and packet.is_corrupt:
-                    return
-                position += 1
-                index = packet.stream_index
-                kind, time_base = meta[index]
-                try:
-                    record = PacketRecord(
-                        index, kind, packet.pts, dts, packet.duration or 0, time_base, packet.is_keyframe, bytes(packet)
-                    )
-                except PacketError as exc:
-                    if salvage:
-                        return
-                    raise CorruptMediaError(f"{self.name}: packet {position}: {exc}") from None
-                if check:
-                    previous = last_dts.get(record.stream)
-                    dts = ((record.dts + (1 << 32)) & ((1 << 33) - 1)) - (1 << 32) if wrapped else record.dts
-                    if previous is not None and dts < previous:
-                        if salvage:
-                            return
-                        raise PacketOrderError(
-                            f"{self.name}: packet {position} (stream {record.stream}): "
-                            f"dts {record.dts} after {previous}"
-                        )
-                    last_dts[record.stream] = dts
-                yield record
-        except av.FFmpegError as exc:
-            if salvage:
-                return
-            raise CorruptMediaError(f"{self.name}: demux failed after packet {position} ({exc})") from None
-        except IndexError:  # PyAV: a packet of a stream that appeared after the file was opened
-            if salvage:
-                return
-            raise CorruptMediaError(f"{self.name}: packet {position + 1} belongs to a stream not declared "
-                                    "when the file was opened") from None
-
-    def av_packets(self) -> Iterator[Any]:
-        """Yield the raw ``av.Packet`` s (no flush packets), for zero-overhead consumers.
-
-        As in :meth:`packets`, every packet has a dts (see :meth:`_demux`).
-        """
-        import av
-
-        if self._container is None:
-            raise MediaError(f"{self.name}: source is closed")
-        check = any(f in _STORES_DTS for f in self.format.split(","))
-        try:
-            for packet in self._demux(check):
-                if packet.dts is None and packet.size == 0:
-                    continue
-                yield packet
-        except av.FFmpegError as exc:
-            raise CorruptMediaError(f"{self.name}: demux failed ({exc})") from None
-        except IndexError:  # PyAV: a packet of a stream that appeared after the file was opened
-            raise CorruptMediaError(f"{self.name}: a packet belongs to a stream not declared when the "
-                                    "file was opened") from None
-
-    def _demux(self, stores_dts: bool) -> Iterator[Any]:
-        """The container's packets; where it stores no dts, the missing ones filled in.
-
-        Matroska and WebM store presentation times only. For a stream with
-        B-frames FFmpeg derives each dts from the pts once it knows the
-        reordering delay, so the first few packets come without one (and a
-        PacketRecord would default it to the pts, which breaks decode order:
-        pts 21, 121, then dts 21). Those packets, and everything after them,
-        are held back until the stream's first known dts D; the m held
-        packets then get D - m*step ... D - step (step = their duration, or
-        one tick), strictly increasing and before every later dts. Containers
-        that store dts (MP4, MPEG-TS) pass through untouched, as does a
-        stream whose dts never appears within :data:`_DTS_LOOKAHEAD` packets
-        (its packets keep dts = pts, the former behaviour).
-        """
-        demux = self._container.demux()
-        if stores_dts:
-            yield from demux
-            return
-        held: list[Any] = []
-        waiting: set[int] = set()  # streams whose first packets lack a dts
-        started: set[int] = set()  # streams that had a dts, or a packet with one
-        keys: dict[int, list[int]] = {}  # keyframe pts FFmpeg reported, per stream
-        matroska = self.path is not None and "matroska" in self.format.split(",")
-        video = {s.index for s in self.streams if s.kind == "video"}
-        for packet in demux:
-            if packet.dts is None and packet.size == 0:
-                if not held:
-                    yield packet
-                continue
-            index = packet.stream_index
-            if matroska:
-                if packet.pts is None:  # a leading picture's negative block time (format 1.13)
-                    packet.pts = stored_leading_pts(self.path, packet, keys.get(index, ()),  # type: ignore[arg-type]
-                                                    video=index in video)
-                elif packet.is_keyframe:
-                    keys.setdefault(index, []).append(packet.pts)
-            if index not in started:
-                if packet.dts is None and packet.pts is not None:
-                    waiting.add(index)
-                else:
-                    started.add(index)
-                    if index in waiting:
-                        _backfill_dts(held, index, packet)
-                        waiting.discard(index)
-            if waiting:
-                held.append(packet)
-                if len(held) < _DTS_LOOKAHEAD:
-                    continue
-                started.update(waiting)  # give up waiting: dts = pts as before
-                waiting.clear()
-            if held:
-                if packet is not held[-1]:
-                    held.append(packet)
-                yield from held
-                held = []
-            else:
-                yield packet
-        yield from held
-
-
-def stored_leading_pts(path: str, packet: Any, keyframe_pts: Sequence[int], *, video: bool) -> int | None:
-    """The time a Matroska file stores for *packet*, which FFmpeg's demuxer reported without pts,
-    when it is a leading picture of its video stream's first GOP; else None (format 1.13).
-
-    The block's time is read from the file (:mod:`bwc_core._matroska`): Cluster Timestamp plus
-    its relative timestamp, negative (why FFmpeg reports none). It stands only if the reading
-    agrees with FFmpeg's: *keyframe_pts*, the pts FFmpeg reported for the stream's keyframes so
-    far, hold exactly one; *video*: the packet's stream is a video stream. That keyframe's block is earlier in the same Cluster with the same sum of its
-    own; and the time is below that keyframe's (presented before the keyframe it follows in
-    decode order: an open GOP's leading B-frame after ``ffmpeg -c copy`` rebased the keyframe
-    to 0).
-    """
-    from ._matroska import negative_block_pts
-
-    if not video or packet.pts is not None or not packet.size or len(keyframe_pts) != 1:
-        return None
-    found = negative_block_pts(path, packet.pos)
-    if found is None or found.block.laced:
-        return None
-    keys = [b for b in found.earlier if b.track == found.block.track and b.keyframe]
-    if not keys or keyframe_pts[0] != found.cluster_timestamp + keys[-1].relative:
-        return None
-    return found.pts if found.pts < keyframe_pts[0] else None
-
-
-#: Packets :meth:`MediaSource._demux` holds back at most while waiting for a dts.
-_DTS_LOOKAHEAD = 64
-
-
-def _backfill_dts(held: list[Any], index: int, first: Any) -> None:
-    """Give stream *index*'s held packets dts values just before *first*'s."""
-    mine = [p for p in held if p.stream_index == index and p.dts is None]
-    if not mine or first.dts is None:  # a packet without pts either: PacketRecord refuses it
-        return
-    step = first.duration or mine[0].duration or 1
-    for k, packet in enumerate(mine):
-        packet.dts = min(first.dts - (len(mine) - k) * step, packet.pts)
-    for a, b in zip(mine, mine[1:]):  # keep them strictly increasing whatever the pts
-        if b.dts <= a.dts:
-            b.dts = a.dts + 1
-    if mine[-1].dts >= first.dts:
-        for k, packet in enumerate(mine):
-            packet.dts = first.dts - (len(mine) - k)
 
 
 def write_packets(
@@ -491,7 +134,7 @@ def container_options(container: str, streams: Iterable[StreamInfo]) -> dict[str
       time a fragment's last sample (``trun`` stores durations, not
       timestamps), and an audio gap at a fragment boundary would otherwise be
       lost; the camera starts a segment without an audio track at a mute
-      instead (see :class:`bwc_core.segment.Segmenter`), so no MP4 track is
+      instead (see :class:`bwc_core.capture.segmenter.Segmenter`), so no MP4 track is
       ever silent for long.
     """
     streams = list(streams)
@@ -521,7 +164,7 @@ def add_streams(out: Any, streams: Iterable[StreamInfo]) -> dict[int, Any]:
     Uses ``add_stream_from_template`` (``add_mux_stream`` mis-stores H.264 /
     AAC codec configuration when remuxing in PyAV 18). An HEVC stream going
     into MPEG-TS keeps only the parameter-set arrays of its hvcC record (see
-    :func:`bwc_core.content._hvcc_parameter_sets_only`).
+    :func:`bwc_core.format.codec.hvcc_parameter_sets_only`).
     """
     mapping: dict[int, Any] = {}
     for info in streams:
@@ -536,9 +179,9 @@ def add_streams(out: Any, streams: Iterable[StreamInfo]) -> dict[int, Any]:
         if _takes_raw_aac(info, out.format.name):
             ostream.codec_context.extradata = info.extradata  # before the header is written
         elif info.codec == "hevc" and out.format.name == "mpegts" and info.extradata[:1] == b"\x01":
-            from .content import _hvcc_parameter_sets_only
+            from bwc_core.format.codec import hvcc_parameter_sets_only
 
-            ostream.codec_context.extradata = _hvcc_parameter_sets_only(info.extradata)
+            ostream.codec_context.extradata = hvcc_parameter_sets_only(info.extradata)
         if info.kind == "video" and out.format.name == "mp4":
             sar = _container_sar(info.template)
             if sar is not None:
@@ -605,7 +248,7 @@ class PayloadRewrite:
 
     def __init__(self, adts: bool = False, prefix: bytes = b"", hevc: bool = False, length_size: int = 4,
                  extradata: bytes = b"") -> None:
-        from . import _framing
+        from bwc_core import _framing
 
         # The content format's own AAC framer: strips exactly the headers it does not commit.
         self.adts = _framing.Framer("aac", bytes(extradata)) if adts else None
@@ -631,7 +274,7 @@ class PayloadRewrite:
 
 def payload_rewrites(streams: Iterable[StreamInfo], container: str) -> dict[int, PayloadRewrite]:
     """The :class:`PayloadRewrite` of each stream whose packets change on their way into *container*."""
-    from .content import _h264_extradata_sets, _hevc_extradata_sets
+    from bwc_core.format.codec import h264_extradata_sets, hevc_extradata_sets
 
     streams = list(streams)
     raw_aac = adts_streams(streams, container)
@@ -644,47 +287,11 @@ def payload_rewrites(streams: Iterable[StreamInfo], container: str) -> dict[int,
             continue
         hevc = s.codec == "hevc"
         size = (extradata[21 if hevc else 4] & 3) + 1
-        sets = _hevc_extradata_sets(extradata) if hevc else _h264_extradata_sets(extradata)
+        sets = hevc_extradata_sets(extradata) if hevc else h264_extradata_sets(extradata)
         if sets and size != 3 and all(len(nal) < 1 << (8 * size) for nal in sets):
             prefix = b"".join(len(nal).to_bytes(size, "big") + nal for nal in sets)
             out[s.index] = PayloadRewrite(prefix=prefix, hevc=hevc, length_size=size)
     return out
-
-
-def strip_adts(payload: Any) -> bytes:
-    """One AAC frame without its ADTS header (the payload as is when it has none)."""
-    data = bytes(payload)
-    if len(data) >= 7 and data[0] == 0xFF and (data[1] & 0xF6) == 0xF0:
-        return data[7 if data[1] & 1 else 9:]
-    return data
-
-
-def _adts_configs(path: str | os.PathLike[str], streams: list[StreamInfo], limit: int = 2000) -> dict[int, bytes]:
-    """The AudioSpecificConfig of each AAC stream that comes without one (ADTS in
-    MPEG-TS), as its first frame's ADTS header gives it (exactly what the content
-    format's framer derives); read through a second, short-lived demuxer."""
-    import av
-
-    from . import _framing
-
-    wanted = {s.index for s in streams if s.codec == "aac" and not s.extradata}
-    found: dict[int, bytes] = {}
-    if not wanted:
-        return found
-    try:
-        with av.open(os.fspath(path), "r") as container:
-            for n, packet in enumerate(container.demux()):
-                if n >= limit or not wanted:
-                    break
-                if packet.stream_index in wanted and packet.size:
-                    framer = _framing.Framer("aac", b"")
-                    framer.canonical(packet)
-                    if framer.adts_config:
-                        found[packet.stream_index] = framer.adts_config
-                    wanted.discard(packet.stream_index)
-    except (av.FFmpegError, OSError, builtins.ValueError):
-        pass  # the main demuxer reports what is wrong with the file
-    return found
 
 
 #: FFmpeg stream types a segment carries. Every other kind is refused before anything
@@ -1038,133 +645,3 @@ class HashingSink:
     def __del__(self) -> None:
         if not getattr(self, "_closed", True):
             self.abort()
-
-
-def decode_first_frame(path: str | os.PathLike[str], kind: str | None = None) -> Any:
-    """Decode and return the first frame of a file (video if it has video, else audio).
-
-    Proves a segment plays alone: it has its own header and codec
-    configuration and starts on a decodable frame. Raises
-    :class:`CorruptMediaError` when nothing decodes.
-    """
-    import av
-
-    name = os.fspath(path)
-    try:
-        with av.open(name, "r") as container:
-            streams = [s for s in container.streams if s.type in ("video", "audio")]
-            if kind is not None:
-                streams = [s for s in streams if s.type == kind]
-            else:
-                streams = [s for s in streams if s.type == "video"] or streams
-            if not streams:
-                raise CorruptMediaError(f"{name}: no {kind or 'audio or video'} stream to decode")
-            for frame in container.decode(streams[0]):
-                return frame
-    except FileNotFoundError:
-        raise MediaError(f"{name}: no such file") from None
-    except (av.FFmpegError, OSError) as exc:
-        if isinstance(exc, MediaError):
-            raise
-        raise CorruptMediaError(f"{name}: first frame does not decode ({exc})") from None
-    raise CorruptMediaError(f"{name}: no frame decodes")
-
-
-@dataclass
-class SyntheticCamera:
-    """A deterministic H.264 (+ AAC) source: moving test pattern and a tone.
-
-    ``encode()`` returns the clip as MP4 bytes; ``source()`` opens them as a
-    :class:`MediaSource`. B-frames (``bframes``) make decode order differ
-    from presentation order, as on real cameras with high-profile encoders.
-    """
-
-    seconds: float = 5.0
-    width: int = 320
-    height: int = 240
-    fps: int = 30
-    gop: int = 30
-    bitrate: int = 0  # bits/s; 0 lets x264 pick (CRF)
-    bframes: int = 0
-    audio: bool = True
-    video: bool = True
-    sample_rate: int = 48000
-    tone_hz: float = 440.0
-
-    def encode(self, container: str = "mp4") -> bytes:
-        """Encode the clip and return the container bytes."""
-        import av
-        import numpy as np  # only the synthetic camera needs it: keeps `bwc verify` start-up short
-
-        if not (self.audio or self.video):
-            raise ValueError("a synthetic camera needs audio, video or both")
-        buf = io.BytesIO()
-        out = av.open(buf, "w", format=CONTAINER_FORMATS[container])
-        vstream = astream = None
-        if self.video:
-            vstream = out.add_stream("libx264", rate=self.fps)
-            vstream.width, vstream.height, vstream.pix_fmt = self.width, self.height, "yuv420p"
-            params = (
-                f"bframes={self.bframes}:b-adapt=0:keyint={self.gop}:min-keyint={self.gop}"
-                ":scenecut=0:rc-lookahead=0"
-            )
-            opts = {"preset": "superfast" if self.bframes else "ultrafast", "x264-params": params}
-            if self.bitrate:
-                vstream.bit_rate = self.bitrate
-                opts["x264-params"] += f":vbv-maxrate={self.bitrate // 1000}:vbv-bufsize={self.bitrate // 1000}"
-            vstream.codec_context.options = opts
-        if self.audio:
-            astream = out.add_stream("aac", rate=self.sample_rate)
-            astream.layout = "mono"
-        frames = int(round(self.seconds * self.fps)) if vstream is not None else 0
-        total = int(round(self.seconds * self.sample_rate)) if astream is not None else 0
-        step = 1024
-        if astream is not None:
-            t = np.arange(total + step, dtype=np.float64) / self.sample_rate
-            tone = (0.25 * np.sin(2 * math.pi * self.tone_hz * t)).astype(np.float32)
-        if vstream is not None:
-            ys, xs = np.mgrid[0 : self.height, 0 : self.width]
-            base = ((xs + ys) % 256).astype(np.uint8)
-            ramp = (xs * 255 // max(1, self.width - 1)).astype(np.uint8)
-            rgb = np.empty((self.height, self.width, 3), np.uint8)
-        audio_next = 0
-        # Interleave by time, as a live camera delivers them.
-        for i in range(max(frames, 1 if astream is not None else 0)):
-            if vstream is not None:
-                rgb[:, :, 0] = base + np.uint8((i * 3) % 256)
-                rgb[:, :, 1] = np.uint8((i * 7) % 256)
-                rgb[:, :, 2] = ramp
-                box = (i * 4) % max(1, self.width - 16)
-                rgb[8:24, box : box + 16, :] = 255
-                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-                frame.pts = i
-                for packet in vstream.encode(frame):
-                    out.mux(packet)
-                horizon = (i + 1) * self.sample_rate // self.fps
-            else:
-                horizon = total
-            while astream is not None and audio_next < min(horizon, total):
-                chunk = tone[audio_next : audio_next + step]
-                frame = av.AudioFrame.from_ndarray(chunk[None, :], format="fltp", layout="mono")
-                frame.sample_rate = self.sample_rate
-                frame.pts = audio_next
-                for packet in astream.encode(frame):
-                    out.mux(packet)
-                audio_next += step
-        for stream in (vstream, astream):
-            if stream is not None:
-                for packet in stream.encode():
-                    out.mux(packet)
-        out.close()
-        return buf.getvalue()
-
-    def write(self, path: str | os.PathLike[str], container: str = "mp4") -> str:
-        """Encode the clip to *path* and return the path."""
-        data = self.encode(container)
-        with open(path, "wb") as fh:
-            fh.write(data)
-        return os.fspath(path)
-
-    def source(self) -> MediaSource:
-        """Encode the clip and open it as a :class:`MediaSource`."""
-        return MediaSource(self.encode(), name="<synthetic camera>")

@@ -11,17 +11,22 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from .content import ContentHasher
-from ._fileio import require_regular_file
-from .errors import MediaError, TrustError
-from .journal import JOURNAL_NAME, Journal
-from .keys import Certificate, Identity
-from .media import MediaSource, preflight
-from .presentation import check_carried
-from .recorder import MEDIA_DIR, lost_file_entry, segment_body, unjournaled_segments
-from .segment import Segmenter
+from bwc_core.format.content import ContentHasher
+from bwc_core._fileio import require_regular_file
+from bwc_core.errors import MediaError, TrustError
+from bwc_core.format.layout import JOURNAL_NAME
+from bwc_core.format.journal import Journal
+from bwc_core.format.keys import Certificate, Identity
+from bwc_core.media.source import MediaSource
+from bwc_core.media.writers import preflight
+from bwc_core.media.presentation import check_carried
+from bwc_core.format.layout import MEDIA_DIR
+from bwc_core.capture.recorder import lost_file_entry, segment_body, unjournaled_segments
+from bwc_core.capture.segmenter import Segmenter
 
-__all__ = ["seal_files"]
+__all__ = [
+    "seal_files",
+]
 
 
 def seal_files(media: Sequence[str], *, key: str | Identity, cert: str, out: str, segment_seconds: int,
@@ -31,7 +36,7 @@ def seal_files(media: Sequence[str], *, key: str | Identity, cert: str, out: str
 
     Every input is opened (its codecs, stream kinds and a container header
     checked) before anything is written, so a bad argument or a stream that
-    cannot be sealed (:func:`bwc_core.media.check_streams`) leaves the
+    cannot be sealed (:func:`bwc_core.media.writers.check_streams`) leaves the
     evidence untouched: no directory, journal or record is created. A file that
     fails mid-way still gets its ``recording.close`` (reason
     ``import_failed``) before the error is raised. ``key`` is a key file or
