@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 import os
 import statistics
-import time
 import tempfile
+import time
 from collections import deque
 from fractions import Fraction
 
@@ -23,8 +23,8 @@ import numpy as np
 import pytest
 
 from bwc_core import PreEventBuffer
-from bwc_core.errors import BufferFullError, PacketOrderError
 from bwc_core.capture.synthetic import SyntheticCamera
+from bwc_core.errors import BufferFullError, PacketOrderError
 from bwc_core.media.packets import PacketRecord
 
 TB = Fraction(1, 90000)

@@ -14,9 +14,9 @@ from fractions import Fraction
 import pytest
 from blake3 import blake3
 
+from bwc_core.capture.synthetic import SyntheticCamera
 from bwc_core.format.content import ContentHasher
 from bwc_core.media.source import MediaSource
-from bwc_core.capture.synthetic import SyntheticCamera
 
 
 @pytest.fixture(scope="module")

@@ -20,10 +20,10 @@ import time
 import nacl.signing
 import pytest
 
+from bwc_core.capture.recorder import JOURNAL_KEEP
 from bwc_core.format.canonical import canonical_bytes
 from bwc_core.format.journal import EVENT, SEGMENT, Journal
 from bwc_core.format.keys import Identity
-from bwc_core.capture.recorder import JOURNAL_KEEP
 
 T0 = 1_700_000_000
 

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
+from bwc_core.capture.recorder import DeactivationReason, Recorder, RecordingPolicy
+from bwc_core.capture.synthetic import SyntheticCamera
 from bwc_core.format.keys import Identity
 from bwc_core.media.source import MediaSource
-from bwc_core.capture.synthetic import SyntheticCamera
-from bwc_core.capture.recorder import DeactivationReason, Recorder, RecordingPolicy
 
 CACHE = Path(__file__).parent / ".cache"
 SOURCE = CACHE / "cam1080p_20s_8mbit_v1.mp4"

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from bwc_core.media.source import MediaSource
-from bwc_core.capture.synthetic import SyntheticCamera
 from bwc_core.capture.segmenter import Segmenter
+from bwc_core.capture.synthetic import SyntheticCamera
+from bwc_core.media.source import MediaSource
 
 CACHE = Path(__file__).parent / ".cache"
 SOURCE = CACHE / "cam720p_60s_v1.mp4"

@@ -116,7 +116,7 @@ def run_paired(
     cand_runs = list(benchmark.stats.stats.data)
     # Round i's baseline ran right before round i's candidate: the median of the
     # paired differences is less sensitive to drift on a shared machine.
-    diffs = [c - b for c, b in zip(cand_runs, base_runs)]
+    diffs = [c - b for c, b in zip(cand_runs, base_runs, strict=False)]
     benchmark.extra_info["median_paired_diff_s"] = statistics.median(diffs) if diffs else cand - base
     ratio = base / cand if mode == "speedup" else cand / base
     met = None if target is None else (ratio >= target if mode == "speedup" else ratio <= target)

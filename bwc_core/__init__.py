@@ -87,7 +87,19 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
     from bwc_core.capture.buffer import BufferStats, PreEventBuffer
+    from bwc_core.capture.recorder import (
+        DeactivationReason,
+        Recorder,
+        RecorderState,
+        RecordingPolicy,
+        RecoveryReport,
+    )
+    from bwc_core.capture.seal import seal_files
+    from bwc_core.capture.segmenter import Segmenter, SegmentInfo
+    from bwc_core.capture.synthetic import SyntheticCamera
+    from bwc_core.exhibit.build import build_exhibit
     from bwc_core.format.canonical import canonical_bytes, parse_canonical
+    from bwc_core.format.codec import StreamInfo
     from bwc_core.format.content import (
         ContentHasher,
         ContentResult,
@@ -99,11 +111,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
         verify_range_proof,
         write_leaves,
     )
-    from bwc_core.media.commit import content_root
     from bwc_core.format.envelope import Envelope, pae, record_hash
-    from bwc_core.verify.model import ExhibitReport
-    from bwc_core.exhibit.build import build_exhibit
-    from bwc_core.verify.exhibit import verify_exhibit
     from bwc_core.format.findings import Finding, Severity, Verdict
     from bwc_core.format.journal import Journal, Record, validate_chain, validate_journal
     from bwc_core.format.keys import (
@@ -115,22 +123,13 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
         Signer,
         TrustAnchors,
     )
-    from bwc_core.media.writers import HashingSink, write_packets
-    from bwc_core.media.source import MediaSource
-    from bwc_core.format.codec import StreamInfo
-    from bwc_core.capture.synthetic import SyntheticCamera
+    from bwc_core.media.commit import content_root
     from bwc_core.media.packets import PacketRecord
-    from bwc_core.capture.recorder import (
-        DeactivationReason,
-        Recorder,
-        RecorderState,
-        RecordingPolicy,
-        RecoveryReport,
-    )
-    from bwc_core.capture.seal import seal_files
-    from bwc_core.capture.segmenter import SegmentInfo, Segmenter
-    from bwc_core.verify.model import RecordingReport, Report, SegmentReport
+    from bwc_core.media.source import MediaSource
+    from bwc_core.media.writers import HashingSink, write_packets
     from bwc_core.verify import verify_evidence
+    from bwc_core.verify.exhibit import verify_exhibit
+    from bwc_core.verify.model import ExhibitReport, RecordingReport, Report, SegmentReport
 
 __all__ = [
     "__version__",

@@ -295,8 +295,8 @@ def _cmd_seal(args: argparse.Namespace) -> int:
         print("bwc: --segment-seconds must be at least 1", file=sys.stderr)
         return EXIT_USAGE
     from bwc_core._fileio import require_regular_file
-    from bwc_core.errors import MediaError
     from bwc_core.capture.seal import seal_files
+    from bwc_core.errors import MediaError
 
     for path in args.media:  # FFmpeg would block on a FIFO and read a device forever
         require_regular_file(path, MediaError, "a media file")

@@ -19,10 +19,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from bwc_core.capture.recorder import Recorder, RecordingPolicy
+from bwc_core.capture.synthetic import SyntheticCamera
 from bwc_core.errors import BwcValueError
 from bwc_core.format.keys import Identity, TrustAnchors
-from bwc_core.capture.synthetic import SyntheticCamera
-from bwc_core.capture.recorder import Recorder, RecordingPolicy
 
 __all__ = [
     "run_demo",

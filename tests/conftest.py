@@ -40,10 +40,10 @@ def build_evidence(out, clips, signer, cert, *, segment_seconds=2, clock=None, c
     With *progress_seconds* the prefixes written are journaled as the camera
     does (``segment.progress``), before the segment records.
     """
-    from bwc_core.format.journal import Journal
-    from bwc_core.media.source import MediaSource
     from bwc_core.capture.recorder import progress_body, segment_body
     from bwc_core.capture.segmenter import Segmenter
+    from bwc_core.format.journal import Journal
+    from bwc_core.media.source import MediaSource
 
     journal = Journal.create(out, signer, cert, clock=clock, sync="none")
     try:

@@ -22,22 +22,21 @@ import subprocess
 from fractions import Fraction
 from pathlib import Path
 
+import _content_ref as ref
 import av
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import _content_ref as ref
 from bwc_core import _framing
+from bwc_core.format.codec import StreamInfo
 from bwc_core.format.content import ContentHasher, canonical_payload
-from bwc_core.media.commit import content_root
 from bwc_core.format.findings import Severity
 from bwc_core.format.keys import TrustAnchors
-from bwc_core.media.source import MediaSource
-from bwc_core.format.codec import StreamInfo
-from bwc_core.media.writers import payload_rewrites, write_packets
 from bwc_core.media.packets import PacketRecord
+from bwc_core.media.source import MediaSource
+from bwc_core.media.writers import payload_rewrites, write_packets
 from bwc_core.verify import verify_evidence
 
 CONTAINERS = ["mp4", "mkv", "ts"]
@@ -184,7 +183,7 @@ def edit_headers(path: Path, container: str, edit, first: int, last: int = 1 << 
             new = edit(old) if first <= i <= last else old
             if new != old:
                 changed.append(i)
-                for o, b in zip(offs, new):
+                for o, b in zip(offs, new, strict=False):
                     data[o] = b
         path.write_bytes(bytes(data))
         return changed
@@ -300,9 +299,10 @@ def test_header_bits_ffmpeg_does_not_read_stay_outside_the_commitment(ev, trust)
 def test_exhibit_clip_with_later_adts_headers_changed(container, evidence_of, tmp_path, trust):
     """A clip of an exhibit, its later ADTS headers changed and the exhibit re-signed by the
     (complicit) exporter: only the device's signature is left, and it catches it."""
-    from bwc_core.exhibit.build import build_exhibit
     from test_attacks_exhibit import _clip_file, resign
     from test_attacks_exhibit import verify as verify_ex
+
+    from bwc_core.exhibit.build import build_exhibit
 
     ev_dir = evidence_of(container, (44100, "mono"))
     ex = build_exhibit(ev_dir, "REC-001", tmp_path / "ex", start=0.5, end=3.5, trust=[trust.root_pub],

@@ -182,8 +182,8 @@ def test_packets_of_a_stream_added_mid_file_are_an_error(ev, trust, tmp_path):
 def test_recovered_segment_completed_afterwards_is_an_error(tmp_path, trust, av_clip, make_evidence):
     """Crash recovery signs the attested prefix of a cut file (format 2.10); bytes added after
     it (here: the rest of the segment) and bytes changed in it are errors too."""
-    from bwc_core.format.journal import Journal
     from bwc_core.capture.recorder import Recorder
+    from bwc_core.format.journal import Journal
 
     base = make_evidence(tmp_path / "base", [av_clip], trust.cam, trust.cert, close=False, progress_seconds=1)
     journal = Journal.open(base)
@@ -628,10 +628,10 @@ def _spec() -> dict:
 def test_config_digest_sorts_the_raw_nal_units():
     """Format 1.3: the parameter sets are sorted as raw NAL units, then length-prefixed;
     the vectors tell that reading from sorting the prefixed items."""
+    import _content_ref as ref
     from blake3 import blake3
 
     from bwc_core import _framing
-    import _content_ref as ref
     from bwc_core.format.content import CONTEXTS, config_digest
 
     for v in _spec()["config_digests"]:
@@ -653,6 +653,7 @@ def test_config_digest_sorts_the_raw_nal_units():
 
 def test_empty_packet_leaf_vector():
     import _content_ref as ref
+
     from bwc_core.format.content import packet_leaf
 
     v = _spec()["packets"]["empty_with_dts"]
@@ -666,9 +667,9 @@ def test_stream_kinds_codec_names_and_missing_time_base(tmp_path, av_clip):
     from fractions import Fraction
 
     import av
+    from conftest import encode_clip
 
     from bwc_core.media.commit import content_root
-    from conftest import encode_clip
 
     spec = _spec()
     srt = tmp_path / "s.srt"
@@ -725,9 +726,9 @@ def test_remux_offset_vectors():
 def test_appended_bytes_found_with_sha256_only(tmp_path, trust, video_clip):
     """A segment signed with SHA-256 alone (the digest set is configurable): the prefix is
     checked with the digests the record signs."""
-    from bwc_core.format.journal import Journal
     from bwc_core.capture.recorder import segment_body
     from bwc_core.capture.segmenter import Segmenter
+    from bwc_core.format.journal import Journal
 
     ev_dir = tmp_path / "ev"
     journal = Journal.create(ev_dir, trust.cam, trust.cert, sync="none")

@@ -17,16 +17,16 @@ from pathlib import Path
 
 import pytest
 
+from bwc_core.capture.synthetic import SyntheticCamera
 from bwc_core.cli import main
+from bwc_core.exhibit.build import _decode_timestamps, build_exhibit
 from bwc_core.format.content import inclusion_proof, read_leaves
 from bwc_core.format.envelope import EXHIBIT_TYPE, Envelope, sign
-from bwc_core.format.layout import EXHIBIT_MANIFEST
-from bwc_core.exhibit.build import _decode_timestamps, build_exhibit
-from bwc_core.verify.exhibit import verify_exhibit
 from bwc_core.format.keys import Identity, TrustAnchors
+from bwc_core.format.layout import EXHIBIT_MANIFEST
 from bwc_core.media.source import MediaSource
-from bwc_core.capture.synthetic import SyntheticCamera
 from bwc_core.media.writers import container_options, open_output
+from bwc_core.verify.exhibit import verify_exhibit
 
 CONTAINERS = ["mp4", "mkv", "ts"]
 

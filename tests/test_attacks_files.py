@@ -20,13 +20,13 @@ from pathlib import Path
 import pytest
 
 from bwc_core import cli
+from bwc_core.exhibit.build import build_exhibit
 from bwc_core.format.content import file_digests
 from bwc_core.format.envelope import EXHIBIT_TYPE, Envelope, sign
-from bwc_core.format.layout import EXHIBIT_MANIFEST
-from bwc_core.exhibit.build import build_exhibit
-from bwc_core.verify.exhibit import verify_exhibit
 from bwc_core.format.keys import TrustAnchors
+from bwc_core.format.layout import EXHIBIT_MANIFEST
 from bwc_core.verify import verify_evidence
+from bwc_core.verify.exhibit import verify_exhibit
 
 CONTAINERS = ["mp4", "mkv", "ts"]
 

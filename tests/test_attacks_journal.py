@@ -23,13 +23,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bwc_core import cli
+from bwc_core.capture.recorder import Recorder, RecordingPolicy
+from bwc_core.errors import CertificateError, JournalError, TrustError
 from bwc_core.format.canonical import parse_canonical
 from bwc_core.format.envelope import RECORD_TYPE, Envelope, Signature, record_hash, sign
-from bwc_core.errors import CertificateError, JournalError, TrustError
 from bwc_core.format.journal import GENESIS_PREV, RECORD_TYPES, Journal, read_lines, validate_chain
 from bwc_core.format.keys import Certificate, Identity, Revocation, RevocationList, TrustAnchors
 from bwc_core.media.source import MediaSource
-from bwc_core.capture.recorder import Recorder, RecordingPolicy
 from bwc_core.verify import verify_evidence
 
 CONTAINERS = ["mp4", "mkv", "ts"]
@@ -370,8 +370,8 @@ def test_a_record_envelope_with_several_signatures_is_malformed(ev, trust, extra
 
 @pytest.mark.parametrize("extra", ["unknown_key", "same_key_again"])
 def test_an_exhibit_declaration_with_several_signatures_is_refused(pristine, trust, tmp_path, extra):
-    from bwc_core.format.layout import EXHIBIT_MANIFEST
     from bwc_core.exhibit.build import build_exhibit
+    from bwc_core.format.layout import EXHIBIT_MANIFEST
     from bwc_core.verify.exhibit import verify_exhibit
 
     ex = build_exhibit(pristine, "REC-001", tmp_path / "ex", trust=[trust.root_pub], **trust.signed)

@@ -21,13 +21,13 @@ from pathlib import Path
 import av
 import pytest
 
-from bwc_core.format.journal import Journal
-from bwc_core.format.keys import TrustAnchors
-from bwc_core.media.source import MediaSource
-from bwc_core.capture.synthetic import SyntheticCamera
-from bwc_core.media import presentation
 from bwc_core.capture.recorder import segment_body
 from bwc_core.capture.segmenter import Segmenter
+from bwc_core.capture.synthetic import SyntheticCamera
+from bwc_core.format.journal import Journal
+from bwc_core.format.keys import TrustAnchors
+from bwc_core.media import presentation
+from bwc_core.media.source import MediaSource
 from bwc_core.verify import verify_evidence
 
 CONTAINERS = ["mp4", "mkv", "ts"]

@@ -12,14 +12,14 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from bwc_core.format.journal import Journal
-from bwc_core.format.keys import Identity, TrustAnchors
-from bwc_core.media.source import MediaSource
-from bwc_core.capture.synthetic import SyntheticCamera
-from bwc_core.capture.recorder import Recorder, RecordingPolicy
-from bwc_core.verify import verify_evidence
 from conftest import FakeClock as _Clock
+
+from bwc_core.capture.recorder import Recorder, RecordingPolicy
+from bwc_core.capture.synthetic import SyntheticCamera
+from bwc_core.format.journal import Journal
+from bwc_core.format.keys import TrustAnchors
+from bwc_core.media.source import MediaSource
+from bwc_core.verify import verify_evidence
 
 CONTAINERS = ["mp4", "mkv", "ts"]
 T0 = 1_790_000_000 * 10**9
@@ -223,8 +223,8 @@ def test_recovered_segment_matching_no_progress_record_is_an_error(tmp_path, pki
 @pytest.mark.parametrize("container", CONTAINERS)
 def test_writer_never_writes_a_sidecar_through_a_planted_link(tmp_path, clip, container):
     """Links planted at the sidecar names of segments about to be written: their targets stay untouched."""
-    from bwc_core.format.content import read_leaves
     from bwc_core.capture.segmenter import Segmenter
+    from bwc_core.format.content import read_leaves
 
     out = tmp_path / "media" / "REC"
     out.mkdir(parents=True)

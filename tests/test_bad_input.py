@@ -22,13 +22,13 @@ from pathlib import Path
 import pytest
 
 from bwc_core.cli import main
-from bwc_core.format.envelope import RECORD_TYPE, Envelope, record_hash, sign
 from bwc_core.errors import CertificateError, KeyFileError, UnsafePathError
 from bwc_core.exhibit.build import build_exhibit
-from bwc_core.verify.archive import extract_budget, safe_extract
-from bwc_core.verify.exhibit import verify_exhibit
+from bwc_core.format.envelope import RECORD_TYPE, Envelope, record_hash, sign
 from bwc_core.format.keys import Certificate, Identity, PublicIdentity, RevocationList, TrustAnchors
 from bwc_core.verify import verify_evidence
+from bwc_core.verify.archive import extract_budget, safe_extract
+from bwc_core.verify.exhibit import verify_exhibit
 
 CONTAINERS = ["mp4", "mkv", "ts"]
 BWC = str(Path(sys.executable).with_name("bwc"))

@@ -21,14 +21,14 @@ from bwc_core import BufferStats, PreEventBuffer
 from bwc_core.errors import (
     BufferFullError,
     BwcError,
-    PacketError,
-    PacketOrderError,
     BwcTypeError,
     BwcValueError,
+    PacketError,
+    PacketOrderError,
 )
+from bwc_core.media.packets import PacketRecord
 from bwc_core.media.source import MediaSource
 from bwc_core.media.writers import write_packets
-from bwc_core.media.packets import PacketRecord
 
 VTB = Fraction(1, 90000)
 ATB = Fraction(1, 48000)
@@ -786,7 +786,7 @@ def test_one_pusher_one_drainer_lose_and_duplicate_nothing():
     assert not any(t.is_alive() for t in threads)
     assert len(drained) == n
     assert [int.from_bytes(bytes(r.payload[:4]), "little") for r in drained] == list(range(n))
-    assert all(bytes(r.payload) == bytes(s.payload) for r, s in zip(drained, recs))
+    assert all(bytes(r.payload) == bytes(s.payload) for r, s in zip(drained, recs, strict=False))
     assert buf.stats.evicted_packets == 0 and buf.stats.pushed == n
 
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bwc_core.format.canonical import INT_MAX, INT_MIN, canonical_bytes, parse_canonical, require_int
 from bwc_core.errors import CanonicalJSONError
+from bwc_core.format.canonical import INT_MAX, INT_MIN, canonical_bytes, parse_canonical, require_int
 
 
 def test_known_bytes():
@@ -339,7 +339,7 @@ pooled_values = st.recursive(
     | st.builds(lambda d, k: [d, dict(d), d, dict(reversed(list(d.items())))],
                 st.dictionaries(pooled_keys, kids, max_size=5), st.none())
     # rows of one key sequence (same key objects, same order) with varied values
-    | st.builds(lambda keys, rows: [dict(zip(keys, row)) for row in rows],
+    | st.builds(lambda keys, rows: [dict(zip(keys, row, strict=False)) for row in rows],
                 st.lists(pooled_keys, unique=True, max_size=5),
                 st.lists(st.lists(kids, min_size=5, max_size=5), min_size=2, max_size=4)),
     max_leaves=50,

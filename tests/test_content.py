@@ -4,20 +4,28 @@ from __future__ import annotations
 
 import json
 import os
-import random
-import shutil
 import struct
 import subprocess
 from fractions import Fraction
 
+import _content_ref as ref
 import numpy as np
 import pytest
 from blake3 import blake3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import _content_ref as ref
+from bwc_core.errors import (
+    BwcTypeError,
+    BwcValueError,
+    CorruptMediaError,
+    LeavesError,
+    MediaError,
+    PacketError,
+    UnsupportedCodecError,
+)
 from bwc_core.format import content
+from bwc_core.format.codec import StreamInfo
 from bwc_core.format.content import (
     CONTEXTS,
     ContentHasher,
@@ -34,19 +42,9 @@ from bwc_core.format.content import (
     write_leaves,
 )
 from bwc_core.media.commit import content_root
-from bwc_core.errors import (
-    CorruptMediaError,
-    LeavesError,
-    MediaError,
-    PacketError,
-    BwcTypeError,
-    UnsupportedCodecError,
-    BwcValueError,
-)
-from bwc_core.media.source import MediaSource
-from bwc_core.format.codec import StreamInfo
-from bwc_core.media.writers import write_packets
 from bwc_core.media.packets import PacketRecord
+from bwc_core.media.source import MediaSource
+from bwc_core.media.writers import write_packets
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -112,7 +110,7 @@ def test_trailing_zero_bytes_are_not_part_of_a_nal_unit(codec, data):
     nals = data.draw(nal_units(codec))
     pads = [data.draw(st.integers(0, 3)) for _ in nals]
     extradata = avcc(4) if codec == "h264" else hvcc(4)
-    padded = b"".join(len(n + b"\x00" * k).to_bytes(4, "big") + n + b"\x00" * k for n, k in zip(nals, pads))
+    padded = b"".join(len(n + b"\x00" * k).to_bytes(4, "big") + n + b"\x00" * k for n, k in zip(nals, pads, strict=False))
     clean = b"".join(len(n).to_bytes(4, "big") + n for n in nals)
     annexb = b"".join(b"\x00\x00\x00\x01" + n for n in nals)
     fast = bytes(canonical_payload(codec, padded, extradata))
@@ -330,7 +328,7 @@ def test_stream_copy_keeps_payload_roots(av_clip, original, tmp_path, tool, cont
     # Timing: equal within half the new time base unit after one constant offset.
     tbs = {s.index: s.time_base for s in original.streams}
     new_tbs = {s.index: s.time_base for s in copy.streams}
-    diffs = [q.pts * new_tbs[q.stream] - p.pts * tbs[p.stream] for p, q in zip(original.packets, copy.packets)]
+    diffs = [q.pts * new_tbs[q.stream] - p.pts * tbs[p.stream] for p, q in zip(original.packets, copy.packets, strict=False)]
     spread = max(diffs) - min(diffs)
     if unit is None:  # MP4 -> MP4 keeps time bases and timestamps exactly
         assert new_tbs == tbs and spread == 0
@@ -340,7 +338,7 @@ def test_stream_copy_keeps_payload_roots(av_clip, original, tmp_path, tool, cont
         assert spread <= unit, f"timing moved by more than container rounding: {spread}"
     if container == "mkv":
         # Millisecond rounding changes timing hashes but never payload roots.
-        assert all(a.timing_hash != b.timing_hash for a, b in zip(original.chunks, copy.chunks))
+        assert all(a.timing_hash != b.timing_hash for a, b in zip(original.chunks, copy.chunks, strict=False))
 
 
 def test_mpegts_really_is_annexb_with_adts(av_clip, tmp_path):
@@ -388,8 +386,8 @@ def test_one_payload_byte_changes_exactly_one_leaf(av_clip, original, tmp_path):
         packets[target] = packets[target].replace(payload=bytes(payload))
         write_packets(path, src.streams, packets)
     tampered = content_root(path)
-    changed_leaves = [i for i, (a, b) in enumerate(zip(original.packets, tampered.packets)) if a.leaf != b.leaf]
-    changed_chunks = [c.index for c, d in zip(original.chunks, tampered.chunks) if c.root != d.root]
+    changed_leaves = [i for i, (a, b) in enumerate(zip(original.packets, tampered.packets, strict=False)) if a.leaf != b.leaf]
+    changed_chunks = [c.index for c, d in zip(original.chunks, tampered.chunks, strict=False) if c.root != d.root]
     assert len(changed_leaves) == 1 and len(changed_chunks) == 1
     assert tampered.root != original.root
     named = tampered.packets[changed_leaves[0]]

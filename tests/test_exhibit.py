@@ -13,16 +13,16 @@ from pathlib import Path
 import pytest
 
 from bwc_core.cli import main
-from bwc_core.media.commit import content_root
-from bwc_core.format.content import inclusion_proof, read_leaves, verify_range_proof
-from bwc_core.format.layout import EXHIBIT_MANIFEST
-from bwc_core.exhibit.build import build_exhibit
-from bwc_core.verify.archive import safe_extract
-from bwc_core.verify.exhibit import verify_exhibit
 from bwc_core.errors import ExhibitError, UnsafePathError
+from bwc_core.exhibit.build import build_exhibit
+from bwc_core.format.content import read_leaves, verify_range_proof
 from bwc_core.format.keys import TrustAnchors
+from bwc_core.format.layout import EXHIBIT_MANIFEST
+from bwc_core.media.commit import content_root
 from bwc_core.media.source import MediaSource
 from bwc_core.media.writers import open_output
+from bwc_core.verify.archive import safe_extract
+from bwc_core.verify.exhibit import verify_exhibit
 
 
 def run(capsys, *argv):

@@ -17,17 +17,17 @@ from pathlib import Path
 import blake3
 import pytest
 
-from bwc_core.media import fmp4 as _fmp4
-from bwc_core.verify import io as _fmp4_io
-from bwc_core.verify import evidence as verify
-from bwc_core.media.commit import content_root
+from bwc_core.capture.recorder import segment_body
+from bwc_core.capture.segmenter import Segmenter
+from bwc_core.capture.synthetic import SyntheticCamera
 from bwc_core.format.content import file_digests
 from bwc_core.format.journal import Journal
 from bwc_core.format.keys import TrustAnchors
+from bwc_core.media import fmp4 as _fmp4
+from bwc_core.media.commit import content_root
 from bwc_core.media.source import MediaSource
-from bwc_core.capture.synthetic import SyntheticCamera
-from bwc_core.capture.recorder import segment_body
-from bwc_core.capture.segmenter import Segmenter
+from bwc_core.verify import evidence as verify
+from bwc_core.verify import io as _fmp4_io
 from bwc_core.verify import verify_evidence
 
 
@@ -232,7 +232,6 @@ def test_worker_processes_give_the_same_report(evidence, trust, tmp_path):
 def test_a_dead_worker_process_is_measured_again_in_process(evidence, trust, monkeypatch):
     """A worker that dies (here: every worker) costs time, not findings."""
     import os as _os
-
     import threading
 
     parent = _os.getpid()
@@ -283,9 +282,7 @@ def test_read_ahead_gives_the_same_report(evidence, trust, tmp_path):
 def test_read_ahead_names_are_the_evidence_layout():
     import inspect
 
-    from bwc_core.format.layout import JOURNAL_NAME
-    from bwc_core.format.layout import MEDIA_DIR
-    from bwc_core.format.layout import EXHIBIT_MANIFEST
+    from bwc_core.format.layout import EXHIBIT_MANIFEST, JOURNAL_NAME, MEDIA_DIR
 
     source = inspect.getsource(_fmp4_io.Prefetch.start)
     for name in (JOURNAL_NAME, MEDIA_DIR, EXHIBIT_MANIFEST):

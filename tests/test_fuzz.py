@@ -30,6 +30,14 @@ from pathlib import Path
 import pytest
 
 from bwc_core import errors
+from bwc_core.errors import (
+    BwcError,
+    CanonicalJSONError,
+    CertificateError,
+    EnvelopeError,
+    KeyFileError,
+    LeavesError,
+)
 from bwc_core.format.canonical import _reference_bytes, canonical_bytes, load_json, parse_canonical
 from bwc_core.format.content import parse_leaves
 from bwc_core.format.envelope import (
@@ -39,14 +47,6 @@ from bwc_core.format.envelope import (
     Envelope,
     record_hash,
     sign,
-)
-from bwc_core.errors import (
-    BwcError,
-    CanonicalJSONError,
-    CertificateError,
-    EnvelopeError,
-    KeyFileError,
-    LeavesError,
 )
 from bwc_core.format.journal import validate_chain
 from bwc_core.format.keys import (
@@ -531,11 +531,10 @@ def small_exhibit(small_evidence, keys, tmp_path_factory):
 
 
 def _fuzz_exhibit(keys, small_exhibit, tmp_path, n):
+    from bwc_core.format.envelope import EXHIBIT_TYPE
     from bwc_core.format.layout import EXHIBIT_MANIFEST
     from bwc_core.verify.archive import safe_extract
     from bwc_core.verify.exhibit import verify_exhibit
-
-    from bwc_core.format.envelope import EXHIBIT_TYPE
 
     folder, zipped, clip, server = small_exhibit
     rng = random.Random(SEED + 6)

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bwc_core.errors import CanonicalJSONError, JournalError, TrustError
 from bwc_core.format.canonical import canonical_bytes
 from bwc_core.format.envelope import RECORD_TYPE, Envelope, pae, record_hash, sign, sign_payload
-from bwc_core.errors import CanonicalJSONError, JournalError, TrustError
 from bwc_core.format.findings import Severity, Verdict
 from bwc_core.format.journal import (
     EVENT,
@@ -29,8 +29,8 @@ from bwc_core.format.journal import (
     validate_chain,
     validate_journal,
 )
-from bwc_core.format.layout import JOURNAL_NAME
 from bwc_core.format.keys import Identity, Revocation, RevocationList, TrustAnchors
+from bwc_core.format.layout import JOURNAL_NAME
 
 DATA = Path(__file__).parent / "data"
 T0 = 1_700_000_000

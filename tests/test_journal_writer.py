@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from bwc_core.capture.recorder import DeactivationReason, Recorder, RecorderState, RecordingPolicy
 from bwc_core.errors import JournalError, StateError
 from bwc_core.format.journal import CLOCK_SYNC, Journal, read_lines, validate_journal
 from bwc_core.format.keys import Identity, TrustAnchors
 from bwc_core.media.source import MediaSource
-from bwc_core.capture.recorder import DeactivationReason, Recorder, RecorderState, RecordingPolicy
 from bwc_core.verify import verify_evidence
 
 T0 = 1_790_000_000 * 10**9

@@ -13,8 +13,8 @@ import stat
 import nacl.signing
 import pytest
 
-from bwc_core.format.envelope import CERTIFICATE_TYPE, Envelope, key_id, pae, sign, verify
 from bwc_core.errors import CertificateError, EnvelopeError, KeyFileError, SignatureError, TrustError
+from bwc_core.format.envelope import CERTIFICATE_TYPE, Envelope, key_id, pae, sign, verify
 from bwc_core.format.keys import (
     Certificate,
     Identity,

@@ -10,11 +10,11 @@ import av
 import blake3
 import pytest
 
-from bwc_core.errors import ContainerError, CorruptMediaError, MediaError, UnsupportedCodecError
-from bwc_core.media.writers import HashingSink, add_streams, container_options, open_output, write_packets
-from bwc_core.media.source import MediaSource, decode_first_frame
 from bwc_core.capture.synthetic import SyntheticCamera
+from bwc_core.errors import ContainerError, CorruptMediaError, MediaError, UnsupportedCodecError
 from bwc_core.format.codec import strip_adts
+from bwc_core.media.source import MediaSource, decode_first_frame
+from bwc_core.media.writers import HashingSink, add_streams, container_options, open_output, write_packets
 
 
 def test_synthetic_clip_has_bframes_and_audio(av_clip):
@@ -167,7 +167,7 @@ def test_matroska_b_frames_get_a_decode_order(mkv_bframes):
     assert [(r.stream, r.pts, r.dts) for r in records] == from_av
     for stream in {r.stream for r in records}:
         dts = [r.dts for r in records if r.stream == stream]
-        assert all(a < b for a, b in zip(dts, dts[1:])), "dts strictly increasing"
+        assert all(a < b for a, b in zip(dts, dts[1:], strict=False)), "dts strictly increasing"
     video = [r for r in records if r.kind == "video"]
     assert [r.pts for r in video] == [p for p, _ in raw_video]  # pts untouched
     assert all(r.dts <= r.pts for r in video)
@@ -178,8 +178,8 @@ def test_matroska_b_frames_get_a_decode_order(mkv_bframes):
 def test_matroska_b_frames_segment_and_seal(mkv_bframes, tmp_path):
     """What used to fail (dts = pts for the first packets): segmenting and
     sealing an MKV with B-frames; every segment's content root is its file's."""
-    from bwc_core.media.commit import content_root
     from bwc_core.capture.segmenter import Segmenter
+    from bwc_core.media.commit import content_root
 
     with MediaSource(mkv_bframes) as src:
         seg = Segmenter(tmp_path / "seg", streams=src.streams, target_seconds=2, fsync=False)
@@ -199,8 +199,8 @@ def test_matroska_b_frames_segment_and_seal(mkv_bframes, tmp_path):
 def test_adts_aac_from_mpeg_ts_goes_into_mp4_raw_with_its_config(tmp_path):
     """TS AAC (ADTS, no config from the demuxer) segmented into MP4: each frame
     without its header, the AudioSpecificConfig its headers carry, same roots."""
-    from bwc_core.media.commit import content_root
     from bwc_core.capture.segmenter import Segmenter
+    from bwc_core.media.commit import content_root
 
     ts = tmp_path / "in.ts"
     ts.write_bytes(SyntheticCamera(seconds=5, bframes=2, gop=30).encode("ts"))
@@ -249,9 +249,10 @@ def test_strip_adts():
 def test_codec_names_are_codecs_not_decoders(tmp_path):
     """FFmpeg decodes MP3 with its "mp3float" decoder; the stream's codec is "mp3", which
     the content format frames and the segmenter accepts."""
-    from bwc_core.media.commit import content_root
-    from bwc_core.capture.segmenter import Segmenter
     from conftest import encode_clip
+
+    from bwc_core.capture.segmenter import Segmenter
+    from bwc_core.media.commit import content_root
 
     path = encode_clip(tmp_path / "tone.mkv", 1, audio=("libmp3lame", 44100, 1152))
     with av.open(str(path)) as probe:

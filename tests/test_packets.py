@@ -9,9 +9,9 @@ import av
 import numpy as np
 import pytest
 
-from bwc_core.errors import BwcError, PacketError, BwcTypeError
-from bwc_core.media.source import MediaSource
+from bwc_core.errors import BwcError, BwcTypeError, PacketError
 from bwc_core.media.packets import KINDS, PacketRecord, as_payload
+from bwc_core.media.source import MediaSource
 
 TB = Fraction(1, 90000)
 
@@ -178,7 +178,7 @@ def test_mux_never_rewrites_a_record_s_timestamps(av_clip):
     with av.open(io.BytesIO(out_buf.getvalue())) as c:
         again = [p for p in c.demux() if p.size]
     assert [bytes(p) for p in again] == [bytes(r.payload) for r in records]
-    for p, r in zip(again, records):
+    for p, r in zip(again, records, strict=False):
         assert abs(p.pts * p.time_base - r.pts_seconds) <= Fraction(1, 1000)
 
 

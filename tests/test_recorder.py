@@ -2,29 +2,28 @@
 
 from __future__ import annotations
 
-import json
-from fractions import Fraction
 import os
 import random
 import signal
 import subprocess
 import sys
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from conftest import FakeClock
 
-from bwc_core.media.commit import content_root
-from bwc_core.format.content import file_digests
+from bwc_core.capture.recorder import DeactivationReason, Recorder, RecorderState, RecordingPolicy
 from bwc_core.errors import PolicyError, StateError
+from bwc_core.exhibit.build import build_exhibit
+from bwc_core.format.content import file_digests
 from bwc_core.format.journal import Journal, validate_journal
 from bwc_core.format.keys import Identity, TrustAnchors
+from bwc_core.media.commit import content_root
 from bwc_core.media.source import MediaSource
-from bwc_core.capture.recorder import DeactivationReason, Recorder, RecorderState, RecordingPolicy
-from bwc_core.exhibit.build import build_exhibit
-from bwc_core.verify.exhibit import verify_exhibit
 from bwc_core.verify import verify_evidence
-from conftest import FakeClock
+from bwc_core.verify.exhibit import verify_exhibit
 
 T0 = 1_790_000_000 * 10**9  # a fixed wall clock for reproducible records
 
@@ -116,7 +115,7 @@ def test_full_shift_journal_is_a_continuous_signed_chain(tmp_path, pki, camera_c
     times = [r.time for r in journal.records]
     assert times == sorted(times) and len(set(times)) == len(times)
 
-    for rid, close in zip((rid1, rid2), closes):
+    for rid, close in zip((rid1, rid2), closes, strict=False):
         segs = [r.body for r in journal.records if r.type == "segment" and r.body["recording"] == rid]
         assert close.body["segments"] == len(segs) >= 1
         assert [s["index"] for s in segs] == list(range(len(segs)))
@@ -362,7 +361,6 @@ def test_recover_cut_segment_then_verify(tmp_path, make_evidence, pki, camera_cl
     import shutil
 
     from bwc_core.capture.recorder import Recorder
-    from bwc_core.capture.segmenter import salvage
 
     root, cam, cert = pki
     base = make_evidence(tmp_path / "base", [camera_clip], cam, cert, segment_seconds=2, close=False,
@@ -674,7 +672,7 @@ def test_journal_stays_under_two_megabytes_per_recorded_hour(tmp_path, pki, medi
     lines = (tmp_path / "journal.jsonl").read_bytes().splitlines(keepends=True)
     journal = Journal.open(tmp_path)
     sizes: dict[str, list[int]] = {}
-    for r, line in zip(journal.records, lines):
+    for r, line in zip(journal.records, lines, strict=False):
         if r.seq > before:
             sizes.setdefault(r.type, []).append(len(line))
     assert all("chunks" not in r.body for r in journal.records if r.type == "segment")

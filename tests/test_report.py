@@ -69,7 +69,9 @@ def test_thumbnails_are_real_pngs(report, evidence):
     assert len(uris) == sum(len(r.segments) for r in report.recordings)
     png = base64.b64decode(uris[0].split(",", 1)[1])
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    import av, io
+    import io
+
+    import av
 
     with av.open(io.BytesIO(png)) as c:
         frame = next(c.decode(video=0))

@@ -16,18 +16,17 @@ import av
 import blake3
 import pytest
 
+from bwc_core.capture.segmenter import Segmenter
 from bwc_core.errors import (
+    BwcValueError,
     ContainerError,
     PacketError,
     PacketOrderError,
     StateError,
     UnsupportedCodecError,
-    BwcValueError,
 )
-from bwc_core.media.source import MediaSource, decode_first_frame
 from bwc_core.format.codec import StreamInfo
-from bwc_core.media.packets import PacketRecord
-from bwc_core.capture.segmenter import Segmenter
+from bwc_core.media.source import MediaSource, decode_first_frame
 
 AUDIO_FRAME = Fraction(1024, 48000)  # one AAC frame at the clips' sample rate
 CLIPS = {"av": ("av_clip", 2.0), "video": ("video_clip", 1.0), "audio": ("audio_clip", 1.0)}
@@ -132,7 +131,7 @@ def test_concatenated_segments_give_back_every_input_packet(run, clip, container
     for stream, src in src_streams.items():
         got = back_streams[stream]
         assert len(got) == len(src), f"stream {stream}: packets lost or duplicated"
-        for n, (a, b) in enumerate(zip(src, got)):
+        for n, (a, b) in enumerate(zip(src, got, strict=False)):
             assert canonical_payload(a, container) == canonical_payload(b, container, written=True), f"stream {stream} packet {n}"
             assert timing_ok(a, b, container), f"stream {stream} packet {n}: {a} vs {b}"
             if a.kind == "video":
@@ -169,7 +168,7 @@ def test_cuts_at_first_keyframe_after_target(run, clip, container):
         gop = {"av": Fraction(1), "video": Fraction(1, 2)}[clip]
         step = gop
         cuts = [r.pts_seconds for r in records if r.stream == master and r.keyframe]
-    for a, b in zip(infos, infos[1:]):
+    for a, b in zip(infos, infos[1:], strict=False):
         assert b.cut in cuts
         assert target <= b.cut - a.cut < target + step
     assert infos[0].cut == min(r.pts_seconds for r in records if r.stream == master)
@@ -191,7 +190,7 @@ def test_timestamps_monotonic_within_and_across_segments(run, clip, container):
                 seq = [r.dts_seconds for r in recs]
                 if stream in last_dts:
                     seq.insert(0, last_dts[stream])
-                assert all(x < y for x, y in zip(seq, seq[1:])), f"{info.file_name}: dts not increasing"
+                assert all(x < y for x, y in zip(seq, seq[1:], strict=False)), f"{info.file_name}: dts not increasing"
                 last_dts[stream] = seq[-1]
 
 
@@ -272,7 +271,7 @@ def test_routing_does_not_depend_on_arrival_order(av_clip, tmp_path, delay):
         ref = _segment(records, src.streams, tmp_path / "ref", target_seconds=2)
         moved = _segment(_arrival(records, delay), src.streams, tmp_path / "moved", target_seconds=2)
     assert [(i.cut, i.spans, i.packet_count) for i in moved] == [(i.cut, i.spans, i.packet_count) for i in ref]
-    for a, b in zip(ref, moved):
+    for a, b in zip(ref, moved, strict=False):
         pa, pb = per_stream(load(a.path)), per_stream(load(b.path))
         for stream in pa:
             assert [bytes(r.payload) for r in pa[stream]] == [bytes(r.payload) for r in pb[stream]]
@@ -479,8 +478,8 @@ def test_signed_root_is_the_root_of_the_file_as_written(request, tmp_path, clip,
     inside a fragment makes MP4 stretch the previous sample's duration; MKV
     stores pts in ms and no dts, MPEG-TS 33-bit pts at 90 kHz and no durations.
     """
-    from bwc_core.media.commit import content_root
     from bwc_core.format.content import read_leaves
+    from bwc_core.media.commit import content_root
 
     fixture, target = CLIPS[clip]
     with MediaSource(request.getfixturevalue(fixture)) as src:
@@ -513,8 +512,8 @@ def test_matroska_refuses_timestamps_it_cannot_store_and_salvage_copes(av_clip, 
     """Negative timestamps beyond a codec delay do not survive Matroska: the segment is refused
     after writing (the file stays), and salvage, which must never raise on what a camera left,
     commits the packets before the first one read back without a pts."""
-    from bwc_core.media.commit import content_root
     from bwc_core.capture.segmenter import salvage
+    from bwc_core.media.commit import content_root
 
     out = tmp_path / shifted
     with MediaSource(av_clip) as src:

@@ -8,13 +8,13 @@ from fractions import Fraction
 import av
 import pytest
 
-from bwc_core.media.commit import content_root
+from bwc_core.capture.segmenter import Segmenter
+from bwc_core.errors import BwcTypeError, PacketError, StateError
 from bwc_core.format.content import read_leaves
-from bwc_core.errors import BwcError, PacketError, StateError, BwcTypeError
+from bwc_core.media.commit import content_root
+from bwc_core.media.packets import PacketRecord
 from bwc_core.media.source import MediaSource
 from bwc_core.media.writers import container_options, write_packets
-from bwc_core.media.packets import PacketRecord
-from bwc_core.capture.segmenter import Segmenter
 
 CONTAINERS = ("mp4", "mkv", "ts")
 

@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 
 from bwc_core import cli
-from bwc_core.errors import UnsupportedStreamError
-from bwc_core.format.keys import TrustAnchors
-from bwc_core.media.source import MediaSource
-from bwc_core.capture.synthetic import SyntheticCamera
-from bwc_core.media.presentation import measure_presentation
 from bwc_core.capture.seal import seal_files
 from bwc_core.capture.segmenter import Segmenter
+from bwc_core.capture.synthetic import SyntheticCamera
+from bwc_core.errors import UnsupportedStreamError
+from bwc_core.format.keys import TrustAnchors
+from bwc_core.media.presentation import measure_presentation
+from bwc_core.media.source import MediaSource
 from bwc_core.verify import verify_evidence
 
 CONTAINERS = ["mp4", "mkv", "ts"]

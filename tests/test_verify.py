@@ -15,19 +15,17 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import encode_clip
 
 from bwc_core import cli
 from bwc_core.format.canonical import canonical_bytes, parse_canonical
 from bwc_core.format.envelope import RECORD_TYPE, sign_payload
-from bwc_core.format.findings import Severity, Verdict
+from bwc_core.format.findings import VERIFY_CODES, Severity, Verdict
 from bwc_core.format.keys import Identity, Revocation, RevocationList, TrustAnchors
+from bwc_core.media.packets import PacketRecord
 from bwc_core.media.source import MediaSource, decode_first_frame
 from bwc_core.media.writers import write_packets
-from bwc_core.media.packets import PacketRecord
-from bwc_core.format.findings import VERIFY_CODES
 from bwc_core.verify import verify_evidence
-from conftest import encode_clip
-
 
 REC1 = "REC-001"
 REC2 = "REC-002"

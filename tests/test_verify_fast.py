@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from bwc_core.verify import evidence as verify
+from bwc_core.capture.synthetic import SyntheticCamera
 from bwc_core.media import presentation as verify_presentation
 from bwc_core.media.commit import content_root
 from bwc_core.media.source import MediaSource
-from bwc_core.capture.synthetic import SyntheticCamera
+from bwc_core.verify import evidence as verify
 
 
 @pytest.fixture(scope="module", params=["mp4", "mkv", "ts"])

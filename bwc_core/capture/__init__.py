@@ -38,9 +38,9 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from bwc_core.capture.buffer import BufferStats, PreEventBuffer
-    from bwc_core.capture.segmenter import SegmentInfo, Segmenter, salvage
     from bwc_core.capture.recorder import DeactivationReason, Recorder, RecorderState, RecordingPolicy, RecoveryReport
     from bwc_core.capture.seal import seal_files
+    from bwc_core.capture.segmenter import Segmenter, SegmentInfo, salvage
     from bwc_core.capture.synthetic import SyntheticCamera
 
 __all__ = [

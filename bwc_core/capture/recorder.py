@@ -23,15 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from bwc_core.capture.buffer import PreEventBuffer
-from bwc_core.format.content import file_digests
-from bwc_core.errors import JournalError, PolicyError, StateError, BwcValueError
-from bwc_core.format.journal import Journal
-from bwc_core.media.source import CONTAINER_FORMATS
+from bwc_core.capture.segmenter import Segmenter, SegmentInfo, SegmentProgress, salvage
+from bwc_core.errors import BwcValueError, JournalError, PolicyError, StateError
 from bwc_core.format.codec import StreamInfo
-from bwc_core.media.writers import check_streams
-from bwc_core.media.packets import PacketRecord
-from bwc_core.capture.segmenter import SegmentInfo, Segmenter, SegmentProgress, salvage
+from bwc_core.format.content import file_digests
+from bwc_core.format.journal import Journal
 from bwc_core.format.layout import MEDIA_DIR, UNATTESTED_DIR
+from bwc_core.media.packets import PacketRecord
+from bwc_core.media.source import CONTAINER_FORMATS
+from bwc_core.media.writers import check_streams
 
 __all__ = [
     "DeactivationReason",

@@ -11,18 +11,17 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from bwc_core.format.content import ContentHasher
 from bwc_core._fileio import require_regular_file
-from bwc_core.errors import MediaError, TrustError
-from bwc_core.format.layout import JOURNAL_NAME
-from bwc_core.format.journal import Journal
-from bwc_core.format.keys import Certificate, Identity
-from bwc_core.media.source import MediaSource
-from bwc_core.media.writers import preflight
-from bwc_core.media.presentation import check_carried
-from bwc_core.format.layout import MEDIA_DIR
 from bwc_core.capture.recorder import lost_file_entry, segment_body, unjournaled_segments
 from bwc_core.capture.segmenter import Segmenter
+from bwc_core.errors import MediaError, TrustError
+from bwc_core.format.content import ContentHasher
+from bwc_core.format.journal import Journal
+from bwc_core.format.keys import Certificate, Identity
+from bwc_core.format.layout import JOURNAL_NAME, MEDIA_DIR
+from bwc_core.media.presentation import check_carried
+from bwc_core.media.source import MediaSource
+from bwc_core.media.writers import preflight
 
 __all__ = [
     "seal_files",

@@ -52,21 +52,21 @@ from fractions import Fraction
 from typing import Any
 
 from bwc_core.errors import (
+    BwcTypeError,
+    BwcValueError,
     ContainerError,
     CorruptMediaError,
     MediaError,
     PacketError,
     PacketOrderError,
     StateError,
-    BwcTypeError,
     UnsupportedCodecError,
-    BwcValueError,
 )
-from bwc_core.media.source import CONTAINER_EXTENSIONS, CONTAINER_FORMATS, SUPPORTED_CODECS, MediaSource
-from bwc_core.media.writers import HashingSink, open_output, payload_rewrites, preflight
 from bwc_core.format.codec import StreamInfo
 from bwc_core.media.packets import PacketRecord
 from bwc_core.media.presentation import default_presentation, measure_presentation, writer_presentation
+from bwc_core.media.source import CONTAINER_EXTENSIONS, CONTAINER_FORMATS, SUPPORTED_CODECS, MediaSource
+from bwc_core.media.writers import HashingSink, open_output, payload_rewrites, preflight
 
 _AV_KIND = {"video": "video", "audio": "audio", "subtitle": "data", "data": "data"}
 

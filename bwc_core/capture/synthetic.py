@@ -2,27 +2,11 @@
 
 from __future__ import annotations
 
-import builtins
 import io
 import math
 import os
-import queue
-import threading
-from collections.abc import Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
-from fractions import Fraction
-from typing import Any, BinaryIO, Protocol
-from bwc_core.errors import (
-    ContainerError,
-    CorruptMediaError,
-    MediaError,
-    PacketError,
-    PacketOrderError,
-    UnsupportedCodecError,
-    UnsupportedStreamError,
-    BwcValueError,
-)
-from bwc_core.media.packets import PacketRecord
+from dataclasses import dataclass
+
 from bwc_core.media.source import CONTAINER_FORMATS, MediaSource
 
 __all__ = [

@@ -7,46 +7,13 @@ bytes, format section 1.3). The per-packet framing is the compiled ``bwc_core._f
 
 from __future__ import annotations
 
-import builtins
-import hashlib
-import math
-import os
-import struct
-from bisect import bisect_right
-from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, NamedTuple
-from blake3 import blake3
-from bwc_core import _framing
-from bwc_core._fileio import read_regular_file
+from typing import Any
+
 from bwc_core.errors import (
-    BwcError,
     CorruptMediaError,
-    LeavesError,
-    MediaError,
-    PacketError,
-    UnsupportedCodecError,
-    BwcValueError,
 )
-from bwc_core.media.source import MediaSource
-import io
-import queue
-import threading
-from collections.abc import Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, BinaryIO, Protocol
-from bwc_core.errors import (
-    ContainerError,
-    CorruptMediaError,
-    MediaError,
-    PacketError,
-    PacketOrderError,
-    UnsupportedCodecError,
-    UnsupportedStreamError,
-    BwcValueError,
-)
-from bwc_core.media.packets import PacketRecord
 
 __all__ = [
     "StreamInfo",

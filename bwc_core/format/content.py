@@ -34,17 +34,14 @@ from blake3 import blake3
 from bwc_core import _framing
 from bwc_core._fileio import read_regular_file
 from bwc_core.errors import (
-    BwcError,
+    BwcValueError,
     CorruptMediaError,
     LeavesError,
     MediaError,
     PacketError,
     UnsupportedCodecError,
-    BwcValueError,
 )
-from bwc_core.media.source import MediaSource
-from bwc_core.format.codec import StreamInfo
-from bwc_core.format.codec import canonical_asc, h264_extradata_sets, hevc_extradata_sets
+from bwc_core.format.codec import StreamInfo, canonical_asc, h264_extradata_sets, hevc_extradata_sets
 
 __all__ = [
     "CONTEXTS",
@@ -227,7 +224,7 @@ class PacketLeaves(Sequence[PacketLeaf]):
         if isinstance(other, PacketLeaves):
             return self._data == other._data
         if isinstance(other, (list, tuple)):
-            return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=False))
         return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]
@@ -502,7 +499,7 @@ class ContentHasher(_framing.LeafTable):
             keys = self.keyframe_pts(fv)
             # Keyframe pts are in V's time base, so bounds b_k = keys[k] * tb_V are
             # non-decreasing exactly when keys are (tb_V > 0).
-            if keys and all(x <= y for x, y in zip(keys, keys[1:])):
+            if keys and all(x <= y for x, y in zip(keys, keys[1:], strict=False)):
                 # b <= pts * tb  <=>  ceil(b / tb) <= pts: integer bisection per stream,
                 # with ceil(k * vn/vd / (n/d)) = ceil(k * vn * d / (vd * n)) in integers.
                 vn, vd = tbs[fv].numerator, tbs[fv].denominator
@@ -551,7 +548,7 @@ def _assign_chunks(rows: list, first_video: int | None, tbs: dict[int, Fraction]
                 bounds.append(rows[i][3] * tb)
             chunk[i] = count - 1 if count else 0
     if bounds:
-        monotonic = all(a <= b for a, b in zip(bounds, bounds[1:]))
+        monotonic = all(a <= b for a, b in zip(bounds, bounds[1:], strict=False))
         per_stream: dict[int, list[int]] = {}
         for i in range(n):
             stream = rows[i][0]

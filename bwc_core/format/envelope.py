@@ -24,8 +24,8 @@ import blake3
 import nacl.exceptions
 import nacl.signing
 
-from bwc_core.format.canonical import canonical_bytes, parse_canonical
 from bwc_core.errors import EnvelopeError, SignatureError
+from bwc_core.format.canonical import canonical_bytes, parse_canonical
 
 if TYPE_CHECKING:
     from bwc_core.format.keys import Signer

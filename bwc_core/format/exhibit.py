@@ -4,65 +4,30 @@ signed declaration is reported, never trusted)."""
 
 from __future__ import annotations
 
-import json
 import os
-import posixpath
-import re
-import shutil
-import stat
-import tempfile
-import time
-import zipfile
-from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
-from difflib import SequenceMatcher
-from fractions import Fraction
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
 from bwc_core._fileio import read_regular_file
-from bwc_core.format.canonical import load_json, parse_canonical
-from bwc_core.format.content import (
-    RangeProof,
-    config_digest,
-    file_digests,
-    inclusion_proof,
-    read_leaves,
-    segment_chunks,
-    signed_leaves,
-    verify_range_proof,
-)
-from bwc_core.format.envelope import EXHIBIT_TYPE, RECORD_CONTEXT, Envelope, record_hash, sign
-from bwc_core.format.envelope import verify as verify_envelope
 from bwc_core.errors import (
     BwcError,
-    CertificateError,
-    ContainerError,
     ExhibitError,
-    LeavesError,
     SignatureError,
-    UnsafePathError,
 )
-from bwc_core.format.findings import Finding, Severity, Verdict, register
-from bwc_core.format.findings import finding as _finding
-from bwc_core.format.layout import JOURNAL_NAME
-from bwc_core.format.journal import Journal, read_lines
-from bwc_core.format.keys import Certificate, PublicIdentity, Signer, TrustAnchors
-from bwc_core.media.source import MediaSource
-from bwc_core.media.writers import write_packets
-from bwc_core.media.packets import PacketRecord
-from bwc_core.report.html import write_report_html
-from bwc_core.format.layout import EXHIBIT_MANIFEST
-from bwc_core.verify.model import Report
-from bwc_core.verify.evidence import content_of, lost_files
-from bwc_core.verify import verify_evidence
+from bwc_core.format.canonical import load_json, parse_canonical
+from bwc_core.format.envelope import EXHIBIT_TYPE, Envelope
+from bwc_core.format.envelope import verify as verify_envelope
 from bwc_core.format.findings import (
     EXHIBIT_EXPORTER_UNTRUSTED,
     EXHIBIT_MANIFEST_INVALID,
     EXHIBIT_SIGNATURE_INVALID,
     EXHIBIT_UNSIGNED,
+    Finding,
 )
+from bwc_core.format.findings import finding as _finding
+from bwc_core.format.keys import Certificate
+from bwc_core.format.layout import EXHIBIT_MANIFEST
 
 __all__ = [
     "EXHIBIT_FORMAT",

@@ -9,90 +9,9 @@ verdicts kept apart by the verifier: integrity, completeness and origin.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
 from collections.abc import Mapping
-from typing import Any, Final
-import fcntl
-from binascii import b2a_base64 as _b64
-import logging
-import os
-import re
-import threading
-import time
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
-from bwc_core._fileio import read_regular_file, reserve, write_new_file
-from bwc_core.format.canonical import canonical_bytes, parse_canonical
-from bwc_core.format.envelope import RECORD_HASHER, RECORD_TYPE, Envelope, Signature, pae, record_hash
-from bwc_core.errors import CanonicalJSONError, CertificateError, EnvelopeError, JournalError, TrustError
-from bwc_core import errors
-from bwc_core.format.keys import Certificate, Identity, Signer, TrustAnchors
-from bwc_core.format.records import check_fields
-import nacl.bindings
-import nacl.exceptions
-import nacl.signing
-import struct
-from collections.abc import Mapping, Sequence
-from fractions import Fraction
-from typing import Any, NamedTuple
-from bwc_core.errors import ContainerError, CorruptMediaError, MediaError
-import datetime as _dt
-import multiprocessing
-import posixpath
-import stat
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from difflib import SequenceMatcher
-from typing import Any
-from bwc_core.errors import BwcError, JournalError, BwcValueError
-from bwc_core.format.envelope import Envelope
-from bwc_core.format.layout import JOURNAL_NAME
-from bwc_core.format.journal import Journal, Record, read_lines
-from bwc_core.format.keys import Certificate, RevocationList, TrustAnchors
-from bwc_core.media.presentation import header_declares_streams
-import json
-import shutil
-import tempfile
-import zipfile
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
-from bwc_core._fileio import read_regular_file
-from bwc_core.format.canonical import load_json, parse_canonical
-from bwc_core.format.content import (
-    RangeProof,
-    config_digest,
-    file_digests,
-    inclusion_proof,
-    read_leaves,
-    segment_chunks,
-    signed_leaves,
-    verify_range_proof,
-)
-from bwc_core.format.envelope import EXHIBIT_TYPE, RECORD_CONTEXT, Envelope, record_hash, sign
-from bwc_core.format.envelope import verify as verify_envelope
-from bwc_core.errors import (
-    BwcError,
-    CertificateError,
-    ContainerError,
-    ExhibitError,
-    LeavesError,
-    SignatureError,
-    UnsafePathError,
-)
-from bwc_core.format.journal import Journal, read_lines
-from bwc_core.format.keys import Certificate, PublicIdentity, Signer, TrustAnchors
-from bwc_core.media.source import MediaSource
-from bwc_core.media.writers import write_packets
-from bwc_core.media.packets import PacketRecord
-from bwc_core.report.html import write_report_html
-from bwc_core.format.layout import EXHIBIT_MANIFEST
-from bwc_core.verify.model import Report
-from bwc_core.verify.evidence import content_of, lost_files
-from bwc_core.verify import verify_evidence
+from typing import Any, Final
 
 __all__ = [
     "CODES",

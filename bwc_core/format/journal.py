@@ -34,32 +34,27 @@ record times never go backwards, and only ``camera`` keys keep a journal
 from __future__ import annotations
 
 import fcntl
-from binascii import b2a_base64 as _b64
 import logging
 import os
 import re
 import threading
 import time
+from binascii import b2a_base64 as _b64
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from bwc_core._fileio import read_regular_file, reserve, write_new_file
-from bwc_core.format.canonical import canonical_bytes, parse_canonical
-from bwc_core.format.envelope import RECORD_HASHER, RECORD_TYPE, Envelope, Signature, pae, record_hash
-from bwc_core.errors import CanonicalJSONError, CertificateError, EnvelopeError, JournalError, TrustError
-from bwc_core import errors
-from bwc_core.format.findings import Finding, Severity, Verdict, register
-from bwc_core.format.findings import finding as _finding
-from bwc_core.format.keys import Certificate, Identity, Signer, TrustAnchors
-from bwc_core.format.records import check_fields
-
 import nacl.bindings
 import nacl.exceptions
 import nacl.signing
-from bwc_core.format.layout import JOURNAL_NAME
+
+from bwc_core import errors
+from bwc_core._fileio import read_regular_file, reserve, write_new_file
+from bwc_core.errors import CanonicalJSONError, CertificateError, EnvelopeError, JournalError, TrustError
+from bwc_core.format.canonical import canonical_bytes, parse_canonical
+from bwc_core.format.envelope import RECORD_HASHER, RECORD_TYPE, Envelope, Signature, pae, record_hash
 from bwc_core.format.findings import (
     CERT_MALFORMED,
     CERT_UNCHECKED,
@@ -75,7 +70,12 @@ from bwc_core.format.findings import (
     JOURNAL_TORN_TAIL,
     JOURNAL_WRONG_DEVICE,
     SIGNATURE_INVALID,
+    Finding,
 )
+from bwc_core.format.findings import finding as _finding
+from bwc_core.format.keys import Certificate, Identity, Signer, TrustAnchors
+from bwc_core.format.layout import JOURNAL_NAME
+from bwc_core.format.records import check_fields
 
 __all__ = [
     "DEVICE_GENESIS",

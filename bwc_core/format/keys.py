@@ -33,9 +33,8 @@ import nacl.exceptions
 import nacl.pwhash.argon2id as argon2id
 import nacl.secret
 
+from bwc_core import errors
 from bwc_core._fileio import read_regular_file, read_regular_file_stat, write_new_file
-from bwc_core.format.canonical import canonical_bytes, load_json, require_int
-from bwc_core.format.envelope import CERTIFICATE_TYPE, REVOCATION_TYPE, Envelope, key_id, sign, verify
 from bwc_core.errors import (
     CanonicalJSONError,
     CertificateError,
@@ -44,7 +43,8 @@ from bwc_core.errors import (
     SignatureError,
     TrustError,
 )
-from bwc_core import errors
+from bwc_core.format.canonical import canonical_bytes, load_json, require_int
+from bwc_core.format.envelope import CERTIFICATE_TYPE, REVOCATION_TYPE, Envelope, key_id, sign, verify
 from bwc_core.format.findings import (
     CERT_EXPIRED,
     CERT_MALFORMED,

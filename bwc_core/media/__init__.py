@@ -32,11 +32,11 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from bwc_core.media.commit import content_root
     from bwc_core.media.packets import PacketRecord
+    from bwc_core.media.presentation import compare_presentation, measure_presentation
     from bwc_core.media.source import MediaSource
     from bwc_core.media.writers import HashingSink, write_packets
-    from bwc_core.media.presentation import compare_presentation, measure_presentation
-    from bwc_core.media.commit import content_root
 
 __all__ = [
     "HashingSink",

@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-import builtins
-import hashlib
-import math
 import os
-import struct
-from bisect import bisect_right
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, NamedTuple
-from blake3 import blake3
-from bwc_core import _framing
-from bwc_core._fileio import read_regular_file
+from typing import Any
+
 from bwc_core.errors import (
     BwcError,
     CorruptMediaError,
-    LeavesError,
-    MediaError,
-    PacketError,
-    UnsupportedCodecError,
-    BwcValueError,
 )
-from bwc_core.media.source import MediaSource
-from bwc_core.format.codec import StreamInfo
 from bwc_core.format.content import ContentHasher, ContentResult, pts_bits_of
+from bwc_core.media.source import MediaSource
 
 __all__ = [
     "content_root",

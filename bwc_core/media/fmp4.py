@@ -24,11 +24,9 @@ verification faster but never decides a finding.
 from __future__ import annotations
 
 import os
-import stat
 import struct
 import sys
 from array import array
-from collections.abc import Sequence
 from fractions import Fraction
 from itertools import accumulate
 from operator import add

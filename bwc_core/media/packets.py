@@ -12,7 +12,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Final
 
-from bwc_core.errors import PacketError, BwcTypeError
+from bwc_core.errors import BwcTypeError, PacketError
 
 if TYPE_CHECKING:  # pragma: no cover
     import av

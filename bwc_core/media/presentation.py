@@ -39,9 +39,12 @@ from fractions import Fraction
 from typing import Any, NamedTuple
 
 from bwc_core.errors import ContainerError, CorruptMediaError, MediaError
-from bwc_core.format.findings import Finding, Severity, Verdict, register
+from bwc_core.format.findings import (
+    CONTENT_METADATA_UNSIGNED,
+    CONTENT_PRESENTATION_ALTERED,
+    Finding,
+)
 from bwc_core.format.findings import finding as _finding
-from bwc_core.format.findings import CONTENT_METADATA_UNSIGNED, CONTENT_PRESENTATION_ALTERED
 
 __all__ = [
     "DEFAULT_COLOR",

@@ -8,27 +8,21 @@ from __future__ import annotations
 
 import builtins
 import io
-import math
 import os
-import queue
-import threading
-from collections.abc import Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import replace
 from fractions import Fraction
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO
 
 from bwc_core.errors import (
-    ContainerError,
     CorruptMediaError,
     MediaError,
     PacketError,
     PacketOrderError,
     UnsupportedCodecError,
-    UnsupportedStreamError,
-    BwcValueError,
 )
-from bwc_core.media.packets import PacketRecord
 from bwc_core.format.codec import StreamInfo
+from bwc_core.media.packets import PacketRecord
 
 __all__ = [
     "CONTAINER_EXTENSIONS",
@@ -346,7 +340,7 @@ def backfill_dts(held: list[Any], index: int, first: Any) -> None:
     step = first.duration or mine[0].duration or 1
     for k, packet in enumerate(mine):
         packet.dts = min(first.dts - (len(mine) - k) * step, packet.pts)
-    for a, b in zip(mine, mine[1:]):  # keep them strictly increasing whatever the pts
+    for a, b in zip(mine, mine[1:], strict=False):  # keep them strictly increasing whatever the pts
         if b.dts <= a.dts:
             b.dts = a.dts + 1
     if mine[-1].dts >= first.dts:

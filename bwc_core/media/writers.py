@@ -8,22 +8,19 @@ import math
 import os
 import queue
 import threading
-from collections.abc import Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable
 from fractions import Fraction
 from typing import Any, BinaryIO, Protocol
+
 from bwc_core.errors import (
+    BwcValueError,
     ContainerError,
-    CorruptMediaError,
     MediaError,
-    PacketError,
-    PacketOrderError,
     UnsupportedCodecError,
     UnsupportedStreamError,
-    BwcValueError,
 )
-from bwc_core.media.packets import PacketRecord
 from bwc_core.format.codec import StreamInfo
+from bwc_core.media.packets import PacketRecord
 from bwc_core.media.source import CONTAINER_FORMATS
 
 __all__ = [

@@ -17,8 +17,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from bwc_core.verify.model import iso
 from bwc_core.format.findings import CONTENT_TIMING_GAP
+from bwc_core.verify.model import iso
 
 __all__ = [
     "render_html",

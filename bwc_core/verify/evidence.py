@@ -25,10 +25,8 @@ name the altered, missing, inserted or reordered packets.
 
 from __future__ import annotations
 
-import datetime as _dt
 import multiprocessing
 import os
-import posixpath
 import re
 import stat
 import threading
@@ -41,17 +39,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from bwc_core.errors import BwcError, JournalError, BwcValueError
-from bwc_core.format.findings import Finding, Severity, Verdict, register
-from bwc_core.format.findings import finding as _finding
+from bwc_core.errors import BwcError, JournalError
 from bwc_core.format.envelope import Envelope
-from bwc_core.format.layout import JOURNAL_NAME
-from bwc_core.format.journal import Journal, Record, read_lines
-from bwc_core.format.keys import Certificate, RevocationList, TrustAnchors
-from bwc_core.media import presentation as _presentation  # noqa: F401 - registers content.presentation_altered
-from bwc_core.media.presentation import header_declares_streams
-from bwc_core.format.layout import EXHIBIT_MANIFEST, MEDIA_DIR, safe_rel
-from bwc_core.verify.model import RecordingReport, Report, SegmentReport, frac, iso
 from bwc_core.format.findings import (
     CONTENT_ALTERED,
     CONTENT_CONFIG_ALTERED,
@@ -97,7 +86,15 @@ from bwc_core.format.findings import (
     SEGMENT_UNATTESTED_KEPT,
     SEGMENT_UNEXPECTED,
     SEGMENT_UNREADABLE,
+    Finding,
 )
+from bwc_core.format.findings import finding as _finding
+from bwc_core.format.journal import Journal, Record, read_lines
+from bwc_core.format.keys import Certificate, RevocationList, TrustAnchors
+from bwc_core.format.layout import EXHIBIT_MANIFEST, JOURNAL_NAME, MEDIA_DIR, safe_rel
+from bwc_core.media import presentation as _presentation  # noqa: F401 - registers content.presentation_altered
+from bwc_core.media.presentation import header_declares_streams
+from bwc_core.verify.model import RecordingReport, Report, SegmentReport, frac, iso
 
 __all__ = [
     "verify_evidence",
@@ -778,7 +775,7 @@ def _measure_all(pool: Executor, prefetched: Any, todo: list[_Seg], plans: list[
     done = 0
     demuxes: dict[int, Any] = {}
     presentations: dict[int, Any] = {}
-    for i, (s, (path, algorithms, leaves_path, leaves_algos)) in enumerate(zip(todo, plans)):
+    for i, (s, (path, algorithms, leaves_path, leaves_algos)) in enumerate(zip(todo, plans, strict=False)):
         s.measured = _from_read(_result(reads[i], _fmp4.read_segment, path, algorithms), algorithms)
         if _bytes_differ(s.measured, s.report):
             presentations[i] = _run(pool, _measure_presentation, path)
@@ -1200,7 +1197,7 @@ def _compare_content(s: _Seg, m: _Measured, where: dict[str, Any]) -> list[Findi
 def _frame_step(packets: Sequence[Any]) -> int:
     """The smallest positive pts step of one stream's packets (0 for fewer than two)."""
     pts = sorted({p.pts for p in packets})
-    return min((b - a for a, b in zip(pts, pts[1:])), default=0)
+    return min((b - a for a, b in zip(pts, pts[1:], strict=False)), default=0)
 
 
 #: The MPEG-TS muxer's delay under the ffmpeg command line: 2 x its default ``-muxdelay`` 0.7 s.
@@ -1318,7 +1315,7 @@ def _compare_timing(s: _Seg, signed: Any, found: Any, where: dict[str, Any], fmt
                                 f"stream {first} (more than one frame)", stream=stream,
                                 shift_ms=round(float(off - ref) * 1000, 3), **where))
         worst = max(worst, abs(off - ref))
-        for i, (x, y) in enumerate(zip(pa, pb)):
+        for i, (x, y) in enumerate(zip(pa, pb, strict=False)):
             if (stream, i) in hidden:
                 continue
             dev = abs((y.pts * tb_file[stream] - off) - x.pts * tb_a[stream])
@@ -1499,14 +1496,14 @@ def _check_continuity(report: Report, kept_files: Iterable[_Lost] = ()) -> None:
         ordered = sorted((s for s in r.segments if s.index is not None), key=lambda s: s.index)
         flags = [s.pre_event for s in ordered]
         if flags:
-            prefix_ok = all(not later or earlier for earlier, later in zip(flags, flags[1:]))
+            prefix_ok = all(not later or earlier for earlier, later in zip(flags, flags[1:], strict=False))
             if not prefix_ok or (r.pre_event is not None and flags[0] != had_pre):
                 add(_finding(SEGMENT_PRE_EVENT, f"recording {r.id}: pre-event flags "
                              f"{['pre' if f else 'live' for f in flags]} disagree with recording.open "
                              f"({pre.get('packets', 0)} buffered packets)", recording=r.id))
     # Timing: the journaled per-stream spans of consecutive segments.
     for rec_report, segs in _segments_by_recording(report):
-        for prev, nxt in zip(segs, segs[1:]):
+        for prev, nxt in zip(segs, segs[1:], strict=False):
             if prev[0].index is None or nxt[0].index != prev[0].index + 1:
                 continue
             # Signed but possibly malformed fields: only a list of objects with integer

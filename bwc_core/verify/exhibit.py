@@ -4,61 +4,33 @@ from __future__ import annotations
 
 import json
 import os
-import posixpath
 import re
-import shutil
-import stat
-import tempfile
-import time
 import zipfile
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from difflib import SequenceMatcher
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
-from bwc_core._fileio import read_regular_file
-from bwc_core.format.canonical import load_json, parse_canonical
+
+from bwc_core.errors import (
+    BwcError,
+    CertificateError,
+    ExhibitError,
+)
+from bwc_core.format.canonical import parse_canonical
 from bwc_core.format.content import (
     RangeProof,
     config_digest,
     file_digests,
-    inclusion_proof,
     read_leaves,
     segment_chunks,
     signed_leaves,
     verify_range_proof,
 )
-from bwc_core.format.envelope import EXHIBIT_TYPE, RECORD_CONTEXT, Envelope, record_hash, sign
-from bwc_core.format.envelope import verify as verify_envelope
-from bwc_core.errors import (
-    BwcError,
-    CertificateError,
-    ContainerError,
-    ExhibitError,
-    LeavesError,
-    SignatureError,
-    UnsafePathError,
-)
-from bwc_core.format.findings import Finding, Severity, Verdict, register
-from bwc_core.format.findings import finding as _finding
-from bwc_core.format.layout import JOURNAL_NAME
-from bwc_core.format.journal import Journal, read_lines
-from bwc_core.format.keys import Certificate, PublicIdentity, Signer, TrustAnchors
-from bwc_core.media.source import MediaSource
-from bwc_core.media.writers import write_packets
-from bwc_core.media.packets import PacketRecord
-from bwc_core.report.html import write_report_html
-from bwc_core.format.layout import EXHIBIT_MANIFEST
-from bwc_core.verify.model import Report
-from bwc_core.verify.evidence import content_of, lost_files
-from bwc_core.verify.evidence import verify_evidence
+from bwc_core.format.envelope import Envelope, record_hash
 from bwc_core.format.exhibit import ExhibitDeclaration, read_declaration
-from bwc_core.format.layout import safe_member
-from bwc_core.verify.archive import safe_extract
-from bwc_core.verify.model import ExhibitReport
 from bwc_core.format.findings import (
     CERT_WRONG_ROLE,
     CLIP_APPENDED,
@@ -95,7 +67,15 @@ from bwc_core.format.findings import (
     EXHIBIT_TRUST_INSIDE,
     JOURNAL_GAP,
     SEGMENT_MISSING,
+    Finding,
 )
+from bwc_core.format.findings import finding as _finding
+from bwc_core.format.journal import read_lines
+from bwc_core.format.keys import PublicIdentity
+from bwc_core.format.layout import EXHIBIT_MANIFEST, JOURNAL_NAME, safe_member
+from bwc_core.verify.archive import safe_extract
+from bwc_core.verify.evidence import content_of, verify_evidence
+from bwc_core.verify.model import ExhibitReport
 
 __all__ = [
     "is_exhibit",
@@ -433,7 +413,7 @@ def _check_span(p: Path, decl: ExhibitDeclaration, rec: Any, report: ExhibitRepo
         valid.append((e, sr))
 
     # Coverage: contiguous chunks across consecutive segments, no hole.
-    for (a, _), (b, sb) in zip(valid, valid[1:]):
+    for (a, _), (b, sb) in zip(valid, valid[1:], strict=False):
         if b["index"] == a["index"]:
             if b["first_chunk"] <= a["last_chunk"]:
                 add.append(_finding(EXHIBIT_DECLARATION_MISMATCH, f"exhibit.json declares chunks of segment "

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import os
 import stat
-import struct
 import sys
-from array import array
 from collections.abc import Sequence
-from fractions import Fraction
-from itertools import accumulate
-from operator import add
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any
+
 from bwc_core.media.fmp4 import Measured, measure
 
 __all__ = [

@@ -3,69 +3,20 @@
 from __future__ import annotations
 
 import datetime as _dt
-import multiprocessing
-import os
-import posixpath
-import re
-import stat
-import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from difflib import SequenceMatcher
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
-from bwc_core.errors import BwcError, JournalError, BwcValueError
-from bwc_core.format.findings import Finding, Severity, Verdict, register
-from bwc_core.format.findings import finding as _finding
-from bwc_core.format.envelope import Envelope
-from bwc_core.format.layout import JOURNAL_NAME
-from bwc_core.format.journal import Journal, Record, read_lines
-from bwc_core.format.keys import Certificate, RevocationList, TrustAnchors
-from bwc_core.media.presentation import header_declares_streams
-import json
-import shutil
-import tempfile
-import time
-import zipfile
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
-from bwc_core._fileio import read_regular_file
-from bwc_core.format.canonical import load_json, parse_canonical
-from bwc_core.format.content import (
-    RangeProof,
-    config_digest,
-    file_digests,
-    inclusion_proof,
-    read_leaves,
-    segment_chunks,
-    signed_leaves,
-    verify_range_proof,
+
+from bwc_core.format.findings import (
+    CONTENT_TIMING_GAP,
+    JOURNAL_GAP,
+    SEGMENT_INDEX_GAP,
+    SEGMENT_MISSING,
+    Finding,
+    Severity,
+    Verdict,
 )
-from bwc_core.format.envelope import EXHIBIT_TYPE, RECORD_CONTEXT, Envelope, record_hash, sign
-from bwc_core.format.envelope import verify as verify_envelope
-from bwc_core.errors import (
-    BwcError,
-    CertificateError,
-    ContainerError,
-    ExhibitError,
-    LeavesError,
-    SignatureError,
-    UnsafePathError,
-)
-from bwc_core.format.journal import Journal, read_lines
-from bwc_core.format.keys import Certificate, PublicIdentity, Signer, TrustAnchors
-from bwc_core.media.source import MediaSource
-from bwc_core.media.writers import write_packets
-from bwc_core.media.packets import PacketRecord
-from bwc_core.report.html import write_report_html
-from bwc_core.format.layout import EXHIBIT_MANIFEST
-from bwc_core.verify.evidence import content_of, lost_files
-from bwc_core.verify import verify_evidence
-from bwc_core.format.findings import CONTENT_TIMING_GAP, JOURNAL_GAP, SEGMENT_INDEX_GAP, SEGMENT_MISSING
 
 __all__ = [
     "Report",
@@ -84,7 +35,7 @@ REPORT_FORMAT = "bwc-core verify report"
 def iso(ns: int | None) -> str | None:
     if not isinstance(ns, int):
         return None
-    when = _dt.datetime.fromtimestamp(ns / 1e9, tz=_dt.timezone.utc)
+    when = _dt.datetime.fromtimestamp(ns / 1e9, tz=_dt.UTC)
     return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
