@@ -27,7 +27,8 @@ from bwc_core.capture.segmenter import Segmenter, SegmentInfo, SegmentProgress, 
 from bwc_core.errors import BwcValueError, JournalError, PolicyError, StateError
 from bwc_core.format.codec import StreamInfo
 from bwc_core.format.content import file_digests
-from bwc_core.format.journal import Journal
+from bwc_core.format.journal import Journal, SyncMode
+from bwc_core.format.keys import Certificate, Signer
 from bwc_core.format.layout import MEDIA_DIR, UNATTESTED_DIR
 from bwc_core.media.packets import PacketRecord
 from bwc_core.media.source import CONTAINER_FORMATS
@@ -169,12 +170,12 @@ class Recorder:
         self,
         evidence_dir: str | os.PathLike[str],
         *,
-        identity: Any,
-        cert: Any,
+        identity: Signer,
+        cert: Certificate,
         streams: Sequence[StreamInfo],
         policy: RecordingPolicy | None = None,
         clock: Callable[[], int] | None = None,
-        sync: str = "always",
+        sync: SyncMode = "always",
         progress_seconds: int = PROGRESS_SECONDS,
         write_behind: bool = True,
         on_durable: Callable[[int, bytes], None] | None = None,
@@ -651,8 +652,8 @@ class Recorder:
         cls,
         evidence_dir: str | os.PathLike[str],
         *,
-        identity: Any,
-        cert: Any = None,
+        identity: Signer,
+        cert: Certificate | None = None,
         clock: Callable[[], int] | None = None,
     ) -> RecoveryReport:
         """Bring an evidence directory back to a closed, verifiable state after a crash.

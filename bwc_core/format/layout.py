@@ -10,6 +10,7 @@ __all__ = [
     "MEDIA_DIR",
     "UNATTESTED_DIR",
     "EXHIBIT_MANIFEST",
+    "safe_path",
     "safe_rel",
     "CERT_DIR",
     "CLIP_DIR",
@@ -30,17 +31,39 @@ UNATTESTED_DIR = "unattested"
 EXHIBIT_MANIFEST = "exhibit.json"
 
 
-def safe_rel(value: Any) -> str | None:
-    """A journaled path if it is a plain relative path under media/, else None."""
-    if not isinstance(value, str) or not value or "\\" in value or "\x00" in value:
+def safe_path(value: Any, *, under: str | None = None, member: bool = False) -> str | None:
+    """``value`` if it is a plain relative POSIX path, else None (the one path validator).
+
+    Plain: a non-empty string without backslash or NUL, equal to its own
+    normalisation, not absolute, with no empty, ``.`` or ``..`` component; with
+    ``under``, at least two components, the first being ``under``.
+
+    ``member=True`` (a file named inside an exhibit) also refuses a ``:`` and
+    names no filesystem takes (a component over 255 bytes, the whole over 1024:
+    they would raise ENAMETOOLONG from every later stat). The ``:`` choice: an
+    exhibit is unpacked on court workstations, where ``a:b`` names an NTFS
+    alternate data stream of ``a`` (or a drive-relative path), so such a member
+    would not land where the declaration says. Journaled evidence paths keep
+    ``:``: ``bwc seal`` names recordings after the device id, which may hold
+    one, and refusing them would fail pristine evidence.
+    """
+    if not isinstance(value, str) or not value or "\\" in value or "\x00" in value or (member and ":" in value):
         return None
     norm = posixpath.normpath(value)
-    if norm != value or norm.startswith("/") or norm.startswith("../") or norm == "..":
-        return None
     parts = norm.split("/")
-    if len(parts) < 2 or parts[0] != MEDIA_DIR or any(p in ("", ".", "..") for p in parts):
+    if norm != value or norm.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        return None
+    if under is not None and (len(parts) < 2 or parts[0] != under):
+        return None
+    if member and (len(norm.encode("utf-8", "surrogatepass")) > 1024
+                   or any(len(p.encode("utf-8", "surrogatepass")) > 255 for p in parts)):
         return None
     return norm
+
+
+def safe_rel(value: Any) -> str | None:
+    """A journaled path if it is a plain relative path under ``media/``, else None."""
+    return safe_path(value, under=MEDIA_DIR)
 
 
 CLIP_DIR = "clips"
@@ -53,15 +76,5 @@ REPORT_FILES = ("report.json", "report.html")
 
 
 def safe_member(name: Any) -> str | None:
-    """*name* if it is a plain relative POSIX path inside the exhibit, else None."""
-    if not isinstance(name, str) or not name or "\\" in name or "\x00" in name or ":" in name:
-        return None
-    norm = posixpath.normpath(name)
-    if norm != name or norm.startswith("/") or norm == "." or any(p in ("", ".", "..") for p in norm.split("/")):
-        return None
-    # Names no filesystem takes (a component over 255 bytes) would raise
-    # ENAMETOOLONG from every later stat: refused here as unsafe.
-    if len(norm.encode("utf-8", "surrogatepass")) > 1024 or any(len(p.encode("utf-8", "surrogatepass")) > 255
-                                                                 for p in norm.split("/")):
-        return None
-    return norm
+    """*name* if it is a plain relative POSIX path inside an exhibit, else None."""
+    return safe_path(name, member=True)

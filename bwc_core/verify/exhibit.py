@@ -71,10 +71,10 @@ from bwc_core.format.findings import (
 )
 from bwc_core.format.findings import finding as _finding
 from bwc_core.format.journal import read_lines
-from bwc_core.format.keys import PublicIdentity
+from bwc_core.format.keys import PublicIdentity, RevocationList, TrustAnchors
 from bwc_core.format.layout import EXHIBIT_MANIFEST, JOURNAL_NAME, safe_member
 from bwc_core.verify.archive import safe_extract
-from bwc_core.verify.evidence import content_of, verify_evidence
+from bwc_core.verify.evidence import ProgressFn, content_of, verify_evidence
 from bwc_core.verify.model import ExhibitReport
 
 __all__ = [
@@ -147,11 +147,11 @@ def _check_exporter(decl: ExhibitDeclaration, anchors: Any, add: list[Finding]) 
 
 def verify_exhibit(
     path: str | os.PathLike[str],
-    anchors: Any,
+    anchors: TrustAnchors | None,
     *,
-    revocations: Iterable[Any] | None = None,
-    progress: Any = None,
-) -> Any:
+    revocations: Iterable[RevocationList | str | os.PathLike[str]] | None = None,
+    progress: ProgressFn | None = None,
+) -> ExhibitReport:
     """Verify an exhibit folder or zip against *anchors*; returns an :class:`ExhibitReport`.
 
     Checks the declaration (``exhibit.json``: signed by a server certified

@@ -6,7 +6,7 @@ import datetime as _dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Any, Literal
 
 from bwc_core.format.findings import (
     CONTENT_TIMING_GAP,
@@ -47,6 +47,16 @@ def frac(value: Any) -> Fraction | None:
     return None
 
 
+#: What verification found a journaled segment to be (``SegmentReport.status``;
+#: ``report.json`` carries the same strings).
+SegmentStatus = Literal[
+    "ok", "container_changed", "altered", "missing", "misplaced", "swapped", "unreadable", "bad_path",
+    "unattested",
+    # exhibits: a segment not exported, exported as a clip, a clip whose bytes differ
+    "omitted", "clipped", "clip_altered",
+]
+
+
 @dataclass
 class SegmentReport:
     """One journaled segment: the signed facts and what the file turned out to be.
@@ -54,7 +64,8 @@ class SegmentReport:
     ``status`` is ``ok``, ``container_changed``, ``altered``, ``missing``,
     ``misplaced``, ``swapped``, ``unreadable``, ``bad_path`` or
     ``unattested`` (journaled by crash recovery, but no ``segment.progress``
-    record attests those bytes).
+    record attests those bytes); in an exhibit also ``omitted``, ``clipped``
+    or ``clip_altered`` (:data:`SegmentStatus`).
     """
 
     index: int | None
@@ -65,7 +76,7 @@ class SegmentReport:
     pre_event: bool
     recovered: bool
     seq: int
-    status: str = "ok"
+    status: SegmentStatus = "ok"
     measured: dict[str, Any] = field(default_factory=dict)
     start: Fraction | None = None
     end: Fraction | None = None
