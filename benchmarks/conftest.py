@@ -131,7 +131,11 @@ def run_paired(
         per=per,
     )
     op = "x faster than" if mode == "speedup" else "x the time of"
-    bound = "" if target is None else f" (target {'>=' if mode == 'speedup' else '<='} {target}: {'met' if met else 'MISSED'})"
+    bound = (
+        ""
+        if target is None
+        else f" (target {'>=' if mode == 'speedup' else '<='} {target}: {'met' if met else 'MISSED'})"
+    )
     line = (
         f"{label}: {ratio:.2f}{op} baseline{bound}; "
         f"candidate {cand / per * 1e6:.3f} us/{unit}, baseline {base / per * 1e6:.3f} us/{unit}"

@@ -100,7 +100,7 @@ def reserve(fd: int, offset: int, length: int) -> bool:
                 pass
     if _fallocate is False:
         return False
-    return _fallocate(fd, _FALLOC_FL_KEEP_SIZE, offset, length) == 0  # type: ignore[operator]
+    return bool(_fallocate(fd, _FALLOC_FL_KEEP_SIZE, offset, length) == 0)  # type: ignore[operator]
 
 
 def read_regular_file(path: str | os.PathLike[str], limit: int, error: type[BwcError], what: str) -> bytes:

@@ -124,7 +124,10 @@ def run_demo(out: str | os.PathLike[str], *, stream: TextIO, seconds: float = 24
         "chunks " + ", ".join(f"{c['first_chunk']}..{c['last_chunk']} of #{c['index']}" for c in clips)
         + f"; {'PASS' if ex.ok else 'FAIL'}")
     say(f"report: {exhibit / 'report.html'}")
-    say(f"check it yourself: bwc verify {exhibit} --trust {keys / 'root.pub.json'}   (or read {exhibit / 'VERIFY.txt'});")
+    say(
+        f"check it yourself: bwc verify {exhibit} --trust {keys / 'root.pub.json'}   "
+        f"(or read {exhibit / 'VERIFY.txt'});"
+    )
     say(f"  the root fingerprint to compare with the agency's published one: {root.key_id}")
     say(f"done in {time.monotonic() - started:.1f} s")
     return 0 if report.ok and ex.ok else 1

@@ -648,7 +648,9 @@ def test_config_digest_sorts_the_raw_nal_units():
         assert blake3(bytes.fromhex(v["input"]), derive_key_context=cc).hexdigest() == v["config_digest"]
         if "not" in v:
             assert v["not"]["config_digest"] != v["config_digest"]
-            assert blake3(bytes.fromhex(v["not"]["input"]), derive_key_context=cc).hexdigest() == v["not"]["config_digest"]
+            assert (
+                blake3(bytes.fromhex(v["not"]["input"]), derive_key_context=cc).hexdigest() == v["not"]["config_digest"]
+            )
 
 
 def test_empty_packet_leaf_vector():

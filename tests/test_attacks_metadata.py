@@ -335,7 +335,9 @@ def test_mp4_header_duration_patched_in_place(pristine, tmp_path, trust):
     rep, codes, _ = _verify(ev, trust)
     durations = [f for f in rep.findings if f.code == "content.presentation_altered"]
     assert not rep.ok and "content.container_changed" in codes, [f.message for f in rep.findings]
-    assert [(f.where["field"], f.where["source"], f.where["found"]) for f in durations] == [("duration", "mvhd", 60000.0)]
+    assert [(f.where["field"], f.where["source"], f.where["found"]) for f in durations] == [
+        ("duration", "mvhd", 60000.0)
+    ]
 
 
 def test_header_scans_survive_hostile_bytes(tmp_path):
@@ -409,7 +411,9 @@ def test_matroska_track_duration_tag_a_minute(pristine, tmp_path, trust):
     with av.open(str(path)) as c:
         assert any(v.startswith("09:") for s in c.streams for k, v in s.metadata.items() if k.lower() == "duration")
     rep, codes, _ = _verify(ev, trust)
-    durations = [f for f in rep.findings if f.code == "content.presentation_altered" and f.where.get("field") == "duration"]
+    durations = [
+        f for f in rep.findings if f.code == "content.presentation_altered" and f.where.get("field") == "duration"
+    ]
     assert not rep.ok and "content.container_changed" in codes and durations, [f.message for f in rep.findings]
     assert all(f.where["found"] > 9 * 3600_000 for f in durations)
 

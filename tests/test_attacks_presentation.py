@@ -215,7 +215,7 @@ def test_pristine_stream_copy_remux_presents_the_same(pristine, tmp_path, contai
     """``ffmpeg -c copy`` of every segment into any container: container_changed, never a presentation error."""
     ev = _copy(pristine[container], tmp_path)
     for path in _segments(ev):
-        _replace(path, lambda tmp: _ffmpeg(path, tmp, fmt=FORMATS[target]))
+        _replace(path, lambda tmp, path=path: _ffmpeg(path, tmp, fmt=FORMATS[target]))
     rep, codes, presented = _verify(ev, trust)
     assert rep.ok and not presented, [f.message for f in rep.findings]
     assert "content.container_changed" in codes

@@ -351,7 +351,9 @@ TestBufferVersusModel.settings = settings(
 
 
 def _video(pts, key=False, size=100, dts=None, fill=None, stream=0, tb=VTB):
-    return PacketRecord(stream, "video", pts, dts, 3000, tb, key, bytes([fill if fill is not None else pts % 251]) * size)
+    return PacketRecord(
+        stream, "video", pts, dts, 3000, tb, key, bytes([fill if fill is not None else pts % 251]) * size
+    )
 
 
 def _gops(n_gops, gop=30, size=100, start=0):

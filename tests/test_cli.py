@@ -15,6 +15,7 @@ import pytest
 import bwc_core
 from bwc_core import cli
 from bwc_core.cli import main
+from bwc_core.errors import KeyFileError
 from bwc_core.format.keys import Certificate, Identity, PublicIdentity, TrustAnchors
 
 
@@ -52,7 +53,7 @@ def test_keygen_writes_private_and_public_files(keys):
     ident = Identity.load(key)
     pub = PublicIdentity.load(keys / "CPD-ROOT.pub.json")
     assert pub.key_id == ident.key_id and pub.role == "root"
-    with pytest.raises(Exception):
+    with pytest.raises(KeyFileError, match="passphrase is required"):
         Identity.load(keys / "BWC-0007.key")  # encrypted: needs the passphrase
     cam = Identity.load(keys / "BWC-0007.key", "correct horse battery staple")
     assert cam.role == "camera"

@@ -110,7 +110,9 @@ def test_trailing_zero_bytes_are_not_part_of_a_nal_unit(codec, data):
     nals = data.draw(nal_units(codec))
     pads = [data.draw(st.integers(0, 3)) for _ in nals]
     extradata = avcc(4) if codec == "h264" else hvcc(4)
-    padded = b"".join(len(n + b"\x00" * k).to_bytes(4, "big") + n + b"\x00" * k for n, k in zip(nals, pads, strict=False))
+    padded = b"".join(
+        len(n + b"\x00" * k).to_bytes(4, "big") + n + b"\x00" * k for n, k in zip(nals, pads, strict=False)
+    )
     clean = b"".join(len(n).to_bytes(4, "big") + n for n in nals)
     annexb = b"".join(b"\x00\x00\x00\x01" + n for n in nals)
     fast = bytes(canonical_payload(codec, padded, extradata))
@@ -328,7 +330,9 @@ def test_stream_copy_keeps_payload_roots(av_clip, original, tmp_path, tool, cont
     # Timing: equal within half the new time base unit after one constant offset.
     tbs = {s.index: s.time_base for s in original.streams}
     new_tbs = {s.index: s.time_base for s in copy.streams}
-    diffs = [q.pts * new_tbs[q.stream] - p.pts * tbs[p.stream] for p, q in zip(original.packets, copy.packets, strict=False)]
+    diffs = [
+        q.pts * new_tbs[q.stream] - p.pts * tbs[p.stream] for p, q in zip(original.packets, copy.packets, strict=False)
+    ]
     spread = max(diffs) - min(diffs)
     if unit is None:  # MP4 -> MP4 keeps time bases and timestamps exactly
         assert new_tbs == tbs and spread == 0
@@ -386,7 +390,9 @@ def test_one_payload_byte_changes_exactly_one_leaf(av_clip, original, tmp_path):
         packets[target] = packets[target].replace(payload=bytes(payload))
         write_packets(path, src.streams, packets)
     tampered = content_root(path)
-    changed_leaves = [i for i, (a, b) in enumerate(zip(original.packets, tampered.packets, strict=False)) if a.leaf != b.leaf]
+    changed_leaves = [
+        i for i, (a, b) in enumerate(zip(original.packets, tampered.packets, strict=False)) if a.leaf != b.leaf
+    ]
     changed_chunks = [c.index for c, d in zip(original.chunks, tampered.chunks, strict=False) if c.root != d.root]
     assert len(changed_leaves) == 1 and len(changed_chunks) == 1
     assert tampered.root != original.root
@@ -418,9 +424,13 @@ def test_range_proofs_verify_and_fail_when_tampered(original):
                 sib = list(proof.siblings)
                 sib[k] = bytes(32)
                 assert not verify_range_proof(RangeProof(n, first, last, sib, proof.streams), rng, original.root)
-            assert not verify_range_proof(RangeProof(n, first, last, proof.siblings + [bytes(32)], proof.streams), rng, original.root)
+            assert not verify_range_proof(
+                RangeProof(n, first, last, proof.siblings + [bytes(32)], proof.streams), rng, original.root
+            )
     proof = inclusion_proof(original, 2, 4)
-    assert not verify_range_proof(RangeProof(n, 2, 4, proof.siblings, proof.streams[:-1] + b"\x00"), roots[2:5], original.root)
+    assert not verify_range_proof(
+        RangeProof(n, 2, 4, proof.siblings, proof.streams[:-1] + b"\x00"), roots[2:5], original.root
+    )
     with pytest.raises(BwcValueError):
         inclusion_proof(original, 3, n)
     with pytest.raises(BwcValueError):
@@ -483,7 +493,9 @@ def test_known_answer_vectors():
         assert canon.hex() == v["canonical"], v["name"]
         assert packet_leaf(v["stream"], v["flags"], canon).hex() == v["leaf"], v["name"]
     for t in vectors["trees"]:
-        leaves = [blake3(struct.pack("<I", i), derive_key_context=CONTEXTS["packet_tree"]).digest() for i in range(t["n"])]
+        leaves = [
+            blake3(struct.pack("<I", i), derive_key_context=CONTEXTS["packet_tree"]).digest() for i in range(t["n"])
+        ]
         assert merkle_root(leaves, "packet_tree").hex() == t["packet_tree_root"]
         assert merkle_root(leaves, "segment_tree").hex() == t["segment_tree_root"]
     for f in vectors["files"]:
@@ -507,7 +519,9 @@ def test_contexts_match_b3sum_derive_key(tmp_path):
     path = tmp_path / "x"
     path.write_bytes(b"bwc")
     for ctx in CONTEXTS.values():
-        out = subprocess.run(["b3sum", "--no-names", "--derive-key", ctx, str(path)], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            ["b3sum", "--no-names", "--derive-key", ctx, str(path)], capture_output=True, text=True, check=True
+        )
         assert out.stdout.strip() == blake3(b"bwc", derive_key_context=ctx).hexdigest()
 
 

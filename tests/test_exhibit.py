@@ -141,8 +141,8 @@ def test_verify_txt_has_commands_and_a_worked_example(clip_exhibit, evidence):
     # The worked example's PAE hex really is the PAE of the recording.open line.
     from bwc_core.format.envelope import Envelope, record_hash
 
-    line = next(l for l in (clip_exhibit / "journal.jsonl").read_bytes().splitlines()
-                if b"recording.open" in Envelope.from_json(l).payload)
+    line = next(ln for ln in (clip_exhibit / "journal.jsonl").read_bytes().splitlines()
+                if b"recording.open" in Envelope.from_json(ln).payload)
     env = Envelope.from_json(line)
     assert env.pae()[:32].hex() in text.replace("\n    ", "")
     assert record_hash(env).hex() in text
@@ -273,7 +273,7 @@ def test_record_removed_from_the_excerpt(tampered, trust, capsys):
     lines = journal.read_bytes().splitlines(keepends=True)
     from bwc_core.format.envelope import Envelope
 
-    notice = next(i for i, l in enumerate(lines) if b'"notice"' in Envelope.from_json(l).payload)
+    notice = next(i for i, ln in enumerate(lines) if b'"notice"' in Envelope.from_json(ln).payload)
     journal.write_bytes(b"".join(lines[:notice] + lines[notice + 1:]))
     code, codes, _ = verify_codes(capsys, tampered, trust)
     assert code == 1 and "journal.gap" in codes

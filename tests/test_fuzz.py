@@ -110,7 +110,7 @@ def _report_counts(request):
     yield
     if COUNTS:
         reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-        line = "fuzz executions (seed %d): " % SEED + ", ".join(f"{k} {v}" for k, v in sorted(COUNTS.items()))
+        line = f"fuzz executions (seed {SEED}): " + ", ".join(f"{k} {v}" for k, v in sorted(COUNTS.items()))
         line += f"; total {sum(COUNTS.values())}"
         capture = request.config.pluginmanager.get_plugin("capturemanager")
         if reporter is not None and capture is not None:
@@ -309,7 +309,7 @@ def _fuzz_trust(keys, n):
     anchors = TrustAnchors([root.public_info()])
     cert_body, crl_body = cert.envelope.body(), crl.envelope.body()
     texts = [cert.envelope.dumps().encode(), crl.envelope.dumps().encode()]
-    for i in range(n):
+    for _ in range(n):
         data = mutate_bytes(rng, rng.choice(texts))
         bounded("envelope.bytes", Envelope.from_json, data, allowed=(EnvelopeError,))
         env_obj = mutate_value(rng, json.loads(rng.choice(texts)), canonical=False)

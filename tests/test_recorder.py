@@ -268,7 +268,7 @@ def test_sigkill_at_random_moments_then_recover(tmp_path, pki, media_dir):
             rnd.uniform(0.05, 1.2))
         assert returncode == -signal.SIGKILL
         # Only whole lines count: the kill can land between print()'s text and its newline.
-        acknowledged = [l.split() for l in lines if l.endswith("\n") and len(l.split()) == 2]
+        acknowledged = [ln.split() for ln in lines if ln.endswith("\n") and len(ln.split()) == 2]
         kills += 1
 
         report = Recorder.recover(evidence, identity=cam, cert=cert)
@@ -423,7 +423,9 @@ def test_recover_cut_segment_then_verify(tmp_path, make_evidence, pki, camera_cl
             root.save_public(root_pub)
         start = float(seg.start - min(s.start for s in report.recordings[0].segments))
         for span in ({}, {"start": start, "end": start + 1}):
-            out = build_exhibit(ev, "REC-001", tmp_path / f"exhibit-{case}-{len(span)}", trust=[root_pub], **_exporter(root), **span)
+            out = build_exhibit(
+                ev, "REC-001", tmp_path / f"exhibit-{case}-{len(span)}", trust=[root_pub], **_exporter(root), **span
+            )
             shown = verify_exhibit(out, TrustAnchors([root_pub]))
             assert shown.ok, (case, span, [(f.code, f.message) for f in shown.findings if f.failed])
         assert len(packets) < len(content_root(victim).packets)
@@ -434,7 +436,8 @@ def test_recover_cut_segment_then_verify(tmp_path, make_evidence, pki, camera_cl
 
 
 def test_recover_lost_segment_before_a_salvaged_one(tmp_path, make_evidence, pki, camera_clip):
-    """Two segments in flight at the crash, the first cut before its first attested prefix: its index is accounted for."""
+    """Two segments in flight at the crash, the first cut before its first attested prefix: its index is
+    accounted for."""
     from bwc_core.capture.recorder import Recorder
 
     root, cam, cert = pki
@@ -609,7 +612,7 @@ def test_sigkill_during_mutes_and_sleeps_loses_at_most_the_fragment_in_flight(tm
         lines, _ = _run_and_kill(
             [MUTE_CHILD, str(evidence), str(clip), str(keyfile), str(certfile), str(attempt), container], env,
             rnd.uniform(1.5, 4.5))
-        whole = [l.split() for l in lines if l.endswith("\n")]
+        whole = [ln.split() for ln in lines if ln.endswith("\n")]
         acknowledged = [(int(w[1]), w[2]) for w in whole if w and w[0] == "R" and len(w) == 3]
         pushed = [(w[1], float(w[2]), w[3] == "1") for w in whole if w and w[0] == "V" and len(w) == 4]
 

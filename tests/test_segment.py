@@ -132,7 +132,9 @@ def test_concatenated_segments_give_back_every_input_packet(run, clip, container
         got = back_streams[stream]
         assert len(got) == len(src), f"stream {stream}: packets lost or duplicated"
         for n, (a, b) in enumerate(zip(src, got, strict=False)):
-            assert canonical_payload(a, container) == canonical_payload(b, container, written=True), f"stream {stream} packet {n}"
+            assert canonical_payload(a, container) == canonical_payload(b, container, written=True), (
+                f"stream {stream} packet {n}"
+            )
             assert timing_ok(a, b, container), f"stream {stream} packet {n}: {a} vs {b}"
             if a.kind == "video":
                 assert a.keyframe == b.keyframe
@@ -184,7 +186,9 @@ def test_timestamps_monotonic_within_and_across_segments(run, clip, container):
         for stream, recs in got.items():
             first_pts = min(r.pts_seconds for r in recs)
             if stream in last_pts_end:
-                assert first_pts > last_pts_end[stream], f"{info.file_name}: stream {stream} overlaps the previous segment"
+                assert first_pts > last_pts_end[stream], (
+                    f"{info.file_name}: stream {stream} overlaps the previous segment"
+                )
             last_pts_end[stream] = max(r.pts_seconds for r in recs)
             if container != "mkv" or recs[0].kind == "audio":  # MKV stores no dts
                 seq = [r.dts_seconds for r in recs]

@@ -163,7 +163,17 @@ def test_a_rotated_source_keeps_its_rotation_or_is_refused(sources, trust, tmp_p
     rep = verify_evidence(ev, TrustAnchors([trust.root_pub]))
     assert rep.ok and not rep.findings
     for segment in rep.recordings[0].segments:
-        assert segment.body["streams"][0]["presentation"]["display_matrix"] == [0, -65536, 0, 65536, 0, 0, 0, 0, 1 << 30]
+        assert segment.body["streams"][0]["presentation"]["display_matrix"] == [
+            0,
+            -65536,
+            0,
+            65536,
+            0,
+            0,
+            0,
+            0,
+            1 << 30,
+        ]
 
 
 @pytest.mark.parametrize("container", CONTAINERS)

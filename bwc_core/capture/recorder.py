@@ -199,7 +199,9 @@ class Recorder:
                     f"{self.evidence_dir}: a recording was left open by a crash; run Recorder.recover first"
                 )
         else:
-            self.journal = Journal.create(self.evidence_dir, identity, cert, clock=self._clock, sync=sync, keep=JOURNAL_KEEP)
+            self.journal = Journal.create(
+                self.evidence_dir, identity, cert, clock=self._clock, sync=sync, keep=JOURNAL_KEEP
+            )
         if write_behind:
             # Capture-thread records are signed on the capture thread and written and
             # fsynced by the journal's writer thread (docs/camera.md "Crash recovery").
@@ -810,7 +812,9 @@ def _leftovers(evidence: Path, recording: str, journaled: set[Any]) -> list[Path
             if path.relative_to(evidence).as_posix() not in journaled]
 
 
-def _attested_prefix(path: Path, attested: list[tuple[int, dict[str, str], int]]) -> tuple[int, dict[str, str], int] | None:
+def _attested_prefix(
+    path: Path, attested: list[tuple[int, dict[str, str], int]]
+) -> tuple[int, dict[str, str], int] | None:
     """The longest attested prefix ``(size, digests, seq)`` of *path* whose bytes still match, or None.
 
     The file is opened without following a link and must be a regular file;
@@ -971,7 +975,9 @@ def _segment_index(path: Path) -> int:
     return int(digits) if digits.isdigit() else -1
 
 
-def segment_body(evidence_dir: Path, recording: str | None, info: SegmentInfo, *, recovered: bool = False) -> dict[str, Any]:
+def segment_body(
+    evidence_dir: Path, recording: str | None, info: SegmentInfo, *, recovered: bool = False
+) -> dict[str, Any]:
     """The journaled body of a finished segment (paths relative to the evidence dir)."""
     body = info.to_json()
     media = Path(info.path)

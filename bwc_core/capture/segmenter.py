@@ -63,6 +63,7 @@ from bwc_core.errors import (
     UnsupportedCodecError,
 )
 from bwc_core.format.codec import StreamInfo
+from bwc_core.format.content import ContentHasher, FileDigester, file_digests, leaves_bytes, pts_bits_of
 from bwc_core.media.packets import PacketRecord
 from bwc_core.media.presentation import default_presentation, measure_presentation, writer_presentation
 from bwc_core.media.source import CONTAINER_EXTENSIONS, CONTAINER_FORMATS, SUPPORTED_CODECS, MediaSource
@@ -76,7 +77,6 @@ def _ffmpeg_error() -> type[Exception]:
 
     return av.FFmpegError
 
-from bwc_core.format.content import ContentHasher, FileDigester, file_digests, leaves_bytes, pts_bits_of
 
 __all__ = [
     "Segmenter",
@@ -422,7 +422,9 @@ class _Writer:
         self.sink.abort()
 
 
-def _with_presentation(streams: Sequence[StreamInfo], measured: dict[int, dict[str, Any]]) -> tuple[dict[str, Any], ...]:
+def _with_presentation(
+    streams: Sequence[StreamInfo], measured: dict[int, dict[str, Any]]
+) -> tuple[dict[str, Any], ...]:
     """The stream descriptions of a closed segment, each with the presentation the file shows
     (format 1.4; measured by :func:`bwc_core.media.presentation.writer_presentation`)."""
     out = []
@@ -790,7 +792,9 @@ class Segmenter:
                 cur is None
                 or self._pending
                 and any(p[0].stream == stream for p in self._pending)
-                or (pts - self._cur_start >= self._target_ticks and (self._master_max is None or pts > self._master_max))
+                or (
+                    pts - self._cur_start >= self._target_ticks and (self._master_max is None or pts > self._master_max)
+                )
             ):
                 # Its segment is not known yet: the next cut's pts is unknown.
                 self._pending.append((record, pts, pre))

@@ -28,6 +28,7 @@ types and raises for what is not canonical JSON (a float, a lone surrogate, ...)
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -50,7 +51,7 @@ INT_MIN = -(2**63)
 INT_MAX = 2**63 - 1
 MAX_DEPTH = 64
 
-_encode = json.JSONEncoder(
+_encode: Callable[[Any], str] = json.JSONEncoder(
     ensure_ascii=False,
     allow_nan=False,
     sort_keys=True,
@@ -59,15 +60,17 @@ _encode = json.JSONEncoder(
 try:
     # The C encoder without circular-reference markers: _check has already
     # bounded the depth (so no cycles), and skipping the markers saves ~25%.
-    from json.encoder import c_make_encoder, encode_basestring
+    from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 
     if c_make_encoder is not None:
         _c_encode = c_make_encoder(None, None, encode_basestring, None, ":", ",", True, False, False)
 
-        def _encode(obj: Any) -> str:  # noqa: F811
+        def _c_json(obj: Any) -> str:
             if isinstance(obj, str):
                 return encode_basestring(obj)
             return "".join(_c_encode(obj, 0))
+
+        _encode = _c_json
 except ImportError:  # pragma: no cover - pure-Python json
     pass
 

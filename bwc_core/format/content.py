@@ -24,10 +24,10 @@ import math
 import os
 import struct
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 
 from blake3 import blake3
 
@@ -101,7 +101,8 @@ def _template(context: str) -> Any:
 def _h(context: str, data: bytes) -> bytes:
     h = _template(context).copy()
     h.update(data)
-    return h.digest()
+    digest: bytes = h.digest()
+    return digest
 
 
 def _context(context: str) -> str:
@@ -134,7 +135,9 @@ def merkle_root(leaves: Sequence[bytes], context: str) -> bytes:
     return _framing.merkle_root(leaves, _context(context))
 
 
-def config_digest(codec: str, extradata: bytes = b"", parameter_sets: Iterable[bytes] = (), adts_config: bytes | None = None) -> bytes:
+def config_digest(
+    codec: str, extradata: bytes = b"", parameter_sets: Iterable[bytes] = (), adts_config: bytes | None = None
+) -> bytes:
     """H_CC of a stream's codec configuration (format section 1.3).
 
     H.264/HEVC: the sorted, de-duplicated parameter-set NAL units from
@@ -205,7 +208,13 @@ class PacketLeaves(Sequence[PacketLeaf]):
         off = i * _PACKET_RECORD
         return PacketLeaf._make(_PACKET.unpack_from(self._data, off) + (self._data[off + 24 : off + 56],))
 
-    def __getitem__(self, index):  # type: ignore[override]
+    @overload
+    def __getitem__(self, index: int) -> PacketLeaf: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[PacketLeaf]: ...
+
+    def __getitem__(self, index: int | slice) -> PacketLeaf | list[PacketLeaf]:
         if isinstance(index, slice):
             return [self._get(i) for i in range(*index.indices(len(self)))]
         n = len(self)
@@ -215,7 +224,7 @@ class PacketLeaves(Sequence[PacketLeaf]):
             raise IndexError("packet index out of range")
         return self._get(index)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[PacketLeaf]:
         data = self._data
         for off in range(0, len(data), _PACKET_RECORD):
             yield PacketLeaf._make(_PACKET.unpack_from(data, off) + (data[off + 24 : off + 56],))
@@ -316,7 +325,7 @@ class ContentResult:
         """The stream section bytes the root commits to (and the sidecar stores)."""
         return _stream_table(self.streams)
 
-    def chunk_packets(self, index: int) -> list[PacketLeaf]:
+    def chunk_packets(self, index: int) -> Sequence[PacketLeaf]:
         """The packets of chunk *index*, in tree order."""
         c = self.chunks[index]
         return self.packets[c.first_packet : c.first_packet + c.packet_count]
@@ -342,7 +351,7 @@ def _build(
 
     *ordered* rows are (chunk, stream, flags, size, pts, leaf).
     """
-    chunks: list[ChunkInfo] = []
+    built: list[tuple[int, bytes, bytes, bytes, int, int]] = []
     if packets is None:
         packets = list(map(PacketLeaf._make, ordered))
     starts: list[Fraction] = []
@@ -359,7 +368,8 @@ def _build(
         rows = ordered[first:i]
         payload_root = _framing.merkle_root([r[5] for r in rows], PT)
         table = []
-        start = end = None
+        start: Fraction | None = None
+        end: Fraction | None = None
         j = 0
         while j < len(rows):
             stream = rows[j][1]
@@ -376,16 +386,19 @@ def _build(
             j = k
         timing = _h(TM, b"".join(table))
         root = _h(ST, b"\x00" + payload_root + timing)
+        assert start is not None and end is not None  # the chunk has packets
         starts.append(start)
         ends.append(end)
         bounds.append(first)
-        chunks.append((c, payload_root, timing, root, first, i - first))  # type: ignore[arg-type]
+        built.append((c, payload_root, timing, root, first, i - first))
     if i != n:
         raise LeavesError("packets out of chunk order")
     infos = []
-    for c, payload_root, timing, root, first, count in chunks:  # type: ignore[misc]
+    for c, payload_root, timing, root, first, count in built:
         nxt = starts[c + 1] if c + 1 < nchunks else ends[c]
-        infos.append(ChunkInfo(c, starts[c], max(Fraction(0), nxt - starts[c]), payload_root, timing, root, first, count))
+        infos.append(
+            ChunkInfo(c, starts[c], max(Fraction(0), nxt - starts[c]), payload_root, timing, root, first, count)
+        )
     streams = sorted(streams, key=lambda s: s.index)
     root = _segment_root([ci.root for ci in infos], _stream_table(streams))
     return ContentResult(root, infos, packets, list(streams))
@@ -532,7 +545,7 @@ class ContentHasher(_framing.LeafTable):
         return ContentResult(root, chunks, packets, streams)
 
 
-def _assign_chunks(rows: list, first_video: int | None, tbs: dict[int, Fraction],
+def _assign_chunks(rows: list[Any], first_video: int | None, tbs: dict[int, Fraction],
                    origin: Fraction | None = None) -> tuple[list[int], int]:
     """Chunk index of every row (format section 1.5)."""
     n = len(rows)
@@ -642,8 +655,8 @@ def parse_leaves(data: bytes, *, name: str = "<leaves>") -> ContentResult:
     (nstreams,) = _U32.unpack_from(data, pos)
     pos += 4
     need(nstreams * 44, "stream table")
-    streams = []
-    seen = set()
+    streams: list[StreamCommit] = []
+    seen: set[int] = set()
     for _ in range(nstreams):
         index, num, den = _STREAM.unpack_from(data, pos)
         if index in seen or num == 0 or den == 0:
@@ -714,7 +727,9 @@ class RangeProof:
             siblings = [bytes.fromhex(s) for s in obj["siblings"]]
             if any(len(s) != 32 for s in siblings):
                 raise BwcValueError("range proof sibling is not 32 bytes")
-            return cls(int(obj["tree_size"]), int(obj["first"]), int(obj["last"]), siblings, bytes.fromhex(obj["streams"]))
+            return cls(
+                int(obj["tree_size"]), int(obj["first"]), int(obj["last"]), siblings, bytes.fromhex(obj["streams"])
+            )
         except (KeyError, TypeError, AttributeError, builtins.ValueError) as exc:
             if isinstance(exc, BwcValueError):
                 raise
@@ -874,8 +889,10 @@ def signed_leaves(path: str | os.PathLike[str], body: Mapping[str, Any]) -> Cont
     :class:`LeavesError`.
     """
     name = os.fspath(path)
-    ref = body.get("leaves") if isinstance(body.get("leaves"), Mapping) else {}
-    signed = ref.get("digests") if isinstance(ref.get("digests"), Mapping) else {}
+    leaves = body.get("leaves")
+    ref: Mapping[str, Any] = leaves if isinstance(leaves, Mapping) else {}
+    digests = ref.get("digests")
+    signed: Mapping[str, Any] = digests if isinstance(digests, Mapping) else {}
     if not signed:
         raise LeavesError(f"{name}: the segment record names no sidecar digests")
     data = read_regular_file(path, LEAVES_FILE_LIMIT, LeavesError, "a leaves sidecar")

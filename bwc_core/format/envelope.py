@@ -39,6 +39,7 @@ __all__ = [
     "Envelope",
     "Signature",
     "key_id",
+    "trusted_envelope",
     "pae",
     "record_hash",
     "sign",
@@ -175,6 +176,12 @@ class Envelope:
 _set_payload_type = Envelope.__dict__["payload_type"].__set__
 _set_payload = Envelope.__dict__["payload"].__set__
 _set_signatures = Envelope.__dict__["signatures"].__set__
+
+
+def trusted_envelope(payload_type: str, payload: bytes, signatures: tuple[Signature, ...]) -> Envelope:
+    """An :class:`Envelope` of values this package made itself, built without re-checking them
+    (the journal's append path: it has just encoded the payload and made the signature)."""
+    return Envelope._trusted(payload_type, payload, signatures)
 
 
 def sign_payload(payload_type: str, payload: bytes, signer: Signer, /) -> Envelope:

@@ -127,6 +127,6 @@ def read_declaration(p: Path, add: list[Finding]) -> ExhibitDeclaration:
     if problems:
         add.append(_finding(EXHIBIT_MANIFEST_INVALID, "exhibit.json does not declare its content as "
                             f"format 2.9 requires: {', '.join(problems)}"))
-    else:
+    elif isinstance(segments, list):  # always so when nothing is wrong (for the type checker)
         decl.entries = sorted(segments, key=lambda e: (e["index"], e["first_chunk"]))
     return decl

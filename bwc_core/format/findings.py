@@ -69,13 +69,13 @@ class Finding:
         }
 
 
-#: Every finding code bwc-core emits, gathered from the modules that emit
-#: them: code -> (verdict, severity, meaning). ``docs/findings.md`` lists them all.
+#: Every finding code bwc-core emits: code -> (verdict, severity, meaning), filled
+#: from the tables below, one per emitting area. ``docs/findings.md`` lists them all.
 CODES: dict[str, tuple[Verdict, Severity, str]] = {}
 
 
 def register(table: Mapping[str, tuple[Verdict, Severity, str]]) -> dict[str, tuple[Verdict, Severity, str]]:
-    """Add a module's finding codes to :data:`CODES`; a code keeps one meaning everywhere."""
+    """Add a table of finding codes to :data:`CODES`; a code keeps one meaning everywhere."""
     for code, entry in table.items():
         if CODES.setdefault(code, entry) != entry:
             raise ValueError(f"finding code {code!r} registered twice with different meanings")
@@ -230,7 +230,8 @@ JOURNAL_CODES: dict[str, tuple[Verdict, Severity, str]] = register({
 PRESENTATION_CODES: dict[str, tuple[Verdict, Severity, str]] = register({
     CONTENT_PRESENTATION_ALTERED: (
         Verdict.INTEGRITY, Severity.ERROR,
-        "a stream's presentation metadata (display matrix, aspect ratio, colour, edit list) differs from the signed one"),
+        "a stream's presentation metadata (display matrix, aspect ratio, colour, edit list) differs from the signed "
+        "one"),
     CONTENT_METADATA_UNSIGNED: (
         Verdict.INTEGRITY, Severity.ERROR,
         "a changed file carries container metadata a player lists (a tag, chapter, attachment, track language, "
@@ -242,7 +243,8 @@ I, C, O = Verdict.INTEGRITY, Verdict.COMPLETENESS, Verdict.ORIGIN
 E, W, N = Severity.ERROR, Severity.WARNING, Severity.INFO
 
 VERIFY_CODES: dict[str, tuple[Verdict, Severity, str]] = register({
-    JOURNAL_HEAD_MISSING: (C, E, "a head known from elsewhere (--head) is past the journal's end: records were removed"),
+    JOURNAL_HEAD_MISSING: (C, E, "a head known from elsewhere (--head) is past the journal's end: records were "
+                                 "removed"),
     JOURNAL_HEAD_MISMATCH: (I, E, "the record at a known head's seq is not the record that head names"),
     RECORDING_UNCLOSED: (C, E, "a recording was opened and never closed"),
     RECORDING_RECOVERED: (C, N, "a recording was closed by crash recovery (power loss)"),
@@ -266,19 +268,26 @@ VERIFY_CODES: dict[str, tuple[Verdict, Severity, str]] = register({
                            "can open as media or that is not a regular file (inserted)"),
     EVIDENCE_STRAY_FILE: (I, W, "a regular file no signed record names that FFmpeg cannot open as media "
                             "(OS litter such as .DS_Store): a player presents nothing from it; not evidence"),
-    SEGMENT_LOST: (C, W, "crash recovery or a failed import left a segment file unjournaled (its footage is not committed)"),
-    SEGMENT_LOST_ALTERED: (I, E, "a file a recovery or import_failed record lists as lost differs from the bytes it signed"),
-    SEGMENT_RECOVERED_UNATTESTED: (I, E, "a segment journaled by crash recovery is not a prefix a segment.progress record of its file attests"),
-    SEGMENT_UNATTESTED: (I, E, "a file under media/ holds bytes crash recovery set aside as unattested (presented as evidence)"),
+    SEGMENT_LOST: (C, W, "crash recovery or a failed import left a segment file unjournaled (its footage is not "
+                         "committed)"),
+    SEGMENT_LOST_ALTERED: (I, E, "a file a recovery or import_failed record lists as lost differs from the bytes it "
+                                 "signed"),
+    SEGMENT_RECOVERED_UNATTESTED: (I, E, "a segment journaled by crash recovery is not a prefix a segment.progress "
+                                         "record of its file attests"),
+    SEGMENT_UNATTESTED: (I, E, "a file under media/ holds bytes crash recovery set aside as unattested (presented as "
+                               "evidence)"),
     SEGMENT_UNATTESTED_KEPT: (C, W, "a file kept beside the evidence under unattested/ that a signed recovery "
                                 "record names: no signature covers it; not evidence"),
     SEGMENT_PRE_EVENT: (I, W, "pre-event flags disagree with the recording.open record"),
     SEGMENT_APPENDED: (I, E, "bytes were added after the signed file (its first bytes are the signed file)"),
     CONTENT_CONTAINER_CHANGED: (I, W, "file bytes differ but the packets are the signed ones (stream-copy remux)"),
-    CONTENT_TIMING_SHIFTED: (I, N, "timing equal to the signed timing within the container's rounding after one constant offset a stream copy produces"),
+    CONTENT_TIMING_SHIFTED: (I, N, "timing equal to the signed timing within the container's rounding after one "
+                                   "constant offset a stream copy produces"),
     CONTENT_TIMING_ALTERED: (I, E, "packets moved in time beyond the container's rounding"),
-    CONTENT_TIME_SHIFTED: (I, E, "the whole segment moved in time by an offset no documented stream-copy remux produces"),
-    CONTENT_DEMUX_IRREGULAR: (I, E, "re-demuxing the file met an irregularity (dts going backwards, a packet without pts "
+    CONTENT_TIME_SHIFTED: (I, E, "the whole segment moved in time by an offset no documented stream-copy remux "
+                                 "produces"),
+    CONTENT_DEMUX_IRREGULAR: (I, E, "re-demuxing the file met an irregularity (dts going backwards, a packet without "
+                                    "pts "
                                 "or of an undeclared stream, a demux error): a player may show what follows, unsigned"),
     CONTENT_CONFIG_ALTERED: (I, E, "a stream's codec configuration differs from the signed one"),
     CONTENT_PACKET_ALTERED: (I, E, "a packet's bytes differ from the signed packet"),
@@ -287,7 +296,8 @@ VERIFY_CODES: dict[str, tuple[Verdict, Severity, str]] = register({
     CONTENT_PACKET_REORDERED: (I, E, "a signed packet appears at another position in its stream"),
     CONTENT_ALTERED: (I, E, "the re-demuxed content root differs from the signed root"),
     CONTENT_TIMING_GAP: (C, E, "video timing jumps or overlaps between consecutive segments by more than a frame"),
-    CONTENT_TIMING_GAP_RECOVERED: (C, W, "video timing jumps after a segment crash recovery salvaged up to its last attested prefix"),
+    CONTENT_TIMING_GAP_RECOVERED: (C, W, "video timing jumps after a segment crash recovery salvaged up to its last "
+                                         "attested prefix"),
 })
 
 EXHIBIT_CODES: dict[str, tuple[Verdict, Severity, str]] = register({

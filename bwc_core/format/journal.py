@@ -54,7 +54,7 @@ from bwc_core import errors
 from bwc_core._fileio import read_regular_file, reserve, write_new_file
 from bwc_core.errors import CanonicalJSONError, CertificateError, EnvelopeError, JournalError, TrustError
 from bwc_core.format.canonical import canonical_bytes, parse_canonical
-from bwc_core.format.envelope import RECORD_HASHER, RECORD_TYPE, Envelope, Signature, pae, record_hash
+from bwc_core.format.envelope import RECORD_HASHER, RECORD_TYPE, Envelope, Signature, pae, record_hash, trusted_envelope
 from bwc_core.format.findings import (
     CERT_MALFORMED,
     CERT_UNCHECKED,
@@ -135,7 +135,6 @@ _NS = 1_000_000_000
 _PAE_HEAD = b"DSSEv1 %d %s " % (len(RECORD_TYPE.encode()), RECORD_TYPE.encode())
 _LINE_HEAD = b'{"payloadType":"%s","payload":"' % RECORD_TYPE.encode()
 _LINE_TAIL = b'"}]}\n'
-_crypto_sign = nacl.bindings.crypto_sign
 
 
 def _line_keyid(key_id: str) -> bytes:
@@ -155,24 +154,29 @@ class Record:
 
     @property
     def type(self) -> str:
-        return self.body["type"]
+        value: str = self.body["type"]  # checked by the record field tables
+        return value
 
     @property
     def seq(self) -> int:
-        return self.body["seq"]
+        value: int = self.body["seq"]  # checked by the record field tables
+        return value
 
     @property
     def prev(self) -> str:
-        return self.body["prev"]
+        value: str = self.body["prev"]  # checked by the record field tables
+        return value
 
     @property
     def device(self) -> str:
-        return self.body["device"]
+        value: str = self.body["device"]  # checked by the record field tables
+        return value
 
     @property
     def time(self) -> int:
         """Wall-clock time of the record, unix nanoseconds."""
-        return self.body["time"]
+        value: int = self.body["time"]  # checked by the record field tables
+        return value
 
     @property
     def hash_hex(self) -> str:
@@ -506,7 +510,6 @@ def _analyze(
     if unique or bad_lines:
         present = sorted(by_seq)
         line_of = {s: min(r.line for r in rs) for s, rs in by_seq.items()}
-        last = present[-1] if present else -1
         # From the seqs present, not by counting up to the last: a signed seq
         # near 2**63 must not make this loop for ever.
         holes: list[tuple[int, int]] = []
@@ -901,6 +904,11 @@ class Journal:
         return self._keys[-1][1] if self._keys else None
 
     @property
+    def keys(self) -> list[tuple[int, Certificate]]:
+        """The device keys of the chain, in order: ``(first seq it signs, certificate)``."""
+        return list(self._keys)
+
+    @property
     def writable(self) -> bool:
         return self._fd is not None
 
@@ -957,8 +965,8 @@ class Journal:
         return rec
 
     def _append(self, rtype: str, body: Mapping[str, Any], wall_time: int | None) -> Record:
-        signer = self._signer
-        if self._fd is None or signer is None:
+        signer, key_id = self._signer, self._signer_key_id
+        if self._fd is None or signer is None or key_id is None:
             raise JournalError(f"{self.path}: journal is open read-only (no signer)")
         if self._error is not None:
             raise self._failed()
@@ -983,9 +991,9 @@ class Journal:
         full["time"] = when
         payload = canonical_bytes(full)
         message = b"%s%d %s" % (_PAE_HEAD, len(payload), payload)  # pae(RECORD_TYPE, payload)
-        sk = self._detached_sk
-        if sk is not None:  # an in-memory Identity: what its sign() does, one call less
-            sig = _crypto_sign(message, sk)[:64]
+        identity_sign = self._identity_sign
+        if identity_sign is not None:  # an in-memory Identity: 64 bytes from PyNaCl
+            sig = identity_sign(message)
         else:
             sig = bytes(signer.sign(message))
             if len(sig) != 64:
@@ -1004,7 +1012,7 @@ class Journal:
                 self._queue.append((seq, h, line))
                 self._queued_bytes += len(line)
                 self._cond.notify()
-        env = Envelope._trusted(RECORD_TYPE, payload, (Signature(self._signer_key_id, sig),))
+        env = trusted_envelope(RECORD_TYPE, payload, (Signature(key_id, sig),))
         records = self.records
         self._lines += 1
         rec = object.__new__(Record)  # Record(env, full, h, self._lines)
@@ -1025,10 +1033,9 @@ class Journal:
         self._signer = signer
         self._signer_key_id = signer.key_id if signer is not None else None
         self._line_keyid = _line_keyid(signer.key_id) if signer is not None else b""
-        # Identity.sign() is PyNaCl's crypto_sign of the bytes given, signature
-        # part; for exactly that class (no subclass that could sign differently)
-        # the journal makes the same call itself.
-        self._detached_sk = signer._sk if type(signer) is Identity else None
+        # Identity.sign() is PyNaCl's crypto_sign: exactly that class (no subclass
+        # that could sign differently) needs no check of what it returns.
+        self._identity_sign = signer.sign if type(signer) is Identity else None
 
     def _reserve(self) -> None:
         """Keep disk blocks reserved ahead of the end (see :func:`_fileio.reserve`)."""

@@ -189,7 +189,9 @@ class PublicIdentity:
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the public key file (world-readable is fine: it holds no secret)."""
         path = Path(path)
-        write_new_file(path, (json.dumps(self.to_json(), indent=2) + "\n").encode(), 0o644, KeyFileError, exists=_EXISTS)
+        write_new_file(
+            path, (json.dumps(self.to_json(), indent=2) + "\n").encode(), 0o644, KeyFileError, exists=_EXISTS
+        )
         return path
 
     @classmethod
@@ -271,7 +273,7 @@ class Identity:
 
     def sign(self, data: bytes, /) -> bytes:
         """The 64-byte Ed25519 signature of ``data``."""
-        return nacl.bindings.crypto_sign(bytes(data), self._sk)[:64]
+        return bytes(nacl.bindings.crypto_sign(bytes(data), self._sk)[:64])
 
     def public_info(self) -> PublicIdentity:
         """The public half: role, id and public key."""
@@ -499,7 +501,9 @@ class Certificate:
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the certificate envelope JSON to a new file."""
         path = Path(path)
-        write_new_file(path, (json.dumps(self.to_json(), indent=2) + "\n").encode(), 0o644, KeyFileError, exists=_EXISTS)
+        write_new_file(
+            path, (json.dumps(self.to_json(), indent=2) + "\n").encode(), 0o644, KeyFileError, exists=_EXISTS
+        )
         return path
 
     @classmethod

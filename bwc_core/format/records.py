@@ -94,7 +94,7 @@ def _list_of(check: Check) -> Check:
             raise _Invalid("must be a list")
         i = 0
         try:
-            for i, item in enumerate(value):
+            for i, item in enumerate(value):  # noqa: B007 - i names the failing item below
                 check(item)
         except _Invalid as exc:
             exc.path.append(f"[{i}]")

@@ -231,7 +231,7 @@ def _parse_moov(data: bytes) -> list[_Track]:
     if not mvex or len(mvex) != 1:
         raise _GiveUp("not fragmented")
     by_id = {t.track_id: t for t in tracks}
-    for a, b in _children(data, *mvex[0]).get(b"trex", []):
+    for a, _end in _children(data, *mvex[0]).get(b"trex", []):
         tid, sdi, dur, size, flags = struct.unpack_from(">IIIII", data, a + 4)
         if tid in by_id:
             if sdi != 1:
@@ -371,8 +371,8 @@ def _parse_moof(data: bytes, moof_at: int, tracks: dict[int, _Track]) -> list[_R
                 nonlocal col
                 if present:
                     col += 1
-                    return table[col - 1::fields]
-                return [default] * count
+                    return table[col - 1::fields]  # noqa: B023 - called in this iteration only
+                return [default] * count  # noqa: B023 - called in this iteration only
 
             durations = column(duration, rflags & 0x100)
             sizes = array("q", column(size, rflags & 0x200))

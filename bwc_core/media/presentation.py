@@ -386,7 +386,7 @@ def _mp4_stated_durations(name: str) -> list[tuple[str, Fraction]]:
     movie_scale = 0
     children = list(boxes(moov, 8 if moov[:4] != b"\0\0\0\1" else 16, len(moov)))
     try:
-        for kind, a, b in children:
+        for kind, a, _end in children:
             if kind == b"mvhd":
                 v1 = moov[a] == 1
                 movie_scale, value = struct.unpack_from(">IQ" if v1 else ">II", moov, a + (20 if v1 else 12))
@@ -430,7 +430,10 @@ def measure_file(path: str | os.PathLike[str]) -> FileMeasurement:
     extents: dict[int, Any] = {}
     presentation = _measure(path, None, metadata=metadata, extents=extents)[0]
     duration = extents.pop(None, None)
-    tagged = [(f"DURATION tag (stream {key[1]})", extents.pop(key)) for key in sorted(k for k in extents if isinstance(k, tuple))]
+    tagged = [
+        (f"DURATION tag (stream {key[1]})", extents.pop(key))
+        for key in sorted(k for k in extents if isinstance(k, tuple))
+    ]
     with open(path, "rb") as fh:
         iso_bmff = fh.read(8)[4:] == b"ftyp"
     stated = tuple(_mp4_stated_durations(os.fspath(path))) if iso_bmff else ()
@@ -508,7 +511,9 @@ def compare_metadata(items: Sequence[Mapping[str, Any]], where: Mapping[str, Any
     return findings
 
 
-def measure_presentation(path: str | os.PathLike[str], *, options: dict[str, str] | None = None) -> dict[int, dict[str, Any]]:
+def measure_presentation(
+    path: str | os.PathLike[str], *, options: dict[str, str] | None = None
+) -> dict[int, dict[str, Any]]:
     """``{stream index: presentation}`` of a media file, as FFmpeg presents it (format 1.15).
 
     One demux pass (no payload hashing): per stream the packets FFmpeg flags
@@ -523,8 +528,13 @@ def measure_presentation(path: str | os.PathLike[str], *, options: dict[str, str
     return _measure(path, options)[0]
 
 
-def _measure(path: str | os.PathLike[str], options: dict[str, str] | None, hidden: bool = True,
-             metadata: list[dict[str, Any]] | None = None, extents: dict[Any, Any] | None = None) -> tuple[dict[int, dict[str, Any]], dict[int, list[int]]]:
+def _measure(
+    path: str | os.PathLike[str],
+    options: dict[str, str] | None,
+    hidden: bool = True,
+    metadata: list[dict[str, Any]] | None = None,
+    extents: dict[Any, Any] | None = None,
+) -> tuple[dict[int, dict[str, Any]], dict[int, list[int]]]:
     """:func:`measure_presentation`, plus the video streams whose first frame decoded (with their
     codec's own sample aspect ratio, which a container's may override). Without
     *hidden* the demux stops at the first frame of every video stream (nothing counted hidden)."""

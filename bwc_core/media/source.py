@@ -310,8 +310,9 @@ def stored_leading_pts(path: str, packet: Any, keyframe_pts: Sequence[int], *, v
     The block's time is read from the file (:mod:`bwc_core.media.matroska`): Cluster Timestamp plus
     its relative timestamp, negative (why FFmpeg reports none). It stands only if the reading
     agrees with FFmpeg's: *keyframe_pts*, the pts FFmpeg reported for the stream's keyframes so
-    far, hold exactly one; *video*: the packet's stream is a video stream. That keyframe's block is earlier in the same Cluster with the same sum of its
-    own; and the time is below that keyframe's (presented before the keyframe it follows in
+    far, hold exactly one; *video*: the packet's stream is a video stream. That keyframe's block
+    is earlier in the same Cluster with the same sum of its own; and the time is below that
+    keyframe's (presented before the keyframe it follows in
     decode order: an open GOP's leading B-frame after ``ffmpeg -c copy`` rebased the keyframe
     to 0).
     """

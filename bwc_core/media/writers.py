@@ -487,7 +487,9 @@ class HashingSink:
         self._thread: threading.Thread | None = None
         if threaded:
             self._queue = queue.SimpleQueue()
-            self._thread = threading.Thread(target=self._hash_worker, name=f"digest {os.path.basename(self.name)}", daemon=True)
+            self._thread = threading.Thread(
+                target=self._hash_worker, name=f"digest {os.path.basename(self.name)}", daemon=True
+            )
             self._thread.start()
 
     def _hash_worker(self) -> None:

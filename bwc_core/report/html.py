@@ -29,19 +29,22 @@ __all__ = [
 THUMB_WIDTH = 160
 
 _CSS = """
-body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:62em;color:#111;padding:0 1em}
+body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:62em;color:#111;
+padding:0 1em}
 h1{font-size:1.5em;margin:.2em 0}h2{font-size:1.15em;margin:1.6em 0 .4em;border-bottom:1px solid #ccc}
 .banner{padding:.8em 1em;border-radius:6px;border:2px solid}.pass{background:#e8f6ec;border-color:#2e7d32}
 .fail{background:#fdecea;border-color:#c62828}.banner b{font-size:1.3em}
 .verdicts span{display:inline-block;margin:.3em 1em 0 0;padding:.1em .6em;border-radius:4px;font-weight:600}
 .v-pass{background:#2e7d32;color:#fff}.v-fail{background:#c62828;color:#fff}
-table{border-collapse:collapse;width:100%;margin:.4em 0}th,td{border:1px solid #ccc;padding:.25em .45em;text-align:left;vertical-align:top}
+table{border-collapse:collapse;width:100%;margin:.4em 0}
+th,td{border:1px solid #ccc;padding:.25em .45em;text-align:left;vertical-align:top}
 th{background:#f3f3f3}code,.mono{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.86em;word-break:break-all}
 .error{color:#b71c1c;font-weight:600}.warning{color:#8a5300;font-weight:600}.info{color:#37474f}
 .thumbs{display:flex;flex-wrap:wrap;gap:.8em}.thumbs figure{margin:0;font-size:.8em;text-align:center}
 .thumbs img{display:block;border:1px solid #999;width:160px}
 svg{max-width:100%;height:auto}.muted{color:#666}
-@media print{body{margin:0;max-width:none;font-size:11px}.banner{-webkit-print-color-adjust:exact;print-color-adjust:exact}
+@media print{body{margin:0;max-width:none;font-size:11px}
+.banner{-webkit-print-color-adjust:exact;print-color-adjust:exact}
 h2{break-after:avoid}table,figure,svg{break-inside:avoid}a{color:inherit;text-decoration:none}}
 """
 
@@ -118,15 +121,20 @@ def _timeline(rec: Any, gaps: list[Any]) -> str:
     for s in segs:
         bad = s.status not in ("ok", "container_changed", "clipped", "omitted")
         fill = "#c62828" if bad else ("#9fa8da" if s.pre_event else "#64b5f6")
-        parts.append(f'<rect x="{x(float(s.start)):.1f}" y="40" width="{max(1.0, (float(s.end) - float(s.start)) * scale):.1f}" '
-                     f'height="34" fill="{fill}" stroke="#1a237e" stroke-width="0.6">'
-                     f'<title>segment {_e(s.index)}: {_e(_PLAIN.get(s.status, s.status))}</title></rect>')
+        parts.append(
+            f'<rect x="{x(float(s.start)):.1f}" y="40" width="{max(1.0, (float(s.end) - float(s.start)) * scale):.1f}" '
+            f'height="34" fill="{fill}" stroke="#1a237e" stroke-width="0.6">'
+            f"<title>segment {_e(s.index)}: {_e(_PLAIN.get(s.status, s.status))}</title></rect>"
+        )
         parts.append(f'<text x="{x(float(s.start)) + 3:.1f}" y="61" font-size="11" fill="#000">{_e(s.index)}</text>')
     pre = [s for s in segs if s.pre_event]
     if pre:
         a, b = float(pre[0].start), float(pre[-1].end)
         parts.append(f'<rect x="{x(a):.1f}" y="30" width="{(b - a) * scale:.1f}" height="6" fill="#5c6bc0"/>')
-        parts.append(f'<text x="{x(a):.1f}" y="26" font-size="10" fill="#283593">pre-event buffer (video only unless policy says otherwise)</text>')
+        parts.append(
+            f'<text x="{x(a):.1f}" y="26" font-size="10" fill="#283593">'
+            "pre-event buffer (video only unless policy says otherwise)</text>"
+        )
     colours = {"deactivate": "#c62828", "mute": "#ef6c00", "unmute": "#2e7d32", "marker": "#6a1b9a",
                "notice": "#00838f", "recovery": "#b71c1c"}
     row = 0
@@ -142,7 +150,9 @@ def _timeline(rec: Any, gaps: list[Any]) -> str:
             label += f": {e.get('label')}"
         y = 92 + (row % 4) * 13
         row += 1
-        parts.append(f'<line x1="{x(t):.1f}" y1="36" x2="{x(t):.1f}" y2="{y - 4}" stroke="{colour}" stroke-width="1.5"/>')
+        parts.append(
+            f'<line x1="{x(t):.1f}" y1="36" x2="{x(t):.1f}" y2="{y - 4}" stroke="{colour}" stroke-width="1.5"/>'
+        )
         anchor = "end" if x(t) > W * 0.75 else "start"
         parts.append(f'<text x="{x(t) + (-3 if anchor == "end" else 3):.1f}" y="{y + 5}" font-size="10.5" '
                      f'text-anchor="{anchor}" fill="{colour}">{_e(label)} @ {t - t0:.1f}s</text>')
@@ -185,7 +195,10 @@ def render_html(report: Any, *, media_root: str | os.PathLike[str] | None = None
     if exhibit:
         w("<h2>Exhibit</h2><table>")
         w(f"<tr><th>Recording</th><td class=\"mono\">{_e(exhibit.get('recording'))}</td></tr>")
-        w(f"<tr><th>Contents</th><td>{'a clip of whole chunks' if exhibit.get('mode') == 'clip' else 'the whole recording'}</td></tr>")
+        w(
+            "<tr><th>Contents</th><td>"
+            f"{'a clip of whole chunks' if exhibit.get('mode') == 'clip' else 'the whole recording'}</td></tr>"
+        )
         exp = exhibit.get("exporter") or {}
         w(f"<tr><th>Exported by</th><td>{_e(exp.get('subject'))} ({_e(exp.get('role'))}, key "
           f"<span class=\"mono\">{_e(exp.get('key_id'))}</span>)"
@@ -205,12 +218,18 @@ def render_html(report: Any, *, media_root: str | os.PathLike[str] | None = None
     dev = report.device or {}
     for c in dev.get("certificates", []):
         # the certified role: only a camera key may sign a device's records (cert.wrong_role)
-        w(f"<tr><td>{_e(c.get('subject'))}</td><td>{_e(c.get('role'))}</td>"
-          f"<td class=\"mono\">{_e(c.get('key_id'))}</td><td>{_e(c.get('serial'))}</td>"
-          f"<td>{_e(c.get('not_before'))} &ndash; {_e(c.get('not_after'))}</td><td class=\"mono\">{_e(c.get('issuer_key_id'))}</td></tr>")
+        w(
+            f"<tr><td>{_e(c.get('subject'))}</td><td>{_e(c.get('role'))}</td>"
+            f'<td class="mono">{_e(c.get("key_id"))}</td><td>{_e(c.get("serial"))}</td>'
+            f'<td>{_e(c.get("not_before"))} &ndash; {_e(c.get("not_after"))}</td>'
+            f'<td class="mono">{_e(c.get("issuer_key_id"))}</td></tr>'
+        )
     w("</table>")
     roots = (report.trust or {}).get("roots", [])
-    w(f"<p>Trusted root fingerprint(s): {', '.join(f'<code>{_e(r)}</code>' for r in roots) or '<b>none given: origin not checked</b>'}</p>")
+    w(
+        "<p>Trusted root fingerprint(s): "
+        f"{', '.join(f'<code>{_e(r)}</code>' for r in roots) or '<b>none given: origin not checked</b>'}</p>"
+    )
     j = report.journal or {}
     if j:
         w(f"<p>Journal: {_e(j.get('records'))} record(s), head seq {_e(j.get('head_seq'))}, "
@@ -226,8 +245,11 @@ def render_html(report: Any, *, media_root: str | os.PathLike[str] | None = None
           f"{_e(iso(rec.closed)) if rec.close_seq is not None else '<b class=error>never closed</b>'} "
           f"({_e(rec.close_reason)})</td></tr>")
         pol = rec.policy or {}
-        w(f"<tr><th>Pre-event buffer</th><td>{_e(pol.get('pre_event_seconds'))} s, audio "
-          f"{'kept' if pol.get('pre_event_audio') else 'not kept'}</td><th>Notices given</th><td>{_e(summary['notices'])}</td></tr>")
+        w(
+            f"<tr><th>Pre-event buffer</th><td>{_e(pol.get('pre_event_seconds'))} s, audio "
+            f"{'kept' if pol.get('pre_event_audio') else 'not kept'}</td>"
+            f"<th>Notices given</th><td>{_e(summary['notices'])}</td></tr>"
+        )
         w(f"<tr><th>Mutes / unmutes</th><td>{_e(summary['mutes'])} / {_e(summary['unmutes'])}</td>"
           f"<th>Markers</th><td>{', '.join(_e(m.get('label')) for m in summary['markers']) or '&ndash;'}</td></tr>")
         for d in summary["deactivations"]:
@@ -247,7 +269,8 @@ def render_html(report: Any, *, media_root: str | os.PathLike[str] | None = None
                               "</figcaption></figure>")
         if thumbs:
             w('<div class="thumbs">' + "".join(thumbs) + "</div>")
-        w("<table><tr><th>#</th><th>File</th><th>Status</th><th>Size</th><th>Digests (signed)</th><th>Content root</th></tr>")
+        w("<table><tr><th>#</th><th>File</th><th>Status</th><th>Size</th><th>Digests (signed)</th><th>Content "
+          "root</th></tr>")
         for s in rec.segments:
             d = "<br>".join(f"{_e(k)} <span class=\"mono\">{_e(val)}</span>" for k, val in sorted(s.digests.items()))
             shown = s.path + (f" (clip: {clip_files[s.path]})" if s.path in clip_files else "")
@@ -258,7 +281,8 @@ def render_html(report: Any, *, media_root: str | os.PathLike[str] | None = None
 
     files = exhibit.get("files") if exhibit else None
     if files:
-        w("<h2>Files in this exhibit</h2><table><tr><th>File</th><th>Size</th><th>BLAKE3 (b3sum)</th><th>SHA-256 (sha256sum)</th></tr>")
+        w("<h2>Files in this exhibit</h2><table><tr><th>File</th><th>Size</th><th>BLAKE3 (b3sum)</th><th>SHA-256 "
+          "(sha256sum)</th></tr>")
         for f in files:
             if not isinstance(f, dict):
                 continue

@@ -491,8 +491,9 @@ def verify_evidence(
     ``prefetched`` (a :class:`bwc_core.verify.io.Prefetch` of this directory,
     started before the journal is read) supplies files already read and the
     worker pool. ``anchors=None`` checks everything but origin (an info
-    finding ``cert.unchecked`` says so). A court exhibit (folder with
-    ``exhibit.json`` or a zip) is checked by
+    finding ``cert.unchecked`` says so). These are the steps for an evidence
+    directory: call the dispatcher :func:`bwc_core.verify.verify_evidence`,
+    which sends a court exhibit (folder with ``exhibit.json`` or a zip) to
     :func:`bwc_core.verify.exhibit.verify_exhibit` unless ``follow_exhibit`` is
     false. ``heads`` are ``(seq, record hash hex)`` pairs known from outside
     the journal (a dock's receipt, an earlier audit): the only way to see
@@ -528,7 +529,7 @@ def verify_evidence(
     report.findings.extend(journal.findings)
     report.trust = {"roots": sorted(anchors.fingerprints) if anchors is not None else [],
                     "checked": anchors is not None}
-    keys = getattr(journal, "_keys", [])
+    keys = journal.keys
     report.device = {
         "id": journal.device,
         # the role of the key in force at the journal's end; each certificate has its own
@@ -1137,12 +1138,14 @@ def _compare_content(s: _Seg, m: _Measured, where: dict[str, Any]) -> list[Findi
         moved = unmatched_a & unmatched_b
 
         def at_a(i: int) -> dict[str, Any]:
-            n, p = a[i]
-            return {"stream": stream, "chunk": p.chunk, "packet": n, "stream_packet": i, "pts": p.pts}
+            n, p = a[i]  # noqa: B023 - called in this iteration only
+            return {"stream": stream, "chunk": p.chunk, "packet": n, "stream_packet": i,  # noqa: B023
+                    "pts": p.pts}
 
         def at_b(j: int) -> dict[str, Any]:
-            n, p = b[j]
-            return {"stream": stream, "chunk": p.chunk, "file_packet": n, "stream_packet": j, "pts": p.pts}
+            n, p = b[j]  # noqa: B023 - called in this iteration only
+            return {"stream": stream, "chunk": p.chunk, "file_packet": n, "stream_packet": j,  # noqa: B023
+                    "pts": p.pts}
 
         reported_moved: set[bytes] = set()
         for i, j in pairs:
@@ -1247,7 +1250,9 @@ def _remux_offsets(s: _Seg, packets: dict[int, Sequence[Any]], tb_a: dict[int, F
     return out
 
 
-def _hidden_leading_pictures(signed: dict[int, list[Any]], discarded: frozenset[tuple[int, int]]) -> set[tuple[int, int]]:
+def _hidden_leading_pictures(
+    signed: dict[int, list[Any]], discarded: frozenset[tuple[int, int]]
+) -> set[tuple[int, int]]:
     """(stream, position) of the signed leading pictures the file's MP4 edit list hides (format 1.11).
 
     A leading picture: after its stream's first keyframe in decode order, with a signed pts below
@@ -1551,7 +1556,9 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def _segments_by_recording(report: Report) -> Iterable[tuple[RecordingReport, list[tuple[SegmentReport, dict[str, Any]]]]]:
+def _segments_by_recording(
+    report: Report,
+) -> Iterable[tuple[RecordingReport, list[tuple[SegmentReport, dict[str, Any]]]]]:
     for r in report.recordings:
         items = [(s, s.body) for s in r.segments if s.index is not None]
         items.sort(key=lambda x: x[0].index)  # type: ignore[arg-type,return-value]

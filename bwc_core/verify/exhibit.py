@@ -95,7 +95,9 @@ def fraction(value: Any) -> Fraction | None:
     return None
 
 
-def chunk_range(chunks: list[Any], t0: Fraction, start: Fraction | None, end: Fraction | None) -> tuple[int, int] | None:
+def chunk_range(
+    chunks: list[Any], t0: Fraction, start: Fraction | None, end: Fraction | None
+) -> tuple[int, int] | None:
     """The chunks of one segment's signed chunk table overlapping [start, end] (recording-relative seconds)."""
     picked = []
     for n, c in enumerate(chunks):
@@ -413,7 +415,7 @@ def _check_span(p: Path, decl: ExhibitDeclaration, rec: Any, report: ExhibitRepo
         valid.append((e, sr))
 
     # Coverage: contiguous chunks across consecutive segments, no hole.
-    for (a, _), (b, sb) in zip(valid, valid[1:], strict=False):
+    for (a, _), (b, _sb) in zip(valid, valid[1:], strict=False):
         if b["index"] == a["index"]:
             if b["first_chunk"] <= a["last_chunk"]:
                 add.append(_finding(EXHIBIT_DECLARATION_MISMATCH, f"exhibit.json declares chunks of segment "
@@ -460,9 +462,16 @@ def _check_span(p: Path, decl: ExhibitDeclaration, rec: Any, report: ExhibitRepo
         if expected != shown:
             def words(ranges: list[tuple[int, int, int]]) -> str:
                 return ", ".join(f"segment {i} chunks {a}..{b}" for i, a, b in ranges) or "nothing"
-            add.append(_finding(EXHIBIT_SPAN_MISMATCH, f"exhibit.json requests "
-                                f"{_secs(bounds[0], 'the start')} to {_secs(bounds[1], 'the end')}, which selects {words(expected)}; "
-                                f"it shows {words(shown)}", recording=rec.id))
+            add.append(
+                _finding(
+                    EXHIBIT_SPAN_MISMATCH,
+                    f"exhibit.json requests "
+                    f"{_secs(bounds[0], 'the start')} to {_secs(bounds[1], 'the end')}, "
+                    f"which selects {words(expected)}; "
+                    f"it shows {words(shown)}",
+                    recording=rec.id,
+                )
+            )
     if mode == "recording":
         count = closes.get(rec.id) if rec.close_seq is not None else None
         expected = set(range(count)) if count is not None else set(by_index)
@@ -893,7 +902,9 @@ def _diagnose(clip_rel: str, first: int, claimed: list[bytes], found: Any, signe
                                 chunk=first + k, **where))
 
 
-def trust_inside(exhibit: str | os.PathLike[str], trust: Iterable[str | os.PathLike[str]], anchors: Any = None) -> list[Finding]:
+def trust_inside(
+    exhibit: str | os.PathLike[str], trust: Iterable[str | os.PathLike[str]], anchors: Any = None
+) -> list[Finding]:
     """``exhibit.trust_inside`` for each trust anchor file that lies inside the exhibit folder.
 
     A root key shipped in the exhibit proves nothing about who made it: the
