@@ -3,7 +3,7 @@
 from fractions import Fraction
 from typing import Any
 
-from .packets import PacketRecord
+from bwc_core.media.packets import PacketRecord
 
 class Ring:
     max_seconds: Fraction
