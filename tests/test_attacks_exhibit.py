@@ -565,3 +565,67 @@ def test_clip_tagged_and_resigned(clip_ex, tmp_path, trust, container):
     unsigned = [f for f in report.findings if f.code == "content.metadata_unsigned"]
     assert "content.metadata_unsigned" in failed, [(f.code, f.message) for f in report.findings]
     assert {f.where["scope"] for f in unsigned} == {"service" if container == "ts" else "container", "stream"}
+
+
+# --- a clip's last-frame hold and stated durations (format 1.16, "Clips") --------------------------
+
+
+def _stretch_clip(clip, container, seconds, stream_type):
+    """A PyAV stream copy of *clip* (timestamps kept, the clip writer's muxer options) whose last
+    packet of *stream_type*, in decode and in presentation order, lasts *seconds*."""
+    import av
+
+    tmp = clip.with_name("tmp-" + clip.name)
+    fmt = {"mp4": "mp4", "mkv": "matroska", "ts": "mpegts"}[container]
+    options = {"movflags": "frag_keyframe+default_base_moof"} if container == "mp4" else {"avoid_negative_ts": "disabled"}
+    with av.open(str(clip)) as inp:
+        packets = [p for p in inp.demux() if p.dts is not None or p.size]
+        target = next(s for s in inp.streams if s.type == stream_type).index
+        mine = [p for p in packets if p.stream_index == target]
+        for p in (mine[-1], max(mine, key=lambda p: p.pts)):
+            p.duration = int(seconds / p.time_base)
+        with av.open(str(tmp), "w", format=fmt, options=options) as out:
+            mapping = {s.index: out.add_stream_from_template(s) for s in inp.streams}
+            for p in packets:
+                p.stream = mapping[p.stream_index]
+                out.mux(p)
+    changed = tmp.read_bytes() != clip.read_bytes()
+    tmp.replace(clip)
+    return changed
+
+
+@pytest.mark.parametrize("index", [1, 2], ids=["ends-at-segment-end", "ends-mid-segment"])
+@pytest.mark.parametrize("stream_type", ["video", "audio"])
+def test_clip_last_frame_held_for_a_minute(clip_ex, tmp_path, trust, container, index, stream_type):
+    """A complicit exporter re-muxes a clip with its last frame lasting 60 s and re-signs the
+    declaration: the chunk roots commit pts only, so every packet is the proven one, but a player
+    shows that frame (and the clip) a minute longer. The signed sidecar bounds the hold: the
+    next frame's pts after the clip (the next chunk's, or the signed span's end_pts for a clip
+    ending at the segment's end). MPEG-TS stores no durations: its copy presents what was signed."""
+    ex = copy(clip_ex, tmp_path)
+    clip = _clip_file(ex, index)
+    changed = _stretch_clip(clip, container, 60, stream_type)
+    resign(ex, trust.server, trust.server_cert)
+    report, failed = verify(ex, trust)
+    durations = [f for f in report.findings if f.code == "content.presentation_altered"
+                 and f.where.get("field") in ("hold", "duration")]
+    if container == "ts":
+        assert not durations, [(f.code, f.message) for f in report.findings]
+        return
+    assert changed
+    assert "content.presentation_altered" in failed and durations, [(f.code, f.message) for f in report.findings]
+    assert all(f.where["clip"] == entry_of(declaration(ex), index)["clip"]["file"] for f in durations)
+    assert any(f.where["found"] > 59_000 for f in durations)
+    assert not report.ok
+
+
+@pytest.mark.parametrize("start, end", [(0.5, 7), (1.2, 4.4), (3.0, 6.0), (0, None), (5.1, 5.3)],
+                         ids=["multi", "mid-gop", "one-segment", "whole", "tiny"])
+def test_pristine_clips_hold_no_longer_than_signed(ev, tmp_path, trust, start, end):
+    """Every pristine clip (starting and ending mid-GOP, at a segment's end, across segments, the
+    whole recording, one chunk) raises no hold or duration finding."""
+    ex = build_exhibit(ev, "REC-001", tmp_path / "ex", start=start, end=end, trust=[trust.root_pub],
+                       **trust.signed)
+    report, failed = verify(ex, trust)
+    assert report.ok and not failed, [(f.code, f.message) for f in report.findings if f.failed]
+    assert not [f for f in report.findings if f.severity.value == "warning"]
