@@ -1058,7 +1058,15 @@ def _check_span(p: Path, decl: _Declared, rec: Any, report: ExhibitReport, progr
                              f"segment record (seq {sr.seq})")
             if sr.path != e["file"]:
                 wrong.append(f"file {e['file']!r} is not the signed {sr.path!r}")
-            if nchunks != e["chunk_count"]:
+            if table is None and "chunks" not in sr.body:
+                # Format 1.5: the chunk table is the checked sidecar's; name the sidecar itself.
+                problem = _sidecar_problem(p, sr)
+                wrong.append(f"its chunk table cannot be derived ({problem})")
+                if mode == "clip":
+                    add.append(_finding("clip.leaves_mismatch", f"{e['file']}: the sidecar the segment record "
+                                        f"names is absent or not the signed one ({problem}); the clip's chunks, "
+                                        "audio origin and last-frame bound cannot be checked", **where))
+            elif nchunks != e["chunk_count"]:
                 wrong.append(f"{e['chunk_count']} chunks declared, {nchunks} signed")
             if not 0 <= e["first_chunk"] <= e["last_chunk"] < (nchunks or 0):
                 wrong.append(f"chunks {e['first_chunk']}..{e['last_chunk']} outside the signed 0..{(nchunks or 0) - 1}")
@@ -1362,6 +1370,19 @@ def _signed_chunks(root: Path, sr: Any) -> list[Any] | None:
         except (BwcError, OSError, ValueError):
             return None
     return segment_chunks(sr.body, signed)
+
+
+def _sidecar_problem(root: Path, sr: Any) -> str:
+    """Why segment record *sr*'s sidecar under *root* yields no chunk table (format 1.5)."""
+    ref = sr.body.get("leaves") if isinstance(sr.body.get("leaves"), dict) else {}
+    rel = _safe_member(ref.get("file"))
+    if rel is None:
+        return "the record names no usable sidecar path"
+    try:
+        signed_leaves(root / rel, sr.body)
+    except (BwcError, OSError, ValueError) as exc:
+        return str(exc)
+    return "unreadable"
 
 
 def _verify_clip(root: Path, entry: dict[str, Any], segs: dict[str, Any], add: list[Finding],

@@ -629,3 +629,28 @@ def test_pristine_clips_hold_no_longer_than_signed(ev, tmp_path, trust, start, e
     report, failed = verify(ex, trust)
     assert report.ok and not failed, [(f.code, f.message) for f in report.findings if f.failed]
     assert not [f for f in report.findings if f.severity.value == "warning"]
+
+
+@pytest.mark.parametrize("how", ["deleted", "swapped", "emptied"])
+def test_clip_sidecar_deleted_or_swapped(clip_ex, tmp_path, trust, container, how):
+    """A clip's segment sidecar deleted, exchanged with another segment's, or emptied, and the
+    declaration re-signed to list the files as they now are: the clip's chunking, audio origin and
+    hold bound come from that sidecar, so it must be the signed one (clip.leaves_mismatch)."""
+    ex = copy(clip_ex, tmp_path)
+    decl = declaration(ex)
+    one, two = (Path(ex) / entry_of(decl, i)["leaves"] for i in (1, 2))
+    if how == "deleted":
+        one.unlink()
+    elif how == "swapped":
+        a, b = one.read_bytes(), two.read_bytes()
+        one.write_bytes(b)
+        two.write_bytes(a)
+    else:
+        one.write_bytes(b"")
+    resign(ex, trust.server, trust.server_cert)
+    report, failed = verify(ex, trust)
+    assert not report.ok and "clip.leaves_mismatch" in failed, [(f.code, f.message) for f in report.findings]
+    bad = {f.where.get("segment") for f in report.findings if f.code == "clip.leaves_mismatch"}
+    assert entry_of(decl, 1)["file"] in bad
+    if how == "swapped":
+        assert entry_of(decl, 2)["file"] in bad
