@@ -569,3 +569,161 @@ def test_clip_tagged_and_resigned(clip_ex, tmp_path, trust, container):
     unsigned = [f for f in report.findings if f.code == "content.metadata_unsigned"]
     assert "content.metadata_unsigned" in failed, [(f.code, f.message) for f in report.findings]
     assert {f.where["scope"] for f in unsigned} == {"service" if container == "ts" else "container", "stream"}
+
+
+# --- a clip's last-frame hold and stated durations (format 1.16, "Clips") --------------------------
+
+
+def _stretch_clip(clip, container, seconds, stream_type):
+    """A PyAV stream copy of *clip* (timestamps kept, the clip writer's muxer options) whose last
+    packet of *stream_type*, in decode and in presentation order, lasts *seconds*."""
+    import av
+
+    tmp = clip.with_name("tmp-" + clip.name)
+    fmt = {"mp4": "mp4", "mkv": "matroska", "ts": "mpegts"}[container]
+    options = ({"movflags": "frag_keyframe+default_base_moof"} if container == "mp4"
+               else {"avoid_negative_ts": "disabled"})
+    with av.open(str(clip)) as inp:
+        packets = [p for p in inp.demux() if p.dts is not None or p.size]
+        target = next(s for s in inp.streams if s.type == stream_type).index
+        mine = [p for p in packets if p.stream_index == target]
+        for p in (mine[-1], max(mine, key=lambda p: p.pts)):
+            p.duration = int(seconds / p.time_base)
+        with av.open(str(tmp), "w", format=fmt, options=options) as out:
+            mapping = {s.index: out.add_stream_from_template(s) for s in inp.streams}
+            for p in packets:
+                p.stream = mapping[p.stream_index]
+                out.mux(p)
+    changed = tmp.read_bytes() != clip.read_bytes()
+    tmp.replace(clip)
+    return changed
+
+
+@pytest.mark.parametrize("index", [1, 2], ids=["ends-at-segment-end", "ends-mid-segment"])
+@pytest.mark.parametrize("stream_type", ["video", "audio"])
+def test_clip_last_frame_held_for_a_minute(clip_ex, tmp_path, trust, container, index, stream_type):
+    """A complicit exporter re-muxes a clip with its last frame lasting 60 s and re-signs the
+    declaration: the chunk roots commit pts only, so every packet is the proven one, but a player
+    shows that frame (and the clip) a minute longer. The signed sidecar bounds the hold: the
+    next frame's pts after the clip (the next chunk's, or the signed span's end_pts for a clip
+    ending at the segment's end). MPEG-TS stores no durations: its copy presents what was signed."""
+    ex = copy(clip_ex, tmp_path)
+    clip = _clip_file(ex, index)
+    changed = _stretch_clip(clip, container, 60, stream_type)
+    resign(ex, trust.server, trust.server_cert)
+    report, failed = verify(ex, trust)
+    durations = [f for f in report.findings if f.code == "content.presentation_altered"
+                 and f.where.get("field") in ("hold", "duration")]
+    if container == "ts":
+        assert not durations, [(f.code, f.message) for f in report.findings]
+        return
+    assert changed
+    assert "content.presentation_altered" in failed and durations, [(f.code, f.message) for f in report.findings]
+    assert all(f.where["clip"] == entry_of(declaration(ex), index)["clip"]["file"] for f in durations)
+    assert any(f.where["found"] > 59_000 for f in durations)
+    assert not report.ok
+
+
+@pytest.mark.parametrize("start, end", [(0.5, 7), (1.2, 4.4), (3.0, 6.0), (0, None), (5.1, 5.3)],
+                         ids=["multi", "mid-gop", "one-segment", "whole", "tiny"])
+def test_pristine_clips_hold_no_longer_than_signed(ev, tmp_path, trust, start, end):
+    """Every pristine clip (starting and ending mid-GOP, at a segment's end, across segments, the
+    whole recording, one chunk) raises no hold or duration finding."""
+    ex = build_exhibit(ev, "REC-001", tmp_path / "ex", start=start, end=end, trust=[trust.root_pub],
+                       **trust.signed)
+    report, failed = verify(ex, trust)
+    assert report.ok and not failed, [(f.code, f.message) for f in report.findings if f.failed]
+    assert not [f for f in report.findings if f.severity.value == "warning"]
+
+
+@pytest.mark.parametrize("how", ["deleted", "swapped", "emptied"])
+def test_clip_sidecar_deleted_or_swapped(clip_ex, tmp_path, trust, container, how):
+    """A clip's segment sidecar deleted, exchanged with another segment's, or emptied, and the
+    declaration re-signed to list the files as they now are: the clip's chunking, audio origin and
+    hold bound come from that sidecar, so it must be the signed one (clip.leaves_mismatch)."""
+    ex = copy(clip_ex, tmp_path)
+    decl = declaration(ex)
+    one, two = (Path(ex) / entry_of(decl, i)["leaves"] for i in (1, 2))
+    if how == "deleted":
+        one.unlink()
+    elif how == "swapped":
+        a, b = one.read_bytes(), two.read_bytes()
+        one.write_bytes(b)
+        two.write_bytes(a)
+    else:
+        one.write_bytes(b"")
+    resign(ex, trust.server, trust.server_cert)
+    report, failed = verify(ex, trust)
+    assert not report.ok and "clip.leaves_mismatch" in failed, [(f.code, f.message) for f in report.findings]
+    bad = {f.where.get("segment") for f in report.findings if f.code == "clip.leaves_mismatch"}
+    assert entry_of(decl, 1)["file"] in bad
+    if how == "swapped":
+        assert entry_of(decl, 2)["file"] in bad
+
+
+# --- pristine matrix of clips: no false alarm (red team rt3) ------------------------------------------
+
+
+def _recorded(out, clip, trust, container, *, mute=False, crash=False):
+    """Evidence as a camera writes it: 1 s pre-event buffer, activated at 1.2 s, 3 s segments, the
+    audio muted from 3.3 to 4.6 s (*mute*), or killed at 5.3 s and crash-recovered (*crash*)."""
+    import shutil as _shutil
+
+    from bwc_core.capture.recorder import Recorder, RecordingPolicy
+
+    live = out / "live"
+    with MediaSource(clip) as src:
+        rec = Recorder(live, identity=trust.cam, cert=trust.cert, streams=src.streams, progress_seconds=1,
+                       policy=RecordingPolicy(pre_event_seconds=1, segment_seconds=3, container=container))
+        for p in src:
+            rec.push(p)
+            t = p.pts_seconds
+            if rec.state.value == "standby" and t > 1.2:
+                rec.activate()
+            if mute and t > 3.3 and not rec.muted:
+                rec.mute()
+            if mute and t > 4.6 and rec.muted:
+                rec.unmute()
+            if crash and t > 5.3:
+                break
+        if crash:
+            rec.flush_progress()
+            _shutil.copytree(live, out / "ev", symlinks=True)
+            rec.deactivate("event_complete")
+            rec.close()
+            Recorder.recover(out / "ev", identity=trust.cam, cert=trust.cert)
+            return out / "ev"
+        rec.deactivate("event_complete")
+        rec.close()
+    return live
+
+
+@pytest.mark.parametrize("kind", ["video-only", "audio-only", "pre-event+muted", "crash-recovered"])
+def test_pristine_clip_matrix(tmp_path, make_evidence, av_clip, video_clip, audio_clip, trust, container, kind):
+    """Clips of evidence of every shape, cut at several spans (mid-GOP, across segments, to the
+    recording's end, one chunk), verify clean in every container: no hold, duration, metadata or
+    presentation finding on a pristine clip."""
+    if kind == "video-only":
+        ev = make_evidence(tmp_path / "v", [video_clip], trust.cam, trust.cert, container=container)
+    elif kind == "audio-only":
+        ev = make_evidence(tmp_path / "a", [audio_clip], trust.cam, trust.cert, container=container,
+                           segment_seconds=1)
+    else:
+        ev = _recorded(tmp_path, av_clip, trust, container, mute=kind == "pre-event+muted",
+                       crash=kind == "crash-recovered")
+        from bwc_core.verify import verify_evidence  # the evidence itself verifies first
+
+        whole = verify_evidence(ev, TrustAnchors([trust.root_pub]))
+        assert whole.ok, [(f.code, f.message) for f in whole.findings if f.failed]
+    rid = next(p.name for p in (Path(ev) / "media").iterdir() if p.is_dir())
+    shown = 0
+    for n, (start, end) in enumerate([(0, None), (0.4, 1.7), (1.1, None), (0.2, 0.5)]):
+        ex = build_exhibit(ev, rid, tmp_path / f"ex{n}", start=start, end=end, trust=[trust.root_pub],
+                           **trust.signed)
+        report, failed = verify(ex, trust)
+        shown += 1
+        assert report.ok and not failed, (kind, start, end, [(f.code, f.message) for f in report.findings if f.failed])
+        assert not [f for f in report.findings if f.severity.value == "warning"
+                    and f.code not in ("recording.recovered", "segment.unattested_kept", "segment.lost")], \
+            (kind, start, end, [(f.code, f.message) for f in report.findings])
+    assert shown == 4

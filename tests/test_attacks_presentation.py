@@ -488,3 +488,71 @@ def test_segment_records_with_presentation_pass_the_field_table(pristine):
         bad["streams"][0]["presentation"].update(breakage)
         with pytest.raises(ValueError):
             check_fields(bad)
+
+
+# --- edit lists that hide or shift pictures after the first (red team rt3) ---------------------------
+
+
+def _rewrite_elst(path: Path, entries, track: int = 0) -> None:
+    """Replace a track's ``elst`` in a plain MP4 (moov after mdat, as FFmpeg writes it) by
+    *entries* ``(segment_duration, media_time)`` (movie / media timescale; rate 1), growing the
+    box and its ancestors' sizes: no sample offset moves."""
+    data = bytearray(path.read_bytes())
+    boxes = list(_mp4_boxes(bytes(data)))
+    pos, size, header, name = [b for b in boxes if b[3].endswith("/trak/edts/elst")][track]
+    assert data[pos + header] == 0 and header == 8
+    body = struct.pack(">I4sII", 16 + 12 * len(entries), b"elst", 0, len(entries))
+    body += b"".join(struct.pack(">IiHH", d, m, 1, 0) for d, m in entries)
+    grow = len(body) - size
+    mdat = next(b for b in boxes if b[3] == "/mdat")
+    assert mdat[0] < pos  # moov after mdat: chunk offsets stay valid
+    for p, s, h, n in boxes:  # the ancestors of this elst: moov, its trak, edts
+        if p < pos < p + s and name.startswith(n + "/"):
+            assert h == 8
+            struct.pack_into(">I", data, p, s + grow)
+    data[pos:pos + size] = body
+    path.write_bytes(bytes(data))
+
+
+def _elst(path: Path, track: int = 0):
+    data = path.read_bytes()
+    pos, _, header, _ = [b for b in _mp4_boxes(data) if b[3].endswith("/trak/edts/elst")][track]
+    count = struct.unpack(">I", data[pos + header + 4:pos + header + 8])[0]
+    return [struct.unpack(">Ii", data[pos + header + 8 + 12 * k:pos + header + 16 + 12 * k]) for k in range(count)]
+
+
+def _movie_timescale(path: Path) -> int:
+    data = path.read_bytes()
+    pos, _, header, _ = next(b for b in _mp4_boxes(data) if b[3] == "/moov/mvhd")
+    return struct.unpack(">I", data[pos + header + 12:pos + header + 16])[0]
+
+
+@pytest.mark.parametrize("container", CONTAINERS)
+@pytest.mark.parametrize("how", ["middle", "tail", "delay"])
+def test_edit_list_hides_or_shifts_later_pictures(pristine, tmp_path, container, trust, how):
+    """A plain MP4 stream copy whose video edit list (``elst`` media_time / segment_duration)
+    hides a second in the middle (two edits skipping it), hides the last half second, or delays
+    the video half a second against the audio (an empty edit in front). Every packet is there and
+    signed; a player shows something else."""
+    ev = _copy(pristine[container], tmp_path)
+    path = _segments(ev)[1]
+
+    def make(tmp: Path) -> None:
+        _ffmpeg(path, tmp, fmt="mp4")
+        movie, media = _movie_timescale(tmp), _timescale(tmp, 0)
+        (d, m), = [e for e in _elst(tmp) if e[1] >= 0]
+        if how == "middle":
+            _rewrite_elst(tmp, [(movie // 2, m), (d - movie, m + 3 * media // 2)])
+        elif how == "tail":
+            _rewrite_elst(tmp, [(d - movie // 2, m)])
+        else:
+            _rewrite_elst(tmp, [(movie // 2, -1), (d, m)])
+
+    _replace(path, make)
+    rep, codes, presented = _verify(ev, trust)
+    assert not rep.ok, (how, [(f.code, f.message) for f in rep.findings])
+    if how == "delay":  # FFmpeg applies an empty edit as a pts offset of the track: video moved against audio
+        assert "content.timing_altered" in codes
+    else:  # FFmpeg flags the packets outside every edit discard: a player never shows them
+        hidden = [f for f in presented if f.where["field"] == "discarded"]
+        assert hidden and hidden[0].where["stream"] == 0 and hidden[0].where["found"] >= 15

@@ -282,3 +282,45 @@ def test_a_set_aside_segment_accounts_for_its_index():
     assert _aside_index(f"unattested/media/OTHER/{rid}-00000.mp4", rid) is None
     assert _aside_index(f"unattested/media/{rid}/{rid}-00000.mp4.leaves", rid) is None
     assert _aside_index(f"unattested/media/{rid}/x/{rid}-00000.mp4", rid) is None
+
+
+@pytest.mark.parametrize("container", CONTAINERS)
+def test_recovered_segment_signing_the_attested_blake3_beside_another_files_sha256(tmp_path, pki, clip, container):
+    """Format 1.5 progress records attest a prefix by BLAKE3 only. A rogue recovery alters a frame of
+    the attested prefix and signs a record whose ``blake3`` is the attested one (so the record matches
+    the progress record) but whose ``sha256``, content root and sidecar are the altered file's. The
+    record's two digests then describe different bytes: the file is not the attested prefix."""
+    import av
+
+    from bwc_core.capture.recorder import segment_body
+    from bwc_core.capture.segmenter import salvage
+
+    root, cam, cert = pki
+    ev, _ = _crashed(tmp_path, pki, clip, container)
+    partial = _open_file(ev)
+    rel = partial.relative_to(ev).as_posix()
+    attested = max((r.body for r in Journal.open(ev).records
+                    if r.type == "segment.progress" and r.body["file"] == rel), key=lambda b: b["size"])
+    data = bytearray(partial.read_bytes()[:attested["size"]])
+    with av.open(str(partial)) as c:
+        big = next(p for p in c.demux(video=0) if p.is_keyframe and p.size > 1000 and p.pos is not None
+                   and p.pos + p.size < len(data))
+    data[big.pos + (150 if container == "ts" else big.size // 2)] ^= 0x55  # a picture's payload
+    partial.write_bytes(bytes(data))
+    rid = partial.parent.name
+    info = salvage(partial, index=int(partial.stem.rsplit("-", 1)[1]))
+    assert info is not None
+    body = segment_body(ev, rid, info, recovered=True)
+    assert body["size"] == attested["size"] and body["digests"]["blake3"] != attested["digests"]["blake3"]
+    body["digests"]["blake3"] = attested["digests"]["blake3"]
+    journal = Journal.open(ev, cam)
+    journal.append("segment", body)
+    journal.append("recovery", {"recording": rid, "reason": "power_loss", "salvaged": [rel], "lost": [],
+                                "unattested": []})
+    journal.append("recording.close", {"recording": rid, "reason": "power_loss",
+                                       "segments": sum(1 for r in journal.records if r.type == "segment")})
+    journal.close()
+    verdict = verify_evidence(ev, _anchors(root))
+    seg = next(s for r in verdict.recordings for s in r.segments if s.path == rel)
+    assert not verdict.ok and seg.status != "container_changed", (seg.status, _failed(verdict))
+    assert "segment.digest_mismatch" in {c for c, _ in _failed(verdict)}

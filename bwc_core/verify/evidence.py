@@ -899,6 +899,20 @@ def _check_segments(root: Path, segs: list[_Seg], report: Report, progress: Prog
                          "not checked", algorithm=name, **where))
         bytes_ok = (m.size == s.report.size and bool(m.digests)
                     and all(m.digests[k] == s.report.digests.get(k) for k in m.digests))
+        agree = {k: m.digests[k] == s.report.digests.get(k) for k in m.digests}
+        if not bytes_ok and any(agree.values()):
+            # One signed digest is this file's, another is not: the record's digests describe
+            # different bytes (format 2.10: a recovered record matching a BLAKE3-only progress
+            # record by its blake3 while its sha256 and content root are another file's). No
+            # remux matches any digest, so whatever the content says, an error.
+            s.report.status = "altered"
+            for name, same in agree.items():
+                if not same:
+                    add(_finding(SEGMENT_DIGEST_MISMATCH, f"{s.rel}: {name} differs from the signed digest, "
+                                 f"while {', '.join(k for k, v in agree.items() if v)} matches: the signed "
+                                 "digests describe different bytes", algorithm=name,
+                                 expected=s.report.digests.get(name), found=m.digests[name], **where))
+            continue
         if not bytes_ok:
             other = holder(m)
             if other is not None and other is not s:

@@ -396,7 +396,15 @@ def _check_span(p: Path, decl: ExhibitDeclaration, rec: Any, report: ExhibitRepo
                              f"segment record (seq {sr.seq})")
             if sr.path != e["file"]:
                 wrong.append(f"file {e['file']!r} is not the signed {sr.path!r}")
-            if nchunks != e["chunk_count"]:
+            if table is None and "chunks" not in sr.body:
+                # Format 1.5: the chunk table is the checked sidecar's; name the sidecar itself.
+                problem = _sidecar_problem(p, sr)
+                wrong.append(f"its chunk table cannot be derived ({problem})")
+                if mode == "clip":
+                    add.append(_finding(CLIP_LEAVES_MISMATCH, f"{e['file']}: the sidecar the segment record "
+                                        f"names is absent or not the signed one ({problem}); the clip's chunks, "
+                                        "audio origin and last-frame bound cannot be checked", **where))
+            elif nchunks != e["chunk_count"]:
                 wrong.append(f"{e['chunk_count']} chunks declared, {nchunks} signed")
             if not 0 <= e["first_chunk"] <= e["last_chunk"] < (nchunks or 0):
                 wrong.append(f"chunks {e['first_chunk']}..{e['last_chunk']} outside the signed 0..{(nchunks or 0) - 1}")
@@ -602,25 +610,83 @@ def _check_clip_streams(clip_rel: str, found: Any, table: bytes, add: list[Findi
     return ok
 
 
+def _clip_spans(signed: Any, sr: Any, first: int, last: int) -> list[dict[str, Any]]:
+    """The signed span of each stream over chunks *first*..*last* of a segment (format 1.16,
+    "Clips"), in the stream table's time base: ``first_pts``/``last_pts`` the smallest and largest
+    pts of the clip's packets of the stream, ``packets`` their count, and ``end_pts`` where the
+    next frame of the stream is presented: the smallest pts above ``last_pts`` in the first later
+    chunk holding a packet of the stream, or, when no later chunk holds one (the clip ends at
+    the segment's end for that stream), the segment record's ``spans`` ``end_pts``. *signed* is
+    the sidecar checked against the signed root: every value is the camera's."""
+    tbs = {st.index: st.time_base for st in signed.streams}
+    pts: dict[int, list[int]] = defaultdict(list)
+    for c in range(first, last + 1):
+        for p in signed.chunk_packets(c):
+            pts[p.stream].append(p.pts)
+    ends: dict[int, int] = {}
+    top = {stream: max(values) for stream, values in pts.items()}
+    todo = set(pts)
+    for c in range(last + 1, len(signed.chunks)):
+        if not todo:
+            break
+        later: dict[int, list[int]] = defaultdict(list)
+        for p in signed.chunk_packets(c):
+            if p.stream in todo:
+                later[p.stream].append(p.pts)
+        for stream, values in later.items():
+            above = [v for v in values if v > top[stream]]
+            if above:
+                ends[stream] = min(above)
+            todo.discard(stream)  # this chunk holds the stream's next packets, whatever their pts
+    signed_spans = {sp.get("stream"): sp for sp in sr.body.get("spans", []) if isinstance(sp, dict)} \
+        if isinstance(sr.body.get("spans"), list) else {}
+    out = []
+    for stream, values in sorted(pts.items()):
+        tb = tbs.get(stream)
+        if tb is None or tb <= 0:
+            continue
+        end = ends.get(stream)
+        if end is None:
+            sp = signed_spans.get(stream)
+            if stream in todo and sp is not None:  # no later chunk holds the stream: the segment's end
+                try:
+                    sp_tb = Fraction(*sp["time_base"])
+                    end = round(Fraction(int(sp["end_pts"])) * sp_tb / tb)
+                except (KeyError, TypeError, ValueError, ZeroDivisionError):
+                    end = None
+            if end is None:
+                end = top[stream]  # nothing later is presented: the last frame's hold is its own
+        out.append({"stream": stream, "time_base": [tb.numerator, tb.denominator], "first_pts": min(values),
+                    "last_pts": top[stream], "end_pts": end, "packets": len(values)})
+    return out
+
+
 def _check_clip_presentation(full: Path, clip_rel: str, sr: Any, add: list[Finding],
-                             where: dict[str, Any]) -> bool:
+                             where: dict[str, Any], signed: Any = None, chunks: tuple[int, int] | None = None) -> bool:
     """What a player shows beyond the decoded frames (display matrix, aspect ratio, colour,
     side data, picture size, packets hidden by an edit list; format 1.15) must be what the
     segment record signed for its streams, and the clip must carry no container metadata
     beyond its muxer's name (1.16); True if so. A clip's bytes are never the
-    camera's, so it is always measured."""
-    from bwc_core.media.presentation import compare_metadata, compare_presentation, measure_file
+    camera's, so it is always measured. With the checked sidecar *signed* and the clip's
+    *chunks* (first, last), each stream's last-frame hold and every duration the clip states are
+    held to the span the sidecar signs for those chunks (1.16, "Clips")."""
+    from bwc_core.media.presentation import compare_extents, compare_metadata, compare_presentation, measure_file
 
     streams = sr.body.get("streams") if isinstance(sr.body.get("streams"), list) else []
     try:
-        measured, metadata = measure_file(full)[:2]  # a clip's extent is not a segment's span
+        measured = measure_file(full)
     except (BwcError, OSError, ValueError) as exc:
         add.append(_finding(CONTENT_PRESENTATION_ALTERED, f"clip {clip_rel}: its presentation metadata "
                             f"cannot be measured ({exc})", **where))
         return False
+    at = {**where, "segment": clip_rel}
     # Container metadata (format 1.16): the exporter writes none beyond its muxer's name.
-    found = (compare_presentation(streams, measured, {**where, "segment": clip_rel})
-             + compare_metadata(metadata, {**where, "segment": clip_rel}))
+    found = (compare_presentation(streams, measured.presentation, at)
+             + compare_metadata(measured.metadata, at))
+    if signed is not None and chunks is not None:
+        # Durations (1.16): the clip's last frames are held as long as the signed chunks allow.
+        found += compare_extents(_clip_spans(signed, sr, *chunks), measured.extents, at,
+                                 measured.duration, measured.stated)
     add.extend(found)
     return not found
 
@@ -649,6 +715,19 @@ def _signed_chunks(root: Path, sr: Any) -> list[Any] | None:
         except (BwcError, OSError, ValueError):
             return None
     return segment_chunks(sr.body, signed)
+
+
+def _sidecar_problem(root: Path, sr: Any) -> str:
+    """Why segment record *sr*'s sidecar under *root* yields no chunk table (format 1.5)."""
+    ref = sr.body.get("leaves") if isinstance(sr.body.get("leaves"), dict) else {}
+    rel = safe_member(ref.get("file"))
+    if rel is None:
+        return "the record names no usable sidecar path"
+    try:
+        signed_leaves(root / rel, sr.body)
+    except (BwcError, OSError, ValueError) as exc:
+        return str(exc)
+    return "unreadable"
 
 
 def _verify_clip(root: Path, entry: dict[str, Any], segs: dict[str, Any], add: list[Finding],
@@ -717,7 +796,8 @@ def _verify_clip(root: Path, entry: dict[str, Any], segs: dict[str, Any], add: l
         add.append(_finding(CLIP_APPENDED, f"clip {clip_rel}: {extra}", **where))
         sr.status = "clip_altered"
     streams_ok = _check_clip_streams(clip_rel, found, proof.streams, add, where)
-    streams_ok = _check_clip_presentation(full, clip_rel, sr, add, where) and streams_ok
+    streams_ok = (_check_clip_presentation(full, clip_rel, sr, add, where, signed, (proof.first, proof.last))
+                  and streams_ok)
     if not streams_ok:
         sr.status = "clip_altered"
     if got == claimed and not problems:
