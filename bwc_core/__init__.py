@@ -51,6 +51,8 @@ _EXPORTS = {
     "RevocationList": "format.keys",
     "Signer": "format.keys",
     "TrustAnchors": "format.keys",
+    "UNSAFE_NO_ORIGIN": "format.keys",
+    "UnsafeNoOrigin": "format.keys",
     "HashingSink": "media.writers",
     "MediaSource": "media.source",
     "StreamInfo": "format.codec",
@@ -115,6 +117,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
     from bwc_core.format.findings import Finding, Severity, Verdict
     from bwc_core.format.journal import Journal, Record, validate_chain, validate_journal
     from bwc_core.format.keys import (
+        UNSAFE_NO_ORIGIN,
         Certificate,
         Identity,
         PublicIdentity,
@@ -122,6 +125,7 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers and IDEs
         RevocationList,
         Signer,
         TrustAnchors,
+        UnsafeNoOrigin,
     )
     from bwc_core.media.commit import content_root
     from bwc_core.media.packets import PacketRecord
@@ -172,6 +176,8 @@ __all__ = [
     "RevocationList",
     "Signer",
     "TrustAnchors",
+    "UNSAFE_NO_ORIGIN",
+    "UnsafeNoOrigin",
     "canonical_bytes",
     "pae",
     "parse_canonical",

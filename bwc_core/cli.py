@@ -231,7 +231,10 @@ def _secs(value: Any) -> str:
 def _print_report(report: Any, out: TextIO) -> None:
     say = lambda text="": print(_printable(text), file=out)  # noqa: E731
     v = report.verdicts
-    say(f"{'PASS' if report.ok else 'FAIL'}  {report.path}")
+    if report.ok and v.get("origin") == "unchecked":
+        say(f"PASS (ORIGIN NOT CHECKED: no trust anchors)  {report.path}")
+    else:
+        say(f"{'PASS' if report.ok else 'FAIL'}  {report.path}")
     say("  " + "   ".join(f"{k}: {v[k]}" for k in ("integrity", "completeness", "origin")))
     dev = report.device or {}
     for cert in dev.get("certificates", []):

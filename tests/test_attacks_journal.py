@@ -28,7 +28,7 @@ from bwc_core.errors import CertificateError, JournalError, TrustError
 from bwc_core.format.canonical import parse_canonical
 from bwc_core.format.envelope import RECORD_TYPE, Envelope, Signature, record_hash, sign
 from bwc_core.format.journal import GENESIS_PREV, RECORD_TYPES, Journal, read_lines, validate_chain
-from bwc_core.format.keys import Certificate, Identity, Revocation, RevocationList, TrustAnchors
+from bwc_core.format.keys import UNSAFE_NO_ORIGIN, Certificate, Identity, Revocation, RevocationList, TrustAnchors
 from bwc_core.media.source import MediaSource
 from bwc_core.verify import verify_evidence
 
@@ -117,7 +117,7 @@ def test_a_root_certified_non_camera_key_keeping_a_camera_journal_fails(ev, trus
     assert report.verdicts["origin"] == "fail"
     assert report.device["role"] == role and report.device["certificates"][0]["role"] == role
     # without trust anchors the certificate's own role still disqualifies it
-    assert "cert.wrong_role" in failed_codes(verify_evidence(ev, None))
+    assert "cert.wrong_role" in failed_codes(verify_evidence(ev, UNSAFE_NO_ORIGIN))
     code, out = human(ev, trust, capsys)
     assert code == 1 and f"signer {role} {key.id}  key {key.key_id[:16]}" in out
     assert "cert.wrong_role" in out

@@ -29,7 +29,7 @@ from bwc_core.format.journal import (
     validate_chain,
     validate_journal,
 )
-from bwc_core.format.keys import Identity, Revocation, RevocationList, TrustAnchors
+from bwc_core.format.keys import UNSAFE_NO_ORIGIN, Identity, Revocation, RevocationList, TrustAnchors
 from bwc_core.format.layout import JOURNAL_NAME
 
 DATA = Path(__file__).parent / "data"
@@ -142,10 +142,11 @@ def test_create_append_and_reopen(tmp_path, cam, cert, anchors):
     assert validate_journal(tmp_path, anchors) == []
 
 
-def test_no_trust_anchors_is_reported_as_info(tmp_path, cam, cert):
+def test_unsafe_no_origin_is_reported_as_a_warning(tmp_path, cam, cert):
     make_journal(tmp_path, cam, cert, n=1)
-    findings = validate_journal(tmp_path)
-    assert [(f.code, f.severity) for f in findings] == [("cert.unchecked", Severity.INFO)]
+    findings = validate_journal(tmp_path, UNSAFE_NO_ORIGIN)
+    assert [(f.code, f.severity) for f in findings] == [("origin.unchecked", Severity.WARNING),
+                                                        ("cert.unchecked", Severity.INFO)]
 
 
 def test_append_rejects_bad_input_and_changes_nothing(tmp_path, cam, cert):
@@ -322,7 +323,7 @@ def test_whole_journal_signed_by_untrusted_device(tmp_path, anchors):
     make_journal(tmp_path, fake, rogue_root.certify(fake, not_before=T0), n=2)
     findings = validate_journal(tmp_path, anchors)
     assert codes(findings) == ["cert.untrusted"]
-    assert validate_journal(tmp_path) and codes(validate_journal(tmp_path)) == []
+    assert codes(validate_journal(tmp_path, UNSAFE_NO_ORIGIN)) == []
 
 
 def test_wrong_device_field(tmp_path, cam, cert, anchors):

@@ -21,7 +21,7 @@ from bwc_core import cli
 from bwc_core.format.canonical import canonical_bytes, parse_canonical
 from bwc_core.format.envelope import RECORD_TYPE, sign_payload
 from bwc_core.format.findings import VERIFY_CODES, Severity, Verdict
-from bwc_core.format.keys import Identity, Revocation, RevocationList, TrustAnchors
+from bwc_core.format.keys import UNSAFE_NO_ORIGIN, Identity, Revocation, RevocationList, TrustAnchors
 from bwc_core.media.packets import PacketRecord
 from bwc_core.media.source import MediaSource, decode_first_frame
 from bwc_core.media.writers import write_packets
@@ -121,8 +121,9 @@ def test_engine_api_and_progress(evidence, trust):
 
 
 def test_without_anchors_origin_is_unchecked(evidence):
-    report = verify_evidence(evidence, None)
-    assert report.ok and "cert.unchecked" in report.codes()
+    report = verify_evidence(evidence, UNSAFE_NO_ORIGIN)
+    assert report.ok and {"origin.unchecked", "cert.unchecked"} <= report.codes()
+    assert report.verdicts["origin"] == "unchecked"
 
 
 # --- the tamper matrix: media files ----------------------------------------------------------

@@ -56,7 +56,7 @@ from bwc_core.format.content import (
 from bwc_core.format.envelope import EXHIBIT_TYPE, RECORD_CONTEXT, Envelope, record_hash, sign
 from bwc_core.format.exhibit import EXHIBIT_FORMAT, EXHIBIT_VERSION
 from bwc_core.format.journal import Journal, read_lines
-from bwc_core.format.keys import Certificate, PublicIdentity, Signer, TrustAnchors
+from bwc_core.format.keys import UNSAFE_NO_ORIGIN, Certificate, PublicIdentity, Signer, TrustAnchors
 from bwc_core.format.layout import CERT_DIR, CLIP_DIR, EXHIBIT_MANIFEST, JOURNAL_NAME, TRUST_DIR, safe_member
 from bwc_core.media.packets import PacketRecord
 from bwc_core.media.source import MediaSource
@@ -398,7 +398,8 @@ def build_exhibit(
         _write_verify_txt(work, declaration, src, cert)
         # Signed once to verify it and write the report, then again with the report listed.
         _sign_declaration(work, declaration, identity)
-        anchors = TrustAnchors([work / r["file"] for r in roots]) if roots else None
+        # Without roots origin cannot be checked: say so in the exhibit's own report.
+        anchors = TrustAnchors([work / r["file"] for r in roots]) if roots else UNSAFE_NO_ORIGIN
         report = verify_exhibit(work, anchors, revocations=revocations)
         report.path = str(target)
 

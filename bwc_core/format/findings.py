@@ -97,6 +97,7 @@ CERT_REVOKED: Final = "cert.revoked"
 CERT_UNCHECKED: Final = "cert.unchecked"
 CERT_UNTRUSTED: Final = "cert.untrusted"
 CERT_WRONG_ROLE: Final = "cert.wrong_role"
+ORIGIN_UNCHECKED: Final = "origin.unchecked"
 CLIP_APPENDED: Final = "clip.appended"
 CLIP_CHUNK_ALTERED: Final = "clip.chunk_altered"
 CLIP_CHUNK_FOREIGN: Final = "clip.chunk_foreign"
@@ -225,6 +226,9 @@ JOURNAL_CODES: dict[str, tuple[Verdict, Severity, str]] = register({
                                "a record is dated before the record it follows (backdated)"),
     CERT_UNCHECKED: (Verdict.ORIGIN, Severity.INFO,
                        "no trust anchors given: origin not checked"),
+    ORIGIN_UNCHECKED: (Verdict.ORIGIN, Severity.WARNING,
+                         "verified under the explicit unsafe policy UNSAFE_NO_ORIGIN: no signing key was checked "
+                         "against a trusted root, so the origin verdict is \"unchecked\", never \"pass\""),
 })
 
 PRESENTATION_CODES: dict[str, tuple[Verdict, Severity, str]] = register({

@@ -69,11 +69,12 @@ from bwc_core.format.findings import (
     JOURNAL_TIME_BACKWARDS,
     JOURNAL_TORN_TAIL,
     JOURNAL_WRONG_DEVICE,
+    ORIGIN_UNCHECKED,
     SIGNATURE_INVALID,
     Finding,
 )
 from bwc_core.format.findings import finding as _finding
-from bwc_core.format.keys import Certificate, Identity, Signer, TrustAnchors
+from bwc_core.format.keys import Certificate, Identity, Signer, Trust, TrustAnchors, UnsafeNoOrigin, require_trust
 from bwc_core.format.layout import JOURNAL_NAME
 from bwc_core.format.records import check_fields
 
@@ -597,17 +598,32 @@ def _check_certs(keys: list[tuple[int, Certificate]], records: list[Record],
 
 def validate_chain(
     records_or_lines: Iterable[bytes | str | Record | Envelope],
-    anchors: TrustAnchors | None = None,
+    anchors: Trust,
 ) -> list[Finding]:
     """Check a journal's lines (bytes with their newlines, or Records) and return findings.
 
-    An empty list means a clean chain. Without ``anchors`` signatures are still
-    checked against the certificate carried by the genesis record, and a
-    ``cert.unchecked`` info finding says the issuer was not checked.
-    Removing the *last* records of a journal cannot be seen from the journal
-    alone: compare with a countersigned head (seq and record hash).
+    ``anchors`` is required: :class:`TrustAnchors`, or :data:`UNSAFE_NO_ORIGIN`
+    to skip the origin checks on purpose (``None`` raises
+    :class:`BwcTypeError`). An empty list means a clean chain checked against
+    ``anchors``. Under ``UNSAFE_NO_ORIGIN`` signatures are still checked
+    against the certificate carried by the genesis record; the findings start
+    with the warning ``origin.unchecked`` (and ``cert.unchecked`` says the
+    issuer was not checked). Removing the *last* records of a journal cannot
+    be seen from the journal alone: compare with a countersigned head (seq and
+    record hash).
     """
-    return _analyze(records_or_lines, anchors).findings
+    checked = require_trust(anchors, "validate_chain")
+    findings = _analyze(records_or_lines, checked).findings
+    if checked is None:
+        findings.insert(0, origin_unchecked())
+    return findings
+
+
+def origin_unchecked() -> Finding:
+    """The ``origin.unchecked`` warning every verification under :data:`UNSAFE_NO_ORIGIN` reports."""
+    return _finding(ORIGIN_UNCHECKED,
+                    "ORIGIN NOT CHECKED: verified under the unsafe policy UNSAFE_NO_ORIGIN (no trust anchors): "
+                    "no signing key was checked against a trusted root, so anyone could have made this evidence")
 
 
 def read_lines(path: str | os.PathLike[str]) -> list[bytes]:
@@ -621,8 +637,10 @@ def read_lines(path: str | os.PathLike[str]) -> list[bytes]:
     return data.splitlines(keepends=True) if data else []
 
 
-def validate_journal(path: str | os.PathLike[str], anchors: TrustAnchors | None = None) -> list[Finding]:
-    """:func:`validate_chain` over a journal file or an evidence directory."""
+def validate_journal(path: str | os.PathLike[str], anchors: Trust) -> list[Finding]:
+    """:func:`validate_chain` over a journal file or an evidence directory (``anchors`` required)."""
+    if not isinstance(anchors, (TrustAnchors, UnsafeNoOrigin)):
+        require_trust(anchors, "validate_journal")  # raises before the file is read
     return validate_chain(read_lines(path), anchors)
 
 
@@ -831,7 +849,12 @@ class Journal:
         be that writer's append in progress) and changes nothing in a journal
         that does not validate; a reader never changes the file. With
         ``strict`` (default) any error finding raises :class:`JournalError`;
-        ``strict=False`` opens read-only for inspection.
+        ``strict=False`` opens read-only for inspection. ``anchors`` checks the
+        device certificates against trusted roots; without them (the camera's
+        writer needs none) ``findings`` only carries the info ``cert.unchecked``:
+        a ``Journal`` is the chain object, not a verification entry point. To
+        verify, call :func:`validate_journal` or
+        :func:`bwc_core.verify.verify_evidence`, which require a trust decision.
         """
         directory = Path(evidence_dir)
         path = directory / JOURNAL_NAME if directory.is_dir() else directory

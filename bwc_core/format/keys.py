@@ -36,6 +36,7 @@ import nacl.secret
 from bwc_core import errors
 from bwc_core._fileio import read_regular_file, read_regular_file_stat, write_new_file
 from bwc_core.errors import (
+    BwcTypeError,
     CanonicalJSONError,
     CertificateError,
     EnvelopeError,
@@ -62,7 +63,11 @@ __all__ = [
     "Revocation",
     "RevocationList",
     "Signer",
+    "UNSAFE_NO_ORIGIN",
+    "Trust",
     "TrustAnchors",
+    "UnsafeNoOrigin",
+    "require_trust",
 ]
 
 _EXISTS = "already exists; refusing to overwrite"
@@ -740,3 +745,61 @@ class TrustAnchors:
         if when > cert.not_after:
             raise CertificateError(CERT_EXPIRED, f"{cert.subject} expired at {cert.not_after}")
         return cert
+
+
+# --- the explicit unsafe policy -----------------------------------------------------
+
+
+class UnsafeNoOrigin:
+    """The trust policy that checks no origin: use :data:`UNSAFE_NO_ORIGIN`, its one instance.
+
+    Like sigstore-python's ``UnsafeNoOp`` policy, it exists so that skipping a
+    check is a choice written in the caller's code, never the effect of a
+    forgotten argument: every verification entry point requires its trust
+    argument and refuses ``None``. Under this policy signatures and the chain
+    are still checked against the journal's own certificates, but no key is
+    checked against a trusted root (nor its role, validity or revocation as a
+    root certified them): anyone can make such a journal. Every verification
+    under it logs a warning and reports the warning finding
+    ``origin.unchecked``, and the report's origin verdict is ``"unchecked"``
+    (never ``"pass"``). Fit for inspecting footage, not for court.
+    """
+
+    _instance: UnsafeNoOrigin | None = None
+
+    def __new__(cls) -> UnsafeNoOrigin:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNSAFE_NO_ORIGIN"
+
+    def __reduce__(self) -> str:
+        return "UNSAFE_NO_ORIGIN"  # pickles (forked workers) as the one instance
+
+
+UNSAFE_NO_ORIGIN = UnsafeNoOrigin()
+"""Pass as ``anchors`` to verify without checking origin, explicitly (see :class:`UnsafeNoOrigin`)."""
+
+Trust = TrustAnchors | UnsafeNoOrigin
+"""What a verification entry point's ``anchors`` accepts."""
+
+
+def require_trust(anchors: object, where: str) -> TrustAnchors | None:
+    """The :class:`TrustAnchors` to check origin with, or ``None`` for :data:`UNSAFE_NO_ORIGIN`.
+
+    Raises :class:`BwcTypeError` (a ``TypeError``) for ``None`` or anything
+    else: a missing trust decision must never verify as if origin did not matter.
+    """
+    if isinstance(anchors, TrustAnchors):
+        return anchors
+    if isinstance(anchors, UnsafeNoOrigin):
+        log.warning("%s: unsafe trust policy UNSAFE_NO_ORIGIN: origin not checked", where)
+        return None
+    if anchors is None:
+        raise BwcTypeError(
+            f"{where}: anchors=None is refused: pass TrustAnchors([...root public keys...]) or, to skip "
+            "the origin checks on purpose, bwc_core.format.keys.UNSAFE_NO_ORIGIN"
+        )
+    raise BwcTypeError(f"{where}: anchors must be TrustAnchors or UNSAFE_NO_ORIGIN, not {type(anchors).__name__}")

@@ -36,6 +36,7 @@ h1{font-size:1.5em;margin:.2em 0}h2{font-size:1.15em;margin:1.6em 0 .4em;border-
 .fail{background:#fdecea;border-color:#c62828}.banner b{font-size:1.3em}
 .verdicts span{display:inline-block;margin:.3em 1em 0 0;padding:.1em .6em;border-radius:4px;font-weight:600}
 .v-pass{background:#2e7d32;color:#fff}.v-fail{background:#c62828;color:#fff}
+.v-unchecked{background:#ef6c00;color:#fff}.unchecked{background:#fff3e0;border-color:#ef6c00}
 table{border-collapse:collapse;width:100%;margin:.4em 0}
 th,td{border:1px solid #ccc;padding:.25em .45em;text-align:left;vertical-align:top}
 th{background:#f3f3f3}code,.mono{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.86em;word-break:break-all}
@@ -183,8 +184,14 @@ def render_html(report: Any, *, media_root: str | os.PathLike[str] | None = None
     w("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">")
     w(f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>")
     w(f"<h1>Verification report</h1><p class=\"mono\">{_e(report.path)}</p>")
-    w(f'<div class="banner {"pass" if ok else "fail"}"><b>{"PASS" if ok else "FAIL"}</b> &mdash; '
-      f'{"every check passed" if ok else "verification failed: see the findings below"}<div class="verdicts">')
+    if ok and v.get("origin") == "unchecked":
+        w('<div class="banner unchecked"><b>PASS, ORIGIN NOT CHECKED</b> &mdash; verified without trust anchors '
+          "(UNSAFE_NO_ORIGIN): integrity and completeness passed, but no signing key was checked against a "
+          'trusted root, so anyone could have made this evidence<div class="verdicts">')
+    else:
+        w(f'<div class="banner {"pass" if ok else "fail"}"><b>{"PASS" if ok else "FAIL"}</b> &mdash; '
+          f'{"every check passed" if ok else "verification failed: see the findings below"}'
+          '<div class="verdicts">')
     for name in ("integrity", "completeness", "origin"):
         w(f'<span class="v-{_e(v[name])}">{_e(name)}: {_e(v[name])}</span>')
     w("</div></div>")

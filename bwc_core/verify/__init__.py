@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bwc_core.errors import BwcValueError
-from bwc_core.format.keys import RevocationList, TrustAnchors
+from bwc_core.format.keys import RevocationList, Trust, TrustAnchors, UnsafeNoOrigin, require_trust
 from bwc_core.format.layout import EXHIBIT_MANIFEST
 from bwc_core.verify import evidence as _evidence
 from bwc_core.verify.evidence import ProgressFn
@@ -42,7 +42,7 @@ __all__ = [
 
 def verify_evidence(
     path: str | os.PathLike[str],
-    anchors: TrustAnchors | None,
+    anchors: Trust,
     *,
     revocations: Iterable[RevocationList | str | os.PathLike[str]] | None = None,
     progress: ProgressFn | None = None,
@@ -58,8 +58,13 @@ def verify_evidence(
     :func:`bwc_core.verify.exhibit.verify_exhibit` unless ``follow_exhibit`` is false
     (the exhibit module, with zipfile and the report renderer, loads only then);
     everything else by :func:`bwc_core.verify.evidence.verify_evidence`, which
-    documents the arguments.
+    documents the arguments. ``anchors`` is required and never ``None``:
+    :class:`bwc_core.format.keys.TrustAnchors`, or
+    :data:`bwc_core.format.keys.UNSAFE_NO_ORIGIN` to skip the origin checks on
+    purpose (reported as the warning ``origin.unchecked``).
     """
+    if not isinstance(anchors, (TrustAnchors, UnsafeNoOrigin)):
+        require_trust(anchors, "verify_evidence")  # raises BwcTypeError, before any file is read
     root = Path(path)
     heads = list(heads)
     if follow_exhibit and root.exists() and (root.is_file() or (root / EXHIBIT_MANIFEST).is_file()):

@@ -89,8 +89,8 @@ from bwc_core.format.findings import (
     Finding,
 )
 from bwc_core.format.findings import finding as _finding
-from bwc_core.format.journal import Journal, Record, read_lines
-from bwc_core.format.keys import Certificate, RevocationList, TrustAnchors
+from bwc_core.format.journal import Journal, Record, origin_unchecked, read_lines
+from bwc_core.format.keys import Certificate, RevocationList, Trust, TrustAnchors, require_trust
 from bwc_core.format.layout import EXHIBIT_MANIFEST, JOURNAL_NAME, MEDIA_DIR, safe_rel
 from bwc_core.media import presentation as _presentation  # noqa: F401 - registers content.presentation_altered
 from bwc_core.media.presentation import header_declares_streams
@@ -469,7 +469,7 @@ def _cert_json(cert: Certificate, since_seq: int) -> dict[str, Any]:
 
 def verify_evidence(
     path: str | os.PathLike[str],
-    anchors: TrustAnchors | None,
+    anchors: Trust,
     *,
     revocations: Iterable[RevocationList | str | os.PathLike[str]] | None = None,
     progress: ProgressFn | None = None,
@@ -490,8 +490,11 @@ def verify_evidence(
     should keep the default, as forking a multi-threaded process is unsafe).
     ``prefetched`` (a :class:`bwc_core.verify.io.Prefetch` of this directory,
     started before the journal is read) supplies files already read and the
-    worker pool. ``anchors=None`` checks everything but origin (an info
-    finding ``cert.unchecked`` says so). These are the steps for an evidence
+    worker pool. ``anchors`` is required: :class:`TrustAnchors`, or
+    :data:`bwc_core.format.keys.UNSAFE_NO_ORIGIN` to check everything but
+    origin on purpose (the warning ``origin.unchecked`` heads the findings and
+    the origin verdict is ``"unchecked"``); ``None`` raises
+    :class:`BwcTypeError`. These are the steps for an evidence
     directory: call the dispatcher :func:`bwc_core.verify.verify_evidence`,
     which sends a court exhibit (folder with ``exhibit.json`` or a zip) to
     :func:`bwc_core.verify.exhibit.verify_exhibit` unless ``follow_exhibit`` is
@@ -504,6 +507,7 @@ def verify_evidence(
     readable ``journal.jsonl``, or not one line of it is a signed record.
     Everything else is a finding.
     """
+    checked = require_trust(anchors, "verify_evidence")
     root = Path(path)
     heads = list(heads)
     if not root.exists():
@@ -518,17 +522,20 @@ def verify_evidence(
         # exhibit.json present but not a regular file (a FIFO, a directory):
         # neither an exhibit nor evidence to be verified as if it were absent.
         raise JournalError(f"{root / EXHIBIT_MANIFEST}: not a regular file")
-    if anchors is not None:
-        _load_anchors(anchors, revocations)
+    if checked is not None:
+        _load_anchors(checked, revocations)
 
-    journal = Journal.open(root, anchors=anchors, strict=False)
+    journal = Journal.open(root, anchors=checked, strict=False)
     if not journal.records and not _any_envelope(read_lines(root / JOURNAL_NAME)):
         raise JournalError(f"{root / JOURNAL_NAME}: not a bwc-core journal (no signed record in it)")
 
     report = Report(str(root))
+    if checked is None:
+        report.findings.append(origin_unchecked())
     report.findings.extend(journal.findings)
-    report.trust = {"roots": sorted(anchors.fingerprints) if anchors is not None else [],
-                    "checked": anchors is not None}
+    report.trust = {"roots": sorted(checked.fingerprints) if checked is not None else [],
+                    "checked": checked is not None,
+                    "policy": "anchors" if checked is not None else "UNSAFE_NO_ORIGIN"}
     keys = journal.keys
     report.device = {
         "id": journal.device,

@@ -71,7 +71,7 @@ from bwc_core.format.findings import (
 )
 from bwc_core.format.findings import finding as _finding
 from bwc_core.format.journal import read_lines
-from bwc_core.format.keys import PublicIdentity, RevocationList, TrustAnchors
+from bwc_core.format.keys import PublicIdentity, RevocationList, Trust, TrustAnchors, UnsafeNoOrigin, require_trust
 from bwc_core.format.layout import EXHIBIT_MANIFEST, JOURNAL_NAME, safe_member
 from bwc_core.verify.archive import safe_extract
 from bwc_core.verify.evidence import ProgressFn, content_of, verify_evidence
@@ -131,7 +131,7 @@ def is_exhibit(path: str | os.PathLike[str]) -> bool:
     return p.is_file() and zipfile.is_zipfile(p)
 
 
-def _check_exporter(decl: ExhibitDeclaration, anchors: Any, add: list[Finding]) -> None:
+def _check_exporter(decl: ExhibitDeclaration, anchors: TrustAnchors | None, add: list[Finding]) -> None:
     """The exporter's certificate: issued by a trust anchor, a server's, valid when it exported."""
     cert = decl.exporter
     if cert is None or anchors is None:
@@ -149,7 +149,7 @@ def _check_exporter(decl: ExhibitDeclaration, anchors: Any, add: list[Finding]) 
 
 def verify_exhibit(
     path: str | os.PathLike[str],
-    anchors: TrustAnchors | None,
+    anchors: Trust,
     *,
     revocations: Iterable[RevocationList | str | os.PathLike[str]] | None = None,
     progress: ProgressFn | None = None,
@@ -164,8 +164,14 @@ def verify_exhibit(
     and cover the declared span without a hole, and the media: whole
     segments as :func:`bwc_core.verify.verify_evidence` does, clips by
     re-demuxing them and checking their chunk roots and stream configuration
-    against the range proof and the signed segment root.
+    against the range proof and the signed segment root. ``anchors`` is
+    required: :class:`TrustAnchors`, or
+    :data:`bwc_core.format.keys.UNSAFE_NO_ORIGIN` to skip the origin checks
+    (the journal's keys and the exporter's certificate) on purpose, reported
+    as the warning ``origin.unchecked``; ``None`` raises :class:`BwcTypeError`.
     """
+    if not isinstance(anchors, (TrustAnchors, UnsafeNoOrigin)):
+        require_trust(anchors, "verify_exhibit")  # raises before the exhibit is read or extracted
     p = Path(path)
     if p.is_file():
         with safe_extract(p) as tmp:
@@ -178,7 +184,8 @@ def verify_exhibit(
     manifest = decl.body
     _check_manifest(p, manifest, extra)
     base = verify_evidence(p, anchors, revocations=revocations, progress=progress, follow_exhibit=False)
-    _check_exporter(decl, anchors, extra)  # after verify_evidence: it loads the revocation lists
+    # after verify_evidence: it loads the revocation lists; UNSAFE_NO_ORIGIN checks no exporter either
+    _check_exporter(decl, anchors if isinstance(anchors, TrustAnchors) else None, extra)
     report = ExhibitReport(**{f.name: getattr(base, f.name) for f in fields(base)})
     rid = manifest.get("recording")
     rec = next((r for r in report.recordings if r.id == rid), None)
@@ -263,6 +270,19 @@ def _check_unsigned_media(root: Path, decl: ExhibitDeclaration, report: Any) -> 
                                             "segment nor a declared clip)", file=rel))
 
 
+def _states_this(ok: Any, verdicts: Any, fresh_ok: bool, fresh: dict[str, str]) -> bool:
+    """Whether a shipped report's result and verdicts are this verification's."""
+    if not isinstance(verdicts, dict) or (ok is not True and ok is not False):
+        return False
+    if "unchecked" not in (verdicts.get("origin"), fresh.get("origin")):
+        return ok is fresh_ok and verdicts == fresh
+    # One side verified under UNSAFE_NO_ORIGIN: its origin verdict states nothing to compare with,
+    # and an origin failure on the other side alone may explain a different overall result.
+    if any(verdicts.get(k) != fresh[k] for k in fresh if k != "origin"):
+        return False
+    return ok is fresh_ok or "fail" in (verdicts.get("origin"), fresh.get("origin"))
+
+
 def _check_shipped_report(root: Path, report: Any) -> None:
     """``exhibit.report_mismatch`` when the shipped report states another verdict than this one.
 
@@ -271,6 +291,9 @@ def _check_shipped_report(root: Path, report: Any) -> None:
     camera): informational. Their overall result (``ok`` / the PASS or FAIL
     banner) and the three verdicts must be this verification's; anything
     else in them is not checked (``bwc verify --html`` writes a fresh report).
+    An origin verdict ``"unchecked"`` on either side (``UNSAFE_NO_ORIGIN``: an
+    exporter without trust roots, or this verification) is not compared; then
+    the overall results are compared only if neither side's origin failed.
     """
     fresh_ok, fresh = report.ok, report.verdicts
     stated: list[tuple[str, Any, Any]] = []
@@ -291,23 +314,26 @@ def _check_shipped_report(root: Path, report: Any) -> None:
             html = path.read_text(encoding="utf-8", errors="replace")
         except OSError:
             html = ""
-        banners = re.findall(r'<div class="banner (pass|fail)"><b>(PASS|FAIL)</b>', html)
+        banners = re.findall(r'<div class="banner (pass|fail|unchecked)"><b>(PASS|FAIL|PASS, ORIGIN NOT CHECKED)</b>',
+                             html)
         verdicts = {name: re.findall(r'<span class="v-([a-z]+)">' + name + r': ([a-z]+)</span>', html)
                     for name in fresh}
         ok: Any = "unreadable"
-        if len(banners) == 1 and banners[0][0].upper() == banners[0][1]:
-            ok = banners[0][1] == "PASS"
+        if len(banners) == 1 and banners[0] in (("pass", "PASS"), ("fail", "FAIL"),
+                                                ("unchecked", "PASS, ORIGIN NOT CHECKED")):
+            ok = banners[0][1] != "FAIL"
         found = {k: (v[0][1] if len(v) == 1 and v[0][0] == v[0][1] else "unreadable") for k, v in verdicts.items()}
         stated.append(("report.html", ok, found))
     for name, ok, verdicts in stated:
-        if ok is not fresh_ok or verdicts != fresh:
-            said = "not readable" if ok == "unreadable" else ("PASS" if ok is True else "FAIL" if ok is False
-                                                             else repr(ok))
-            report.findings.append(_finding(
-                EXHIBIT_REPORT_MISMATCH, f"{name} (shipped by the exporter) states {said} "
-                + (", ".join(f"{k}: {v}" for k, v in verdicts.items()) if isinstance(verdicts, dict) else "")
-                + f"; this verification: {'PASS' if fresh_ok else 'FAIL'} "
-                + ", ".join(f"{k}: {v}" for k, v in fresh.items()), file=name))
+        if _states_this(ok, verdicts, fresh_ok, fresh):
+            continue
+        said = "not readable" if ok == "unreadable" else ("PASS" if ok is True else "FAIL" if ok is False
+                                                         else repr(ok))
+        report.findings.append(_finding(
+            EXHIBIT_REPORT_MISMATCH, f"{name} (shipped by the exporter) states {said} "
+            + (", ".join(f"{k}: {v}" for k, v in verdicts.items()) if isinstance(verdicts, dict) else "")
+            + f"; this verification: {'PASS' if fresh_ok else 'FAIL'} "
+            + ", ".join(f"{k}: {v}" for k, v in fresh.items()), file=name))
 
 
 def _secs(value: Fraction | None, missing: str) -> str:

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from bwc_core.format.findings import (
     CONTENT_TIMING_GAP,
     JOURNAL_GAP,
+    ORIGIN_UNCHECKED,
     SEGMENT_INDEX_GAP,
     SEGMENT_MISSING,
     Finding,
@@ -160,7 +161,8 @@ class Report:
     """The outcome of verifying one evidence directory.
 
     ``ok`` is True when no finding has severity ``error``; ``verdicts`` maps
-    integrity, completeness and origin to ``"pass"`` or ``"fail"`` each.
+    integrity, completeness and origin to ``"pass"`` or ``"fail"`` each; origin
+    is ``"unchecked"`` instead of ``"pass"`` under ``UNSAFE_NO_ORIGIN``.
     """
 
     path: str
@@ -175,7 +177,15 @@ class Report:
     @property
     def verdicts(self) -> dict[str, str]:
         failed = {f.verdict for f in self.findings if f.failed}
-        return {v.value: ("fail" if v in failed else "pass") for v in Verdict}
+        out = {v.value: ("fail" if v in failed else "pass") for v in Verdict}
+        if out[Verdict.ORIGIN.value] == "pass" and not self.origin_checked:
+            out[Verdict.ORIGIN.value] = "unchecked"  # UNSAFE_NO_ORIGIN: never a pass of origin
+        return out
+
+    @property
+    def origin_checked(self) -> bool:
+        """False when verified under ``UNSAFE_NO_ORIGIN`` (an ``origin.unchecked`` finding)."""
+        return not any(f.code == ORIGIN_UNCHECKED for f in self.findings)
 
     @property
     def ok(self) -> bool:
