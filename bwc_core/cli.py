@@ -366,18 +366,21 @@ def _cmd_exhibit(args: argparse.Namespace) -> int:
                            start=args.start, end=args.end, trust=args.trust, revocations=args.revocations,
                            as_zip=args.zip)
     report_path = target / "report.json" if target.is_dir() else None
-    ok = True
     if report_path is not None:
-        ok = json.loads(report_path.read_text(encoding="utf-8")).get("ok", False)
+        doc = json.loads(report_path.read_text(encoding="utf-8"))
     else:
         import zipfile
 
         with zipfile.ZipFile(target) as zf:
-            ok = json.loads(zf.read("report.json")).get("ok", False)
+            doc = json.loads(zf.read("report.json"))
+    ok = doc.get("ok", False)
+    unchecked = (doc.get("verdicts") or {}).get("origin") == "unchecked"
     args.exit_code = EXIT_OK if ok else EXIT_FAILED
     what = "clip" if args.start is not None or args.end is not None else "whole recording"
     print(_printable(f"exhibit {target} ({what} of {args.recording}): "
-                     f"{'verifies' if ok else 'DOES NOT VERIFY (see its report)'}"))
+                     f"{'verifies' if ok else 'DOES NOT VERIFY (see its report)'}"
+                     + (" -- ORIGIN NOT CHECKED (no --trust): verify it with the agency's root" if unchecked
+                        else "")))
     return EXIT_OK if ok else EXIT_FAILED
 
 

@@ -185,6 +185,15 @@ def test_with_anchors_origin_passes_and_no_warning(evidence, exhibit, anchors):
     assert validate_journal(evidence, anchors) == []
 
 
+def test_cli_exhibit_without_trust_says_origin_not_checked(evidence, trust, tmp_path, capsys):
+    keys = ["--key", str(trust.server_key), "--cert", str(trust.server_cert_path)]
+    assert cli.main(["exhibit", str(evidence), "--recording", "REC-002", "--out", str(tmp_path / "a"), *keys]) == 0
+    assert "ORIGIN NOT CHECKED" in capsys.readouterr().out
+    assert cli.main(["exhibit", str(evidence), "--recording", "REC-002", "--out", str(tmp_path / "b"), *keys,
+                     "--trust", str(trust.root_pub)]) == 0
+    assert "ORIGIN NOT CHECKED" not in capsys.readouterr().out
+
+
 def test_cli_verify_requires_trust(evidence, capsys):
     # `bwc verify` has no unsafe mode: --trust is required (argparse exit 2)
     with pytest.raises(SystemExit) as exc:
