@@ -249,6 +249,7 @@ def _run_and_kill(args, env, delay):
     return lines + out.splitlines(keepends=True), child.returncode
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_then_recover(tmp_path, pki, media_dir):
     """>= 20 kills while pushing, writing segments and appending; nothing journaled is lost."""
     root, cam, cert = pki
